@@ -1,0 +1,1 @@
+# The charger firmware package, deployed to /lib/evse on the board.

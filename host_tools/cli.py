@@ -1,0 +1,58 @@
+"""`chargerctl`: flash, provision and drive MicroPython OCPP chargers.
+
+Subcommands are loaded lazily: the backend pulls in FastAPI and uvicorn, flashing pulls in
+mpremote and esptool, and a technician running `chargerctl devices` should wait for neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command; each module owns its command.
+COMMANDS = {
+    "backend": "host_tools.backend.cli:backend",
+    "devices": "host_tools.board_cli:devices",
+    "flash": "host_tools.board_cli:flash",
+    "config": "host_tools.board_cli:config",
+    "logs": "host_tools.board_cli:logs",
+    "virtual-board": "host_tools.board_cli:virtual_board",
+    "sim": "host_tools.board_cli:sim",
+    "display": "host_tools.board_cli:display",
+    "session": "host_tools.driver_cli:session",
+    "commission": "host_tools.commission:commission",
+    "demo": "host_tools.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="charger-tools")
+def main() -> None:
+    """Flash, provision and drive MicroPython OCPP chargers.
+
+    \b
+    Examples:
+      chargerctl devices
+      chargerctl backend --chargers chargers.json
+      chargerctl virtual-board --config config.json --flash-dir ./vb
+      chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config config.json
+      chargerctl session start --code ABC123 --connector 1
+      chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
+    """
+
+
+if __name__ == "__main__":
+    main()
