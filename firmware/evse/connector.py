@@ -1,0 +1,202 @@
+# The connector state machine: pure logic, no I/O. Events in, (state, actions) out.
+# The state is derived from a few facts (plugged, authorised, transaction, fault...) so every
+# transition of the OCPP 1.6 table follows from one rule instead of a table of pairs.
+# Actions are strings the caller carries out in order:
+#   "start"  plugged and authorised: begin a transaction, then call started()
+#   "close"  / "open"  the relay (close only ever inside a started transaction)
+#   "stop"   end the transaction with self.stop_reason
+#   "status" the state changed: send StatusNotification
+# A refused event returns (state, None) and changes nothing.
+
+AVAILABLE = "Available"
+PREPARING = "Preparing"
+CHARGING = "Charging"
+SUSPENDED_EV = "SuspendedEV"
+SUSPENDED_EVSE = "SuspendedEVSE"
+FINISHING = "Finishing"
+RESERVED = "Reserved"
+UNAVAILABLE = "Unavailable"
+FAULTED = "Faulted"
+
+from time import ticks_diff
+
+_MIN_DRAW_W = const(50)
+
+
+class Connector:
+    def __init__(self, cid, available=True, timeout_s=60, stop_on_unplug=True):
+        self.id = cid
+        self.available = available  # operative as the central system last set it (persisted by caller)
+        self.timeout_s = timeout_s  # ConnectionTimeOut
+        self.stop_on_unplug = stop_on_unplug  # StopTransactionOnEVSideDisconnect
+        self.plugged = False
+        self.id_tag = None  # authorised idTag waiting for (or owning) a transaction
+        self.tx = False  # a transaction is running
+        self.drawing = False
+        self.evse_limit = False  # charging limit 0 or idTag invalidated: EVSE withholds energy
+        self.finishing = False
+        self.reserved = None  # idTag the connector is reserved for
+        self.error = "NoError"
+        self.info = None
+        self.stop_reason = None
+        self.scheduled = None  # availability waiting for the transaction to end
+        self.since = 0  # ms when authorisation began waiting for the cable
+        self.relay = False
+        self.state = self._derive()
+
+    def _derive(self):
+        if self.error != "NoError":
+            return FAULTED
+        if self.tx:
+            if not self.plugged:
+                return SUSPENDED_EV
+            if self.evse_limit:
+                return SUSPENDED_EVSE
+            return CHARGING if self.drawing else SUSPENDED_EV
+        if not self.available:
+            return UNAVAILABLE
+        if self.finishing:
+            return FINISHING
+        if self.reserved is not None and self.id_tag is None:
+            return RESERVED
+        if self.plugged or self.id_tag is not None:
+            return PREPARING
+        return AVAILABLE
+
+    def _settle(self, acts):
+        # After any accepted event: start if ready, relay follows the facts, report the state.
+        if (not self.tx and self.plugged and self.id_tag is not None and self.available
+                and self.error == "NoError" and "start" not in acts):
+            acts.append("start")
+        want = self.tx and self.plugged and not self.evse_limit and self.error == "NoError"
+        if want != self.relay:
+            self.relay = want
+            acts.append("close" if want else "open")
+        s = self._derive()
+        if s != self.state:
+            self.state = s
+            acts.append("status")
+        return self.state, acts
+
+    def _stop(self, reason, acts):
+        self.tx = False
+        self.drawing = False
+        self.evse_limit = False
+        self.id_tag = None
+        self.stop_reason = reason
+        self.finishing = self.plugged
+        acts.append("stop")
+        if self.scheduled is not None:
+            self.available = self.scheduled
+            self.scheduled = None
+
+    def event(self, name, arg=None, now=0):
+        fn = getattr(self, "_on_" + name, None)
+        if fn is None:
+            return self.state, None
+        acts = []
+        if fn(arg, now, acts) is False:
+            return self.state, None
+        return self._settle(acts)
+
+    def _on_plug(self, plugged, now, acts):
+        plugged = bool(plugged)
+        if plugged == self.plugged:
+            return False
+        self.plugged = plugged
+        if plugged:
+            return
+        self.finishing = False
+        self.drawing = False
+        if self.tx and self.stop_on_unplug:
+            self._stop("EVDisconnected", acts)
+            self.finishing = False
+
+    def _on_authorize(self, id_tag, now, acts):
+        # The caller decided the idTag is accepted (Authorize.conf, cache, remote start...).
+        if (self.tx or self.id_tag is not None or not self.available
+                or self.error != "NoError" or not id_tag):
+            return False
+        if self.reserved is not None and self.reserved != id_tag:
+            return False
+        self.reserved = None
+        self.id_tag = id_tag
+        self.finishing = False
+        self.since = now
+
+    def _on_started(self, _, now, acts):
+        # The caller has begun the transaction it was asked to start: the relay may now close.
+        if self.tx or self.id_tag is None or not self.plugged or self.error != "NoError":
+            return False
+        self.tx = True
+
+    def _on_stop(self, reason, now, acts):
+        if self.tx:
+            self._stop(reason or "Local", acts)
+            return
+        if self.id_tag is None:
+            return False
+        self.id_tag = None  # authorised but never started: cancel
+
+    def _on_deauthorize(self, _, now, acts):
+        # StartTransaction.conf said the idTag is not valid and the transaction goes on
+        # (StopTransactionOnInvalidId false): withhold energy.
+        if not self.tx:
+            return False
+        self.evse_limit = True
+
+    def _on_power(self, power_w, now, acts):
+        if not self.tx:
+            return False
+        self.drawing = power_w is not None and power_w >= _MIN_DRAW_W
+
+    def _on_limit(self, limit, now, acts):
+        if not self.tx:
+            return False
+        self.evse_limit = not limit
+
+    def _on_fault(self, err, now, acts):
+        # err = (errorCode, info); every relay opens, a running transaction stops.
+        code, info = err
+        if code == "NoError":
+            return False
+        self.error = code
+        self.info = info
+        if self.tx:
+            self._stop("Other", acts)
+        self.id_tag = None
+
+    def _on_clear(self, _, now, acts):
+        if self.error == "NoError":
+            return False
+        self.error = "NoError"
+        self.info = None
+
+    def _on_reserve(self, id_tag, now, acts):
+        if self.state != AVAILABLE or not id_tag:
+            return False
+        self.reserved = id_tag
+
+    def _on_unreserve(self, _, now, acts):
+        if self.reserved is None:
+            return False
+        self.reserved = None
+
+    def _on_availability(self, operative, now, acts):
+        # Returns the answer for ChangeAvailability through self.scheduled: set while busy.
+        operative = bool(operative)
+        if self.tx:
+            self.scheduled = operative
+            return
+        self.scheduled = None
+        self.available = operative
+        if not operative:
+            self.id_tag = None
+            self.reserved = None
+
+    def _on_tick(self, _, now, acts):
+        # ConnectionTimeOut: authorised but the cable never came.
+        if (self.tx or self.id_tag is None or self.plugged
+                or ticks_diff(now, self.since) < self.timeout_s * 1000):
+            return False
+        self.id_tag = None
