@@ -8,6 +8,8 @@
 #   "status" the state changed: send StatusNotification
 # A refused event returns (state, None) and changes nothing.
 
+from time import ticks_diff
+
 AVAILABLE = "Available"
 PREPARING = "Preparing"
 CHARGING = "Charging"
@@ -17,8 +19,6 @@ FINISHING = "Finishing"
 RESERVED = "Reserved"
 UNAVAILABLE = "Unavailable"
 FAULTED = "Faulted"
-
-from time import ticks_diff
 
 _MIN_DRAW_W = const(50)
 

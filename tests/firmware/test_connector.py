@@ -1,7 +1,15 @@
 # Every transition of the connector state machine, and every refused one, without I/O.
 from evse.connector import (
-    AVAILABLE, CHARGING, FAULTED, FINISHING, PREPARING, RESERVED, SUSPENDED_EV, SUSPENDED_EVSE,
-    UNAVAILABLE, Connector,
+    AVAILABLE,
+    CHARGING,
+    FAULTED,
+    FINISHING,
+    PREPARING,
+    RESERVED,
+    SUSPENDED_EV,
+    SUSPENDED_EVSE,
+    UNAVAILABLE,
+    Connector,
 )
 
 
