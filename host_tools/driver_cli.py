@@ -1,0 +1,433 @@
+"""`chargerctl session`: play the driver of a public charging session from a terminal.
+
+Every command is a thin layer over host_tools/driver.py (the same code `commission` and `demo`
+use). The current session's token lives in a 0600 state file and is only shown shortened.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from host_tools import driver
+from host_tools.driver import (
+    API_ENV,
+    DEFAULT_API,
+    MIN_POLL_S,
+    REAL_API,
+    TERMINAL,
+    Client,
+    DriverError,
+    ExitCode,
+    Progress,
+    SessionFile,
+    money,
+    shorten,
+)
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  ok                      6  conflict (connector busy, cannot cancel)
+  2  usage / no session      7  rate limited (see Retry-After)
+  3  not found (code/token)  8  network (API unreachable)
+  4  offline or refused      9  session failed / cancelled / timed out
+  5  unprocessable (422)    10  payment must be confirmed in a browser
+  1  unexpected answer"""
+
+out = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class Ctx:
+    def __init__(self, api: str, api_given: bool, state: str | None):
+        self.api = api
+        self.api_given = api_given
+        self.state = SessionFile(state)
+
+    def client(self, saved: dict | None = None) -> Client:
+        """The API of the saved session unless --api/CHARGERCTL_API names another."""
+        api = self.api
+        if saved and not self.api_given and saved.get("api"):
+            api = saved["api"]
+        return Client(api)
+
+
+def json_option(fn: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Turn a DriverError into its sentence on stderr and its documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DriverError as err:
+            if kwargs.get("as_json"):
+                print(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
+                                  "http_status": err.status}), flush=True)
+            err_console.print(f"[bold red]error:[/] {err.message}")
+            sys.exit(int(err.exit_code))
+
+    return wrapper
+
+
+def emit(data: Any) -> None:
+    print(json.dumps(data, default=str), flush=True)
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.option("--api", envvar=API_ENV, default=DEFAULT_API, show_default=True, metavar="URL",
+              help=f"Public-charging API base URL (env {API_ENV}); the real service is {REAL_API}.")
+@click.option("--state", envvar="CHARGERCTL_STATE", type=click.Path(dir_okay=False),
+              metavar="FILE",
+              help="Where the current session's token is kept (0600). "
+                   "Default ~/.config/chargerctl/session.json (env CHARGERCTL_STATE).")
+@click.pass_context
+def session(ctx: click.Context, api: str, state: str | None) -> None:
+    """Play the driver: look up a charger, start, pay, watch, stop and get the receipt.
+
+    \b
+    Examples:
+      chargerctl session charger ABC123
+      chargerctl session start --code ABC123 --connector 1 --email me@example.com
+      chargerctl session confirm
+      chargerctl session watch
+      chargerctl session stop
+      chargerctl session receipt --json
+      chargerctl session --api https://app.plugchoice.com/api/v3 charger ABC123
+    """
+    source = ctx.get_parameter_source("api")
+    given = source not in (None, click.core.ParameterSource.DEFAULT)
+    ctx.obj = Ctx(api, given, state)
+
+
+# --- charger ---------------------------------------------------------------------------------
+
+@session.command()
+@click.argument("code")
+@json_option
+@click.pass_obj
+@handles_errors
+def charger(obj: Ctx, code: str, as_json: bool) -> None:
+    """Look up a charger by its public code (case-insensitive).
+
+    \b
+    Example:
+      chargerctl session charger abc123
+    """
+    with obj.client() as client:
+        data = client.charger(code)
+    if as_json:
+        emit(data)
+        return
+    pricing = data.get("pricing") or {}
+    cur = pricing.get("currency")
+    online = "[green]online[/]" if data.get("online") else "[red]offline[/]"
+    out.print(f"[bold]{data.get('name')}[/] ({data.get('public_code')}) — {online}")
+    out.print(f"Price {money(pricing.get('price_per_kwh'), cur)}/kWh, start fee "
+              f"{money(pricing.get('start_fee'), cur)}, pre-authorization "
+              f"{money(data.get('preauth_amount'), cur)}")
+    table = Table("Connector", "Status", "Standard", "Format", "Power")
+    for c in data.get("connectors") or []:
+        table.add_row(str(c.get("connector_id")), _status_style(c.get("status")),
+                      str(c.get("standard") or "-"), str(c.get("format") or "-"),
+                      str(c.get("power_type") or "-"))
+    out.print(table)
+
+
+def _status_style(status: str | None) -> str:
+    colour = {"Available": "green", "Charging": "cyan", "Preparing": "yellow",
+              "Faulted": "red", "Unavailable": "red"}.get(status or "", "white")
+    return f"[{colour}]{status or '-'}[/]"
+
+
+# --- start / confirm / stop / cancel ---------------------------------------------------------
+
+@session.command()
+@click.option("--code", required=True, help="The charger's public code (on its display).")
+@click.option("--connector", "connector_id", required=True, type=click.IntRange(1, 100),
+              help="Connector number, from 1.")
+@click.option("--email", default=None, help="Send the receipt to this address.")
+@json_option
+@click.pass_obj
+@handles_errors
+def start(obj: Ctx, code: str, connector_id: int, email: str | None, as_json: bool) -> None:
+    """Start a public session: creates the payment pre-authorization.
+
+    The session token is saved to the state file (0600); the next commands use it.
+
+    \b
+    Example:
+      chargerctl session start --code ABC123 --connector 1
+      chargerctl session confirm
+    """
+    with obj.client() as client:
+        started = client.start(code, connector_id, email)
+        obj.state.save(client.api, started)
+    s = started.session
+    if as_json:
+        emit({"session_token_short": shorten(started.token), "state_file": str(obj.state.path),
+              "data": s})
+        return
+    cur = (s.get("pricing") or {}).get("currency")
+    out.print(f"Session [bold]{shorten(started.token)}[/] created on "
+              f"{(s.get('charger') or {}).get('public_code', code)} connector {connector_id}: "
+              f"status [bold]{s.get('status')}[/], pre-authorization "
+              f"{money(s.get('amount_authorized'), cur)}.")
+    out.print(f"Token saved in {obj.state.path}. Next: [bold]chargerctl session confirm[/]")
+
+
+@session.command()
+@click.option("--stripe-secret-key", envvar="STRIPE_TEST_SECRET_KEY", default=None,
+              metavar="sk_test_...",
+              help="Real service only: confirm the PaymentIntent in Stripe test mode "
+                   "(env STRIPE_TEST_SECRET_KEY).")
+@click.option("--payment-method", default="pm_card_visa", show_default=True,
+              help="Stripe test payment method, with --stripe-secret-key.")
+@json_option
+@click.pass_obj
+@handles_errors
+def confirm(obj: Ctx, stripe_secret_key: str | None, payment_method: str, as_json: bool) -> None:
+    """Confirm the payment, then tell the backend (POST /confirm) so charging starts.
+
+    With the local backend the local payment provider is confirmed for you. With the real
+    service the payment belongs in the driver's browser; this prints what to do, unless
+    Stripe test keys are given.
+
+    \b
+    Example:
+      chargerctl session confirm
+      chargerctl session confirm --stripe-secret-key sk_test_... --payment-method pm_card_visa
+    """
+    saved = obj.state.load()
+    with obj.client(saved) as client:
+        data = driver.confirm_payment(client, saved["session_token"], saved.get("payment"),
+                                      stripe_secret_key=stripe_secret_key,
+                                      payment_method=payment_method)
+    obj.state.update(payment=None)  # the client secret is of no further use
+    if as_json:
+        emit({"data": data})
+        return
+    out.print(f"Payment confirmed; session {shorten(saved['session_token'])} is "
+              f"[bold]{data.get('status')}[/]. Next: [bold]chargerctl session watch[/]")
+
+
+def _action(obj: Ctx, name: str, as_json: bool) -> dict:
+    saved = obj.state.load()
+    with obj.client(saved) as client:
+        data = getattr(client, name)(saved["session_token"])
+    if as_json:
+        emit({"data": data})
+    return data
+
+
+@session.command()
+@json_option
+@click.pass_obj
+@handles_errors
+def stop(obj: Ctx, as_json: bool) -> None:
+    """Stop charging: the charger opens its relay and the session is settled.
+
+    \b
+    Example:
+      chargerctl session stop && chargerctl session receipt --wait 30
+    """
+    data = _action(obj, "stop", as_json)
+    if not as_json:
+        out.print(f"Stop requested: status [bold]{data.get('status')}[/]. "
+                  "Next: [bold]chargerctl session receipt --wait 30[/]")
+
+
+@session.command()
+@json_option
+@click.pass_obj
+@handles_errors
+def cancel(obj: Ctx, as_json: bool) -> None:
+    """Cancel before charging starts; releases the payment hold.
+
+    \b
+    Example:
+      chargerctl session cancel
+    """
+    data = _action(obj, "cancel", as_json)
+    if not as_json:
+        out.print(f"Session cancelled (status [bold]{data.get('status')}[/]); "
+                  "the payment hold is released.")
+
+
+# --- watch -----------------------------------------------------------------------------------
+
+def progress_table(p: Progress, token: str) -> Table:
+    s = p.session
+    cur = (s.get("pricing") or {}).get("currency")
+    table = Table(title=f"Session {shorten(token)}", show_header=False, min_width=40)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("Status", s.get("status", "?") + (f" ({s['failure_reason']})"
+                                                     if s.get("failure_reason") else ""))
+    table.add_row("Connector", f"{s.get('connector_id', '?')}: "
+                               f"{_status_style(s.get('connector_status'))}")
+    energy = driver.energy_kwh(s)
+    table.add_row("Energy", "-" if energy is None else f"{energy:.3f} kWh")
+    table.add_row("Power", "-" if p.power_kw is None else f"{p.power_kw:.2f} kW")
+    table.add_row("Cost so far", money(driver.cost_so_far(s), cur))
+    elapsed = driver.elapsed_s(s)
+    table.add_row("Elapsed", "-" if elapsed is None else _duration(elapsed))
+    return table
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@session.command()
+@click.option("--interval", type=click.FloatRange(min=MIN_POLL_S), default=MIN_POLL_S,
+              show_default=True, help="Seconds between polls (the API allows 30/min).")
+@click.option("--until", "until", multiple=True, type=click.Choice(driver.STATUSES),
+              help="Also end when the session reaches this status (repeatable).")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@json_option
+@click.pass_obj
+@handles_errors
+def watch(obj: Ctx, interval: float, until: tuple[str, ...], timeout: float | None,
+          as_json: bool) -> None:
+    """Follow the session live until it ends (status, energy, power, cost, elapsed).
+
+    Exits 0 when it completes (or reaches --until), 9 when it fails or is cancelled.
+    With --json, prints one JSON object per poll.
+
+    \b
+    Examples:
+      chargerctl session watch
+      chargerctl session watch --until charging --timeout 60
+      chargerctl session watch --json | jq .energy_kwh
+    """
+    saved = obj.state.load()
+    token = saved["session_token"]
+    wanted = set(until) | {"completed"}
+    limit = timeout if timeout is not None else 365 * 24 * 3600.0
+    progress = Progress()
+    with obj.client(saved) as client:
+        if as_json:
+            driver.wait_for(client, token, wanted, timeout=limit, interval=interval,
+                            progress=progress, on_update=lambda p: emit(p.as_json()))
+            return
+        if out.is_terminal:
+            with Live(progress_table(progress, token), console=out, refresh_per_second=4) as live:
+                def show(p: Progress) -> None:
+                    live.update(progress_table(p, token))
+                try:
+                    session = driver.wait_for(client, token, wanted, timeout=limit,
+                                              interval=interval, progress=progress,
+                                              on_update=show, sleep=_ticking(live, progress, token))
+                except KeyboardInterrupt:
+                    out.print("Stopped watching; the session goes on.")
+                    return
+        else:
+            last: list[Any] = [None]
+
+            def line(p: Progress) -> None:
+                row = p.as_json()
+                key = (row["status"], row["connector_status"], row["energy_kwh"])
+                if key != last[0]:
+                    last[0] = key
+                    out.print(_plain_line(p))
+            session = driver.wait_for(client, token, wanted, timeout=limit, interval=interval,
+                                      progress=progress, on_update=line)
+    out.print(f"Session is [bold]{session.get('status')}[/].")
+
+
+def _ticking(live: Live, progress: Progress, token: str) -> Callable[[float], None]:
+    """Sleep between polls while refreshing the elapsed time once a second."""
+
+    def sleep(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(1.0, left))
+            live.update(progress_table(progress, token))
+
+    return sleep
+
+
+def _plain_line(p: Progress) -> str:
+    row = p.as_json()
+    energy = row["energy_kwh"] or "-"
+    power = "-" if row["power_kw"] is None else f"{row['power_kw']:.2f} kW"
+    elapsed = "-" if row["elapsed_s"] is None else _duration(row["elapsed_s"])
+    return (f"{row['status']:<10} connector {row['connector_status'] or '-':<13} "
+            f"energy {energy} kWh  power {power}  cost {money(row['cost_so_far'], row['currency'])}"
+            f"  elapsed {elapsed}")
+
+
+# --- receipt ---------------------------------------------------------------------------------
+
+@session.command()
+@click.option("--wait", "wait_s", type=float, default=0.0, metavar="SECONDS",
+              help="Wait up to this long for the session to be settled.")
+@json_option
+@click.pass_obj
+@handles_errors
+def receipt(obj: Ctx, wait_s: float, as_json: bool) -> None:
+    """The session's receipt: energy, cost, captured, released, tax and timestamps.
+
+    \b
+    Examples:
+      chargerctl session receipt
+      chargerctl session receipt --wait 30 --json
+    """
+    saved = obj.state.load()
+    token = saved["session_token"]
+    with obj.client(saved) as client:
+        if wait_s > 0:
+            try:
+                data = driver.wait_for(client, token, TERMINAL, timeout=wait_s)
+            except driver.SessionFailed as err:
+                data = err.session or client.session(token)[0]
+        else:
+            data, _ = client.session(token)
+    rec = driver.receipt(data)
+    if as_json:
+        emit(rec)
+    else:
+        print_receipt(rec, out)
+    if rec["status"] in ("failed", "cancelled") and not as_json:
+        err_console.print(driver.describe_end(data))
+
+
+def print_receipt(rec: dict, console: Console) -> None:
+    cur = rec.get("currency")
+    table = Table(title="Receipt", show_header=False, min_width=40)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("Status", str(rec.get("status")))
+    table.add_row("Charger", f"{rec.get('charger')} connector {rec.get('connector_id')}")
+    table.add_row("Energy", f"{rec.get('energy_kwh') or '-'} kWh")
+    table.add_row("Cost", money(rec.get("cost_amount"), cur))
+    table.add_row("Authorized", money(rec.get("amount_authorized"), cur))
+    table.add_row("Captured", money(rec.get("amount_captured"), cur))
+    table.add_row("Released", money(rec.get("amount_released"), cur))
+    table.add_row("Tax", money(rec.get("tax_amount"), cur))
+    if rec.get("failure_reason"):
+        table.add_row("Failure", str(rec["failure_reason"]))
+    for key in driver.RECEIPT_TIMES:
+        table.add_row(key.removesuffix("_at").replace("_", " ").capitalize(),
+                      str(rec.get(key) or "-"))
+    console.print(table)
+    if rec.get("status") not in TERMINAL:
+        console.print(f"Not settled yet (status {rec.get('status')}); amounts are provisional.")
+
+
+__all__ = ["session", "ExitCode", "print_receipt", "progress_table"]
