@@ -1,0 +1,229 @@
+"""One connection to a board's raw REPL: a thin wrapper around mpremote's SerialTransport.
+
+The same code talks to an ESP32 on USB and to a virtual board's pseudo-terminal. It never
+soft-resets (Ctrl-D would end the unix port): it interrupts whatever runs with Ctrl-C and enters
+the raw REPL with ``soft_reset=False``. Paths are relative to the board's working directory,
+which is ``/`` on the ESP32 and the flash folder on a virtual board.
+
+    with BoardLink("/dev/pts/3") as link:
+        link.eval("1+1")
+        link.write_file("config.json", data)          # atomic: temp file, then rename
+        link.hashes("lib/evse")                       # {"lib/evse/app.mpy": "ab12..."}
+        link.reset()                                  # machine.reset() or, unix port, exit
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+
+import serial
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+_CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire)
+
+
+class BoardUnreachable(Exception):
+    """The port cannot be opened or the board does not answer its raw REPL."""
+
+
+class BoardError(Exception):
+    """The board answered with a Python exception."""
+
+
+# Walks a folder on the board and hashes every file, in one round trip.
+_HASHES = """
+import os, hashlib, binascii
+def _h(d, out):
+    try:
+        items = list(os.ilistdir(d))
+    except OSError:
+        return
+    for it in items:
+        p = d + '/' + it[0]
+        if it[1] & 0x4000:
+            out.append((p, None))
+            _h(p, out)
+        else:
+            h = hashlib.sha256()
+            b = bytearray(512)
+            mv = memoryview(b)
+            with open(p, 'rb') as f:
+                while True:
+                    n = f.readinto(b)
+                    if not n:
+                        break
+                    h.update(mv[:n])
+            out.append((p, binascii.hexlify(h.digest()).decode()))
+_o = []
+_h(%r, _o)
+print(repr(_o))
+del _o, _h
+"""
+
+_MAKEDIRS = """
+import os
+def _md(p):
+    cur = ''
+    for part in p.split('/'):
+        if not part:
+            continue
+        cur = cur + '/' + part if cur else part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+_md(%r)
+del _md
+"""
+
+_READ = """
+import binascii
+try:
+    _f = open({path!r}, 'rb')
+except OSError:
+    print('NONE')
+else:
+    while True:
+        _b = _f.read({chunk})
+        if not _b:
+            break
+        print(binascii.b2a_base64(_b).decode().strip())
+    _f.close()
+    del _f, _b
+    print('END')
+"""
+
+# Closes the temp file and renames it over the target (FAT cannot rename over a file).
+_COMMIT = """
+_f.close()
+del _f, _w, _a
+import os
+try:
+    os.rename({tmp!r}, {path!r})
+except OSError:
+    os.remove({path!r})
+    os.rename({tmp!r}, {path!r})
+"""
+
+_RESET = """
+try:
+    import machine
+    _r = machine.reset
+except (ImportError, AttributeError):
+    import sys
+    _r = sys.exit
+_r()
+"""
+
+
+class BoardLink:
+    """The raw REPL of one board; open on construction, close with close() or `with`."""
+
+    def __init__(self, port: str, timeout: float = 10.0) -> None:
+        self.port = port
+        try:
+            self.transport = SerialTransport(port, baudrate=115200)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"cannot open {port}: {e}") from e
+        try:
+            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
+        except (TransportError, serial.SerialException, OSError) as e:
+            self.transport.close()
+            raise BoardUnreachable(
+                f"{port} opened but no MicroPython raw REPL answered within {timeout:g} s ({e})"
+            ) from e
+
+    # ----- basics ----------------------------------------------------------------------------
+    def exec(self, code: str) -> bytes:
+        try:
+            return self.transport.exec(code)
+        except TransportExecError as e:
+            raise BoardError(e.error_output.strip()) from e
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"lost {self.port}: {e}") from e
+
+    def eval(self, expression: str):
+        out = self.exec(f"print(repr({expression}))").strip()
+        import ast
+
+        return ast.literal_eval(out.decode())
+
+    # ----- files -----------------------------------------------------------------------------
+    def read_file(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        out = self.exec(_READ.format(path=path, chunk=_CHUNK))
+        lines = out.decode().split()
+        if lines[:1] == ["NONE"]:
+            return None
+        return b"".join(binascii.a2b_base64(x) for x in lines[:-1])
+
+    def write_file(self, path: str, data: bytes,
+                   progress: Callable[[int], None] | None = None) -> None:
+        """Write atomically: into `path.tmp`, then rename over `path` (parents created)."""
+        parent = path.rpartition("/")[0]
+        if parent:
+            self.makedirs(parent)
+        tmp = path + ".tmp"
+        self.exec(f"import binascii\n_f=open({tmp!r},'wb')\n_w=_f.write\n_a=binascii.a2b_base64")
+        for i in range(0, len(data), _CHUNK):
+            chunk = data[i:i + _CHUNK]
+            self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
+            if progress:
+                progress(len(chunk))
+        self.exec(_COMMIT.format(tmp=tmp, path=path))
+
+    def makedirs(self, path: str) -> None:
+        self.exec(_MAKEDIRS % path)
+
+    def remove(self, path: str) -> None:
+        self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
+
+    def rmdir(self, path: str) -> None:
+        self.exec(f"import os\ntry:\n os.rmdir({path!r})\nexcept OSError:\n pass")
+
+    def hashes(self, folder: str) -> dict[str, str | None]:
+        """Every file under `folder` -> sha256 hex (folders -> None); {} if it is missing."""
+        return dict(self.eval_script(_HASHES % folder))
+
+    def eval_script(self, script: str):
+        import ast
+
+        return ast.literal_eval(self.exec(script).decode().strip() or "[]")
+
+    def file_hash(self, path: str) -> str | None:
+        try:
+            return self.transport.fs_hashfile(path, "sha256").hex()
+        except OSError:
+            return None
+        except (TransportError, serial.SerialException) as e:
+            raise BoardUnreachable(f"lost {self.port}: {e}") from e
+
+    # ----- restart ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Restart the board: machine.reset() on hardware; the virtual board's interpreter
+        exits and its supervisor boots it again. The link is closed afterwards."""
+        try:
+            self.transport.exec_raw_no_follow(_RESET)
+        except (TransportError, serial.SerialException, OSError):
+            pass  # the board may vanish mid-reply: that is the reset working
+        self.close(leave_repl=False)
+
+    def close(self, leave_repl: bool = True) -> None:
+        if self.transport is None:
+            return
+        try:
+            if leave_repl:
+                self.transport.exit_raw_repl()
+            self.transport.close()
+        except (TransportError, serial.SerialException, OSError):
+            pass
+        self.transport = None
+
+    def __enter__(self) -> BoardLink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
