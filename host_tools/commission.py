@@ -1,0 +1,412 @@
+"""`chargerctl commission`: the technician's end-to-end check of one installed charger.
+
+Seven steps, in order; each passes or fails with a detail a person can act on, and after the
+first failure the rest are skipped (they would only fail for the same reason):
+
+    board      the board answers its raw REPL on --port
+    config     config.json is valid by the firmware's own rules (run on the board) and its
+               public_code is --code
+    online     the backend sees the charger online (public lookup of --code)
+    session    a public session starts and its payment is confirmed (same code as `session`)
+    charging   relay closed and energy rising: on a virtual board from the simulated
+               hardware's state, on a real board from the session's energy_kwh
+    stopped    the stop is accepted and the relay opens
+    settled    the session completes and captured <= authorized
+
+Reading the board's config interrupts its firmware (the raw REPL needs the prompt), so the board
+is restarted right after; the `online` step then waits for it to reconnect.
+The report is printed and written as JSON; exit 0 only when every step passed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from host_tools import driver
+from host_tools.driver import API_ENV, DEFAULT_API, Client, DriverError, ExitCode, money
+
+STEPS = (
+    ("board", "board reachable"),
+    ("config", "config sane"),
+    ("online", "charger online in the backend"),
+    ("session", "public session started"),
+    ("charging", "relay closed, energy rising"),
+    ("stopped", "session stopped, relay open"),
+    ("settled", "session settled"),
+)
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+# Runs on the board, with the firmware deployed there: the config rules are the firmware's own.
+_READ_AND_VALIDATE = """
+import json
+def _r(p):
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except OSError:
+        return None
+    except ValueError:
+        return 'invalid JSON'
+_c = _r('config.json')
+_b = _r('board.json')
+_e = None
+if isinstance(_c, dict):
+    try:
+        from evse.config import validate
+        _e = [list(x) for x in validate(_c, _b if isinstance(_b, dict) else None)]
+    except ImportError as e:
+        _e = 'firmware not deployed: ' + str(e)
+print(json.dumps({'config': _c, 'board': _b, 'errors': _e}))
+del _r, _c, _b, _e
+"""
+
+
+class StepFailed(Exception):
+    """A commissioning step did not pass; the message says what was seen."""
+
+
+@dataclass
+class StepResult:
+    name: str
+    title: str
+    status: str = SKIP
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    port: str
+    code: str
+    connector: int
+    api: str
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(s.status == PASS for s in self.steps)
+
+    @property
+    def failed_step(self) -> str | None:
+        return next((s.name for s in self.steps if s.status == FAIL), None)
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, "failed_step": self.failed_step, "port": self.port,
+                "code": self.code, "connector": self.connector, "api": self.api,
+                "started_at": self.started_at, "steps": [asdict(s) for s in self.steps]}
+
+
+def sim_command(port: int, cmd: dict, timeout: float = 5.0) -> dict:
+    """One request to the simulated hardware's control server (JSON line in, JSON line out)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(json.dumps(cmd).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+    reply = json.loads(buf or b"{}")
+    if not reply.get("ok"):
+        raise StepFailed(f"simulated hardware refused {cmd.get('cmd')}: {reply.get('error')}")
+    return reply
+
+
+@dataclass
+class Timeouts:
+    board: float = 10.0  # raw REPL answer
+    online: float = 45.0  # board restarts and reconnects
+    charging: float = 60.0  # confirm -> charging
+    energy: float = 150.0  # real board: two MeterValues at the default 60 s sample interval
+    settle: float = 60.0  # stop -> completed
+
+
+class Commissioning:
+    """One commissioning run; `run()` returns the Report. Reused by tests and `make demo`."""
+
+    def __init__(self, port: str, code: str, connector: int, api: str | None = None, *,
+                 control_port: int | None = None, email: str | None = None,
+                 timeouts: Timeouts | None = None, restart_board: bool = True,
+                 poll_s: float = driver.MIN_POLL_S,
+                 on_step: Callable[[StepResult], None] | None = None):
+        self.port, self.code, self.connector = port, code, connector
+        self.client = Client(api)
+        self.control_port = control_port
+        self.email = email
+        self.t = timeouts or Timeouts()
+        self.restart_board = restart_board
+        self.poll_s = poll_s
+        self.on_step = on_step
+        self.report = Report(port, code, connector, self.client.api)
+        self.token: str | None = None
+        self.session: dict = {}
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> Report:
+        checks = {"board": self._board, "config": self._config, "online": self._online,
+                  "session": self._session, "charging": self._charging,
+                  "stopped": self._stopped, "settled": self._settled}
+        failed = False
+        try:
+            for name, title in STEPS:
+                step = StepResult(name, title)
+                self.report.steps.append(step)
+                if failed:
+                    step.detail = "skipped after an earlier failure"
+                else:
+                    t0 = time.monotonic()
+                    try:
+                        step.detail = checks[name]() or ""
+                        step.status = PASS
+                    except (StepFailed, DriverError) as err:
+                        step.status, step.detail, failed = FAIL, str(err), True
+                    except Exception as err:  # noqa: BLE001 - a report must always come out
+                        step.status, failed = FAIL, True
+                        step.detail = f"unexpected {type(err).__name__}: {err}"
+                    step.seconds = round(time.monotonic() - t0, 2)
+                if self.on_step:
+                    self.on_step(step)
+        finally:
+            self._leave_no_session_behind()
+            self.client.close()
+        return self.report
+
+    def _leave_no_session_behind(self) -> None:
+        """A failed check must not leave the charger charging or a payment held."""
+        if not self.token or self.session.get("status") in driver.TERMINAL:
+            return
+        for action in ("cancel", "stop"):
+            try:
+                getattr(self.client, action)(self.token)
+                return
+            except DriverError:
+                continue
+
+    # --- the steps -----------------------------------------------------------------------------
+    def _board(self) -> str:
+        from host_tools.board_link import BoardLink, BoardUnreachable
+
+        try:
+            self._link = BoardLink(self.port, timeout=self.t.board)
+        except BoardUnreachable as err:
+            raise StepFailed(f"{err}. Check the cable/port (chargerctl devices) and that the "
+                             "board is powered.") from None
+        impl = self._link.eval("'%s %s on %s' % (__import__('sys').implementation.name, "
+                               "'.'.join(str(x) for x in __import__('sys').implementation.version[:3]), "
+                               "__import__('sys').platform)")
+        return f"{impl} answers on {self.port}"
+
+    def _config(self) -> str:
+        link = self._link
+        try:
+            raw = link.exec(_READ_AND_VALIDATE).decode().strip().splitlines()[-1]
+            found = json.loads(raw)
+        finally:
+            self._restart(link)
+        cfg, board, errors = found["config"], found["board"], found["errors"]
+        if cfg is None:
+            raise StepFailed("the board has no config.json; provision it with chargerctl flash "
+                             "--config FILE (or chargerctl config set).")
+        if not isinstance(cfg, dict):
+            raise StepFailed(f"config.json on the board is not usable: {cfg}.")
+        if isinstance(errors, str):
+            raise StepFailed(f"cannot check config.json: {errors}; flash the firmware first.")
+        if errors:
+            detail = "; ".join(f"{k}: {why}" for k, why in errors)
+            raise StepFailed(f"config.json is invalid: {detail}. Fix it with chargerctl config set.")
+        on_board = str(cfg.get("public_code", "")).upper()
+        if on_board != self.code.upper():
+            raise StepFailed(f"the board's public_code is {on_board or '(none)'}, not "
+                             f"{self.code.upper()}: this is another charger, or its config is "
+                             "wrong (chargerctl config set public_code ...).")
+        if self.control_port is None:
+            sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
+            if sim.get("control_port"):
+                self.control_port = int(sim["control_port"])
+        self._board_name = (board or {}).get("name") if isinstance(board, dict) else None
+        connectors = cfg.get("connectors") or (board or {}).get("connectors")
+        if isinstance(connectors, list):
+            connectors = len(connectors)
+        if isinstance(connectors, int) and not 1 <= self.connector <= connectors:
+            raise StepFailed(f"connector {self.connector} does not exist: the board has "
+                             f"{connectors}.")
+        return (f"{cfg.get('charge_point_id')} -> {cfg.get('csms_url')}, public code {on_board}"
+                + (f", board {self._board_name}" if self._board_name else ""))
+
+    def _restart(self, link: Any) -> None:
+        # The raw REPL stopped the firmware; boot it again (machine.reset / virtual power cycle).
+        if self.restart_board:
+            link.reset()
+            time.sleep(0.5)  # let the backend notice the old connection close first
+        else:
+            link.close()
+
+    def _online(self) -> str:
+        deadline = time.monotonic() + self.t.online
+        while True:
+            data = self.client.charger(self.code)
+            if data.get("online"):
+                states = ", ".join(f"{c.get('connector_id')}:{c.get('status')}"
+                                   for c in data.get("connectors") or [])
+                mine = next((c for c in data.get("connectors") or []
+                             if c.get("connector_id") == self.connector), None)
+                if mine is None:
+                    raise StepFailed(f"the backend knows no connector {self.connector} on "
+                                     f"{self.code} (connectors {states or 'none'}).")
+                return f"{data.get('name')} online, connectors {states}"
+            if time.monotonic() + self.poll_s > deadline:
+                raise StepFailed(f"the backend has not seen charger {self.code} online within "
+                                 f"{self.t.online:g} s: check the board's csms_url, network and "
+                                 "authorization key (chargerctl logs --port ...).")
+            time.sleep(self.poll_s)
+
+    def _session(self) -> str:
+        started = self.client.start(self.code, self.connector, self.email)
+        self.token, self.session = started.token, started.session
+        self.session = driver.confirm_payment(self.client, started.token, started.payment)
+        cur = (self.session.get("pricing") or {}).get("currency")
+        return (f"session {driver.shorten(self.token)}: {self.session.get('status')}, "
+                f"pre-authorization {money(self.session.get('amount_authorized'), cur)}")
+
+    def _wait(self, until: set[str], timeout: float) -> dict:
+        try:
+            self.session = driver.wait_for(self.client, self.token, until, timeout=timeout,
+                                           interval=self.poll_s)
+        except driver.SessionFailed as err:
+            self.session = err.session or self.session
+            raise
+        return self.session
+
+    def _sim_state(self) -> dict:
+        state = sim_command(self.control_port, {"cmd": "state"})
+        for c in state.get("connectors", []):
+            if c.get("id") == self.connector:
+                return c
+        raise StepFailed(f"the simulated hardware has no connector {self.connector}.")
+
+    def _charging(self) -> str:
+        self._wait({"charging"}, self.t.charging)
+        if self.control_port:
+            first = self._sim_state()
+            if not first.get("relay_closed"):
+                raise StepFailed("the session is charging but the relay is open "
+                                 f"(simulated hardware: {first}).")
+            deadline = time.monotonic() + 10.0
+            while True:
+                time.sleep(0.5)
+                now = self._sim_state()
+                if now.get("energy_wh", 0) > first.get("energy_wh", 0):
+                    return (f"relay closed, meter {first['energy_wh']:.1f} -> "
+                            f"{now['energy_wh']:.1f} Wh at {now.get('power_w')} W")
+                if time.monotonic() > deadline:
+                    raise StepFailed("the relay is closed but the meter's energy does not rise "
+                                     f"(simulated hardware: {now}); is the EV plugged and drawing?")
+        start_kwh = driver.energy_kwh(self.session) or 0.0
+        deadline = time.monotonic() + self.t.energy
+        while True:
+            time.sleep(self.poll_s)
+            self.session, _ = self.client.session(self.token)
+            kwh = driver.energy_kwh(self.session) or 0.0
+            if kwh > start_kwh:
+                return f"charging, energy {start_kwh:.3f} -> {kwh:.3f} kWh (from the backend)"
+            if self.session.get("status") != "charging":
+                raise StepFailed(f"the session left charging: {driver.describe_end(self.session)}")
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the energy stayed at {kwh:.3f} kWh for {self.t.energy:g} s: "
+                                 "is the EV drawing, and does the meter answer?")
+
+    def _stopped(self) -> str:
+        self.session = self.client.stop(self.token)
+        self._wait({"stopping", "settling", "completed"}, self.t.settle)
+        if self.control_port:
+            deadline = time.monotonic() + self.t.settle
+            while self._sim_state().get("relay_closed"):
+                if time.monotonic() > deadline:
+                    raise StepFailed("the stop was accepted but the relay is still closed.")
+                time.sleep(0.2)
+            return f"stop accepted ({self.session.get('status')}), relay open"
+        return f"stop accepted ({self.session.get('status')})"
+
+    def _settled(self) -> str:
+        s = self._wait({"completed"}, self.t.settle)
+        cur = (s.get("pricing") or {}).get("currency")
+        captured, authorized = s.get("amount_captured"), s.get("amount_authorized")
+        if captured is None or authorized is None or captured > authorized:
+            raise StepFailed(f"captured {money(captured, cur)} vs authorized "
+                             f"{money(authorized, cur)}: the capture must not exceed the hold.")
+        return (f"completed: {s.get('energy_kwh')} kWh, cost {money(s.get('cost_amount'), cur)}, "
+                f"captured {money(captured, cur)} of {money(authorized, cur)}")
+
+
+# --- the command -------------------------------------------------------------------------------
+
+_MARK = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]SKIP[/]"}
+
+
+@click.command(epilog="""\b
+Exit codes: 0 every step passed; 1 a step failed (the report names it); 2 usage.""")
+@click.option("--port", required=True, help="Serial port of the board (or virtual board pty).")
+@click.option("--code", required=True, help="The public code the charger must have.")
+@click.option("--connector", "connector", type=click.IntRange(1, 100), required=True,
+              help="Connector to run the test session on.")
+@click.option("--api", envvar=API_ENV, default=DEFAULT_API, show_default=True, metavar="URL",
+              help=f"Public-charging API base URL (env {API_ENV}).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the JSON report here (default commission-CODE.json).")
+@click.option("--control-port", type=int, default=None,
+              help="Virtual board: its simulated hardware's control port (read from the "
+                   "board's config sim.control_port when absent).")
+@click.option("--email", default=None, help="Receipt address for the test session.")
+@click.option("--online-timeout", type=float, default=Timeouts.online, show_default=True,
+              help="Seconds to wait for the charger to (re)connect to the backend.")
+@click.option("--energy-timeout", type=float, default=Timeouts.energy, show_default=True,
+              help="Real board: seconds to wait for the session's energy to rise.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def commission(port: str, code: str, connector: int, api: str, report_file: str | None,
+               control_port: int | None, email: str | None, online_timeout: float,
+               energy_timeout: float, as_json: bool) -> None:
+    """Check an installed charger end to end and write a pass/fail report.
+
+    Steps: board reachable, config sane, charger online, public session started, relay closed
+    and energy rising, stopped, settled. The board is restarted after its config is read.
+    A short real session is charged (and paid) on the connector.
+
+    \b
+    Examples:
+      chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
+      chargerctl commission --port /dev/pts/5 --code DEMO42 --connector 1 \\
+          --api http://127.0.0.1:8180/api/v3 --report vb.json
+    """
+    console = Console(stderr=as_json, highlight=False)
+    console.print(f"Commissioning [bold]{code.upper()}[/] connector {connector} on {port} "
+                  f"against {api}", soft_wrap=True)
+
+    def show(step: StepResult) -> None:
+        took = f" [dim]({step.seconds:g} s)[/]" if step.status != SKIP else ""
+        console.print(f"  {_MARK[step.status]}  {step.title:<32} {step.detail}{took}",
+                      soft_wrap=True)
+
+    timeouts = Timeouts(online=online_timeout, energy=energy_timeout)
+    report = Commissioning(port, code, connector, api, control_port=control_port, email=email,
+                           timeouts=timeouts, on_step=show).run()
+    path = Path(report_file or f"commission-{code.upper()}.json")
+    path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    if as_json:
+        print(json.dumps(report.as_dict()), flush=True)
+    if report.passed:
+        console.print(f"[bold green]PASSED[/]: all {len(report.steps)} steps. Report: {path}")
+        return
+    console.print(f"[bold red]FAILED[/] at step '{report.failed_step}'. Report: {path}")
+    sys.exit(int(ExitCode.ERROR))
