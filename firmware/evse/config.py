@@ -1,0 +1,184 @@
+# config.json: the charger's identity, backend and options. One rule set, used at boot on the
+# board and by the host tools (which run this very module in the unix port) before flashing.
+import json
+import os
+
+PATH = "config.json"
+DEFAULT_PUBLIC_URL = "https://app.plugchoice.com/p/{public_code}"
+MAX_URL = 180  # bytes a version-9 QR code holds at error level M (qr.py's largest version)
+_SIM_FAULTS = ("welded", "meter_lost")
+_KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
+         "public_url", "wifi", "connectors", "sim", "ocpp")
+
+
+def _ident(s):
+    for ch in s:
+        if not (ch.isalpha() or ch.isdigit() or ch in "._-") or ord(ch) > 127:
+            return False
+    return True
+
+
+def _alnum(s):
+    for ch in s:
+        if not (ch.isalpha() or ch.isdigit()) or ord(ch) > 127:
+            return False
+    return True
+
+
+def _host_part(url, schemes):
+    for sch in schemes:
+        if url.startswith(sch):
+            rest = url[len(sch):]
+            return rest.split("/", 1)[0]
+    return None
+
+
+def _is_int(v):
+    return type(v) is int
+
+
+def public_url(cfg):
+    """The "Scan to Pay" URL shown as a QR code: `public_url` with {public_code} filled in."""
+    code = str(cfg.get("public_code", "")).upper()
+    return (cfg.get("public_url") or DEFAULT_PUBLIC_URL).replace("{public_code}", code)
+
+
+def validate(cfg, board=None):
+    """Return a list of (key, reason); empty when the config is usable. Never raises, never
+    echoes secrets (authorization_key, wifi password)."""
+    if not isinstance(cfg, dict):
+        return [("config", "must be a JSON object")]
+    err = []
+    for k in cfg:
+        if k not in _KEYS:
+            err.append((k, "unknown key (known: %s)" % ", ".join(_KEYS)))
+
+    v = cfg.get("charge_point_id")
+    if v is None:
+        err.append(("charge_point_id", "missing"))
+    elif not isinstance(v, str) or not 1 <= len(v) <= 48 or not _ident(v):
+        err.append(("charge_point_id", "must be 1..48 characters of A-Z a-z 0-9 . _ -"))
+
+    v = cfg.get("csms_url")
+    if v is None:
+        err.append(("csms_url", "missing"))
+    elif not isinstance(v, str) or not _host_part(v, ("ws://", "wss://")):
+        err.append(("csms_url", "must be a ws:// or wss:// URL, e.g. ws://192.168.1.10:8000/ocpp"))
+    elif v.endswith("/"):
+        err.append(("csms_url", "drop the trailing '/': the charge_point_id is appended as /<id>"))
+    elif " " in v or "?" in v or "#" in v:
+        err.append(("csms_url", "must not contain spaces, '?' or '#'"))
+
+    v = cfg.get("public_code")
+    if v is None:
+        err.append(("public_code", "missing"))
+    elif not isinstance(v, str) or not 1 <= len(v) <= 10 or not _alnum(v):
+        err.append(("public_code", "must be 1..10 letters or digits"))
+
+    v = cfg.get("authorization_key")
+    if v is not None and (not isinstance(v, str) or not 16 <= len(v) <= 40
+                          or not all(32 < ord(c) < 127 for c in v)):
+        err.append(("authorization_key", "must be 16..40 printable characters (value not shown)"))
+
+    v = cfg.get("ca_cert")
+    if v is not None and (not isinstance(v, str) or "-----BEGIN CERTIFICATE-----" not in v
+                          or "-----END CERTIFICATE-----" not in v):
+        err.append(("ca_cert", "must be PEM text with BEGIN/END CERTIFICATE lines"))
+
+    v = cfg.get("public_url")
+    if v is not None:
+        if not isinstance(v, str) or not _host_part(v, ("http://", "https://")) or " " in v:
+            err.append(("public_url", "must be an http:// or https:// URL (may contain {public_code})"))
+        elif len(public_url(cfg).encode()) > MAX_URL:
+            err.append(("public_url", "too long for the QR code (max %d bytes)" % MAX_URL))
+
+    v = cfg.get("wifi")
+    if v is not None:
+        if not isinstance(v, dict):
+            err.append(("wifi", 'must be {"ssid": "...", "password": "..."}'))
+        else:
+            s, p = v.get("ssid"), v.get("password", "")
+            extra = [k for k in v if k not in ("ssid", "password")]
+            if not isinstance(s, str) or not 1 <= len(s) <= 32:
+                err.append(("wifi.ssid", "must be 1..32 characters"))
+            if not isinstance(p, str) or not (p == "" or 8 <= len(p) <= 63):
+                err.append(("wifi.password", "must be empty (open network) or 8..63 characters (value not shown)"))
+            if extra:
+                err.append(("wifi", "unknown key %s (ssid, password)" % extra[0]))
+
+    v = cfg.get("connectors")
+    if v is not None:
+        n = len(board["connectors"]) if board else 32
+        if not _is_int(v) or not 1 <= v <= n:
+            err.append(("connectors", "must be an integer 1..%d (this board has %d)" % (n, n)
+                        if board else "must be a positive integer"))
+
+    v = cfg.get("sim")
+    if v is not None:
+        if not isinstance(v, dict):
+            err.append(("sim", "must be an object"))
+        else:
+            if board is not None and board.get("platform") != "unix":
+                err.append(("sim", "only the unix-sim board has simulated hardware"))
+            for k in v:
+                x = v[k]
+                if k == "ev_plugged":
+                    ok = type(x) is bool
+                elif k == "power_w":
+                    ok = type(x) in (int, float) and 0 <= x <= 100000
+                elif k == "control_port":
+                    ok = _is_int(x) and 1 <= x <= 65535
+                elif k == "fault":
+                    ok = x is None or x in _SIM_FAULTS
+                else:
+                    err.append(("sim." + k, "unknown key (ev_plugged, power_w, control_port, fault)"))
+                    continue
+                if not ok:
+                    err.append(("sim." + k, {"ev_plugged": "must be true or false",
+                                             "power_w": "must be a number 0..100000",
+                                             "control_port": "must be a port 1..65535",
+                                             "fault": "must be welded, meter_lost or null"}[k]))
+
+    v = cfg.get("ocpp")
+    if v is not None:
+        if not isinstance(v, dict):
+            err.append(("ocpp", "must be an object of OCPP configuration keys"))
+        else:
+            for k in v:
+                if type(v[k]) not in (str, int, bool):
+                    err.append(("ocpp." + k, "must be a string, integer or boolean"))
+    return err
+
+
+def messages(errors):
+    """Lines for the console and the display, one per bad key."""
+    return ["config %s: %s" % e for e in errors]
+
+
+def normalize(cfg):
+    if isinstance(cfg.get("public_code"), str):
+        cfg["public_code"] = cfg["public_code"].upper()
+    return cfg
+
+
+def load(path=PATH):
+    """Read config.json. Raises OSError if it is missing, ValueError if it is not JSON."""
+    with open(path) as f:
+        cfg = json.load(f)
+    if isinstance(cfg, dict):
+        normalize(cfg)
+    return cfg
+
+
+def save(cfg, path=PATH):
+    """Write atomically: a reboot mid-write leaves the old file or the new one, never half."""
+    normalize(cfg)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        # FAT cannot rename over an existing file; LittleFS (the ESP32 default) can.
+        os.remove(path)
+        os.rename(tmp, path)

@@ -1,0 +1,186 @@
+# The charger's screen: public code in large type, a QR code of the public URL, each
+# connector's state and an offline/fault banner. Drawing goes through `framebuf` so the same
+# code feeds an SSD1306 on the board and the console display of the unix port.
+import sys
+import gc
+import framebuf
+
+_SHORT = {
+    "Available": "FREE", "Preparing": "PREP", "Charging": "CHRG", "SuspendedEV": "SUSEV",
+    "SuspendedEVSE": "SUSP", "Finishing": "FIN", "Reserved": "RSVD", "Unavailable": "UNAV",
+    "Faulted": "FAULT",
+}
+
+
+def qr_bitmap(url):
+    """Encode `url` and return (size, MONO_HLSB bytearray of size x size, 1 = dark module).
+
+    The encoder is imported for this call only and dropped afterwards: its code would
+    otherwise stay in the heap for nothing between public-code changes."""
+    from evse.hal import qr
+    try:
+        m = qr.encode(url)
+    finally:
+        del sys.modules["evse.hal.qr"]
+        del qr
+    size = m.size
+    stride = (size + 7) >> 3
+    buf = bytearray(stride * size)
+    fb = framebuf.FrameBuffer(buf, size, size, framebuf.MONO_HLSB)
+    for y in range(size):
+        for x in range(size):
+            if m.get(x, y):
+                fb.pixel(x, y, 1)
+    del m
+    gc.collect()
+    return size, buf
+
+
+class Screen:
+    """Lays out the status screen on any `framebuf.FrameBuffer` of width x height."""
+
+    def __init__(self, fb, width=128, height=64):
+        self.fb = fb
+        self.width = width
+        self.height = height
+        self._last = None
+        self._qr_url = None
+        self._qr = None
+        self._glyph = bytearray(8)
+        self._glyph_fb = framebuf.FrameBuffer(self._glyph, 8, 8, framebuf.MONO_HLSB)
+
+    def show(self, public_code, url, states, banner=None):
+        """Redraw if anything changed; returns True when it did."""
+        key = (public_code, url, tuple(tuple(s) for s in states), banner)
+        if key == self._last:
+            return False
+        self._last = key
+        fb = self.fb
+        fb.fill(0)
+        x0 = 0
+        if url:
+            x0 = self._draw_qr(url) + 2
+        room = self.width - x0
+        y = 0
+        if public_code:
+            y = self._big_text(public_code, x0, room)
+        for cid, status in states:
+            if y + 8 > self.height:
+                break
+            fb.text(("%d %s" % (cid, _SHORT.get(status, status)))[: room // 8], x0, y, 1)
+            y += 9
+        if banner:
+            per = max(1, room // 8)
+            lines = [banner[i:i + per] for i in range(0, len(banner), per)]
+            y = max(y, self.height - 10 * len(lines))
+            for line in lines:
+                if y + 8 > self.height:
+                    break
+                fb.fill_rect(x0, y, room, 10, 1)
+                fb.text(line, x0 + 1, y + 1, 0)
+                y += 10
+        self.flush()
+        return True
+
+    def _draw_qr(self, url):
+        if url != self._qr_url:
+            self._qr = None
+            self._qr = qr_bitmap(url)
+            self._qr_url = url
+        size, buf = self._qr
+        h = self.height
+        scale = h // (size + 2)  # leave at least one module of quiet zone on each side
+        if scale < 1:
+            scale = 1
+        box = h
+        qsize = size * scale
+        off = (box - qsize) // 2
+        fb = self.fb
+        # Light background with dark modules: the way scanners expect a QR code.
+        fb.fill_rect(0, 0, box, box, 1)
+        src = framebuf.FrameBuffer(buf, size, size, framebuf.MONO_HLSB)
+        for yy in range(size):
+            for xx in range(size):
+                if src.pixel(xx, yy):
+                    fb.fill_rect(off + xx * scale, off + yy * scale, scale, scale, 0)
+        return box
+
+    def _big_text(self, text, x0, room):
+        """Text at twice the 8x8 font size, wrapped in `room` pixels; returns the next y."""
+        per = room // 16
+        scale = 2
+        if per < 1 or (len(text) + per - 1) // per > 2:
+            scale, per = 1, max(1, room // 8)
+        step = 8 * scale
+        g, gfb, fb = self._glyph, self._glyph_fb, self.fb
+        y = 0
+        for i in range(0, len(text), per):
+            x = x0
+            for ch in text[i:i + per]:
+                gfb.fill(0)
+                gfb.text(ch, 0, 0, 1)
+                for row in range(8):
+                    bits = g[row]
+                    if not bits:
+                        continue
+                    for col in range(8):
+                        if bits & (0x80 >> col):
+                            fb.fill_rect(x + col * scale, y + row * scale, scale, scale, 1)
+                x += step
+            y += step + 1
+        return y + 1
+
+    def flush(self):
+        pass
+
+
+class SSD1306:
+    """SSD1306 128x64 (or 128x32) over I2C, framebuffer in the controller's page format."""
+
+    def __init__(self, i2c, addr=0x3C, width=128, height=64):
+        self.i2c = i2c
+        self.addr = addr
+        self.width = width
+        self.height = height
+        self.buf = bytearray(width * height // 8)
+        self.fb = framebuf.FrameBuffer(self.buf, width, height, framebuf.MONO_VLSB)
+        self._cmd = bytearray(2)
+        for c in (0xAE, 0xD5, 0x80, 0xA8, height - 1, 0xD3, 0x00, 0x40, 0x8D, 0x14, 0x20, 0x00,
+                  0xA1, 0xC8, 0xDA, 0x12 if height == 64 else 0x02, 0x81, 0xCF, 0xD9, 0xF1,
+                  0xDB, 0x40, 0xA4, 0xA6, 0xAF):
+            self.command(c)
+
+    def command(self, c):
+        self._cmd[0] = 0x80  # Co=1, D/C=0: one command byte follows
+        self._cmd[1] = c
+        self.i2c.writeto(self.addr, self._cmd)
+
+    def show(self):
+        for c in (0x21, 0, self.width - 1, 0x22, 0, self.height // 8 - 1):
+            self.command(c)
+        self.i2c.writevto(self.addr, (b"\x40", self.buf))
+
+
+class OledScreen(Screen):
+    def __init__(self, oled):
+        Screen.__init__(self, oled.fb, oled.width, oled.height)
+        self.oled = oled
+
+    def flush(self):
+        self.oled.show()
+
+
+class ConsoleScreen(Screen):
+    """The unix port's display: the same drawing into a MONO_HLSB framebuffer (the sim control
+    server hands it out), and one console line whenever the content changes."""
+
+    def __init__(self, width=128, height=64):
+        self.buf = bytearray(width * height // 8)
+        Screen.__init__(self, framebuf.FrameBuffer(self.buf, width, height, framebuf.MONO_HLSB),
+                        width, height)
+
+    def flush(self):
+        from evse.log import log
+        code, url, states, banner = self._last
+        log("display", "code", code, "url", url,
+            "states", ",".join("%s:%s" % (s[0], s[1]) for s in states) or "-", "banner", banner or "-")

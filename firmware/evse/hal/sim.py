@@ -1,0 +1,214 @@
+# Simulated hardware for the unix port (the virtual board): relay coil and feedback, an EV that
+# plugs in and draws power, an energy meter that integrates that power, a console display, and
+# a line-JSON control server on 127.0.0.1 through which tests and host tools play the EV.
+# The real Relay, PlugInput and Screen classes run on top of simulated pins.
+import asyncio
+import json
+import os
+import time
+
+from evse.hal import MeterError
+from evse.hal.board import Board, NoDisplay, Outlet, connector_count
+from evse.hal.display import ConsoleScreen
+from evse.hal.plug import PlugInput
+from evse.hal.relay import Relay
+from evse.hal.watchdog import Watchdog
+from evse.log import log
+
+FAULTS = ("welded", "meter_lost")
+_VOLTS = 230.0
+
+
+class SimPin:
+    """A pin: output with an optional hook run before its level changes, or an input whose
+    level comes from `read()`."""
+
+    def __init__(self, level=0, read=None, before_change=None):
+        self.level = level
+        self._read = read
+        self._before = before_change
+
+    def value(self, v=None):
+        if v is None:
+            return self._read() if self._read else self.level
+        v = 1 if v else 0
+        if v != self.level and self._before:
+            self._before()
+        self.level = v
+
+
+def _load_energy(path):
+    try:
+        with open(path) as f:
+            return float(json.load(f)["energy_wh"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+class SimConnector:
+    """One simulated socket with its EV and meter. Energy is integrated only while the relay is
+    closed, the EV plugged and no fault is set; the register is persisted on every read."""
+
+    def __init__(self, cid, plugged=False, power_w=7400, fault=None, ticks_ms=time.ticks_ms,
+                 path=None):
+        self.id = cid
+        self.plugged = plugged
+        self.ev_power_w = power_w
+        self.fault = fault
+        self._ticks = ticks_ms
+        self.path = path or "data/simmeter_%d.json" % cid
+        self.coil = SimPin(0, before_change=self.update)
+        self.feedback = SimPin(read=self._contact)
+        self.plug_pin = SimPin(read=lambda: 1 if self.plugged else 0)
+        self.energy_wh = _load_energy(self.path)
+        self._saved = self.energy_wh
+        self._last = ticks_ms()
+
+    def _contact(self):
+        return 1 if (self.coil.level or self.fault == "welded") else 0
+
+    def relay_closed(self):
+        return bool(self._contact())
+
+    def power_w(self):
+        if self.coil.level and self.plugged and self.fault is None:
+            return self.ev_power_w
+        return 0
+
+    def update(self):
+        now = self._ticks()
+        dt = time.ticks_diff(now, self._last)
+        self._last = now
+        p = self.power_w()
+        if p and dt > 0:
+            self.energy_wh += p * dt / 3600000
+
+    def set(self, attr, value):
+        self.update()  # account energy up to now under the old conditions
+        setattr(self, attr, value)
+
+    def save(self):
+        if self.energy_wh == self._saved:
+            return
+        try:
+            os.mkdir(self.path.rsplit("/", 1)[0])
+        except OSError:
+            pass
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"energy_wh": self.energy_wh}, f)
+        os.rename(tmp, self.path)
+        self._saved = self.energy_wh
+
+    def status(self):
+        self.update()
+        return {"id": self.id, "plugged": self.plugged, "relay_closed": self.relay_closed(),
+                "power_w": self.power_w(), "ev_power_w": self.ev_power_w,
+                "energy_wh": self.energy_wh, "fault": self.fault}
+
+
+class SimMeter:
+    def __init__(self, conn):
+        self._c = conn
+
+    async def read(self):
+        c = self._c
+        if c.fault == "meter_lost":
+            raise MeterError("meter %d: no answer (simulated)" % c.id)
+        c.update()
+        c.save()
+        p = c.power_w()
+        return c.energy_wh, p, (p / _VOLTS,), (_VOLTS,)
+
+
+class ControlServer:
+    """One JSON object per line in, one JSON line out (protocol in contracts.md)."""
+
+    def __init__(self, conns, display, port, host="127.0.0.1"):
+        self.conns = conns
+        self.display = display
+        self.port = port
+        self.host = host
+
+    async def serve(self):
+        srv = await asyncio.start_server(self._client, self.host, self.port)
+        log("sim", "control", "%s:%d" % (self.host, self.port))
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            srv.close()
+
+    async def _client(self, reader, writer):
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                writer.write(json.dumps(self.handle(line)).encode() + b"\n")
+                await writer.drain()
+        except OSError:
+            pass  # client went away; nothing to clean up beyond the socket
+        finally:
+            writer.close()
+
+    def handle(self, line):
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": "not JSON"}
+        if not isinstance(msg, dict):
+            return {"ok": False, "error": "expected a JSON object"}
+        cmd = msg.get("cmd")
+        if cmd == "state":
+            return {"ok": True, "connectors": [c.status() for c in self.conns]}
+        if cmd == "display":
+            d = self.display
+            if not hasattr(d, "buf"):
+                return {"ok": False, "error": "this board has no display"}
+            from binascii import hexlify
+            return {"ok": True, "width": d.width, "height": d.height, "format": "MONO_HLSB",
+                    "data": hexlify(d.buf).decode()}
+        if cmd not in ("plug", "power", "fault"):
+            return {"ok": False, "error": "unknown cmd %r (state, plug, power, fault, display)" % (cmd,)}
+        cid = msg.get("connector")
+        if type(cid) is not int or not 1 <= cid <= len(self.conns):
+            return {"ok": False, "error": "connector must be 1..%d" % len(self.conns)}
+        conn = self.conns[cid - 1]
+        if cmd == "plug":
+            v = msg.get("plugged")
+            if type(v) is not bool:
+                return {"ok": False, "error": "plugged must be true or false"}
+            conn.set("plugged", v)
+        elif cmd == "power":
+            v = msg.get("power_w")
+            if type(v) not in (int, float) or not 0 <= v <= 100000:
+                return {"ok": False, "error": "power_w must be a number 0..100000"}
+            conn.set("ev_power_w", v)
+        else:
+            if "fault" not in msg:
+                return {"ok": False, "error": "fault missing (welded, meter_lost or null)"}
+            v = msg["fault"]
+            if v is not None and v not in FAULTS:
+                return {"ok": False, "error": "fault must be welded, meter_lost or null"}
+            conn.set("fault", v)
+        log("sim", cmd, cid, "value", msg.get("plugged", msg.get("power_w", msg.get("fault"))))
+        return {"ok": True}
+
+
+def build(board, config):
+    sim = config.get("sim") or {}
+    n = connector_count(board, config)
+    conns = [SimConnector(i + 1, bool(sim.get("ev_plugged", False)), sim.get("power_w", 7400),
+                          sim.get("fault")) for i in range(n)]
+    outlets = []
+    for c in conns:
+        relay = Relay(c.coil, True, c.feedback)
+        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin)))
+    d = board.get("display") or {}
+    display = ConsoleScreen(d.get("width", 128), d.get("height", 64)) if d else NoDisplay()
+    port = sim.get("control_port") or os.getenv("EVSE_SIM_PORT")
+    tasks = (ControlServer(conns, display, int(port)).serve,) if port else ()
+    b = Board(outlets, display, Watchdog(), tasks)
+    b.sim = conns
+    return b
