@@ -33,13 +33,29 @@ class BoardError(Exception):
     """The board answered with a Python exception."""
 
 
-# Walks a folder on the board and hashes every file, in one round trip.
+# Hashes every file under the given paths (folders walked, files hashed), in one round trip.
 _HASHES = """
 import os, hashlib, binascii
+_b = bytearray(512)
+def _f(p, out):
+    h = hashlib.sha256()
+    mv = memoryview(_b)
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return
+    while True:
+        n = f.readinto(_b)
+        if not n:
+            break
+        h.update(mv[:n])
+    f.close()
+    out.append((p, binascii.hexlify(h.digest()).decode()))
 def _h(d, out):
     try:
         items = list(os.ilistdir(d))
     except OSError:
+        _f(d, out)
         return
     for it in items:
         p = d + '/' + it[0]
@@ -47,20 +63,12 @@ def _h(d, out):
             out.append((p, None))
             _h(p, out)
         else:
-            h = hashlib.sha256()
-            b = bytearray(512)
-            mv = memoryview(b)
-            with open(p, 'rb') as f:
-                while True:
-                    n = f.readinto(b)
-                    if not n:
-                        break
-                    h.update(mv[:n])
-            out.append((p, binascii.hexlify(h.digest()).decode()))
+            _f(p, out)
 _o = []
-_h(%r, _o)
+for _p in %r:
+    _h(_p, _o)
 print(repr(_o))
-del _o, _h
+del _o, _h, _f, _b
 """
 
 _MAKEDIRS = """
@@ -184,9 +192,10 @@ class BoardLink:
     def rmdir(self, path: str) -> None:
         self.exec(f"import os\ntry:\n os.rmdir({path!r})\nexcept OSError:\n pass")
 
-    def hashes(self, folder: str) -> dict[str, str | None]:
-        """Every file under `folder` -> sha256 hex (folders -> None); {} if it is missing."""
-        return dict(self.eval_script(_HASHES % folder))
+    def hashes(self, *paths: str) -> dict[str, str | None]:
+        """sha256 hex of every file under the given folders and of the given files (folders
+        themselves map to None; missing paths are left out)."""
+        return dict(self.eval_script(_HASHES % (list(paths),)))
 
     def eval_script(self, script: str):
         import ast
