@@ -21,7 +21,6 @@ The report is printed and written as JSON; exit 0 only when every step passed.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -106,22 +105,6 @@ class Report:
         return {"passed": self.passed, "failed_step": self.failed_step, "port": self.port,
                 "code": self.code, "connector": self.connector, "api": self.api,
                 "started_at": self.started_at, "steps": [asdict(s) for s in self.steps]}
-
-
-def sim_command(port: int, cmd: dict, timeout: float = 5.0) -> dict:
-    """One request to the simulated hardware's control server (JSON line in, JSON line out)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(json.dumps(cmd).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf or b"{}")
-    if not reply.get("ok"):
-        raise StepFailed(f"simulated hardware refused {cmd.get('cmd')}: {reply.get('error')}")
-    return reply
 
 
 @dataclass
@@ -290,7 +273,13 @@ class Commissioning:
         return self.session
 
     def _sim_state(self) -> dict:
-        state = sim_command(self.control_port, {"cmd": "state"})
+        from host_tools.bench_rig import sim_command
+
+        try:
+            state = sim_command(self.control_port, {"cmd": "state"})
+        except (OSError, RuntimeError, ValueError) as err:
+            raise StepFailed(f"the simulated hardware on control port {self.control_port} "
+                             f"does not answer: {err}") from None
         for c in state.get("connectors", []):
             if c.get("id") == self.connector:
                 return c
