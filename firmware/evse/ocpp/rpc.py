@@ -1,0 +1,143 @@
+# OCPP-J RPC: CALL [2,id,action,payload], CALLRESULT [3,id,payload],
+# CALLERROR [4,id,code,description,details]. One outstanding CALL of our own at a time; the
+# central system's CALLs are answered meanwhile. Knows nothing about charging: incoming CALLs go
+# to `dispatch(action, payload)`, which returns the response payload or raises CallError.
+# Error codes keep the OCPP 1.6 spellings ("FormationViolation", "OccurenceConstraintViolation").
+import json
+
+import asyncio
+
+NOT_IMPLEMENTED = "NotImplemented"
+NOT_SUPPORTED = "NotSupported"
+INTERNAL = "InternalError"
+PROTOCOL = "ProtocolError"
+SECURITY = "SecurityError"
+FORMATION = "FormationViolation"
+PROPERTY = "PropertyConstraintViolation"
+OCCURENCE = "OccurenceConstraintViolation"
+TYPE = "TypeConstraintViolation"
+GENERIC = "GenericError"
+
+_MAX_ID = const(36)
+
+
+class CallError(Exception):
+    # Raised by handlers to answer a CALLERROR; raised by call() when the peer answered one.
+    def __init__(self, code, description=""):
+        super().__init__(code, description)
+        self.code = code
+        self.description = description
+
+
+def field(p, key, typ, req=True, maxlen=0, choices=None):
+    """One payload field, checked the 1.6 way: missing -> Occurence, wrong type -> Type,
+    bad value -> Property. typ is int, str, bool, dict, list or float (int accepted)."""
+    v = p.get(key)
+    if v is None:
+        if req:
+            raise CallError(OCCURENCE, key)
+        return None
+    t = type(v)
+    if not (t is typ or (typ is float and t is int)):
+        raise CallError(TYPE, key)
+    if (maxlen and len(v) > maxlen) or (choices and v not in choices):
+        raise CallError(PROPERTY, key)
+    return v
+
+
+class Rpc:
+    def __init__(self, conn, dispatch, timeout_s=30):
+        self.conn = conn  # async send(str), async recv() -> str, None when closed
+        self.dispatch = dispatch
+        self.timeout_s = timeout_s
+        self.mute = False  # BootNotification Rejected: answer nothing
+        self.closed = False
+        self._seq = 0
+        self._wait = None  # [messageId, Event, result, CallError]
+        self._call_lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
+
+    async def _send(self, frame):
+        async with self._send_lock:
+            await self.conn.send(json.dumps(frame))
+
+    async def call(self, action, payload, timeout_s=None):
+        """Send a CALL and return the CALLRESULT payload. Raises CallError (the peer's CALLERROR),
+        asyncio.TimeoutError (no answer) or OSError (connection gone)."""
+        async with self._call_lock:
+            if self.closed:
+                raise OSError("closed")
+            self._seq += 1
+            mid = str(self._seq)
+            w = self._wait = [mid, asyncio.Event(), None, None]
+            try:
+                await self._send([2, mid, action, payload])
+                await asyncio.wait_for(w[1].wait(), timeout_s or self.timeout_s)
+            finally:
+                self._wait = None
+            if w[3] is not None:
+                raise w[3]
+            if w[2] is None:
+                raise OSError("closed")
+            return w[2]
+
+    async def run(self):
+        """Read frames until the connection closes (recv() returns None or raises); bad input
+        is answered, never raised."""
+        try:
+            while True:
+                text = await self.conn.recv()
+                if text is None:
+                    break
+                await self.handle(text)
+        finally:
+            self.closed = True
+            w = self._wait
+            if w:
+                w[1].set()
+
+    async def handle(self, text):
+        mid = ""
+        try:
+            try:
+                msg = json.loads(text)
+            except ValueError:
+                raise CallError(FORMATION, "bad json") from None
+            if type(msg) is not list or len(msg) < 3:
+                raise CallError(FORMATION, "not an OCPP-J frame")
+            kind = msg[0]
+            if type(msg[1]) is str and len(msg[1]) <= _MAX_ID:
+                mid = msg[1]
+            else:
+                raise CallError(FORMATION, "messageId")
+            if kind == 2:
+                if len(msg) != 4 or type(msg[2]) is not str or type(msg[3]) is not dict:
+                    raise CallError(FORMATION, "CALL frame")
+                if self.mute:
+                    return
+                try:
+                    result = await self.dispatch(msg[2], msg[3])
+                except CallError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a handler bug becomes a CALLERROR, not a crash
+                    raise CallError(INTERNAL, repr(e)[:60]) from None
+                await self._send([3, mid, result])
+            elif kind == 3 or kind == 4:
+                w = self._wait
+                if w is None or w[0] != mid:
+                    return  # late or unknown answer: the CALL already timed out
+                if kind == 3 and len(msg) == 3 and type(msg[2]) is dict:
+                    w[2] = msg[2]
+                elif kind == 4 and len(msg) >= 4:
+                    w[3] = CallError(msg[2], msg[3] if len(msg) > 3 else "")
+                else:
+                    w[3] = CallError(FORMATION, "bad answer frame")
+                w[1].set()
+            else:
+                raise CallError(FORMATION, "messageTypeId")
+        except CallError as e:
+            await self._answer_error(mid, e.code, e.description)
+
+    async def _answer_error(self, mid, code, description):
+        if not self.mute:
+            await self._send([4, mid, code, str(description), {}])

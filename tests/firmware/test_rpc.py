@@ -1,0 +1,201 @@
+# OCPP-J framing and error answers of the RPC layer, over an in-memory connection.
+import asyncio
+import json
+
+from evse.ocpp import rpc
+from evse.ocpp.rpc import CallError, Rpc, field
+from mptest import raises
+
+
+class Pipe:
+    """The transport: frames the peer sends come out of recv(); what we send is kept."""
+
+    def __init__(self):
+        self.inbox = []
+        self.sent = []
+        self.ev = asyncio.Event()
+
+    def feed(self, obj):
+        self.inbox.append(obj if type(obj) is str else json.dumps(obj))
+        self.ev.set()
+
+    def close(self):
+        self.inbox.append(None)
+        self.ev.set()
+
+    async def recv(self):
+        while not self.inbox:
+            self.ev.clear()
+            await self.ev.wait()
+        return self.inbox.pop(0)
+
+    async def send(self, text):
+        self.sent.append(json.loads(text))
+
+
+async def echo(action, payload):
+    if action == "Echo":
+        return payload
+    if action == "Boom":
+        raise KeyError("x")
+    if action == "Known":
+        raise CallError(rpc.NOT_SUPPORTED, "")
+    if action == "Check":
+        field(payload, "n", int)
+        field(payload, "s", str, req=False, maxlen=3)
+        return {}
+    raise CallError(rpc.NOT_IMPLEMENTED, action)
+
+
+async def answers(frames):
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    for f in frames:
+        pipe.feed(f)
+    pipe.close()
+    await task
+    return pipe.sent
+
+
+async def test_call_is_answered_with_callresult():
+    sent = await answers([[2, "a1", "Echo", {"x": 1}]])
+    assert sent == [[3, "a1", {"x": 1}]]
+
+
+async def test_unknown_action_is_not_implemented():
+    sent = await answers([[2, "a2", "Frobnicate", {}]])
+    assert sent[0][:3] == [4, "a2", "NotImplemented"] and sent[0][4] == {}
+
+
+async def test_known_unsupported_is_not_supported():
+    sent = await answers([[2, "a3", "Known", {}]])
+    assert sent == [[4, "a3", "NotSupported", "", {}]]
+
+
+async def test_bad_json_is_formation_violation():
+    sent = await answers(["[2, \"x\", ", "{}", "[2]", "[9, \"q\", 1]"])
+    assert [s[2] for s in sent] == ["FormationViolation"] * 4
+    assert sent[3][1] == "q"
+
+
+async def test_call_frame_shape_is_checked():
+    long_id = "x" * 37
+    sent = await answers([[2, long_id, "Echo", {}], [2, "b", "Echo", []], [2, 5, "Echo", {}],
+                          [2, "c", 5, {}], [2, "d", "Echo"]])
+    assert [s[2] for s in sent] == ["FormationViolation"] * 5
+    assert sent[0][1] == "" and sent[1][1] == "b"
+
+
+async def test_payload_errors_use_16_codes():
+    sent = await answers([[2, "1", "Check", {"s": "a"}], [2, "2", "Check", {"n": "1"}],
+                          [2, "3", "Check", {"n": True}], [2, "4", "Check", {"n": 1, "s": "long"}],
+                          [2, "5", "Check", {"n": 1, "s": 5}], [2, "6", "Check", {"n": 1}]])
+    assert [s[2] for s in sent[:5]] == ["OccurenceConstraintViolation", "TypeConstraintViolation",
+                                       "TypeConstraintViolation", "PropertyConstraintViolation",
+                                       "TypeConstraintViolation"]
+    assert sent[5] == [3, "6", {}]
+
+
+async def test_handler_crash_is_internal_error():
+    sent = await answers([[2, "z", "Boom", {}], [2, "y", "Echo", {}]])
+    assert sent[0][2] == "InternalError" and sent[1] == [3, "y", {}]
+
+
+async def test_muted_answers_nothing():
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    r.mute = True
+    task = asyncio.create_task(r.run())
+    pipe.feed([2, "m", "Echo", {}])
+    pipe.feed("garbage")
+    pipe.close()
+    await task
+    assert pipe.sent == []
+
+
+async def test_call_result_and_incoming_call_meanwhile():
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    call = asyncio.create_task(r.call("Heartbeat", {}))
+    await asyncio.sleep_ms(0)
+    mid = pipe.sent[0][1]
+    assert pipe.sent[0] == [2, mid, "Heartbeat", {}] and len(mid) <= 36
+    pipe.feed([2, "cs1", "Echo", {"k": 2}])  # the central system calls while ours is open
+    await asyncio.sleep_ms(0)
+    await asyncio.sleep_ms(0)
+    assert pipe.sent[1] == [3, "cs1", {"k": 2}]
+    pipe.feed([3, "other", {}])  # not ours: ignored
+    pipe.feed([3, mid, {"currentTime": "t"}])
+    assert await call == {"currentTime": "t"}
+    pipe.close()
+    await task
+
+
+async def test_one_outstanding_call_at_a_time():
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    c1 = asyncio.create_task(r.call("A", {}))
+    c2 = asyncio.create_task(r.call("B", {}))
+    for _ in range(3):
+        await asyncio.sleep_ms(0)
+    assert [s[2] for s in pipe.sent] == ["A"]
+    pipe.feed([3, pipe.sent[0][1], {}])
+    await c1
+    for _ in range(3):
+        await asyncio.sleep_ms(0)
+    assert [s[2] for s in pipe.sent] == ["A", "B"]
+    assert pipe.sent[0][1] != pipe.sent[1][1]
+    pipe.feed([4, pipe.sent[1][1], "GenericError", "no", {}])
+    e = None
+    try:
+        await c2
+    except CallError as x:
+        e = x
+    assert e is not None and e.code == "GenericError"
+    pipe.close()
+    await task
+
+
+async def test_call_times_out():
+    pipe = Pipe()
+    r = Rpc(pipe, echo, timeout_s=0.05)
+    task = asyncio.create_task(r.run())
+    e = None
+    try:
+        await r.call("A", {})
+    except asyncio.TimeoutError as x:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+        e = x
+    assert e is not None
+    pipe.close()
+    await task
+
+
+async def test_call_fails_when_connection_closes():
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    c = asyncio.create_task(r.call("A", {}))
+    await asyncio.sleep_ms(0)
+    pipe.close()
+    await task
+    e = None
+    try:
+        await c
+    except OSError as x:
+        e = x
+    assert e is not None
+    try:
+        await r.call("B", {})
+    except OSError:
+        return
+    raise AssertionError("call on a closed connection")
+
+
+def test_field_helper():
+    assert field({"a": 1.5}, "a", float) == 1.5
+    assert field({"a": 2}, "a", float) == 2
+    assert field({}, "a", int, req=False) is None
+    assert raises(CallError, field, {"a": "x"}, "a", str, True, 0, ("y",)).code == rpc.PROPERTY
