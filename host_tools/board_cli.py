@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from pathlib import Path
 
 import click
 
@@ -229,3 +231,444 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, firmw
                             f"{d['seconds']:.2f} s" + (", restarted" if d["restarted"] else ""), fg="green")
     if codes:
         sys.exit(codes[0] if len(set(codes)) == 1 else max(codes))
+
+
+# =================================================================================== config
+# What a technician types -> the config.json key.
+_ALIASES = {"identity": "charge_point_id", "id": "charge_point_id", "url": "csms_url",
+            "code": "public_code", "key": "authorization_key", "ca": "ca_cert"}
+_SETTABLE = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
+             "public_url", "wifi", "connectors", "sim", "ocpp")
+_REQUIRED = ("charge_point_id", "csms_url", "public_code")
+
+
+def _key(name: str) -> str:
+    key = _ALIASES.get(name, name)
+    if key not in _SETTABLE:
+        _fail(f"unknown config key {name!r}", 2,
+              "use one of: identity, " + ", ".join(k for k in _SETTABLE if k != "charge_point_id"))
+    return key
+
+
+def redacted(cfg: dict) -> dict:
+    """The config as it may be shown: secrets become "set" / "not set"."""
+    out = {k: v for k, v in cfg.items() if k not in ("authorization_key", "ca_cert", "wifi")}
+    out["authorization_key"] = "set" if cfg.get("authorization_key") else "not set"
+    ca = cfg.get("ca_cert")
+    out["ca_cert"] = f"set ({len(ca)} bytes PEM)" if ca else "not set"
+    wifi = cfg.get("wifi")
+    if isinstance(wifi, dict):
+        out["wifi"] = {"ssid": wifi.get("ssid"), "password": "set" if wifi.get("password") else "not set"}
+    else:
+        out["wifi"] = "not set"
+    if "public_url" not in cfg and cfg.get("public_code"):
+        out["public_url"] = "https://app.plugchoice.com/p/{public_code} (default)"
+    return out
+
+
+def _read_board_files(link) -> tuple[dict | None, dict | None]:
+    def parse(name: str):
+        raw = link.read_file(name)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            _fail(f"{name} on the board is not valid JSON", 3,
+                  "write a good one with chargerctl flash --config FILE")
+    return parse("config.json"), parse("board.json")
+
+
+def _open_link(port: str):
+    from host_tools.board_link import BoardLink, BoardUnreachable
+
+    try:
+        return BoardLink(port)
+    except BoardUnreachable as e:
+        _fail(str(e), EXIT_UNREACHABLE, "check the port (chargerctl devices) and that nothing else uses it")
+
+
+def _finish(link, restart: bool) -> None:
+    if restart:
+        link.reset()
+    else:
+        link.close()
+
+
+@click.group("config", context_settings=_CTX)
+def config():
+    """Read or change config.json on a connected board.
+
+    The board's firmware is interrupted while the tool talks to its REPL and restarted
+    afterwards (--no-restart leaves it at the REPL). Secrets (authorization_key, the Wi-Fi
+    password) are never printed back: they show as "set" / "not set".
+
+    \b
+    Examples:
+      chargerctl config get --port /dev/ttyUSB0
+      chargerctl config get --port /dev/ttyUSB0 identity
+      chargerctl config set --port /dev/ttyUSB0 csms_url wss://ocpp.example.com/ocpp
+      chargerctl config set --port /dev/ttyUSB0 authorization_key      (prompts, hidden)
+      chargerctl config set --port /dev/ttyUSB0 wifi MyNetwork --password s3cret-pw
+      chargerctl config set --port /dev/ttyUSB0 ca_cert ./isrg-root-x1.pem
+    """
+
+
+@config.command("get", context_settings=_CTX)
+@click.option("--port", required=True, help="Serial port of the board (or a virtual board's /dev/pts/N).")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--no-restart", is_flag=True, help="Leave the board at the REPL afterwards.")
+def config_get(port, key, as_json, no_restart):
+    """Show the board's config (or one KEY), secrets redacted.
+
+    \b
+    Examples:
+      chargerctl config get --port /dev/ttyUSB0
+      chargerctl config get --port /dev/pts/3 public_code --json
+    """
+    link = _open_link(port)
+    try:
+        cfg, _board = _read_board_files(link)
+    finally:
+        _finish(link, not no_restart)
+    if cfg is None:
+        _fail(f"the board on {port} has no config.json", EXIT_CONFIG,
+              "provision it: chargerctl flash --port PORT --board NAME --config FILE")
+    shown = redacted(cfg)
+    if key:
+        k = _key(key)
+        value = shown.get(k, "not set")
+        if as_json:
+            _print_json({k: value})
+        else:
+            click.echo(value if isinstance(value, str) else json.dumps(value))
+        return
+    if as_json:
+        _print_json(shown)
+        return
+    width = max(len(k) for k in shown)
+    for k in sorted(shown, key=lambda k: (k not in _REQUIRED, k)):
+        v = shown[k]
+        click.echo(f"{k.ljust(width)}  {v if isinstance(v, str) else json.dumps(v)}")
+
+
+@config.command("set", context_settings=_CTX)
+@click.option("--port", required=True, help="Serial port of the board (or a virtual board's /dev/pts/N).")
+@click.argument("key")
+@click.argument("value", required=False)
+@click.option("--password", default=None, help="With `wifi SSID`: the Wi-Fi password (prompted if left out).")
+@click.option("--unset", is_flag=True, help="Remove an optional KEY instead of setting it.")
+@click.option("--no-restart", is_flag=True, help="Do not restart the board (the change applies at its next boot).")
+def config_set(port, key, value, password, unset, no_restart):
+    """Change one KEY of config.json on the board: checked by the firmware's own rules first,
+    written atomically, then the board is restarted so it takes effect.
+
+    \b
+    KEY is one of: identity (charge_point_id), csms_url, public_code, public_url,
+    authorization_key (VALUE prompted and hidden when left out), wifi (VALUE = SSID,
+    --password), ca_cert (VALUE = path of a PEM file), connectors, sim, ocpp (JSON values).
+    \b
+    Examples:
+      chargerctl config set --port /dev/ttyUSB0 identity CP-0042
+      chargerctl config set --port /dev/ttyUSB0 public_code ABC123
+      chargerctl config set --port /dev/ttyUSB0 authorization_key
+      chargerctl config set --port /dev/ttyUSB0 wifi Depot-WLAN --password 'correct horse'
+      chargerctl config set --port /dev/ttyUSB0 ca_cert ca.pem
+      chargerctl config set --port /dev/ttyUSB0 public_url --unset
+    """
+    from host_tools import flash as fl
+
+    k = _key(key)
+    if unset:
+        if k in _REQUIRED:
+            _fail(f"{k} is required and cannot be removed", EXIT_CONFIG, f"set a new value: config set {key} VALUE")
+        new_value = None
+    else:
+        new_value = _parse_value(k, value, password)
+
+    link = _open_link(port)
+    restart = not no_restart  # also after a refusal: the firmware must run again
+    try:
+        cfg, board = _read_board_files(link)
+        cfg = dict(cfg or {})
+        if new_value is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = new_value
+        try:
+            checked = fl.check_config(cfg, board)
+        except fl.DeployError as e:
+            _fail(str(e).replace("config refused", f"{k} refused"), e.exit_code, e.hint)
+        link.write_file("config.json", fl.config_bytes(checked))
+    finally:
+        _finish(link, restart)
+    shown = redacted(checked).get(k, "not set")
+    click.secho(f"{k} = {shown if isinstance(shown, str) else json.dumps(shown)}"
+                + (" (board restarting)" if restart else " (applies at the next boot)"), fg="green")
+
+
+def _parse_value(key: str, value: str | None, password: str | None):
+    if key == "authorization_key":
+        if value is None or value == "-":
+            value = click.prompt("authorization_key", hide_input=True, confirmation_prompt=True)
+        return value
+    if value is None:
+        _fail(f"{key} needs a VALUE", 2, f"chargerctl config set --port PORT {key} VALUE")
+    if key == "ca_cert":
+        try:
+            return Path(value).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"cannot read the CA certificate file {value}: {e}", EXIT_CONFIG,
+                  "give the path of a PEM file (-----BEGIN CERTIFICATE-----)")
+    if key == "wifi":
+        if value.startswith("{"):
+            return _json_value(key, value)
+        if password is None:
+            password = click.prompt("Wi-Fi password (empty for an open network)", hide_input=True,
+                                    default="", show_default=False)
+        return {"ssid": value, "password": password}
+    if key in ("connectors", "sim", "ocpp"):
+        return _json_value(key, value)
+    return value
+
+
+def _json_value(key: str, value: str):
+    try:
+        return json.loads(value)
+    except ValueError as e:
+        _fail(f"{key} needs a JSON value, got {value!r}: {e}", EXIT_CONFIG,
+              'e.g. connectors 2, sim \'{"ev_plugged": true}\'')
+
+
+# ================================================================================== devices
+@click.command("devices", context_settings=_CTX)
+@click.option("--all", "show_all", is_flag=True, help="Also list serial ports that are not USB.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def devices(show_all, as_json):
+    """List boards on USB serial ports (port, serial number, description, vid:pid).
+
+    Virtual boards are not listed: `chargerctl virtual-board` prints their port.
+
+    \b
+    Examples:
+      chargerctl devices
+      chargerctl devices --json
+    """
+    from serial.tools import list_ports
+
+    rows = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        if p.vid is None and not show_all:
+            continue
+        rows.append({"port": p.device, "serial_number": p.serial_number,
+                     "description": p.description, "manufacturer": p.manufacturer,
+                     "vid_pid": f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else None})
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("no USB serial boards found: check the cable (a data cable, not charge-only) "
+                   "and the USB-serial driver (CP210x, CH340); Linux users need the dialout group.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("port", "serial number", "description", "vid:pid")
+    for r in rows:
+        table.add_row(r["port"], r["serial_number"] or "-", r["description"] or "-", r["vid_pid"] or "-")
+    Console().print(table)
+
+
+# ===================================================================================== logs
+@click.command("logs", context_settings=_CTX)
+@click.option("--port", required=True, help="Serial port of the board (or a virtual board's /dev/pts/N).")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: {\"time\": ..., \"line\": ...}.")
+def logs(port, duration, as_json):
+    """Follow the board's console with host timestamps, without interrupting the firmware.
+
+    Only listens: nothing is sent to the board, so the running firmware goes on.
+
+    \b
+    Examples:
+      chargerctl logs --port /dev/ttyUSB0
+      chargerctl logs --port /dev/pts/3 --duration 30 --json > console.jsonl
+    """
+    import datetime
+
+    import serial
+
+    try:
+        ser = serial.Serial(port, 115200, timeout=0.2, exclusive=True)
+    except (serial.SerialException, OSError) as e:
+        _fail(f"cannot open {port}: {e}", EXIT_UNREACHABLE,
+              "check the port (chargerctl devices); close other programs using it (mpremote, screen)")
+    deadline = None if duration is None else time.monotonic() + duration
+    pending = b""
+
+    def emit(raw: bytes) -> None:
+        text = raw.decode(errors="replace").rstrip("\r\n").replace("\x04", "")
+        now = datetime.datetime.now().astimezone()
+        if as_json:
+            click.echo(json.dumps({"time": now.isoformat(timespec="milliseconds"), "line": text}))
+        else:
+            click.echo(f"{now:%H:%M:%S}.{now.microsecond // 1000:03d}  {text}")
+
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                chunk = ser.read(4096)
+            except (serial.SerialException, OSError) as e:
+                _fail(f"lost {port}: {e}", EXIT_UNREACHABLE, "the board was unplugged or reset its USB")
+            if not chunk:
+                continue
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                emit(line)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if pending:
+            emit(pending)
+        ser.close()
+
+
+# ====================================================================================== sim
+def _sim(control_port: int, host: str):
+    from host_tools.sim_client import SimClient, SimUnreachable
+
+    try:
+        return SimClient(control_port, host=host)
+    except SimUnreachable as e:
+        _fail(str(e), EXIT_SIM, "start it with chargerctl virtual-board and flash it (board unix-sim)")
+
+
+def _sim_call(fn, *args):
+    from host_tools.sim_client import SimError
+
+    try:
+        return fn(*args)
+    except SimError as e:
+        _fail(f"the simulated hardware refused: {e}", EXIT_SIM)
+
+
+_control_port = click.option("--control-port", type=int, required=True, envvar="EVSE_SIM_PORT",
+                             help="Control port printed by `chargerctl virtual-board` (env EVSE_SIM_PORT).")
+_host = click.option("--host", default="127.0.0.1", show_default=True, help="Host of the control server.")
+_connector = click.option("--connector", type=int, default=1, show_default=True, help="Connector number.")
+
+
+@click.group("sim", context_settings=_CTX)
+def sim():
+    """Drive a virtual board's simulated hardware: the EV, its power draw, faults.
+
+    \b
+    Examples:
+      chargerctl sim state --control-port 47001
+      chargerctl sim plug --control-port 47001 --connector 1 --unplugged
+      chargerctl sim power --control-port 47001 --connector 1 3700
+      chargerctl sim fault --control-port 47001 --connector 1 welded
+      chargerctl sim fault --control-port 47001 --connector 1 none
+    """
+
+
+@sim.command("state", context_settings=_CTX)
+@_control_port
+@_host
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sim_state(control_port, host, as_json):
+    """Show each simulated connector: plugged, relay, power, energy, fault.
+
+    \b
+    Example:
+      chargerctl sim state --control-port 47001 --json
+    """
+    with _sim(control_port, host) as client:
+        connectors = _sim_call(client.state)
+    if as_json:
+        _print_json(connectors)
+        return
+    for c in connectors:
+        click.echo(f"connector {c.get('id')}: {'plugged' if c.get('plugged') else 'unplugged'}, "
+                   f"relay {'closed' if c.get('relay_closed') else 'open'}, {c.get('power_w')} W, "
+                   f"{c.get('energy_wh')} Wh, fault {c.get('fault') or 'none'}")
+
+
+@sim.command("plug", context_settings=_CTX)
+@_control_port
+@_host
+@_connector
+@click.option("--plugged/--unplugged", default=True, show_default=True, help="Plug the EV in or pull it out.")
+def sim_plug(control_port, host, connector, plugged):
+    """Plug the simulated EV in (--plugged) or pull it out (--unplugged).
+
+    \b
+    Example:
+      chargerctl sim plug --control-port 47001 --connector 2 --plugged
+    """
+    with _sim(control_port, host) as client:
+        _sim_call(client.plug, connector, plugged)
+    click.echo(f"connector {connector}: EV {'plugged in' if plugged else 'unplugged'}")
+
+
+@sim.command("power", context_settings=_CTX)
+@_control_port
+@_host
+@_connector
+@click.argument("watts", type=float)
+def sim_power(control_port, host, connector, watts):
+    """Set what the simulated EV draws (WATTS) while the relay lets it.
+
+    \b
+    Example:
+      chargerctl sim power --control-port 47001 --connector 1 11000
+    """
+    with _sim(control_port, host) as client:
+        _sim_call(client.power, connector, int(watts) if watts.is_integer() else watts)
+    click.echo(f"connector {connector}: EV draws {watts:g} W when allowed")
+
+
+@sim.command("fault", context_settings=_CTX)
+@_control_port
+@_host
+@_connector
+@click.argument("fault", type=click.Choice(["welded", "meter_lost", "none"]))
+def sim_fault(control_port, host, connector, fault):
+    """Inject a fault (welded relay, meter lost) or clear it (none).
+
+    \b
+    Example:
+      chargerctl sim fault --control-port 47001 --connector 1 meter_lost
+    """
+    with _sim(control_port, host) as client:
+        _sim_call(client.fault, connector, None if fault == "none" else fault)
+    click.echo(f"connector {connector}: fault {fault}")
+
+
+# ================================================================================== display
+@click.command("display", context_settings=_CTX)
+@_control_port
+@_host
+@click.option("--png", "png", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--scale", type=int, default=4, show_default=True, help="Pixels per display pixel.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was saved as JSON.")
+def display(control_port, host, png, scale, as_json):
+    """Save what a virtual board's display shows as a PNG.
+
+    \b
+    Example:
+      chargerctl display --control-port 47001 --png screen.png
+    """
+    with _sim(control_port, host) as client:
+        width, height, data = _sim_call(client.display)
+    try:
+        from host_tools.display_png import framebuffer_to_png
+    except ImportError:
+        _fail("host_tools/display_png.py is missing in this checkout", EXIT_BUILD)
+    framebuffer_to_png(width, height, data, png, scale=scale)
+    if as_json:
+        _print_json({"png": str(png), "width": width, "height": height, "scale": scale})
+    else:
+        click.echo(f"saved {width}x{height} display to {png} (x{scale})")
