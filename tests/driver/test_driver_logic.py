@@ -1,0 +1,91 @@
+"""The driver's pure parts: derived power, cost so far, receipt, token handling, payment routing.
+No API involved (the API paths are tested against the real backend in test_session_cli.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_tools import driver
+from host_tools.driver import (
+    PaymentActionNeeded,
+    Progress,
+    SessionFile,
+    cost_so_far,
+    money,
+    payment_intent_id,
+    receipt,
+    shorten,
+)
+
+
+def test_power_is_derived_from_energy_changes():
+    p = Progress()
+    p.update({"status": "charging", "energy_kwh": "1.000"}, now=0.0)
+    assert p.power_kw is None
+    p.update({"status": "charging", "energy_kwh": "1.000"}, now=2.0)  # no new sample yet
+    assert p.power_kw is None
+    p.update({"status": "charging", "energy_kwh": "1.005"}, now=4.0)  # 5 Wh in 4 s = 4.5 kW
+    assert p.power_kw == pytest.approx(4.5)
+    p.update({"status": "charging", "energy_kwh": "1.009"}, now=6.0)  # 4 Wh in 2 s = 7.2 kW
+    assert p.power_kw == pytest.approx(7.2)
+    p.update({"status": "completed", "energy_kwh": "1.009"}, now=8.0)
+    assert p.power_kw == 0.0
+
+
+def test_cost_so_far_is_energy_times_price_plus_fee_until_the_backend_knows():
+    pricing = {"currency": "EUR", "price_per_kwh": 35, "start_fee": 50}
+    assert cost_so_far({"status": "charging", "energy_kwh": "2.000", "pricing": pricing}) == 120
+    assert cost_so_far({"status": "authorized", "pricing": pricing}) == 0
+    assert cost_so_far({"status": "completed", "cost_amount": 99, "pricing": pricing}) == 99
+
+
+def test_receipt_released_is_the_rest_of_the_hold():
+    rec = receipt({"status": "completed", "amount_authorized": 5000, "amount_captured": 120,
+                   "cost_amount": 120, "energy_kwh": "2.000", "pricing": {"currency": "EUR"}})
+    assert rec["amount_released"] == 4880
+    assert money(4880, "EUR") == "48.80 EUR"
+    assert receipt({"status": "charging", "amount_authorized": 5000})["amount_released"] is None
+
+
+def test_shorten_never_reveals_a_usable_token():
+    token = "abcdefghijklmnopqrstuvwxyz0123456789"
+    short = shorten(token)
+    assert short == "abcd…6789"
+    assert len(short) < len(token) // 3
+
+
+def test_payment_intent_id_from_client_secret():
+    assert payment_intent_id("pi_local123_secret_abc_def") == "pi_local123"
+    with pytest.raises(driver.DriverError):
+        payment_intent_id("nonsense")
+
+
+def test_real_service_payment_without_test_keys_says_what_to_do():
+    """With the real service the Stripe client secret belongs in a browser."""
+    payment = {"client_secret": "pi_1_secret_2", "publishable_key": "pk_live_x",
+               "stripe_account_id": "acct_1"}
+    with pytest.raises(PaymentActionNeeded) as err:
+        driver.confirm_payment(None, "tok", payment)  # type: ignore[arg-type] - no call is made
+    assert "Scan to Pay" in str(err.value) and err.value.exit_code == 10
+    with pytest.raises(driver.DriverError, match="test keys"):
+        driver.confirm_payment(None, "tok", payment, stripe_secret_key="sk_live_nope")  # type: ignore[arg-type]
+
+
+def test_session_file_is_private_even_with_a_lax_umask(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "deep" / "session.json"
+    old = os.umask(0)
+    try:
+        f = SessionFile(path)
+        f.write({"session_token": "t" * 32, "api": "http://x"})
+        f.update(code="ABC")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert f.load()["code"] == "ABC"
+    f.clear()
+    with pytest.raises(driver.NoSession):
+        f.load()

@@ -1,0 +1,213 @@
+"""`chargerctl session` against the real local backend, one test per documented outcome.
+
+The charger side is the `ocpp` package's charge point (tests/driver/ocpp_peer.py); the API, its
+status codes and its limits are the backend's own. Each error test checks the sentence a driver
+reads and the exit code a script sees (host_tools/driver.py ExitCode).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+from host_tools.bench_rig import free_port
+from host_tools.driver import ExitCode, shorten
+
+
+def _lines(result) -> list[dict]:
+    return [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+
+
+def test_charger_lookup_is_case_insensitive(cli, charger):
+    """GET /chargers/{code}: `code` case-insensitive; 200 with online, connectors, pricing."""
+    data = cli.json("session charger online1 --json")
+    assert data["public_code"] == "ONLINE1"
+    assert data["online"] is True
+    assert [c["connector_id"] for c in data["connectors"]] == [1, 2]
+    assert data["pricing"] == {"currency": "EUR", "price_per_kwh": 35, "start_fee": 50}
+    text = cli("session charger ONLINE1")
+    assert text.exit_code == 0 and "online" in text.stdout and "0.35 EUR" in text.stdout
+
+
+def test_unknown_code_is_404_exit_3(cli):
+    """404 unknown code."""
+    result = cli("session charger NOPE42")
+    assert result.exit_code == ExitCode.NOT_FOUND == 3
+    assert "No charger with public code 'NOPE42' offers public charging" in result.stderr
+
+
+def test_charger_without_public_charging_is_404(cli):
+    """404 ... or charger without public charging."""
+    result = cli("session start --code PRIVATE1 --connector 1")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "offers public charging" in result.stderr
+
+
+def test_offline_charger_is_400_exit_4(cli):
+    """Start: 400 if the charger is offline."""
+    result = cli("session start --code OFFLINE1 --connector 1")
+    assert result.exit_code == ExitCode.REFUSED == 4
+    assert "Charger OFFLINE1 is offline" in result.stderr
+
+
+def test_unknown_connector_is_422_exit_5(cli, charger):
+    """Start: 422 if the connector is unknown."""
+    result = cli("session start --code ONLINE1 --connector 7")
+    assert result.exit_code == ExitCode.UNPROCESSABLE == 5
+    assert "Charger ONLINE1 has no connector 7" in result.stderr
+
+
+def test_invalid_email_is_422_exit_5(cli, charger):
+    """Start: email optional, valid email; any validation failure is 422."""
+    result = cli("session start --code ONLINE1 --connector 1 --email not-an-email --json")
+    assert result.exit_code == ExitCode.UNPROCESSABLE
+    assert "email" in result.stderr
+    assert _lines(result)[0]["exit_code"] == 5
+
+
+def test_busy_connector_is_409_exit_6(cli, charger):
+    """Start: 409 if the connector is unavailable (connector 2 reports Charging)."""
+    result = cli("session start --code ONLINE1 --connector 2")
+    assert result.exit_code == ExitCode.CONFLICT == 6
+    assert "Connector 2 of charger ONLINE1 is not available" in result.stderr
+
+
+def test_too_many_starts_is_429_exit_7_with_retry_after(cli):
+    """Start is limited to 3 requests per minute per IP; a 429 carries Retry-After."""
+    results = [cli("session start --code OFFLINE1 --connector 1") for _ in range(5)]
+    codes = [r.exit_code for r in results]
+    assert ExitCode.RATE_LIMITED in codes, codes
+    limited = results[codes.index(ExitCode.RATE_LIMITED)]
+    assert re.search(r"Too many attempts .*Try again in \d+(\.\d+)? s\.", limited.stderr), limited.stderr
+
+
+def test_sessions_per_hour_limit_is_429(cli, backend):
+    """Each charger accepts a limited number of successful sessions per hour (LIMIT1: 1)."""
+    from tests.driver.ocpp_peer import OcppPeer
+
+    with OcppPeer(backend.ws_url, "CP-LIM"):
+        first = cli("session start --code LIMIT1 --connector 1")
+        assert first.exit_code == 0, first.stderr
+        assert cli("session confirm").exit_code == 0
+        second = cli("session start --code LIMIT1 --connector 1")
+    assert second.exit_code == ExitCode.RATE_LIMITED
+    assert "sessions started on this charger" in second.stderr
+
+
+def test_network_error_exit_8(cli):
+    result = cli("session charger ONLINE1", api=f"http://127.0.0.1:{free_port()}/api/v3")
+    assert result.exit_code == ExitCode.NETWORK == 8
+    assert "Cannot reach the API" in result.stderr
+
+
+def test_no_current_session_exit_2(cli):
+    result = cli("session watch")
+    assert result.exit_code == ExitCode.USAGE == 2
+    assert "No current session" in result.stderr
+
+
+def test_unknown_token_is_404_exit_3(cli):
+    """GET /sessions/{token}: 404 unknown or expired token; the token is shown shortened."""
+    token = "tok_" + "x" * 40
+    cli.state.parent.mkdir(parents=True)
+    cli.state.write_text(json.dumps({"api": cli.api, "session_token": token}))
+    for cmd in ("watch", "receipt", "stop", "cancel", "confirm"):
+        result = cli(f"session {cmd}")
+        assert result.exit_code == ExitCode.NOT_FOUND, (cmd, result.stderr)
+        assert f"Session {shorten(token)} is unknown or has expired" in result.stderr, cmd
+        assert token not in result.stdout + result.stderr
+
+
+def test_token_file_is_0600_and_token_never_printed_in_full(cli, charger):
+    """The session token is a credential: 0600 file, shown only shortened."""
+    result = cli("session start --code ONLINE1 --connector 1 --email d@example.com")
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(cli.state.read_text())
+    token = saved["session_token"]
+    assert stat.S_IMODE(cli.state.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli.state.parent.stat().st_mode) == 0o700
+    assert len(token) >= 16
+    assert token not in result.stdout + result.stderr
+    assert shorten(token) in result.stdout
+    as_json = cli("session start --code ONLINE1 --connector 1 --json")  # a new session replaces it
+    assert token not in as_json.stdout
+    assert stat.S_IMODE(cli.state.stat().st_mode) == 0o600
+
+
+def test_happy_path_start_confirm_watch_stop_receipt(cli, charger):
+    """created -> authorized -> starting -> charging -> stopping -> settling -> completed;
+    capture is energy x price_per_kwh + start_fee, never more than amount_authorized."""
+    started = cli.json("session start --code online1 --connector 1 --json")
+    assert started["data"]["status"] == "created"
+    assert started["data"]["amount_authorized"] == 5000
+
+    confirmed = cli.json("session confirm --json")
+    assert confirmed["data"]["status"] in ("authorized", "starting", "charging")
+    assert json.loads(cli.state.read_text())["payment"] is None  # the client secret is dropped
+
+    watch = cli("session watch --until charging --timeout 30 --json")
+    assert watch.exit_code == 0, watch.stderr
+    rows = _lines(watch)
+    assert rows[-1]["status"] == "charging"
+    assert set(rows[-1]) >= {"status", "connector_status", "energy_kwh", "power_kw",
+                             "cost_so_far", "elapsed_s"}
+
+    charger.sample_s = 0.2  # the peer reports energy; wait for it to reach the backend
+    rising = cli("session watch --until charging --json")  # one poll: status already charging
+    assert rising.exit_code == 0
+
+    stopped = cli.json("session stop --json")
+    assert stopped["data"]["status"] in ("stopping", "settling", "completed")
+
+    rec = cli.json("session receipt --wait 30 --json")
+    assert rec["status"] == "completed"
+    energy = float(rec["energy_kwh"])
+    assert energy > 0
+    assert rec["cost_amount"] == min(round(energy * 35) + 50, 5000)
+    assert rec["amount_captured"] == rec["cost_amount"] <= rec["amount_authorized"]
+    assert rec["amount_released"] == rec["amount_authorized"] - rec["amount_captured"]
+    for key in ("created_at", "authorized_at", "charging_started_at", "completed_at", "captured_at"):
+        assert rec[key], key
+
+    text = cli("session receipt")
+    assert text.exit_code == 0
+    assert "Captured" in text.stdout and "Released" in text.stdout and "EUR" in text.stdout
+    done = cli("session watch --json")  # a completed session: one poll, exit 0
+    assert done.exit_code == 0 and _lines(done)[-1]["status"] == "completed"
+
+
+def test_cancel_releases_hold_then_409_exit_6(cli, charger):
+    """Cancel is allowed only in created, authorized, starting; 409 when it can no longer be."""
+    assert cli("session start --code ONLINE1 --connector 1").exit_code == 0
+    first = cli.json("session cancel --json")
+    assert first["data"]["status"] == "cancelled"
+    again = cli("session cancel")
+    assert again.exit_code == ExitCode.CONFLICT
+    assert "can no longer be cancelled" in again.stderr
+    watch = cli("session watch")
+    assert watch.exit_code == ExitCode.SESSION_FAILED == 9
+    assert "cancelled" in watch.stderr
+
+
+def test_refused_start_fails_session_exit_9(cli, charger):
+    """any non-terminal --charger rejects--> failed (with failure_reason)."""
+    charger.refuse_start = True
+    assert cli("session start --code ONLINE1 --connector 1").exit_code == 0
+    cli("session confirm")  # may already report failed
+    result = cli("session watch --timeout 30")
+    assert result.exit_code == ExitCode.SESSION_FAILED
+    assert "The session failed:" in result.stderr
+
+
+def test_refused_stop_is_400_exit_4(cli, charger):
+    """Stop: 400 if the charger refuses the stop (the driver then ends it by unplugging)."""
+    assert cli("session start --code ONLINE1 --connector 1").exit_code == 0
+    assert cli("session confirm").exit_code == 0
+    assert cli("session watch --until charging --timeout 30").exit_code == 0
+    charger.refuse_stop = True
+    result = cli("session stop")
+    assert result.exit_code == ExitCode.REFUSED
+    assert "Unplug the EV" in result.stderr
+    charger.refuse_stop = False
+    assert cli("session stop").exit_code == 0
