@@ -180,19 +180,11 @@ def flash_virtual_board(port: str, config: dict, board: str = "unix-sim",
 
 
 def sim_command(control_port: int, cmd: dict, timeout: float = 5.0) -> dict:
-    """One request to the simulated hardware (one JSON line in, one JSON line out)."""
-    with socket.create_connection(("127.0.0.1", control_port), timeout=timeout) as s:
-        s.sendall(json.dumps(cmd).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf or b"{}")
-    if not reply.get("ok"):
-        raise RuntimeError(f"simulated hardware refused {cmd.get('cmd')!r}: {reply.get('error')}")
-    return reply
+    """One request to the simulated hardware (host_tools/sim_client.py); raises SimError."""
+    from host_tools.sim_client import SimClient
+
+    with SimClient(control_port, timeout=timeout) as sim:
+        return sim.request(cmd)
 
 
 @dataclass

@@ -274,10 +274,11 @@ class Commissioning:
 
     def _sim_state(self) -> dict:
         from host_tools.bench_rig import sim_command
+        from host_tools.sim_client import SimError
 
         try:
             state = sim_command(self.control_port, {"cmd": "state"})
-        except (OSError, RuntimeError, ValueError) as err:
+        except (SimError, OSError, ValueError) as err:
             raise StepFailed(f"the simulated hardware on control port {self.control_port} "
                              f"does not answer: {err}") from None
         for c in state.get("connectors", []):
