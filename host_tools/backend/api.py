@@ -1,0 +1,305 @@
+"""The backend's one ASGI app: the public-charging REST API, the local payment step, and OCPP.
+
+    create_app(chargers, db_path, clock=..., payments="local") -> FastAPI
+
+REST under /api/v3/public-charging/..., OCPP 1.6J at /ocpp/{identity}, one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import oplog, schemas
+from .clock import Clock, system_clock
+from .config import Charger, load_chargers
+from .ocpp_server import CentralSystem
+from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
+from .ratelimit import RateLimiter, Verdict
+from .sessions import Refused, Sessions, Settings
+from .store import Store
+
+PREFIX = "/api/v3/public-charging"
+LOCAL_CONFIRM = "/api/v3/_local/payments/{payment_intent_id}/confirm"
+
+# requests per minute per client IP, by endpoint
+RATE_LIMITS = {"charger": 30, "start": 3, "get": 30, "confirm": 10, "stop": 10, "cancel": 10,
+               "local_confirm": 30}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_TOKEN_IN_PATH = re.compile(r"(/sessions/)([^/]+)")
+
+_MSG = {"model": schemas.Message}
+_RESPONSES = {
+    "charger": {200: {"model": schemas.ChargerResponse}, 404: _MSG, 429: _MSG},
+    "start": {201: {"model": schemas.StartResponse}, 400: _MSG, 404: _MSG,
+              409: _MSG, 422: {"model": schemas.ValidationErrors}, 429: _MSG, 503: _MSG},
+    "get": {200: {"model": schemas.SessionResponse}, 404: _MSG, 429: _MSG},
+    "confirm": {200: {"model": schemas.SessionOnly}, 404: _MSG, 429: _MSG},
+    "stop": {200: {"model": schemas.SessionOnly}, 400: _MSG, 404: _MSG, 429: _MSG},
+    "cancel": {200: {"model": schemas.SessionOnly}, 404: _MSG, 409: _MSG, 429: _MSG},
+}
+
+
+class Backend:
+    """Everything one app holds; `app.state.backend`."""
+
+    def __init__(self, store: Store, central: CentralSystem, sessions: Sessions,
+                 payments: PaymentProvider, limiter: RateLimiter, limits: dict[str, int]):
+        self.store = store
+        self.central = central
+        self.sessions = sessions
+        self.payments = payments
+        self.limiter = limiter
+        self.limits = limits
+
+
+def make_payments(kind: str | PaymentProvider, store: Store, clock: Clock) -> PaymentProvider:
+    if not isinstance(kind, str):
+        return kind
+    if kind == "local":
+        return LocalPayments(store, clock)
+    if kind == "stripe":
+        return StripePayments.from_env()
+    raise ValueError(f"unknown payment provider {kind!r}: use 'local' or 'stripe'")
+
+
+def _json(status: int, body: dict, verdict: Verdict | None = None,
+          headers: dict | None = None) -> JSONResponse:
+    h = dict(verdict.headers()) if verdict else {}
+    h.update(headers or {})
+    return JSONResponse(body, status_code=status, headers=h)
+
+
+def _validate_start(data: object) -> tuple[dict, dict]:
+    """Laravel-style validation of the start body: (clean values, field errors)."""
+    data = data if isinstance(data, dict) else {}
+    errors: dict[str, list[str]] = {}
+    code = data.get("code")
+    if code is None or code == "":
+        errors["code"] = ["The code field is required."]
+    elif not isinstance(code, str):
+        errors["code"] = ["The code field must be a string."]
+    elif len(code) > 10:
+        errors["code"] = ["The code field must not be greater than 10 characters."]
+    cid = data.get("connector_id")
+    if cid is None or cid == "":
+        errors["connector_id"] = ["The connector id field is required."]
+    elif isinstance(cid, bool) or not isinstance(cid, int):
+        errors["connector_id"] = ["The connector id field must be an integer."]
+    elif not 1 <= cid <= 100:
+        errors["connector_id"] = ["The connector id field must be between 1 and 100."]
+    email = data.get("email")
+    if email is not None and email != "":
+        if not isinstance(email, str) or not _EMAIL.match(email):
+            errors["email"] = ["The email field must be a valid email address."]
+        elif len(email) > 255:
+            errors["email"] = ["The email field must not be greater than 255 characters."]
+    else:
+        email = None
+    return {"code": code, "connector_id": cid, "email": email}, errors
+
+
+async def _body(request: Request) -> object:
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+def create_app(chargers: Iterable[Charger] | str | Path | None = None,
+               db_path: str | Path = "backend.db", *, clock: Clock = system_clock,
+               payments: str | PaymentProvider = "local", settings: Settings | None = None,
+               rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
+               call_timeout: float = 10.0, tick: float = 1.0,
+               vat_rate: Decimal | str | None = None) -> FastAPI:
+    store = Store(db_path)
+    if chargers is not None:
+        chargers = load_chargers(chargers) if isinstance(chargers, str | Path) else list(chargers)
+        store.sync_chargers(chargers)
+    settings = settings or Settings()
+    if vat_rate is not None:
+        settings.vat_rate = Decimal(str(vat_rate))
+    provider = make_payments(payments, store, clock)
+    central = CentralSystem(store, clock, heartbeat_interval=heartbeat_interval,
+                            call_timeout=call_timeout)
+    sessions = Sessions(store, provider, clock, central, settings)
+    central.sessions = sessions
+    limits = {**RATE_LIMITS, **(rate_limits or {})}
+    backend = Backend(store, central, sessions, provider, RateLimiter(clock), limits)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def tick_loop():
+            while True:
+                await asyncio.sleep(tick)
+                try:
+                    await sessions.check_timeouts()
+                except Exception as e:  # keep ticking; the next tick retries
+                    oplog.log("backend.tick_error", error=repr(e))
+
+        oplog.log("backend.start", db=store.path, payments=provider.name,
+                  chargers=store.one("SELECT count(*) AS n FROM chargers WHERE configured = 1")["n"])
+        task = asyncio.create_task(tick_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            oplog.log("backend.stop")
+
+    app = FastAPI(
+        title="chargerctl local backend",
+        version="1.0.0",
+        description="Local stand-in for Plugchoice's public-charging API (v3) and OCPP 1.6J "
+                    "central system. OCPP: ws://HOST:PORT/ocpp/{identity}, subprotocol ocpp1.6.",
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):
+        response = await call_next(request)
+        path = _TOKEN_IN_PATH.sub(lambda m: m.group(1) + oplog.token_hint(m.group(2)),
+                                  request.url.path)
+        oplog.log("http", method=request.method, path=path, status=response.status_code,
+                  client=request.client.host if request.client else None)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = {404: "Not Found.", 405: "Method Not Allowed."}.get(exc.status_code, exc.detail)
+        return JSONResponse({"message": message}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception):
+        oplog.log("http.error", path=request.url.path, error=repr(exc))
+        return JSONResponse({"message": "Server Error"}, status_code=500)
+
+    def limit(request: Request, name: str) -> Verdict:
+        ip = request.client.host if request.client else "unknown"
+        return backend.limiter.hit(f"{name}|{ip}", backend.limits[name])
+
+    def too_many(v: Verdict) -> JSONResponse:
+        return _json(429, {"message": "Too Many Attempts."}, v)
+
+    def refused(e: Refused, v: Verdict) -> JSONResponse:
+        body = {"message": e.message}
+        if e.errors:
+            body["errors"] = e.errors
+        return _json(e.status, body, v, e.headers)
+
+    @app.get(PREFIX + "/chargers/{code}", response_model=None, responses=_RESPONSES["charger"],
+             summary="Look up a charger by its public code")
+    async def get_charger(code: str, request: Request):
+        v = limit(request, "charger")
+        if not v.allowed:
+            return too_many(v)
+        c = sessions.public_charger(code) if len(code) <= 10 else None
+        if c is None:
+            return _json(404, {"message": "Charger not found."}, v)
+        return _json(200, {"data": sessions.charger_view(c)}, v)
+
+    @app.post(PREFIX + "/sessions", status_code=201, response_model=None,
+              responses=_RESPONSES["start"], summary="Start a public charging session",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": schemas.START_REQUEST}}}})
+    async def start_session(request: Request):
+        v = limit(request, "start")
+        if not v.allowed:
+            return too_many(v)
+        values, errors = _validate_start(await _body(request))
+        if errors:
+            return _json(422, {"message": "The given data was invalid.", "errors": errors}, v)
+        c = sessions.public_charger(values["code"])
+        if c is None:
+            return _json(404, {"message": "Charger not found or public charging is not available."}, v)
+        try:
+            token, s = await sessions.create(c, values["connector_id"], values["email"])
+        except Refused as e:
+            return refused(e, v)
+        return _json(201, {"session_token": token, "data": sessions.view(s),
+                           "payment": sessions.payment_view(s)}, v)
+
+    async def _session_or_404(token: str, v: Verdict):
+        s = await sessions.find(token)
+        return s, (None if s else _json(404, {"message": "Session not found."}, v))
+
+    @app.get(PREFIX + "/sessions/{token}", response_model=None, responses=_RESPONSES["get"],
+             summary="Get a session (poll it)")
+    async def get_session(token: str, request: Request):
+        v = limit(request, "get")
+        if not v.allowed:
+            return too_many(v)
+        s, missing = await _session_or_404(token, v)
+        if missing:
+            return missing
+        return _json(200, {"data": sessions.view(s), "payment": sessions.payment_view(s)}, v)
+
+    def _action(name: str, summary: str):
+        @app.post(PREFIX + "/sessions/{token}/" + name, response_model=None,
+                  responses=_RESPONSES[name], summary=summary, name=name)
+        async def act(token: str, request: Request):
+            v = limit(request, name)
+            if not v.allowed:
+                return too_many(v)
+            s, missing = await _session_or_404(token, v)
+            if missing:
+                return missing
+            try:
+                s = await getattr(sessions, name)(s)
+            except Refused as e:
+                return refused(e, v)
+            return _json(200, {"data": sessions.view(s)}, v)
+
+    _action("confirm", "Confirm the session after the browser confirmed the payment")
+    _action("stop", "Stop charging")
+    _action("cancel", "Cancel a session that has not started charging (releases the hold)")
+
+    @app.post(LOCAL_CONFIRM, response_model=None, tags=["local payments"],
+              summary="Local stand-in for stripe.confirmPayment (local provider only)",
+              responses={200: {"model": schemas.LocalPaymentIntent}, 403: _MSG, 404: _MSG,
+                         409: _MSG, 422: {"model": schemas.ValidationErrors}, 429: _MSG},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": schemas.LOCAL_CONFIRM_REQUEST}}}})
+    async def local_confirm(payment_intent_id: str, request: Request):
+        v = limit(request, "local_confirm")
+        if not v.allowed:
+            return too_many(v)
+        if not isinstance(provider, LocalPayments):
+            return _json(404, {"message": "The local payment provider is not in use."}, v)
+        data = await _body(request)
+        data = data if isinstance(data, dict) else {}
+        secret, method = data.get("client_secret"), data.get("payment_method", "pm_card_visa")
+        errors = {}
+        if not isinstance(secret, str) or not secret:
+            errors["client_secret"] = ["The client secret field is required."]
+        if not isinstance(method, str):
+            errors["payment_method"] = ["The payment method field must be a string."]
+        if errors:
+            return _json(422, {"message": "The given data was invalid.", "errors": errors}, v)
+        if secret.partition("_secret_")[0] != payment_intent_id:
+            return _json(403, {"message": "The client_secret does not belong to this payment."}, v)
+        try:
+            intent = provider.confirm(payment_intent_id, secret, method)
+        except PaymentError as e:
+            status = {"resource_missing": 404, "secret_mismatch": 403}.get(e.code, 409)
+            return _json(status, {"message": str(e)}, v)
+        oplog.log("payment.confirm", intent=intent.id, status=intent.status,
+                  declined=bool(intent.last_error))
+        err = {"code": intent.last_error, "type": "card_error"} if intent.last_error else None
+        return _json(200, {"id": intent.id, "object": "payment_intent", "status": intent.status,
+                           "amount": intent.amount, "last_payment_error": err}, v)
+
+    app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
+    return app

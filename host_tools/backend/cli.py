@@ -1,0 +1,74 @@
+"""`chargerctl backend`: run the local public-charging API and OCPP central system."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+
+class _OperatorFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        from .clock import iso
+
+        return f"{iso(record.created)} {record.getMessage()}"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8180, show_default=True, type=int, help="Port for REST and OCPP.")
+@click.option("--db", "db_path", default="backend.db", show_default=True,
+              type=click.Path(dir_okay=False), help="SQLite database file (created if missing).")
+@click.option("--chargers", "chargers_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="Chargers file (JSON).")
+@click.option("--payments", type=click.Choice(["local", "stripe"]), default="local",
+              show_default=True,
+              help="Payment provider; stripe reads STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, "
+                   "STRIPE_ACCOUNT_ID.")
+@click.option("--vat-rate", default="0.21", show_default=True,
+              help="VAT rate contained in the prices, for tax_amount.")
+@click.option("--start-timeout", default=60.0, show_default=True, type=float,
+              help="Seconds a confirmed session waits for StartTransaction before it fails.")
+@click.option("--heartbeat-interval", default=300, show_default=True, type=int,
+              help="Interval given to chargers in BootNotification.conf.")
+def backend(host: str, port: int, db_path: str, chargers_path: str, payments: str, vat_rate: str,
+            start_timeout: float, heartbeat_interval: int) -> None:
+    """Serve the public-charging API and OCPP 1.6J on one port.
+
+    \b
+    REST: http://HOST:PORT/api/v3/public-charging/...  (OpenAPI at /docs)
+    OCPP: ws://HOST:PORT/ocpp/{identity}  (board csms_url = ws://HOST:PORT/ocpp)
+    """
+    from decimal import Decimal, InvalidOperation
+
+    import uvicorn
+
+    from .api import create_app
+    from .config import ChargersFileError
+    from .sessions import Settings
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OperatorFormatter())
+    log = logging.getLogger("chargerctl.backend")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    logging.getLogger("ocpp").setLevel(logging.WARNING)  # we log each message ourselves
+    try:
+        rate = Decimal(vat_rate)
+        if not 0 <= rate < 1:
+            raise InvalidOperation
+    except InvalidOperation as e:
+        raise click.BadParameter(f"{vat_rate!r} is not a rate between 0 and 1 (e.g. 0.21)",
+                                 param_hint="--vat-rate") from e
+    try:
+        app = create_app(chargers_path, db_path, payments=payments,
+                         settings=Settings(start_timeout=start_timeout, vat_rate=rate),
+                         heartbeat_interval=heartbeat_interval)
+    except (ChargersFileError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"backend: REST http://{host}:{port}/api/v3/public-charging  "
+               f"OCPP ws://{host}:{port}/ocpp/<identity>  db={db_path}", err=True)
+    # access_log off: request paths carry session tokens; our own http log line redacts them.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning",
+                timeout_graceful_shutdown=3)

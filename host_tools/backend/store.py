@@ -1,0 +1,209 @@
+"""SQLite storage (WAL): chargers, connectors, sessions, transactions, meter values, payments.
+
+Everything the backend knows lives here, so a restart loses nothing. The connection is used
+from the event loop's thread only; every statement is short, so it does not block for long.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .config import Charger
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chargers (
+    identity TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    public_code TEXT NOT NULL,
+    public_charging INTEGER NOT NULL,
+    connectors INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    price_per_kwh INTEGER NOT NULL,
+    start_fee INTEGER NOT NULL,
+    preauth_amount INTEGER NOT NULL,
+    max_sessions_per_hour INTEGER NOT NULL,
+    authorization_key TEXT,
+    standard TEXT NOT NULL,
+    format TEXT NOT NULL,
+    power_type TEXT NOT NULL,
+    configured INTEGER NOT NULL DEFAULT 1,
+    booted_at REAL,
+    vendor TEXT,
+    model TEXT,
+    firmware_version TEXT,
+    last_seen_at REAL
+);
+CREATE TABLE IF NOT EXISTS connectors (
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    status TEXT,
+    error_code TEXT,
+    info TEXT,
+    updated_at REAL,
+    PRIMARY KEY (identity, connector_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    token_hint TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    id_tag TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    failure_reason TEXT,
+    driver_email TEXT,
+    currency TEXT NOT NULL,
+    price_per_kwh INTEGER NOT NULL,
+    start_fee INTEGER NOT NULL,
+    preauth_amount INTEGER NOT NULL,
+    amount_authorized INTEGER,
+    energy_wh INTEGER,
+    cost_amount INTEGER,
+    amount_captured INTEGER,
+    tax_amount INTEGER,
+    payment_intent_id TEXT,
+    client_secret TEXT,
+    publishable_key TEXT,
+    stripe_account_id TEXT,
+    transaction_id INTEGER,
+    start_deadline REAL,
+    created_at REAL NOT NULL,
+    authorized_at REAL,
+    charging_started_at REAL,
+    stop_requested_at REAL,
+    completed_at REAL,
+    captured_at REAL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_charger ON sessions (identity, created_at);
+CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions (status);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    id_tag TEXT NOT NULL,
+    session_id INTEGER,
+    meter_start INTEGER NOT NULL,
+    meter_stop INTEGER,
+    last_meter_wh INTEGER,
+    started_at TEXT NOT NULL,
+    stopped_at TEXT,
+    stop_reason TEXT,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meter_values (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    transaction_id INTEGER,
+    timestamp TEXT NOT NULL,
+    measurand TEXT NOT NULL,
+    phase TEXT,
+    context TEXT,
+    value TEXT NOT NULL,
+    unit TEXT
+);
+CREATE INDEX IF NOT EXISTS meter_values_by_tx ON meter_values (transaction_id);
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY,
+    client_secret TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    amount_received INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+_CHARGER_FIELDS = (
+    "name", "public_code", "public_charging", "connectors", "currency", "price_per_kwh",
+    "start_fee", "preauth_amount", "max_sessions_per_hour", "authorization_key", "standard",
+    "format", "power_type",
+)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # generic helpers -------------------------------------------------------------------
+    def one(self, sql: str, *args: Any) -> dict | None:
+        row = self.db.execute(sql, args).fetchone()
+        return dict(row) if row is not None else None
+
+    def all(self, sql: str, *args: Any) -> list[dict]:
+        return [dict(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def insert(self, table: str, **fields: Any) -> int:
+        cols = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        cur = self.db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(fields.values()))
+        return int(cur.lastrowid)
+
+    def update(self, table: str, key: Any, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE {table} SET {sets} WHERE id = ?", (*fields.values(), key))
+
+    # chargers --------------------------------------------------------------------------
+    def sync_chargers(self, chargers: list[Charger]) -> None:
+        """Make the chargers file the truth for configuration; keep what OCPP told us."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("UPDATE chargers SET configured = 0")
+            for c in chargers:
+                values = [getattr(c, f) for f in _CHARGER_FIELDS]
+                values[2] = int(values[2])
+                sets = ", ".join(f"{f} = excluded.{f}" for f in _CHARGER_FIELDS)
+                self.db.execute(
+                    f"INSERT INTO chargers (identity, {', '.join(_CHARGER_FIELDS)}, configured) "
+                    f"VALUES (?, {', '.join('?' for _ in _CHARGER_FIELDS)}, 1) "
+                    f"ON CONFLICT(identity) DO UPDATE SET {sets}, configured = 1",
+                    (c.identity, *values),
+                )
+
+    def charger(self, identity: str) -> dict | None:
+        return self.one("SELECT * FROM chargers WHERE identity = ? AND configured = 1", identity)
+
+    def charger_by_code(self, code: str) -> dict | None:
+        return self.one(
+            "SELECT * FROM chargers WHERE public_code = ? AND configured = 1", code.upper()
+        )
+
+    def set_charger(self, identity: str, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE chargers SET {sets} WHERE identity = ?", (*fields.values(), identity))
+
+    # connectors ------------------------------------------------------------------------
+    def set_connector_status(self, identity: str, connector_id: int, status: str,
+                             error_code: str | None, info: str | None, ts: float) -> None:
+        self.db.execute(
+            "INSERT INTO connectors (identity, connector_id, status, error_code, info, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(identity, connector_id) DO UPDATE SET "
+            "status = excluded.status, error_code = excluded.error_code, info = excluded.info, "
+            "updated_at = excluded.updated_at",
+            (identity, connector_id, status, error_code, info, ts),
+        )
+
+    def connector_status(self, identity: str, connector_id: int) -> str | None:
+        row = self.one(
+            "SELECT status FROM connectors WHERE identity = ? AND connector_id = ?",
+            identity, connector_id,
+        )
+        return row["status"] if row else None
+
+    # sessions --------------------------------------------------------------------------
+    def session(self, session_id: int) -> dict | None:
+        return self.one("SELECT * FROM sessions WHERE id = ?", session_id)
