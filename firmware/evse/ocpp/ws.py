@@ -241,7 +241,7 @@ class WebSocket:
             return await self._frame()
         while True:
             since = self._rx if self._ping_at is None else self._ping_at
-            left = iv * 1000 - time.ticks_diff(time.ticks_ms(), since)
+            left = int(iv * 1000) - time.ticks_diff(time.ticks_ms(), since)
             if left > 0:
                 try:
                     return await asyncio.wait_for_ms(self._frame(), left)
@@ -402,7 +402,7 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
         except (OSError, ValueError) as e:
             # mbedtls reports a refused certificate here, on the first write (ValueError or OSError)
             if tls:
-                raise WSError("TLS handshake with %s:%d failed: %s" % (host, port, e)) from None
+                raise WSError("TLS handshake with %s:%d failed: %s" % (host, port, str(e).strip() or repr(e))) from None
             raise WSError("connection to %s:%d failed: %r" % (host, port, e)) from None
         parts = status.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):

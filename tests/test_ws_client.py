@@ -1,0 +1,576 @@
+"""The firmware's WebSocket client (firmware/evse/ocpp/ws.py) in the MicroPython unix port
+against a real `websockets` server on 127.0.0.1, plus a raw TCP server for handshakes that
+`websockets` would never produce (bad Sec-WebSocket-Accept, wrong subprotocol, silence).
+
+Each test writes a small MicroPython script, runs it with the firmware on MICROPYPATH, and
+checks what it printed and what the server saw. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import hashlib
+import ipaddress
+import os
+import ssl
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from host_tools.micropython import micropython_binary, micropython_path
+
+IDENTITY = "CP-1"
+KEY = "s3cret-Authorization-Key-42"
+RUN_TIMEOUT = 30.0
+
+PRELUDE = """\
+import asyncio
+from evse.ocpp import ws
+
+
+def report(e):
+    print("ERR", getattr(e, "status", "-"), getattr(e, "code", "-"), type(e).__name__, e)
+
+
+async def run():
+    try:
+        await main()
+    except ws.WSError as e:
+        report(e)
+    print("DONE")
+
+"""
+
+
+async def run_mp(tmp_path: Path, body: str, timeout: float = RUN_TIMEOUT) -> str:
+    """Run `async def main()` (body) in MicroPython with the firmware on the path; its output."""
+    script = tmp_path / "client.py"
+    script.write_text(PRELUDE + textwrap.dedent(body) + "\nasyncio.run(run())\n")
+    env = dict(os.environ, MICROPYPATH=micropython_path())
+    proc = await asyncio.create_subprocess_exec(
+        micropython_binary(), str(script), cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+        raise AssertionError(f"MicroPython client timed out:\n{out.decode(errors='replace')}") from None
+    text = out.decode(errors="replace")
+    assert "DONE" in text, f"MicroPython client crashed (exit {proc.returncode}):\n{text}"
+    return text
+
+
+# -- certificates -------------------------------------------------------------------------
+
+
+@dataclass
+class Pki:
+    ca_pem: str
+    other_ca_pem: str
+    server_ctx: ssl.SSLContext
+    wrong_name_ctx: ssl.SSLContext
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca(cn: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def _server_ctx(tmp: Path, ca_key, ca_cert, cn: str, ip: str) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn), x509.IPAddress(ipaddress.ip_address(ip))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_file, key_file = tmp / f"{cn}-{ip}.crt", tmp / f"{cn}-{ip}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_file, key_file)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Pki:
+    tmp = tmp_path_factory.mktemp("pki")
+    ca_key, ca_cert = _ca("Test CSMS CA")
+    _, other_cert = _ca("Some other CA")
+    return Pki(
+        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
+        other_ca_pem=other_cert.public_bytes(serialization.Encoding.PEM).decode(),
+        server_ctx=_server_ctx(tmp, ca_key, ca_cert, "127.0.0.1", "127.0.0.1"),
+        wrong_name_ctx=_server_ctx(tmp, ca_key, ca_cert, "csms.example.com", "10.9.9.9"),
+    )
+
+
+# -- a real websockets server -------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    paths: list[str] = field(default_factory=list)
+    auth: list[str | None] = field(default_factory=list)
+    protocols: list[str | None] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    close_codes: list[int | None] = field(default_factory=list)
+    pongs: int = 0
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def echo_handler(conn: ServerConnection, seen: Seen) -> None:
+    """Echo text; a few commands make the server do what a test needs."""
+    seen.paths.append(conn.request.path)
+    seen.auth.append(conn.request.headers.get("Authorization"))
+    seen.protocols.append(conn.subprotocol)
+    try:
+        async for msg in conn:
+            assert isinstance(msg, str)
+            seen.messages.append(msg)
+            if msg.startswith("frag:"):  # answer with a message in n fragments
+                n = int(msg[5:])
+                await conn.send([f"part{i};" for i in range(n)])
+            elif msg == "ping-me":
+                waiter = await conn.ping(b"srv")
+                await asyncio.wait_for(waiter, 5)
+                seen.pongs += 1
+                await conn.send("pong received")
+            elif msg.startswith("big:"):
+                await conn.send("b" * int(msg[4:]))
+            elif msg.startswith("close:"):
+                await conn.close(int(msg[6:]), "bye")
+            elif msg.startswith("later:"):  # stay silent (pings are still answered), then send
+                await asyncio.sleep(float(msg[6:]))
+                await conn.send("late")
+            else:
+                await conn.send(msg)
+    except ConnectionClosed:
+        pass
+    seen.close_codes.append(conn.close_code)
+
+
+@dataclass
+class Server:
+    url: str
+    seen: Seen
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator:
+    servers = []
+
+    async def start(tls: ssl.SSLContext | None = None, protocols=("ocpp1.6",), process_request=None,
+                    select_subprotocol=None) -> Server:
+        seen = Seen()
+        kw = {}
+        if select_subprotocol:
+            kw["select_subprotocol"] = select_subprotocol
+        srv = await serve(lambda c: echo_handler(c, seen), "127.0.0.1", 0, ssl=tls,
+                          subprotocols=list(protocols) if protocols else None,
+                          process_request=process_request, max_size=2**20, ping_interval=None, **kw)
+        servers.append(srv)
+        port = srv.sockets[0].getsockname()[1]
+        return Server(f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/ocpp/{IDENTITY}", seen)
+
+    yield start
+    for srv in servers:
+        srv.close()
+        await asyncio.wait_for(srv.wait_closed(), 5)
+
+
+# -- a raw TCP server for handshakes a correct server never sends -------------------------
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@dataclass
+class RawServer:
+    url: str
+    frames: list[tuple[int, bytes]]
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator:
+    servers = []
+
+    async def start(accept=None, protocol="ocpp1.6", status=101, after=None) -> RawServer:
+        frames: list[tuple[int, bytes]] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            good = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            lines = [b"HTTP/1.1 %d Switching Protocols" % status, b"Upgrade: websocket", b"Connection: Upgrade",
+                     b"Sec-WebSocket-Accept: " + (accept if accept is not None else good)]
+            if protocol:
+                lines.append(b"Sec-WebSocket-Protocol: " + protocol.encode())
+            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+            await writer.drain()
+            if after:
+                await after(reader, writer, frames)
+            writer.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        servers.append(srv)
+        port = srv.sockets[0].getsockname()[1]
+        return RawServer(f"ws://127.0.0.1:{port}/ocpp/{IDENTITY}", frames)
+
+    yield start
+    for srv in servers:
+        srv.close()
+        await asyncio.wait_for(srv.wait_closed(), 5)
+
+
+async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    key = await reader.readexactly(4)
+    data = await reader.readexactly(n)
+    return b0 & 0x0F, bytes(c ^ key[i % 4] for i, c in enumerate(data))
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+
+async def test_ws_echo_with_basic_auth_and_subprotocol(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, auth=({IDENTITY!r}, {KEY!r}))
+            for text in ("hello", "x" * 126, "y" * 4000, '[2,"1","Heartbeat",{{}}]'):
+                await c.send(text)
+                got = await c.recv()
+                print("ECHO", len(got), got == text)
+            await c.close()
+            print("CLOSED", c.closed)
+        """)
+    assert out.count("ECHO") == 4 and "False" not in out, out
+    assert "CLOSED True" in out
+    assert srv.seen.paths == [f"/ocpp/{IDENTITY}"]
+    assert srv.seen.auth == [basic(IDENTITY, KEY)]
+    assert srv.seen.protocols == ["ocpp1.6"]
+    assert srv.seen.close_codes == [1000]  # the server got our close frame, not a dropped socket
+    assert KEY not in out
+
+
+async def test_no_auth_sends_no_authorization_header(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r})
+            await c.send("hi")
+            print("GOT", await c.recv())
+            await c.close()
+        """)
+    assert "GOT hi" in out
+    assert srv.seen.auth == [None]
+
+
+async def test_large_and_fragmented_messages(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, max_frame=100000)
+            big = "z" * 70000
+            await c.send(big)
+            print("BIG", (await c.recv()) == big)
+            await c.send("frag:5")
+            print("FRAG", await c.recv())
+            await c.send("big:66000")
+            print("SRVBIG", len(await c.recv()))
+            await c.close()
+        """)
+    assert "BIG True" in out, out
+    assert "FRAG part0;part1;part2;part3;part4;" in out
+    assert "SRVBIG 66000" in out
+    assert srv.seen.messages[0] == "z" * 70000
+
+
+async def test_oversize_message_from_server_closes_1009(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, max_frame=1000)
+            await c.send("big:1001")
+            await c.recv()
+        """)
+    assert "ERR 0 1009 ConnectionClosed" in out, out
+    await asyncio.sleep(0.2)
+    assert srv.seen.close_codes == [1009]
+
+
+async def test_server_ping_is_answered_with_pong(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r})
+            await c.send("ping-me")
+            print("GOT", await c.recv())
+            await c.close()
+        """)
+    assert "GOT pong received" in out, out
+    assert srv.seen.pongs == 1
+
+
+async def test_keepalive_pings_keep_a_quiet_link_open(tmp_path, make_server):
+    """WebSocketPingInterval: the client pings while the server is quiet; the server's pongs
+    keep the connection alive across several intervals."""
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, ping_interval=0.2)
+            await c.send("later:1.2")
+            print("GOT", await c.recv())
+            await c.close()
+        """)
+    assert "GOT late" in out, out
+
+
+async def test_silent_server_is_declared_dead(tmp_path, raw_server):
+    async def silent(reader, writer, frames):
+        try:
+            while True:
+                frames.append(await asyncio.wait_for(read_client_frame(reader), 5))
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+
+    srv = await raw_server(after=silent)
+    out = await run_mp(tmp_path, f"""
+        import time
+        async def main():
+            c = await ws.connect({srv.url!r}, ping_interval=0.3)
+            t0 = time.ticks_ms()
+            try:
+                await c.recv()
+            except ws.ConnectionClosed as e:
+                print("DEAD", e.code, time.ticks_diff(time.ticks_ms(), t0))
+        """)
+    line = next(x for x in out.splitlines() if x.startswith("DEAD"))
+    code, ms = map(int, line.split()[1:])
+    assert code == 1006
+    assert 500 <= ms <= 2000, ms  # one interval to ping, one more without answer
+    await asyncio.sleep(0.2)
+    assert srv.frames[0][0] == 9  # it did ping first
+
+
+async def test_close_handshake_both_directions(tmp_path, make_server):
+    srv = await make_server()
+    out = await run_mp(tmp_path, f"""
+        import time
+        async def main():
+            c = await ws.connect({srv.url!r}, timeout_ms=5000)
+            await c.send("close:4001")
+            try:
+                await c.recv()
+            except ws.ConnectionClosed as e:
+                print("SERVER CLOSED", e.code, e.reason)
+            c = await ws.connect({srv.url!r}, timeout_ms=5000)
+            t0 = time.ticks_ms()
+            await c.close(1001)
+            print("CLIENT CLOSED", time.ticks_diff(time.ticks_ms(), t0))
+        """)
+    assert "SERVER CLOSED 4001 bye" in out, out
+    ms = int(next(x for x in out.splitlines() if x.startswith("CLIENT CLOSED")).split()[2])
+    assert ms < 2000  # answered by the server's close, not by the 5 s timeout
+    await asyncio.sleep(0.2)
+    assert sorted(srv.seen.close_codes) == [1001, 4001]
+
+
+async def test_http_401_is_reported_with_its_status(tmp_path, make_server):
+    def check_auth(conn, request):
+        if request.headers.get("Authorization") != basic(IDENTITY, KEY):
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
+        return None
+
+    srv = await make_server(process_request=check_auth)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            try:
+                await ws.connect({srv.url!r}, auth=({IDENTITY!r}, "wrong-key-wrong-key"))
+            except ws.WSError as e:
+                report(e)
+            c = await ws.connect({srv.url!r}, auth=({IDENTITY!r}, {KEY!r}))
+            print("AUTH OK")
+            await c.close()
+        """)
+    assert "ERR 401 - WSError" in out, out
+    assert "AUTH OK" in out
+    assert "wrong-key" not in out and KEY not in out
+
+
+async def test_http_404_is_reported_with_its_status(tmp_path, make_server):
+    srv = await make_server(process_request=lambda conn, req: conn.respond(HTTPStatus.NOT_FOUND, "no\n"))
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r})
+        """)
+    assert "ERR 404 - WSError" in out, out
+
+
+async def test_server_without_subprotocol_is_refused(tmp_path, make_server):
+    """ocpp16-rules: check that the server chose ocpp1.6."""
+    srv = await make_server(protocols=None)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r})
+            print("CONNECTED")
+        """)
+    assert "CONNECTED" not in out
+    assert "ERR 101 - WSError" in out and "subprotocol" in out, out
+
+
+async def test_server_choosing_another_subprotocol_is_refused(tmp_path, make_server):
+    srv = await make_server(protocols=("ocpp2.0.1",), select_subprotocol=lambda conn, offered: "ocpp2.0.1")
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r})
+            print("CONNECTED")
+        """)
+    assert "CONNECTED" not in out
+    assert "ERR 101 - WSError" in out and "ocpp2.0.1" in out, out
+
+
+async def test_raw_wrong_subprotocol_and_bad_accept_are_refused(tmp_path, raw_server):
+    wrong_proto = await raw_server(protocol="chat")
+    no_proto = await raw_server(protocol=None)
+    bad_accept = await raw_server(accept=base64.b64encode(b"x" * 20))
+    control = await raw_server()
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            for name, url in (("WRONG", {wrong_proto.url!r}), ("NONE", {no_proto.url!r}),
+                              ("ACCEPT", {bad_accept.url!r}), ("CONTROL", {control.url!r})):
+                try:
+                    c = await ws.connect(url)
+                    print(name, "CONNECTED")
+                    await c.close()
+                except ws.WSError as e:
+                    print(name, "REFUSED", e)
+        """)
+    lines = dict(x.split(" ", 1) for x in out.splitlines() if x.split(" ")[0] in
+                 ("WRONG", "NONE", "ACCEPT", "CONTROL"))
+    assert lines["WRONG"].startswith("REFUSED") and "chat" in lines["WRONG"], out
+    assert lines["NONE"].startswith("REFUSED"), out
+    assert lines["ACCEPT"].startswith("REFUSED") and "Accept" in lines["ACCEPT"], out
+    assert lines["CONTROL"] == "CONNECTED", out  # the same raw server with a right handshake works
+
+
+async def test_wss_with_the_right_ca_connects(tmp_path, make_server, pki):
+    srv = await make_server(tls=pki.server_ctx)
+    (tmp_path / "ca.pem").write_text(pki.ca_pem)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            ca = open("ca.pem").read()
+            c = await ws.connect({srv.url!r}, auth=({IDENTITY!r}, {KEY!r}), cadata=ca, max_frame=100000)
+            await c.send("secure")
+            print("GOT", await c.recv())
+            await c.send("q" * 70000)
+            print("BIG", len(await c.recv()))
+            await c.send("frag:3")
+            print("FRAG", await c.recv())
+            await c.close()
+        """)
+    assert "GOT secure" in out, out
+    assert "BIG 70000" in out and "FRAG part0;part1;part2;" in out
+    assert srv.seen.auth == [basic(IDENTITY, KEY)]
+    assert srv.seen.close_codes == [1000]
+
+
+async def test_wss_with_a_wrong_ca_is_refused(tmp_path, make_server, pki):
+    srv = await make_server(tls=pki.server_ctx)
+    (tmp_path / "ca.pem").write_text(pki.other_ca_pem)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r}, auth=({IDENTITY!r}, {KEY!r}), cadata=open("ca.pem").read())
+            print("CONNECTED")
+        """)
+    assert "CONNECTED" not in out
+    assert "ERR 0 - WSError TLS handshake" in out, out
+    assert "not correctly signed by the trusted CA" in out
+    assert srv.seen.auth == []  # the credentials never left the client
+    assert KEY not in out
+
+
+async def test_wss_with_a_certificate_for_another_host_is_refused(tmp_path, make_server, pki):
+    srv = await make_server(tls=pki.wrong_name_ctx)
+    (tmp_path / "ca.pem").write_text(pki.ca_pem)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r}, cadata=open("ca.pem").read())
+            print("CONNECTED")
+        """)
+    assert "CONNECTED" not in out
+    assert "TLS handshake" in out, out
+    assert "does not match" in out
+
+
+async def test_wss_without_a_ca_is_refused_before_connecting(tmp_path, make_server, pki):
+    srv = await make_server(tls=pki.server_ctx)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r})
+        """)
+    assert "ERR 0 - WSError" in out and "CA" in out, out
+    assert srv.seen.paths == []
+
+
+async def test_unreachable_and_mute_servers_fail_within_the_timeout(tmp_path):
+    mute = await asyncio.start_server(lambda r, w: asyncio.sleep(10), "127.0.0.1", 0)
+    port = mute.sockets[0].getsockname()[1]
+    closed = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    dead_port = closed.sockets[0].getsockname()[1]
+    closed.close()
+    await closed.wait_closed()
+    try:
+        t0 = time.monotonic()
+        out = await run_mp(tmp_path, f"""
+            async def main():
+                for url in ("ws://127.0.0.1:{port}/x", "ws://127.0.0.1:{dead_port}/x"):
+                    try:
+                        await ws.connect(url, timeout_ms=500)
+                    except ws.WSError as e:
+                        report(e)
+            """)
+        assert time.monotonic() - t0 < 10
+    finally:
+        mute.close()
+    errs = [x for x in out.splitlines() if x.startswith("ERR 0")]
+    assert len(errs) == 2, out
+    assert "500 ms" in errs[0]
