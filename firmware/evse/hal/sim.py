@@ -206,7 +206,10 @@ def build(board, config):
         relay = Relay(c.coil, True, c.feedback)
         outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin)))
     d = board.get("display") or {}
-    display = ConsoleScreen(d.get("width", 128), d.get("height", 64)) if d else NoDisplay()
+    if d.get("type") == "console":
+        display = ConsoleScreen(d.get("width", 128), d.get("height", 64))
+    else:
+        display = NoDisplay()
     port = sim.get("control_port") or os.getenv("EVSE_SIM_PORT")
     tasks = (ControlServer(conns, display, int(port)).serve,) if port else ()
     b = Board(outlets, display, Watchdog(), tasks)
