@@ -1,0 +1,79 @@
+# Wiring: config.json + board.json -> board, connectors, OCPP charge point; then the asyncio
+# tasks: the board's own (sim control server...), the OCPP connection, and the hardware loop
+# that polls the outlets, feeds the watchdog and redraws the display.
+import gc
+import json
+
+import asyncio
+from evse.log import log
+
+_POLL_MS = const(250)
+VERSION = "0.1.0"
+board = None  # main.py's crash guard opens its relays
+
+
+def _read_board():
+    with open("board.json") as f:
+        return json.load(f)
+
+
+def boot_fields(cfg, board_dict):
+    return {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
+            "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
+
+
+async def _halt(display, lines):
+    # A bad config.json: relays stay open, the reason stays on the display and the console.
+    for line in lines:
+        log("config", "error", line)
+    display.show("", None, [], lines[0][:21])
+    while True:
+        await asyncio.sleep(60)
+
+
+async def main():
+    global board
+    from evse import config
+    from evse.hal.board import build
+    cfg = config.load()
+    board_dict = _read_board()
+    errors = config.validate(cfg, board_dict)
+    board = build(board_dict, cfg)
+    if errors:
+        await _halt(board.display, config.messages(errors))
+    from evse.ocpp.chargepoint import ChargePoint
+    from evse.ocpp.journal import Journal
+    from evse.ocpp.settings import Settings
+    settings = Settings(cfg.get("ocpp"), len(board.outlets))
+    code = cfg["public_code"]
+    public_url = config.public_url(cfg)
+    shown = {}
+
+    def on_status(cid, state):
+        if cid:
+            shown[cid] = state
+
+    cp = ChargePoint(settings, board.outlets, Journal("data/journal.log"),
+                     boot_fields(cfg, board_dict), on_status)
+    url = cfg["csms_url"].rstrip("/") + "/" + cfg["charge_point_id"]
+    ca = cfg.get("ca_cert")
+    log("ocpp", "url", url, "tls", int(url.startswith("wss")))
+
+    async def connect():
+        from evse.ocpp import ws
+        key = settings["AuthorizationKey"] or cfg.get("authorization_key")
+        auth = (cfg["charge_point_id"], key) if key else None
+        return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
+
+    for t in board.tasks():
+        asyncio.create_task(t)
+    await cp.poll()
+    asyncio.create_task(cp.run(connect))
+    gc.collect()
+    log("app started", "connectors", len(board.outlets), "mem_free", gc.mem_free())
+    while True:
+        await cp.poll()
+        board.watchdog.feed()
+        banner = None if cp.reg == "Accepted" and cp.rpc else "offline"
+        board.display.show(code, public_url, sorted(shown.items()), banner)
+        await asyncio.sleep_ms(_POLL_MS)

