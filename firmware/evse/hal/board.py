@@ -4,12 +4,13 @@
 
 
 class Outlet:
-    __slots__ = ("relay", "meter", "plug")
+    __slots__ = ("relay", "meter", "plug", "reader")
 
-    def __init__(self, relay, meter, plug):
+    def __init__(self, relay, meter, plug, reader=None):
         self.relay = relay
         self.meter = meter
         self.plug = plug
+        self.reader = reader  # optional idTag (card) reader: .read() -> str or None
 
 
 class NoDisplay:

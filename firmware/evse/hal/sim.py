@@ -60,6 +60,7 @@ class SimConnector:
         self.coil = SimPin(0, before_change=self.update)
         self.feedback = SimPin(read=self._contact)
         self.plug_pin = SimPin(read=lambda: 1 if self.plugged else 0)
+        self.presented = None  # idTag shown to the simulated card reader
         self.energy_wh = _load_energy(self.path)
         self._saved = self.energy_wh
         self._last = ticks_ms()
@@ -121,6 +122,18 @@ class SimMeter:
         return c.energy_wh, p, (p / _VOLTS,), (_VOLTS,)
 
 
+class SimReader:
+    """A card reader: the idTag last presented through the control server, read once."""
+
+    def __init__(self, conn):
+        self._c = conn
+
+    def read(self):
+        tag = self._c.presented
+        self._c.presented = None
+        return tag
+
+
 class ControlServer:
     """One JSON object per line in, one JSON line out (protocol in contracts.md)."""
 
@@ -169,8 +182,8 @@ class ControlServer:
             from binascii import hexlify
             return {"ok": True, "width": d.width, "height": d.height, "format": "MONO_HLSB",
                     "data": hexlify(d.buf).decode()}
-        if cmd not in ("plug", "power", "fault"):
-            return {"ok": False, "error": "unknown cmd %r (state, plug, power, fault, display)" % (cmd,)}
+        if cmd not in ("plug", "power", "fault", "idtag"):
+            return {"ok": False, "error": "unknown cmd %r (state, plug, power, fault, idtag, display)" % (cmd,)}
         cid = msg.get("connector")
         if type(cid) is not int or not 1 <= cid <= len(self.conns):
             return {"ok": False, "error": "connector must be 1..%d" % len(self.conns)}
@@ -180,6 +193,11 @@ class ControlServer:
             if type(v) is not bool:
                 return {"ok": False, "error": "plugged must be true or false"}
             conn.set("plugged", v)
+        elif cmd == "idtag":
+            v = msg.get("id_tag")
+            if type(v) is not str or not 1 <= len(v) <= 20:
+                return {"ok": False, "error": "id_tag must be 1..20 characters"}
+            conn.presented = v
         elif cmd == "power":
             v = msg.get("power_w")
             if type(v) not in (int, float) or not 0 <= v <= 100000:
@@ -204,7 +222,7 @@ def build(board, config):
     outlets = []
     for c in conns:
         relay = Relay(c.coil, True, c.feedback)
-        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin)))
+        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin), SimReader(c)))
     d = board.get("display") or {}
     if d.get("type") == "console":
         display = ConsoleScreen(d.get("width", 128), d.get("height", 64))
