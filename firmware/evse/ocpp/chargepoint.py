@@ -240,6 +240,14 @@ class ChargePoint:
 
     # -- authorization ----------------------------------------------------------------------
 
+    def card(self, i, id_tag):
+        # The idTag that started the transaction stops it; any other starts one.
+        tx = self.txs[i]
+        if tx and tx["tag"] == id_tag:
+            self.apply(i, "stop", "Local")
+        elif not tx:
+            self.present(i, id_tag)
+
     def present(self, i, id_tag):
         """A local idTag (card) at connector index i: Authorize online, cache rules offline."""
         s = self.settings
@@ -334,6 +342,10 @@ class ChargePoint:
             if c.tx and r:
                 self.apply(i, "power", r[1])
             self.apply(i, "tick")
+            rd = o.reader
+            tag = rd.read() if rd else None
+            if tag:
+                self.card(i, tag)
             tx = self.txs[i]
             if tx is None:
                 continue
@@ -401,7 +413,7 @@ class ChargePoint:
                 cap = self.settings["ReconnectBackoffMax"] or 1
                 wait = min(backoff, cap)
                 wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
-                log("ocpp", "connect", "failed", "error", repr(e)[:80], "retry_s", wait_ms // 1000)
+                log("ocpp connect failed", "error", repr(e)[:80], "retry_ms", wait_ms)
                 await asyncio.sleep_ms(wait_ms)
                 backoff = min(backoff * 2, cap)
                 continue
@@ -572,10 +584,10 @@ class ChargePoint:
             res = await self._call(rpc, action, p)
         except (CallError, asyncio.TimeoutError) as e:
             n = self.journal.bump(seq)
-            log("ocpp", "retry", action, "attempt", n, "error", repr(e)[:60])
+            log("ocpp retry", "action", action, "attempt", n, "error", repr(e)[:60])
             if n >= self.settings["TransactionMessageAttempts"]:
                 self.journal.pop(seq)
-                log("ocpp", "dropped", action, "ref", ref)
+                log("ocpp dropped", "action", action, "ref", ref)
                 self.retry_at = time.ticks_ms()
             else:
                 self.retry_at = time.ticks_add(time.ticks_ms(), self.settings["TransactionMessageRetryInterval"] * n * 1000)
