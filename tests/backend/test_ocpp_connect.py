@@ -1,0 +1,71 @@
+"""Who may connect to /ocpp/{identity}: subprotocol, Basic auth, known identities only."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+import websockets
+from ocpp.v16 import call
+from websockets.exceptions import InvalidStatus
+
+from .conftest import API, connect
+
+KEY = "0123456789abcdef0123"
+
+
+def basic(user: str, password: str) -> dict:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def refused_with(server, identity, **kwargs) -> int:
+    with pytest.raises(InvalidStatus) as e:
+        await websockets.connect(server.ocpp_url(identity), open_timeout=5, **kwargs)
+    return e.value.response.status_code
+
+
+async def test_subprotocol_ocpp16_is_negotiated(server):
+    link = await connect(server, boot=False)
+    try:
+        assert link.ws.subprotocol == "ocpp1.6"
+    finally:
+        await link.close()
+
+
+async def test_unknown_identity_is_refused(server):
+    assert await refused_with(server, "CP-NOBODY", subprotocols=["ocpp1.6"]) == 404
+
+
+async def test_missing_subprotocol_is_refused(server):
+    assert await refused_with(server, "CP-1") == 400
+
+
+async def test_basic_auth_required_when_charger_has_a_key(server, http, caplog):
+    """Security profile 1: user = identity, password = AuthorizationKey."""
+    caplog.set_level(logging.INFO, logger="chargerctl.backend")
+    assert await refused_with(server, "CP-KEY", subprotocols=["ocpp1.6"]) == 401
+    for headers in (basic("CP-KEY", "wrong-key-wrong-key"), basic("CP-1", KEY),
+                    {"Authorization": "Basic !!!"}, {"Authorization": f"Bearer {KEY}"}):
+        assert await refused_with(server, "CP-KEY", subprotocols=["ocpp1.6"],
+                                  additional_headers=headers) == 401
+    link = await connect(server, "CP-KEY", statuses=("Available",),
+                         additional_headers=basic("CP-KEY", KEY))
+    try:
+        assert (await http.get(f"{API}/chargers/KEY1")).json()["data"]["online"] is True
+    finally:
+        await link.close()
+    assert KEY not in caplog.text
+
+
+async def test_a_second_connection_replaces_the_first(server, http):
+    first = await connect(server)
+    second = await connect(server)
+    try:
+        await first.ws.wait_closed()
+        assert (await http.get(f"{API}/chargers/ABC123")).json()["data"]["online"] is True
+        assert (await second.cp.call(call.Heartbeat())).current_time
+    finally:
+        await first.close()
+        await second.close()
