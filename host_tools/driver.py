@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -231,10 +232,17 @@ class Client:
 
     # POST /_local/payments/{payment_intent_id}/confirm: the local backend's stand-in for the
     # browser's stripe.confirmPayment (contracts.md); the real service has no such path.
-    def confirm_local_payment(self, client_secret: str) -> dict:
+    def confirm_local_payment(self, client_secret: str,
+                              payment_method: str = "pm_card_visa") -> dict:
         intent = payment_intent_id(client_secret)
-        return self._request("POST", f"/_local/payments/{_segment(intent)}/confirm",
-                             json={"client_secret": client_secret}, op="pay")
+        answer = self._request("POST", f"/_local/payments/{_segment(intent)}/confirm",
+                               json={"client_secret": client_secret,
+                                     "payment_method": payment_method}, op="pay")
+        declined = answer.get("last_payment_error")
+        if declined:
+            raise Refused(f"The payment was declined ({declined.get('code', 'card error')}); "
+                          "start again with another payment method.")
+        return answer
 
     def _request(self, method: str, path: str, *, op: str, json: Any = None,
                  **context: Any) -> dict:
@@ -306,8 +314,9 @@ def error_for(resp: httpx.Response, op: str, **ctx: Any) -> DriverError:
             return ChargerOffline(f"Charger {code} is offline: it is not connected to the backend "
                                   "right now. Try again later or use another charger.", **kw)
         if op == "stop":
-            return StopRefused("The charger refused the stop or is offline. "
-                               "Unplug the EV to end the session.", **kw)
+            why = server.rstrip(".") if server else "the charger refused the stop or is offline"
+            return StopRefused(f"The stop was refused: {why}. If the EV is still charging, "
+                               "unplug it to end the session.", **kw)
         return Refused(f"The request was refused: {server or 'bad request'}.", **kw)
     if status == 422:
         errors = body.get("errors", {}) if isinstance(body, dict) else {}
@@ -324,15 +333,21 @@ def error_for(resp: httpx.Response, op: str, **ctx: Any) -> DriverError:
             return NotCancellable(f"Session {token} can no longer be cancelled (it has started "
                                   "charging or ended); stop it instead.", **kw)
         if op == "start":
-            return ConnectorUnavailable(f"Connector {connector} of charger {code} is not available "
-                                        "(in use, reserved or faulted). Try another connector.", **kw)
+            why = f" ({server.rstrip('.')})" if server else ""
+            return ConnectorUnavailable(f"Connector {connector} of charger {code} is not available"
+                                        f"{why}: in use, reserved or faulted. Try another "
+                                        "connector.", **kw)
         return Conflict(f"The request conflicts with the session's state: {server or 'conflict'}.", **kw)
     if status == 429:
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         wait = f"Try again in {retry_after:g} s." if retry_after is not None else "Try again later."
-        what = ("sessions started on this charger in the last hour, or attempts from this address"
-                if op == "start" else "requests from this address")
+        if server and "per hour" in server:
+            what = "sessions started on this charger in the last hour"
+        else:
+            what = "requests from this address"
         return RateLimited(f"Too many attempts ({what}). {wait}", retry_after=retry_after, **kw)
+    if status == 503:
+        return Refused(f"The service is unavailable: {server or 'try again later'}", **kw)
     if status == 504:
         return ChargerTimeout("The charger did not respond in time. Try again; if it keeps "
                               "happening the charger may be offline.", **kw)
@@ -366,7 +381,7 @@ def confirm_payment(client: Client, token: str, payment: dict | None, *,
         return client.confirm(token)
     secret = payment["client_secret"]
     if str(payment.get("publishable_key", "")).startswith("pk_local_"):
-        client.confirm_local_payment(secret)
+        client.confirm_local_payment(secret, payment_method)
     elif stripe_secret_key:
         _confirm_with_stripe(secret, payment, stripe_secret_key, payment_method)
     else:
@@ -457,7 +472,8 @@ def cost_so_far(session: dict) -> int | None:
         return None
     if session.get("status") not in ("charging", "stopping", "settling"):
         return 0 if session.get("status") in ("created", "authorized", "starting") else None
-    return round(energy * pricing["price_per_kwh"]) + int(pricing.get("start_fee") or 0)
+    energy_cost = (Decimal(str(energy)) * pricing["price_per_kwh"]).quantize(Decimal(1), ROUND_HALF_UP)
+    return int(energy_cost) + int(pricing.get("start_fee") or 0)
 
 
 def parse_time(value: str | None) -> datetime | None:

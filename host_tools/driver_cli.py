@@ -181,10 +181,11 @@ def start(obj: Ctx, code: str, connector_id: int, email: str | None, as_json: bo
               "data": s})
         return
     cur = (s.get("pricing") or {}).get("currency")
+    hold = s.get("amount_authorized")
     out.print(f"Session [bold]{shorten(started.token)}[/] created on "
               f"{(s.get('charger') or {}).get('public_code', code)} connector {connector_id}: "
-              f"status [bold]{s.get('status')}[/], pre-authorization "
-              f"{money(s.get('amount_authorized'), cur)}.")
+              f"status [bold]{s.get('status')}[/]"
+              + (f", pre-authorization {money(hold, cur)}." if hold else "."))
     out.print(f"Token saved in {obj.state.path}. Next: [bold]chargerctl session confirm[/]")
 
 

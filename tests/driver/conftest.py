@@ -21,7 +21,7 @@ CHARGERS = [
     bench_charger("CP-ON", "ONLINE1", connectors=2),
     bench_charger("CP-OFF", "OFFLINE1"),
     bench_charger("CP-PRIV", "PRIVATE1", public_charging=False),
-    bench_charger("CP-LIM", "LIMIT1", max_sessions_per_hour=1),
+    bench_charger("CP-LIM", "LIMIT1", connectors=2, max_sessions_per_hour=1),
 ]
 
 

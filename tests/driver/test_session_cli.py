@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from decimal import ROUND_HALF_UP, Decimal
 
 from host_tools.bench_rig import free_port
 from host_tools.driver import ExitCode, shorten
@@ -86,11 +87,11 @@ def test_sessions_per_hour_limit_is_429(cli, backend):
     """Each charger accepts a limited number of successful sessions per hour (LIMIT1: 1)."""
     from tests.driver.ocpp_peer import OcppPeer
 
-    with OcppPeer(backend.ws_url, "CP-LIM"):
+    with OcppPeer(backend.ws_url, "CP-LIM", connectors=2):
         first = cli("session start --code LIMIT1 --connector 1")
         assert first.exit_code == 0, first.stderr
         assert cli("session confirm").exit_code == 0
-        second = cli("session start --code LIMIT1 --connector 1")
+        second = cli("session start --code LIMIT1 --connector 2")
     assert second.exit_code == ExitCode.RATE_LIMITED
     assert "sessions started on this charger" in second.stderr
 
@@ -140,10 +141,10 @@ def test_happy_path_start_confirm_watch_stop_receipt(cli, charger):
     capture is energy x price_per_kwh + start_fee, never more than amount_authorized."""
     started = cli.json("session start --code online1 --connector 1 --json")
     assert started["data"]["status"] == "created"
-    assert started["data"]["amount_authorized"] == 5000
 
     confirmed = cli.json("session confirm --json")
     assert confirmed["data"]["status"] in ("authorized", "starting", "charging")
+    assert confirmed["data"]["amount_authorized"] == 5000
     assert json.loads(cli.state.read_text())["payment"] is None  # the client secret is dropped
 
     watch = cli("session watch --until charging --timeout 30 --json")
@@ -153,9 +154,15 @@ def test_happy_path_start_confirm_watch_stop_receipt(cli, charger):
     assert set(rows[-1]) >= {"status", "connector_status", "energy_kwh", "power_kw",
                              "cost_so_far", "elapsed_s"}
 
-    charger.sample_s = 0.2  # the peer reports energy; wait for it to reach the backend
-    rising = cli("session watch --until charging --json")  # one poll: status already charging
-    assert rising.exit_code == 0
+    # Live view while charging: energy rises, power is derived from it. --timeout ends the
+    # watch while still charging, which is exit 9 ("did not get where expected").
+    rising = cli("session watch --json --timeout 5")
+    assert rising.exit_code == ExitCode.SESSION_FAILED, rising.stderr
+    assert "still 'charging' after 5 s" in rising.stderr
+    rows = [r for r in _lines(rising) if "status" in r]
+    energies = [float(r["energy_kwh"]) for r in rows if r["energy_kwh"] is not None]
+    assert len(rows) >= 2 and energies[-1] > energies[0], rows
+    assert rows[-1]["power_kw"] > 0 and rows[-1]["cost_so_far"] > 50
 
     stopped = cli.json("session stop --json")
     assert stopped["data"]["status"] in ("stopping", "settling", "completed")
@@ -164,7 +171,8 @@ def test_happy_path_start_confirm_watch_stop_receipt(cli, charger):
     assert rec["status"] == "completed"
     energy = float(rec["energy_kwh"])
     assert energy > 0
-    assert rec["cost_amount"] == min(round(energy * 35) + 50, 5000)
+    cost = int((Decimal(rec["energy_kwh"]) * 35).quantize(Decimal(1), ROUND_HALF_UP)) + 50
+    assert rec["cost_amount"] == min(cost, 5000)
     assert rec["amount_captured"] == rec["cost_amount"] <= rec["amount_authorized"]
     assert rec["amount_released"] == rec["amount_authorized"] - rec["amount_captured"]
     for key in ("created_at", "authorized_at", "charging_started_at", "completed_at", "captured_at"):
@@ -177,17 +185,27 @@ def test_happy_path_start_confirm_watch_stop_receipt(cli, charger):
     assert done.exit_code == 0 and _lines(done)[-1]["status"] == "completed"
 
 
-def test_cancel_releases_hold_then_409_exit_6(cli, charger):
-    """Cancel is allowed only in created, authorized, starting; 409 when it can no longer be."""
+def test_cancel_before_charging_releases_the_hold(cli, charger):
+    """created|authorized|starting --cancel--> cancelled; watch then ends with exit 9."""
     assert cli("session start --code ONLINE1 --connector 1").exit_code == 0
     first = cli.json("session cancel --json")
     assert first["data"]["status"] == "cancelled"
-    again = cli("session cancel")
-    assert again.exit_code == ExitCode.CONFLICT
-    assert "can no longer be cancelled" in again.stderr
     watch = cli("session watch")
     assert watch.exit_code == ExitCode.SESSION_FAILED == 9
     assert "cancelled" in watch.stderr
+    rec = cli.json("session receipt --json")
+    assert rec["status"] == "cancelled" and not rec["amount_captured"]
+
+
+def test_cancel_while_charging_is_409_exit_6(cli, charger):
+    """Cancel: 409 when it can no longer be cancelled (charging)."""
+    assert cli("session start --code ONLINE1 --connector 1").exit_code == 0
+    assert cli("session confirm").exit_code == 0
+    assert cli("session watch --until charging --timeout 30").exit_code == 0
+    again = cli("session cancel")
+    assert again.exit_code == ExitCode.CONFLICT
+    assert "can no longer be cancelled" in again.stderr
+    assert cli("session stop").exit_code == 0
 
 
 def test_refused_start_fails_session_exit_9(cli, charger):
@@ -208,6 +226,6 @@ def test_refused_stop_is_400_exit_4(cli, charger):
     charger.refuse_stop = True
     result = cli("session stop")
     assert result.exit_code == ExitCode.REFUSED
-    assert "Unplug the EV" in result.stderr
+    assert "unplug it to end the session" in result.stderr
     charger.refuse_stop = False
     assert cli("session stop").exit_code == 0
