@@ -80,8 +80,9 @@ def run_demo(workdir: Path, code: str = "DEMO42", connector: int = 1, watch_s: f
             say.step(f"Driver starts a session on connector {connector}")
             started = client.start(code, connector)
             s = started.session
-            say.detail(f"session {shorten(started.token)}: {s['status']}, payment hold "
-                       f"{money(s.get('amount_authorized'), cur)} created")
+            hold = s.get("amount_authorized") or info.get("preauth_amount")
+            say.detail(f"session {shorten(started.token)} (token kept secret): {s['status']}; "
+                       f"payment pre-authorization of {money(hold, cur)} to confirm")
 
             say.step("Driver confirms the payment (local payment provider)")
             s = driver.confirm_payment(client, started.token, started.payment)
@@ -157,8 +158,9 @@ def demo(workdir: str, code: str, watch_s: float, echo_board: bool) -> None:
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     console.print(Panel.fit(
         "A driver pays for and charges at a public charger, all on this machine:\n"
-        "local backend (public-charging API + OCPP) <-> virtual board running our MicroPython "
-        "firmware\n<-> simulated relay, meter and EV.", title="chargerctl demo"))
+        "  driver (chargerctl session code) -> local backend (public-charging API + OCPP)\n"
+        "  -> virtual board running our MicroPython firmware -> simulated relay, meter, EV",
+        title="chargerctl demo"))
     try:
         run_demo(path, code=code, watch_s=watch_s, echo_board=echo_board)
     except KeyboardInterrupt:
