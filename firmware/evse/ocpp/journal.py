@@ -246,6 +246,8 @@ class Journal:
     def items(self):
         """Every queued message, oldest first, as (seq, action, payload)."""
         ix = bytes(self._ix)
+        if not ix:
+            return
         with open(self.path, "rb") as f:
             for i in range(len(ix) // _E):
                 seq, off, kind, _ = struct.unpack_from(">IIBB", ix, i * _E)
