@@ -1,0 +1,172 @@
+# config.json validation: a good config passes; every key has a bad case with a message that
+# names the key; secrets are never echoed; writes are atomic.
+import json
+import os
+
+from evse import config
+from mptest import raises, requires_unix
+
+BOARD = {"name": "two", "platform": "esp32", "connectors": [{}, {}]}
+SIM_BOARD = {"name": "unix-sim", "platform": "unix", "connectors": [{}, {}]}
+SECRET = "s3cr3t-Authoriz4tion"
+
+
+def good():
+    return {"charge_point_id": "CP-1", "csms_url": "ws://127.0.0.1:8000/ocpp", "public_code": "abc123",
+            "authorization_key": SECRET, "public_url": "https://pay.example/p/{public_code}",
+            "wifi": {"ssid": "bench", "password": "password1"}, "connectors": 2,
+            "ocpp": {"HeartbeatInterval": 30, "MeterValuesSampledData": "Energy.Active.Import.Register"},
+            "ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
+
+
+def keys(errors):
+    return [k for k, _ in errors]
+
+
+def bad(key, value, board=BOARD, expect=None):
+    cfg = good()
+    if value is _DELETE:
+        del cfg[key]
+    else:
+        cfg[key] = value
+    errors = config.validate(cfg, board)
+    assert keys(errors) == [expect or key], f"{key}={value!r} gave {errors!r}"
+    return errors[0][1]
+
+
+_DELETE = object()
+
+
+def test_good_config_is_valid():
+    assert config.validate(good(), BOARD) == []
+    assert config.validate({"charge_point_id": "a", "csms_url": "wss://csms.example.com/ocpp/v16",
+                            "public_code": "Z"}) == []
+
+
+def test_sim_section_on_the_unix_board():
+    cfg = good()
+    cfg["sim"] = {"ev_plugged": True, "power_w": 7400, "control_port": 7700, "fault": None}
+    assert config.validate(cfg, SIM_BOARD) == []
+
+
+def test_not_an_object():
+    assert keys(config.validate([1, 2])) == ["config"]
+
+
+def test_charge_point_id_bad():
+    assert "missing" in bad("charge_point_id", _DELETE)
+    bad("charge_point_id", "")
+    bad("charge_point_id", "x" * 49)
+    bad("charge_point_id", "CP 1")
+    bad("charge_point_id", "CP/1")
+    bad("charge_point_id", 12)
+    assert config.validate(dict(good(), charge_point_id="x" * 48), BOARD) == []
+
+
+def test_csms_url_bad():
+    assert "missing" in bad("csms_url", _DELETE)
+    assert "ws://" in bad("csms_url", "http://127.0.0.1:8000/ocpp")
+    assert "trailing" in bad("csms_url", "ws://127.0.0.1:8000/ocpp/")
+    bad("csms_url", "ws://")
+    bad("csms_url", "ws://host/oc pp")
+    bad("csms_url", None if False else 5)
+
+
+def test_public_code_bad():
+    assert "missing" in bad("public_code", _DELETE)
+    bad("public_code", "")
+    bad("public_code", "ABCDEFGHIJK")
+    bad("public_code", "AB-12")
+    bad("public_code", 123)
+
+
+def test_authorization_key_bad_and_never_echoed():
+    for v in ("short", "x" * 41, "has space in it 123", 1234567890123456):
+        msg = bad("authorization_key", v)
+        assert str(v) not in msg
+    assert SECRET not in " ".join(config.messages(config.validate(good(), BOARD)))
+
+
+def test_ca_cert_bad():
+    bad("ca_cert", "MIIB not pem")
+    bad("ca_cert", ["-----BEGIN CERTIFICATE-----"])
+
+
+def test_public_url_bad():
+    bad("public_url", "ftp://x/{public_code}")
+    bad("public_url", "app.plugchoice.com/p/{public_code}")
+    assert "too long" in bad("public_url", "https://x.example/" + "p" * 200)
+
+
+def test_wifi_bad():
+    bad("wifi", "bench")
+    bad("wifi", {"ssid": "", "password": "password1"}, expect="wifi.ssid")
+    bad("wifi", {"ssid": "x" * 33}, expect="wifi.ssid")
+    msg = bad("wifi", {"ssid": "bench", "password": "short"}, expect="wifi.password")
+    assert "short" not in msg
+    bad("wifi", {"ssid": "bench", "password": "", "channel": 6})
+    assert config.validate(dict(good(), wifi={"ssid": "open-net"}), BOARD) == []
+
+
+def test_connectors_bad():
+    bad("connectors", 0)
+    assert "this board has 2" in bad("connectors", 3)
+    bad("connectors", "2")
+    bad("connectors", True)
+
+
+def test_sim_bad():
+    bad("sim", {"ev_plugged": True})  # not on an ESP32 board
+    bad("sim", "yes", board=SIM_BOARD)
+    bad("sim", {"ev_plugged": "yes"}, board=SIM_BOARD, expect="sim.ev_plugged")
+    bad("sim", {"power_w": -1}, board=SIM_BOARD, expect="sim.power_w")
+    bad("sim", {"control_port": 70000}, board=SIM_BOARD, expect="sim.control_port")
+    bad("sim", {"fault": "fire"}, board=SIM_BOARD, expect="sim.fault")
+    bad("sim", {"speed": 2}, board=SIM_BOARD, expect="sim.speed")
+
+
+def test_ocpp_bad():
+    bad("ocpp", [("HeartbeatInterval", 30)])
+    bad("ocpp", {"HeartbeatInterval": [30]}, expect="ocpp.HeartbeatInterval")
+
+
+def test_unknown_key():
+    assert "unknown" in bad("csms", "ws://x/ocpp")
+
+
+def test_messages_one_line_per_bad_key():
+    cfg = good()
+    cfg["public_code"] = "!"
+    cfg["connectors"] = 9
+    lines = config.messages(config.validate(cfg, BOARD))
+    assert len(lines) == 2
+    assert lines[0].startswith("config public_code: ")
+    assert lines[1].startswith("config connectors: ")
+
+
+def test_public_url_template():
+    assert config.public_url({"public_code": "abc1"}) == "https://app.plugchoice.com/p/ABC1"
+    assert config.public_url({"public_code": "Z9", "public_url": "http://h/x?c={public_code}"}) == "http://h/x?c=Z9"
+
+
+def test_save_is_atomic_and_load_normalizes_code():
+    requires_unix()
+    path = "config_test.json"
+    config.save(dict(good(), public_code="ab12"), path)
+    assert "config_test.json.tmp" not in os.listdir(".")
+    cfg = config.load(path)
+    assert cfg["public_code"] == "AB12"
+    cfg["public_code"] = "zz"
+    config.save(cfg, path)  # replaces the existing file
+    assert config.load(path)["public_code"] == "ZZ"
+    os.remove(path)
+
+
+def test_load_missing_and_broken():
+    requires_unix()
+    raises(OSError, config.load, "no-such-config.json")
+    with open("broken_config.json", "w") as f:
+        f.write("{not json")
+    raises(ValueError, config.load, "broken_config.json")
+    os.remove("broken_config.json")
+    assert json.loads(json.dumps(good()))  # the test config itself is plain JSON

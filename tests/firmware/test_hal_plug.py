@@ -1,0 +1,85 @@
+# Plug sense: digital input, and the control pilot through the ADC with IEC 61851 bands.
+from evse.hal.plug import PilotPlug, PlugInput, pilot_state
+
+
+class Pin:
+    def __init__(self, level):
+        self.level = level
+
+    def value(self):
+        return self.level
+
+
+class Adc:
+    """Microvolts as the ESP32 ADC's read_uv() gives them; a list cycles (a PWM pilot)."""
+
+    def __init__(self, uv):
+        self.set(uv)
+
+    def set(self, uv):
+        self.seq = uv if isinstance(uv, list) else [uv]
+        self.i = 0
+
+    def read_uv(self):
+        v = self.seq[self.i % len(self.seq)]
+        self.i += 1
+        return v
+
+
+def uv_for(volts, mv0=1650, mv12=3000):
+    return int((mv0 + volts * (mv12 - mv0) / 12) * 1000)
+
+
+def test_digital_input_active_low_and_high():
+    pin = Pin(1)
+    p = PlugInput(pin, active_low=True)
+    assert p.plugged() is False
+    pin.level = 0
+    assert p.plugged() is True
+    q = PlugInput(pin)
+    assert q.plugged() is False
+
+
+def test_pilot_bands():
+    assert pilot_state(12.0) == "A"
+    assert pilot_state(10.6) == "A"
+    assert pilot_state(9.0) == "B"
+    assert pilot_state(7.6) == "B"
+    assert pilot_state(6.0) == "C"
+    assert pilot_state(3.0) == "D"
+    assert pilot_state(0.0) == "E"
+    assert pilot_state(-12.0) == "E"
+
+
+def test_pilot_adc_mapping_and_debounce():
+    adc = Adc(uv_for(12))
+    p = PilotPlug(adc, 1650, 3000, debounce=3)
+    assert abs(p.volts() - 12) < 0.01
+    assert p.state() == "A" and not p.plugged()
+    adc.set(uv_for(9))
+    assert p.state() == "A"  # 1st reading of B
+    assert p.state() == "A"  # 2nd
+    assert p.state() == "B"  # 3rd in a row: accepted
+    assert p.plugged()
+    # One noisy sample does not flip the state back.
+    adc.set(uv_for(12))
+    assert p.state() == "B"
+    adc.set(uv_for(9))
+    assert p.state() == "B"
+    adc.set(uv_for(6))
+    for _ in range(2):
+        p.state()
+    assert p.state() == "C" and p.plugged()
+
+
+def test_pilot_pwm_uses_the_high_level():
+    # While charging the pilot is a 1 kHz square wave between +6 V and -12 V.
+    adc = Adc([uv_for(6), uv_for(-12), uv_for(-12), uv_for(6)])
+    p = PilotPlug(adc, 1650, 3000, debounce=1)
+    assert p.state() == "C"
+
+
+def test_pilot_short_reads_not_plugged():
+    adc = Adc(uv_for(0))
+    p = PilotPlug(adc, 1650, 3000, debounce=1)
+    assert p.state() == "E" and p.plugged() is False
