@@ -158,7 +158,8 @@ class StripePayments:
                    api_base=env.get("STRIPE_API_BASE"))
 
     @staticmethod
-    def _intent(pi) -> Intent:
+    def _intent(obj) -> Intent:
+        pi = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
         err = pi.get("last_payment_error")
         return Intent(pi["id"], pi["status"], pi["amount"], pi.get("client_secret"),
                       pi.get("amount_received") or 0, (err or {}).get("code") if err else None)
