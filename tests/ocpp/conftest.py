@@ -169,6 +169,7 @@ class Server:
         self.frames: list = []
         self.cps: list[CSMS] = []
         self.paths: list[str] = []
+        self.auth_headers: list[str | None] = []
         self.boot_status = ["Accepted"]
         self.boot_interval = 30
         self.next_tx = 100
@@ -186,6 +187,7 @@ class Server:
 
     async def _handler(self, ws):
         self.paths.append(ws.request.path)
+        self.auth_headers.append(ws.request.headers.get("Authorization"))
         self._conns.append(ws)
         cp = CSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)

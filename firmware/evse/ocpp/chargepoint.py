@@ -282,7 +282,7 @@ class ChargePoint:
 
     # -- meter values -----------------------------------------------------------------------
 
-    def _meter_value(self, i, measurands, context):
+    def _meter_value(self, i, measurands, context, t=None):
         r = self.readings[i] or (self._energy(i), None, None, None)
         sv = []
         for m in measurands:
@@ -296,14 +296,14 @@ class ChargePoint:
                     sv.append({"value": "%.1f" % vals[k], "context": context, "measurand": m,
                                "unit": "A" if m == "Current.Import" else "V",
                                "phase": ("L1", "L2", "L3")[k] + ("-N" if m == "Voltage" else "")})
-        return {"timestamp": iso(self.now()), "sampledValue": sv}
+        return {"timestamp": iso(t or self.now()), "sampledValue": sv}
 
-    def meter_values(self, i, measurands, context):
+    def meter_values(self, i, measurands, context, t=None):
         """Queue one MeterValues for connector index i (0-based; -1 = the whole charge point)."""
         if i < 0:
             return
         tx = self.txs[i]
-        mv = self._meter_value(i, measurands, context)
+        mv = self._meter_value(i, measurands, context, t)
         if not mv["sampledValue"]:
             return
         if tx is None:
@@ -373,9 +373,10 @@ class ChargePoint:
             if self.next_aligned == 0:
                 self.next_aligned = (t // aligned + 1) * aligned
             elif t >= self.next_aligned:
-                self.next_aligned = (t // aligned + 1) * aligned
+                at = t - t % aligned
+                self.next_aligned = at + aligned
                 for i in range(len(self.conns)):
-                    self.meter_values(i, s.measurands("MeterValuesAlignedData"), "Sample.Clock")
+                    self.meter_values(i, s.measurands("MeterValuesAlignedData"), "Sample.Clock", at)
         if self.reset:
             self._do_reset(now)
 
