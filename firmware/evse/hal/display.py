@@ -17,11 +17,16 @@ def qr_bitmap(url):
 
     The encoder is imported for this call only and dropped afterwards: its code would
     otherwise stay in the heap for nothing between public-code changes."""
+    import evse.hal
     from evse.hal import qr
     try:
         m = qr.encode(url)
     finally:
-        del sys.modules["evse.hal.qr"]
+        # Both references keep the module's code alive: the sys.modules entry and the
+        # package attribute the import set.
+        sys.modules.pop("evse.hal.qr", None)
+        if hasattr(evse.hal, "qr"):
+            delattr(evse.hal, "qr")
         del qr
     size = m.size
     stride = (size + 7) >> 3
@@ -44,6 +49,7 @@ class Screen:
         self.width = width
         self.height = height
         self._last = None
+        self.code_box = None  # (x, y, scale, chars per line) of the large public code
         self._qr_url = None
         self._qr = None
         self._glyph = bytearray(8)
@@ -113,6 +119,7 @@ class Screen:
             scale, per = 1, max(1, room // 8)
         step = 8 * scale
         g, gfb, fb = self._glyph, self._glyph_fb, self.fb
+        self.code_box = (x0, 0, scale, per)
         y = 0
         for i in range(0, len(text), per):
             x = x0

@@ -24,7 +24,7 @@ class ModbusException(ModbusError):
     """The slave answered with an exception code (1 illegal function, 2 illegal address...)."""
 
     def __init__(self, address, function, code):
-        ModbusError.__init__(self, "slave %d function %d exception %d" % (address, function, code))
+        super().__init__("slave %d function %d exception %d" % (address, function, code))
         self.code = code
 
 
