@@ -121,7 +121,7 @@ def create_app(chargers: Iterable[Charger] | str | Path | None = None,
                db_path: str | Path = "backend.db", *, clock: Clock = system_clock,
                payments: str | PaymentProvider = "local", settings: Settings | None = None,
                rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
-               call_timeout: float = 10.0, tick: float = 1.0,
+               call_timeout: float = 10.0, tick: float = 1.0, boot_trigger_after: float = 5.0,
                vat_rate: Decimal | str | None = None) -> FastAPI:
     store = Store(db_path)
     if chargers is not None:
@@ -132,7 +132,7 @@ def create_app(chargers: Iterable[Charger] | str | Path | None = None,
         settings.vat_rate = Decimal(str(vat_rate))
     provider = make_payments(payments, store, clock)
     central = CentralSystem(store, clock, heartbeat_interval=heartbeat_interval,
-                            call_timeout=call_timeout)
+                            call_timeout=call_timeout, boot_trigger_after=boot_trigger_after)
     sessions = Sessions(store, provider, clock, central, settings)
     central.sessions = sessions
     limits = {**RATE_LIMITS, **(rate_limits or {})}
@@ -155,6 +155,7 @@ def create_app(chargers: Iterable[Charger] | str | Path | None = None,
             yield
         finally:
             task.cancel()
+            central.cancel_tasks()
             oplog.log("backend.stop")
 
     app = FastAPI(

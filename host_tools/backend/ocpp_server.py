@@ -174,7 +174,8 @@ class CentralSystem:
     """The charger registry: who is connected, and the calls the backend makes to chargers."""
 
     def __init__(self, store: Store, clock: Clock, heartbeat_interval: int = 300,
-                 call_timeout: float = 10.0):
+                 call_timeout: float = 10.0, boot_trigger_after: float = 5.0):
+        self.boot_trigger_after = boot_trigger_after
         self.store = store
         self.clock = clock
         self.heartbeat_interval = heartbeat_interval
@@ -182,6 +183,10 @@ class CentralSystem:
         self.sessions: Sessions  # set by create_app
         self.connections: dict[str, CentralChargePoint] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    def cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -231,6 +236,19 @@ class CentralSystem:
             answer = type(e).__name__
         oplog.log("ocpp.remote_stop", identity=identity, transaction=transaction_id, answer=answer)
 
+    async def _ensure_booted(self, cp: CentralChargePoint) -> None:
+        """A charger that reconnects does not resend BootNotification; if this database has
+        never seen it boot (a fresh db file), ask for one rather than call it offline forever."""
+        await asyncio.sleep(self.boot_trigger_after)
+        row = self.store.one("SELECT booted_at FROM chargers WHERE identity = ?", cp.id)
+        if cp.closed.is_set() or (row and row["booted_at"]):
+            return
+        try:
+            answer = await self._call(cp.id, call.TriggerMessage(requested_message="BootNotification"))
+        except (ChargerOffline, ChargerTimeout) as e:
+            answer = type(e).__name__
+        oplog.log("ocpp.trigger_boot", identity=cp.id, answer=answer)
+
     # WebSocket endpoint ----------------------------------------------------------------
     async def _deny(self, ws: WebSocket, status: int, text: str, reason: str, **headers) -> None:
         identity = ws.path_params.get("identity")
@@ -272,6 +290,7 @@ class CentralSystem:
             self.spawn(old._connection.ws.close(code=1000))
         self.store.set_charger(identity, last_seen_at=self.clock())
         oplog.log("ocpp.connected", identity=identity, client=ws.client.host if ws.client else None)
+        self.spawn(self._ensure_booted(cp))
         try:
             await cp.start()
         except WebSocketDisconnect as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 
@@ -69,3 +70,32 @@ async def test_a_second_connection_replaces_the_first(server, http):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_unbooted_charger_is_asked_for_a_boot_notification(tmp_path):
+    """A charger reconnecting to a fresh database does not resend BootNotification by itself."""
+    from ocpp.routing import on
+    from ocpp.v16 import call_result
+    from ocpp.v16.enums import Action
+
+    from .conftest import FakeClock, Server, TestChargePoint
+
+    triggered = asyncio.Event()
+
+    class Reconnecting(TestChargePoint):
+        @on(Action.trigger_message)
+        def on_trigger(self, requested_message, connector_id=None):
+            triggered.set()
+            return call_result.TriggerMessage(status="Accepted")
+
+    server = Server(str(tmp_path / "db"), FakeClock(), options={"boot_trigger_after": 0.05})
+    await server.start()
+    ws = await websockets.connect(server.ocpp_url("CP-1"), subprotocols=["ocpp1.6"])
+    cp = Reconnecting("CP-1", ws)
+    task = asyncio.create_task(cp.start())
+    try:
+        await asyncio.wait_for(triggered.wait(), 3)
+    finally:
+        await ws.close()
+        task.cancel()
+        await server.stop()

@@ -1,0 +1,58 @@
+"""`chargerctl backend` as a technician runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+from click.testing import CliRunner
+
+from host_tools.backend.cli import backend
+
+from .conftest import CHARGERS, free_port
+
+
+def test_backend_serves_the_chargers_file(tmp_path):
+    chargers = tmp_path / "chargers.json"
+    chargers.write_text(json.dumps(CHARGERS))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", "backend", "--host", "127.0.0.1", "--port",
+         str(port), "--db", str(tmp_path / "backend.db"), "--chargers", str(chargers)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v3/public-charging/chargers/abc123", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "backend did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["data"]["public_code"] == "ABC123"
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "event=backend.start" in err
+    assert "event=http method=GET path=/api/v3/public-charging/chargers/abc123 status=200" in err
+    assert (tmp_path / "backend.db").exists()
+
+
+def test_bad_chargers_file_is_explained(tmp_path):
+    bad = tmp_path / "chargers.json"
+    bad.write_text(json.dumps({"chargers": [{"identity": "CP 1", "public_code": "X"}]}))
+    result = CliRunner().invoke(backend, ["--chargers", str(bad), "--db", str(tmp_path / "db")])
+    assert result.exit_code != 0
+    assert "identity must be" in result.output and "'CP 1'" in result.output
+
+
+def test_bad_vat_rate_is_explained(tmp_path):
+    ok = tmp_path / "chargers.json"
+    ok.write_text(json.dumps(CHARGERS))
+    result = CliRunner().invoke(backend, ["--chargers", str(ok), "--vat-rate", "21%"])
+    assert result.exit_code != 0 and "--vat-rate" in result.output
