@@ -62,24 +62,16 @@ class ConnectionClosed(WSError):
 
 def parse_url(url):
     """'wss://host:port/path' -> (tls, host, port, path)."""
-    if url.startswith("ws://"):
-        tls, rest = False, url[5:]
-    elif url.startswith("wss://"):
-        tls, rest = True, url[6:]
-    else:
-        raise WSError("not a ws:// or wss:// URL: %s" % url)
+    tls = url.startswith("wss://")
+    if not tls and not url.startswith("ws://"):
+        raise WSError("not a ws:// or wss:// URL: " + url)
+    rest = url[6 if tls else 5:]
     i = rest.find("/")
     hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    i = hostport.rfind(":")
-    if i > 0 and "]" not in hostport[i:]:
-        host, port = hostport[:i], int(hostport[i + 1:])
-    else:
-        host, port = hostport, 443 if tls else 80
-    if host.startswith("["):
-        host = host[1:-1]
+    host, _, port = hostport.partition(":")
     if not host:
-        raise WSError("no host in URL: %s" % url)
-    return tls, host, port, path
+        raise WSError("no host in URL: " + url)
+    return tls, host, int(port) if port else 443 if tls else 80, path
 
 
 def accept_key(key):
@@ -88,24 +80,16 @@ def accept_key(key):
 
 
 def pem_to_der(pem):
-    """PEM text (first certificate) -> DER bytes; DER bytes pass through."""
-    if isinstance(pem, (bytes, bytearray)) and not pem.lstrip().startswith(b"-----"):
-        return bytes(pem)
-    if not isinstance(pem, str):
+    """PEM text (the first certificate) -> DER bytes; DER bytes pass through."""
+    if isinstance(pem, bytes):
+        if pem[:1] == b"\x30":
+            return pem
         pem = pem.decode()
-    lines = pem.strip().split("\n")
-    body, inside = [], False
-    for line in lines:
-        line = line.strip()
-        if line.startswith("-----BEGIN"):
-            inside = True
-        elif line.startswith("-----END"):
-            break
-        elif inside:
-            body.append(line)
-    if not body:
+    i = pem.find("-----BEGIN")
+    j = pem.find("-----END")
+    if i < 0 or j < i:
         raise WSError("CA certificate is not PEM text")
-    return binascii.a2b_base64("".join(body))
+    return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
 
 
 def mask(buf, key, off=0):
@@ -161,21 +145,18 @@ class WebSocket:
         self.ping_interval = ping_interval
         self.closed = False
         self._close_sent = False
-        self._close_code = 1006
-        self._closed_ev = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._hdr = bytearray(8)
-        self._hmv = memoryview(self._hdr)
+        self._code = 1006
+        self._done = asyncio.Event()  # set when the connection is over
+        self._lock = asyncio.Lock()  # one frame at a time on the wire
+        self._hdr = memoryview(bytearray(8))
         self._reading = False
         self._mid = False  # part of a frame consumed: a timeout now means a broken stream
         self._rx = time.ticks_ms()
         self._ping_at = None  # ticks of our unanswered ping
 
-    # -- writing --------------------------------------------------------------------------
-
     async def _send(self, opcode, payload):
         if self.closed or (self._close_sent and opcode != _OP_CLOSE):
-            raise ConnectionClosed(self._close_code)
+            raise ConnectionClosed(self._code)
         buf = frame(opcode, payload, os.urandom(4))
         async with self._lock:
             try:
@@ -183,23 +164,22 @@ class WebSocket:
                 await self._w.drain()
             except OSError as e:
                 self._abort()
-                raise ConnectionClosed(1006, "write: %s" % e) from None
+                raise ConnectionClosed(1006, repr(e)) from None
 
     async def send(self, text):
-        if len(text) > self.max_frame:
-            raise WSError("message of %d bytes exceeds max_frame %d" % (len(text), self.max_frame))
-        await self._send(_OP_TEXT, text.encode() if isinstance(text, str) else text)
+        data = text.encode() if isinstance(text, str) else text
+        if len(data) > self.max_frame:
+            raise WSError("message of %d bytes > max_frame" % len(data))
+        await self._send(_OP_TEXT, data)
 
     async def ping(self, data=b""):
         if self._ping_at is None:
             self._ping_at = time.ticks_ms()
         await self._send(_OP_PING, data)
 
-    # -- reading --------------------------------------------------------------------------
-
     async def _fill(self, mv):
-        n, end = 0, len(mv)
-        while n < end:
+        n = 0
+        while n < len(mv):
             k = await self._r.readinto(mv[n:])
             if k is None:  # TLS: a record is not complete yet
                 continue
@@ -209,17 +189,14 @@ class WebSocket:
             self._mid = True
 
     async def _frame(self):
-        """-> (fin, opcode, payload bytearray). Control frames are returned like the others."""
+        """-> (fin, opcode, payload bytearray); control frames included."""
         self._mid = False
-        h = self._hmv
+        h = self._hdr
         await self._fill(h[:2])
-        b0, b1 = h[0], h[1]
-        opcode = b0 & 0x0F
-        n = b1 & 0x7F
-        if b0 & 0x70 or b1 & 0x80:
-            await self._fail(1002, "reserved bits or masked server frame")
-        if opcode >= 8 and (n > 125 or not b0 & 0x80):
-            await self._fail(1002, "bad control frame")
+        b0, n = h[0], h[1]
+        op = b0 & 0x0F
+        if b0 & 0x70 or n & 0x80 or (op > 7 and (n > 125 or not b0 & 0x80)):
+            await self._fail(1002)  # reserved bits, masked server frame, bad control frame
         if n == 126:
             await self._fill(h[:2])
             n = struct.unpack_from(">H", h)[0]
@@ -227,97 +204,91 @@ class WebSocket:
             await self._fill(h)
             n = struct.unpack_from(">Q", h)[0]
         if n > self.max_frame:
-            await self._fail(1009, "frame of %d bytes exceeds max_frame %d" % (n, self.max_frame))
+            await self._fail(1009)
         data = bytearray(n)
         if n:
             await self._fill(memoryview(data))
         self._mid = False
-        return b0 & 0x80, opcode, data
+        return b0 & 0x80, op, data
 
     async def _next(self):
-        """Next frame, with the keepalive deadline applied while waiting for one."""
-        iv = self.ping_interval
-        if not iv:
-            return await self._frame()
+        """Next frame, pinging / giving up when the server stays silent (ping_interval)."""
         while True:
-            since = self._rx if self._ping_at is None else self._ping_at
-            left = int(iv * 1000) - time.ticks_diff(time.ticks_ms(), since)
+            iv = self.ping_interval
+            if not iv:
+                return await self._frame()
+            t = self._rx if self._ping_at is None else self._ping_at
+            left = int(iv * 1000) - time.ticks_diff(time.ticks_ms(), t)
             if left > 0:
                 try:
                     return await asyncio.wait_for_ms(self._frame(), left)
                 except asyncio.TimeoutError:
                     if self._mid:  # a frame stopped half way: the stream is unusable
                         self._abort()
-                        raise ConnectionClosed(1006, "frame timed out") from None
-                    continue
-            if self._ping_at is not None:
+                        raise ConnectionClosed() from None
+            elif self._ping_at is None:
+                await self.ping()
+            else:
                 self._abort()
-                raise ConnectionClosed(1006, "no answer to ping") from None
-            await self.ping()
+                raise ConnectionClosed(1006, "no pong")
 
     async def recv(self):
         """Next text message as str. Raises ConnectionClosed when the connection is over."""
         if self.closed:
-            raise ConnectionClosed(self._close_code)
+            raise ConnectionClosed(self._code)
         self._reading = True
+        parts = None
         try:
-            return await self._recv()
+            while True:
+                fin, op, data = await self._next()
+                self._rx = time.ticks_ms()
+                self._ping_at = None
+                if op == _OP_PING:
+                    await self._send(_OP_PONG, data)
+                elif op == _OP_CLOSE:
+                    code = struct.unpack_from(">H", data)[0] if len(data) > 1 else 1005
+                    if not self._close_sent:
+                        self._close_sent = True
+                        try:
+                            await self._send(_OP_CLOSE, data[:2])
+                        except WSError:
+                            pass
+                    self._code = code
+                    self._abort()
+                    raise ConnectionClosed(code, str(data[2:], "utf-8"))
+                elif op == _OP_BIN:
+                    await self._fail(1003)
+                elif op == _OP_TEXT or op == _OP_CONT:
+                    if (op == _OP_CONT) != (parts is not None):
+                        await self._fail(1002)
+                    if fin and parts is None:
+                        return str(data, "utf-8")
+                    if parts is None:
+                        parts = []
+                    parts.append(data)
+                    if sum(len(p) for p in parts) > self.max_frame:
+                        await self._fail(1009)
+                    if fin:
+                        return str(b"".join(parts), "utf-8")
+                elif op != _OP_PONG:
+                    await self._fail(1002)
         except (OSError, EOFError) as e:
             self._abort()
-            raise ConnectionClosed(1006, "read: %r" % e) from None
+            raise ConnectionClosed(1006, repr(e)) from None
         finally:
             self._reading = False
 
-    async def _recv(self):
-        parts = None
-        size = 0
-        while True:
-            fin, op, data = await self._next()
-            self._rx = time.ticks_ms()
-            self._ping_at = None
-            if op == _OP_PING:
-                await self._send(_OP_PONG, data)
-            elif op == _OP_PONG:
-                pass
-            elif op == _OP_CLOSE:
-                code = struct.unpack_from(">H", data)[0] if len(data) >= 2 else 1005
-                if not self._close_sent:
-                    await self._send(_OP_CLOSE, data[:2])
-                    self._close_sent = True
-                self._close_code = code
-                self._abort()
-                raise ConnectionClosed(code, str(data[2:], "utf-8") if len(data) > 2 else "")
-            elif op == _OP_TEXT or op == _OP_BIN or op == _OP_CONT:
-                if (op == _OP_CONT) != (parts is not None):
-                    await self._fail(1002, "unexpected continuation")
-                if op == _OP_BIN:
-                    await self._fail(1003, "binary message")
-                if fin and parts is None:
-                    return str(data, "utf-8")
-                if parts is None:
-                    parts = []
-                size += len(data)
-                if size > self.max_frame:
-                    await self._fail(1009, "message exceeds max_frame %d" % self.max_frame)
-                parts.append(data)
-                if fin:
-                    return str(b"".join(parts), "utf-8")
-            else:
-                await self._fail(1002, "unknown opcode %d" % op)
-
-    # -- closing --------------------------------------------------------------------------
-
-    async def _fail(self, code, why):
-        """Protocol violation: send close with code, drop the connection, raise."""
-        try:
-            if not self._close_sent:
-                self._close_sent = True
-                self._close_code = code
+    async def _fail(self, code):
+        """Protocol violation (1002), unsupported data (1003), too big (1009): close, raise."""
+        if not self._close_sent:
+            self._close_sent = True
+            self._code = code
+            try:
                 await self._send(_OP_CLOSE, struct.pack(">H", code))
-        except WSError:
-            pass
+            except WSError:
+                pass
         self._abort()
-        raise ConnectionClosed(code, why)
+        raise ConnectionClosed(code)
 
     def _abort(self):
         if not self.closed:
@@ -327,7 +298,7 @@ class WebSocket:
                 self._w.s.close()
             except (OSError, AttributeError):
                 pass
-        self._closed_ev.set()
+        self._done.set()
 
     async def close(self, code=1000):
         """Close handshake: send close, wait (bounded) for the server's close, drop the socket."""
@@ -335,30 +306,25 @@ class WebSocket:
             return
         if not self._close_sent:
             self._close_sent = True
-            self._close_code = code
+            self._code = code
             try:
                 await self._send(_OP_CLOSE, struct.pack(">H", code))
             except WSError:
                 return
         try:
-            if self._reading:  # the recv() task sees the server's close and sets the event
-                await asyncio.wait_for_ms(self._closed_ev.wait(), self.timeout_ms)
-            else:
-                await asyncio.wait_for_ms(self._drain_until_close(), self.timeout_ms)
-        except (asyncio.TimeoutError, OSError, EOFError):
+            # a running recv() sees the server's close; otherwise read until it comes
+            await asyncio.wait_for_ms(self._done.wait() if self._reading else self._drain(),
+                                      self.timeout_ms)
+        except (asyncio.TimeoutError, WSError):
             pass
         self._abort()
 
-    async def _drain_until_close(self):
+    async def _drain(self):
         while True:
-            _, op, data = await self._frame()
-            if op == _OP_CLOSE:
-                if len(data) >= 2:
-                    self._close_code = struct.unpack_from(">H", data)[0]
-                return
+            await self.recv()
 
 
-def _tls_context(cadata):
+def _tls(cadata):
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -369,84 +335,64 @@ def _tls_context(cadata):
 
 async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     tls, host, port, path = parse_url(url)
-    ctx = None
-    if tls:
-        if not cadata:
-            raise WSError("wss:// needs a CA certificate (ca_cert) to verify %s" % host)
-        ctx = _tls_context(cadata)
+    if tls and not cadata:
+        raise WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
-        if ctx:
-            reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
-        else:
-            reader, writer = await asyncio.open_connection(host, port)
+        r, w = await asyncio.open_connection(host, port, ssl=_tls(cadata) if tls else None,
+                                             server_hostname=host)
     except OSError as e:
         raise WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
     try:
         key = binascii.b2a_base64(os.urandom(16))[:-1]
-        req = [
-            "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, host, port, key.decode())
-        ]
+        req = "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+              "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, host, port, key.decode())
         if protocol:
-            req.append("Sec-WebSocket-Protocol: %s\r\n" % protocol)
+            req += "Sec-WebSocket-Protocol: %s\r\n" % protocol
         if auth:
-            cred = binascii.b2a_base64(("%s:%s" % auth).encode())[:-1]
-            req.append("Authorization: Basic %s\r\n" % cred.decode())
-            del cred
-        req.append("\r\n")
+            req += "Authorization: Basic %s\r\n" % binascii.b2a_base64(("%s:%s" % auth).encode())[:-1].decode()
         try:
-            writer.write("".join(req).encode())
-            del req
-            await writer.drain()
-            status = await reader.readline()
+            w.write((req + "\r\n").encode())
+            del req  # it holds the key
+            await w.drain()
+            status = (await r.readline()).split(None, 2)
         except (OSError, ValueError) as e:
-            # mbedtls reports a refused certificate here, on the first write (ValueError or OSError)
-            if tls:
-                raise WSError("TLS handshake with %s:%d failed: %s" % (host, port, str(e).strip() or repr(e))) from None
-            raise WSError("connection to %s:%d failed: %r" % (host, port, e)) from None
-        parts = status.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            # mbedtls refuses a certificate here, on the first write (ValueError or OSError)
+            raise WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection", host,
+                                                        port, str(e).strip() or repr(e))) from None
+        if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
             raise WSError("not an HTTP response from %s:%d" % (host, port))
-        code = int(parts[1])
+        code = int(status[1])
         if code != 101:
-            why = parts[2].strip().decode() if len(parts) > 2 else ""
-            raise WSError("upgrade refused: HTTP %d %s" % (code, why), code)
-        got = {}
+            raise WSError("upgrade refused: HTTP %d" % code, code)
+        hs = {}
         for _ in range(_MAX_HEADER_LINES):
-            line = await reader.readline()
-            if not line:
-                raise WSError("connection closed during the handshake")
-            if line == b"\r\n" or line == b"\n":
+            line = await r.readline()
+            if len(line) < 3:  # the blank line (or the end of the stream)
                 break
-            i = line.find(b":")
-            if i > 0:
-                name = line[:i].strip().lower()
-                if name in (b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-protocol"):
-                    got[name] = line[i + 1:].strip()
+            name, _, value = line.partition(b":")
+            hs[name.strip().lower()] = value.strip()
         else:
-            raise WSError("too many header lines in the upgrade response")
-        if got.get(b"upgrade", b"").lower() != b"websocket" or b"upgrade" not in got.get(b"connection", b"").lower():
-            raise WSError("upgrade response lacks Upgrade: websocket / Connection: Upgrade", 101)
-        if got.get(b"sec-websocket-accept") != accept_key(key):
-            raise WSError("wrong Sec-WebSocket-Accept from server", 101)
-        chosen = got.get(b"sec-websocket-protocol")
-        if protocol and chosen != protocol.encode():
-            raise WSError("server chose subprotocol %r, we asked for %s" % (chosen, protocol), 101)
-        if not protocol and chosen:
-            raise WSError("server chose subprotocol %r we did not ask for" % chosen, 101)
+            raise WSError("too many header lines")
+        if hs.get(b"upgrade", b"").lower() != b"websocket" or b"upgrade" not in hs.get(b"connection", b"").lower():
+            raise WSError("no Upgrade: websocket / Connection: Upgrade", 101)
+        if hs.get(b"sec-websocket-accept") != accept_key(key):
+            raise WSError("wrong Sec-WebSocket-Accept", 101)
+        chosen = hs.get(b"sec-websocket-protocol")
+        if chosen != (protocol.encode() if protocol else None):
+            raise WSError("server chose subprotocol %r, not %r" % (chosen, protocol), 101)
     except BaseException:
-        writer.close()
+        w.close()
         try:
-            await writer.wait_closed()
+            await w.wait_closed()
         except OSError:
             pass
         raise
-    return WebSocket(reader, writer, max_frame, timeout_ms, ping_interval)
+    return WebSocket(r, w, max_frame, timeout_ms, ping_interval)
 
 
 async def connect(url, protocol="ocpp1.6", auth=None, cadata=None, timeout_ms=10000, max_frame=8192,
                   ping_interval=0):
-    """Open a WebSocket; raises WSError (with .status for an HTTP refusal) on any failure."""
+    """Open a WebSocket; raises WSError (.status: HTTP status of a refusal) on any failure."""
     try:
         return await asyncio.wait_for_ms(
             _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
