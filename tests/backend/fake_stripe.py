@@ -17,6 +17,7 @@ class FakeStripe:
         self.requests: list[dict] = []
         self.intents: dict[str, dict] = {}
         self.fail_next: tuple[int, dict] | None = None
+        self.fail_path = ""  # fail_next applies to the next request whose path contains this
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,7 +37,7 @@ class FakeStripe:
                 form = dict(parse_qsl(self.rfile.read(n).decode())) if n else {}
                 fake.requests.append({"method": self.command, "path": self.path,
                                       "headers": dict(self.headers), "form": form})
-                if fake.fail_next:
+                if fake.fail_next and fake.fail_path in self.path:
                     status, err = fake.fail_next
                     fake.fail_next = None
                     return self._answer(status, {"error": err})

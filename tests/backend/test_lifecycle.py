@@ -287,3 +287,30 @@ async def test_core_calls_are_answered(server, http, charger):
     assert body["online"] is True
     assert [c["status"] for c in body["connectors"]] == ["Available", "Faulted"]
     assert T0  # the fixed clock is what the charger was told
+
+
+async def test_remote_start_unanswered_fails_the_session(tmp_path):
+    """A CALL that gets no answer times out (call timeout is configuration, 0.2 s here)."""
+    import httpx
+
+    from .conftest import FakeClock, Server, connect
+
+    server = Server(str(tmp_path / "db"), FakeClock(), options={"call_timeout": 0.2})
+    await server.start()
+    link = await connect(server)
+    never = asyncio.Event()
+
+    async def silent(**kw):
+        await never.wait()
+
+    link.cp.route_map["RemoteStartTransaction"]["_on_action"] = silent
+    try:
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+            token, body = await start_session(http)
+            await pay(http, body)
+            data = (await http.post(f"{API}/sessions/{token}/confirm")).json()["data"]
+            assert data["status"] == "failed" and data["failure_reason"] == "start_timeout"
+    finally:
+        never.set()
+        await link.close()
+        await server.stop()

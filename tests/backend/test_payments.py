@@ -117,3 +117,32 @@ async def test_backend_session_with_stripe_provider(fake_stripe, tmp_path):
     finally:
         await link.close()
         await server.stop()
+
+
+async def test_capture_failure_fails_the_session(fake_stripe, tmp_path):
+    from ocpp.v16 import call
+
+    server = Server(str(tmp_path / "db"), FakeClock(), options={"payments": stripe_provider(fake_stripe)})
+    await server.start()
+    link = await connect(server)
+    try:
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+            token, body = await start_session(http)
+            fake_stripe.intents["pi_fake1"]["status"] = "requires_capture"
+            await http.post(f"{API}/sessions/{token}/confirm")
+            id_tag, _ = link.cp.remote_starts.get_nowait()
+            res = await link.cp.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=0,
+                                                           timestamp="2026-01-10T01:15:00Z"))
+            fake_stripe.fail_next = (402, {"type": "card_error", "code": "card_declined",
+                                           "message": "Your card was declined."})
+            fake_stripe.fail_path = "/capture"
+            await link.cp.call(call.StopTransaction(meter_stop=1000, timestamp="2026-01-10T01:20:00Z",
+                                                    transaction_id=res.transaction_id))
+            data = (await http.get(f"{API}/sessions/{token}")).json()["data"]
+            assert data["status"] == "failed" and data["failure_reason"] == "payment_failed"
+            assert data["energy_kwh"] == "1.000" and data["cost_amount"] == 85
+            assert data["amount_captured"] is None
+            assert fake_stripe.fail_next is None  # the capture itself was refused
+    finally:
+        await link.close()
+        await server.stop()
