@@ -22,6 +22,7 @@ import jsonschema
 import ocpp
 import pytest
 import websockets
+from ocpp.exceptions import GenericError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
@@ -147,6 +148,9 @@ class CSMS(ChargePoint):
     @on(Action.start_transaction)
     def on_start(self, **kw):
         self._note("StartTransaction", **kw)
+        if self.server.fail_start:
+            self.server.fail_start -= 1
+            raise GenericError("refusing StartTransaction for the test")
         self.server.next_tx += 1
         return result.StartTransaction(transaction_id=self.server.next_tx,
                                        id_tag_info={"status": self.server.id_status(kw["id_tag"])})
@@ -174,6 +178,7 @@ class Server:
         self.boot_interval = 30
         self.next_tx = 100
         self.invalid_tags: set[str] = set()
+        self.fail_start = 0  # answer this many StartTransaction with a CALLERROR
         self._srv = None
         self._conns: list = []
         self.connected = asyncio.Event()
