@@ -5,6 +5,9 @@ Bounded: a few examples per operation, in-process ASGI transport (no sockets at 
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
@@ -17,8 +20,10 @@ from schemathesis.specs.openapi.checks import (
 from host_tools.backend import create_app
 from host_tools.backend.config import parse_chargers
 
-from .conftest import CHARGERS, FakeClock
+from .conftest import CHARGERS, FakeClock, Server, connect
 
+NO_LIMITS = {k: 1_000_000 for k in ("charger", "start", "get", "confirm", "stop", "cancel",
+                                    "local_confirm")}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -36,8 +41,7 @@ def test_openapi_document_lists_the_six_endpoints(tmp_path):
 
 def test_fuzz_every_operation_without_server_errors(tmp_path):
     app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock(),
-                     rate_limits={k: 1_000_000 for k in ("charger", "start", "get", "confirm",
-                                                         "stop", "cancel", "local_confirm")})
+                                      rate_limits=NO_LIMITS)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     seen = 0
     for result in schema.get_all_operations():
@@ -52,3 +56,38 @@ def test_fuzz_every_operation_without_server_errors(tmp_path):
         run()
         seen += 1
     assert seen == 7
+
+
+def test_fuzz_start_against_a_live_backend_with_an_online_charger(tmp_path):
+    """With a real charge point connected, generated starts reach 201, 409 and 429 as well."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run_in_loop(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    server = Server(str(tmp_path / "db"), FakeClock(), options={"rate_limits": NO_LIMITS})
+    run_in_loop(server.start())
+    link = run_in_loop(connect(server))
+    statuses = set()
+    try:
+        schema = schemathesis.openapi.from_url(server.base + "/openapi.json")
+        operation = schema["/api/v3/public-charging/sessions"]["POST"]
+
+        @settings(max_examples=40, deadline=None, database=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case):
+            case.body = case.body if not isinstance(case.body, dict) else {**case.body}
+            if isinstance(case.body, dict) and isinstance(case.body.get("code"), str):
+                case.body["code"] = "abc123"  # aim at the real charger
+            statuses.add(case.call_and_validate(checks=CHECKS).status_code)
+
+        run()
+    finally:
+        run_in_loop(link.close())
+        run_in_loop(server.stop())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    assert 201 in statuses and 422 in statuses
