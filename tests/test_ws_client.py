@@ -574,3 +574,67 @@ async def test_unreachable_and_mute_servers_fail_within_the_timeout(tmp_path):
     errs = [x for x in out.splitlines() if x.startswith("ERR 0")]
     assert len(errs) == 2, out
     assert "500 ms" in errs[0]
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+MEASURE = """\
+import gc
+import asyncio, binascii, hashlib, json, os, struct, time
+import evse.ocpp
+gc.collect(); a0 = gc.mem_alloc()
+from evse.ocpp import ws
+gc.collect(); a1 = gc.mem_alloc()
+from evse.ocpp import journal
+gc.collect(); a2 = gc.mem_alloc()
+print("IMPORT", a1 - a0, a2 - a1)
+
+
+async def main():
+    c = await ws.connect(URL)
+    msg = "m" * 1000
+    await c.send(msg)
+    await c.recv()
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for _ in range(3):
+        await c.send(msg)
+        assert await c.recv() == msg
+    per = (gc.mem_alloc() - a) // 3
+    gc.enable()
+    print("ROUNDTRIP", per)
+    await c.close()
+
+asyncio.run(main())
+print("DONE")
+"""
+
+
+async def test_heap_cost_as_mpy_under_64k(tmp_path, make_server):
+    """The memory goal: everything as .mpy fits `-X heapsize=64k`. Import cost of ws and journal
+    compiled with mpy-cross, and what one 1000-byte echo allocates (collected garbage)."""
+    from host_tools import FIRMWARE_DIR
+
+    lib = tmp_path / "lib"
+    for rel in ("evse/__init__", "evse/ocpp/__init__", "evse/ocpp/ws", "evse/ocpp/journal"):
+        out = lib / f"{rel}.mpy"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        mpy_cross = Path(micropython_binary()).parent / "mpy-cross"
+        proc = await asyncio.create_subprocess_exec(str(mpy_cross), "-o", str(out), str(FIRMWARE_DIR / f"{rel}.py"))
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    srv = await make_server()
+    script = tmp_path / "measure.py"
+    script.write_text(MEASURE.replace("URL", repr(srv.url)))
+    env = dict(os.environ, MICROPYPATH=f"{lib}:.frozen")
+    proc = await asyncio.create_subprocess_exec(micropython_binary(), "-X", "heapsize=64k", str(script), cwd=tmp_path,
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out = (await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT))[0].decode()
+    assert "DONE" in out, out
+    ws_cost, journal_cost = map(int, next(x for x in out.splitlines() if x.startswith("IMPORT")).split()[1:])
+    per_echo = int(next(x for x in out.splitlines() if x.startswith("ROUNDTRIP")).split()[1])
+    print(f"heap: ws.mpy import {ws_cost} B, journal.mpy import {journal_cost} B, 1000-byte echo allocates {per_echo} B")
+    assert ws_cost < 11_000, ws_cost
+    assert journal_cost < 6_000, journal_cost
+    assert per_echo < 7_000, per_echo  # frame buffer out, payload and str in, coroutines: no per-byte garbage

@@ -167,7 +167,7 @@ class WebSocket:
                 raise ConnectionClosed(1006, repr(e)) from None
 
     async def send(self, text):
-        data = text.encode() if isinstance(text, str) else text
+        data = memoryview(text)  # MicroPython: a str's UTF-8 bytes without a copy
         if len(data) > self.max_frame:
             raise WSError("message of %d bytes > max_frame" % len(data))
         await self._send(_OP_TEXT, data)
