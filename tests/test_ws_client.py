@@ -226,7 +226,7 @@ class RawServer:
 async def raw_server() -> AsyncIterator:
     servers = []
 
-    async def start(accept=None, protocol="ocpp1.6", status=101, after=None) -> RawServer:
+    async def start(accept=None, protocol="ocpp1.6", status=101, after=None, tls=None) -> RawServer:
         frames: list[tuple[int, bytes]] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -244,10 +244,10 @@ async def raw_server() -> AsyncIterator:
                 await after(reader, writer, frames)
             writer.close()
 
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
         servers.append(srv)
         port = srv.sockets[0].getsockname()[1]
-        return RawServer(f"ws://127.0.0.1:{port}/ocpp/{IDENTITY}", frames)
+        return RawServer(f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/ocpp/{IDENTITY}", frames)
 
     yield start
     for srv in servers:
@@ -414,6 +414,41 @@ async def test_close_handshake_both_directions(tmp_path, make_server):
     assert sorted(srv.seen.close_codes) == [1001, 4001]
 
 
+async def test_close_without_answer_is_bounded_and_ends_a_running_recv(tmp_path, raw_server):
+    """A server that never answers our close: close() gives up after timeout_ms, drops the
+    socket, and a recv() waiting in another task ends with ConnectionClosed instead of hanging."""
+    async def mute(reader, writer, frames):
+        try:
+            while True:
+                frames.append(await asyncio.wait_for(read_client_frame(reader), 5))
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+
+    srv = await raw_server(after=mute)
+    out = await run_mp(tmp_path, f"""
+        import time
+        async def reader(c):
+            try:
+                await c.recv()
+            except ws.ConnectionClosed as e:
+                print("RECV ENDED", e.code)
+
+        async def main():
+            c = await ws.connect({srv.url!r}, timeout_ms=300)
+            t = asyncio.create_task(reader(c))
+            await asyncio.sleep_ms(50)
+            t0 = time.ticks_ms()
+            await c.close()
+            print("CLOSE TOOK", time.ticks_diff(time.ticks_ms(), t0))
+            await asyncio.wait_for_ms(t, 2000)
+        """)
+    took = int(next(x for x in out.splitlines() if x.startswith("CLOSE TOOK")).split()[2])
+    assert 250 <= took < 1500, out
+    assert "RECV ENDED" in out, out
+    await asyncio.sleep(0.2)
+    assert srv.frames == [(8, (1000).to_bytes(2, "big"))]
+
+
 async def test_http_401_is_reported_with_its_status(tmp_path, make_server):
     def check_auth(conn, request):
         if request.headers.get("Authorization") != basic(IDENTITY, KEY):
@@ -511,6 +546,32 @@ async def test_wss_with_the_right_ca_connects(tmp_path, make_server, pki):
     assert "BIG 70000" in out and "FRAG part0;part1;part2;" in out
     assert srv.seen.auth == [basic(IDENTITY, KEY)]
     assert srv.seen.close_codes == [1000]
+
+
+async def test_wss_frames_coalesced_in_one_tls_write_are_all_read(tmp_path, raw_server, pki):
+    """Several frames in one TLS record: the ones mbedtls already decrypted must be read
+    without waiting for the socket to become readable again (no stall)."""
+    async def burst(reader, writer, frames):
+        frames.append(await asyncio.wait_for(read_client_frame(reader), 5))
+        msgs = [b"one", b"two", b"x" * 300, b"four"]
+        data = b"".join(bytes((0x81, len(m))) + m if len(m) < 126 else
+                        bytes((0x81, 126)) + len(m).to_bytes(2, "big") + m for m in msgs)
+        writer.write(data)
+        await writer.drain()
+        await asyncio.sleep(3)
+
+    srv = await raw_server(after=burst, tls=pki.server_ctx)
+    (tmp_path / "ca.pem").write_text(pki.ca_pem)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, cadata=open("ca.pem").read())
+            await c.send("go")
+            for _ in range(4):
+                m = await asyncio.wait_for_ms(c.recv(), 2000)
+                print("GOT", m if len(m) < 10 else len(m))
+        """)
+    assert [x for x in out.splitlines() if x.startswith("GOT")] == ["GOT one", "GOT two", "GOT 300", "GOT four"], out
+    assert srv.frames == [(1, b"go")]
 
 
 async def test_wss_with_a_wrong_ca_is_refused(tmp_path, make_server, pki):
