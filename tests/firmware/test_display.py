@@ -1,7 +1,8 @@
 # The status screen: large public code, QR of the public URL, connector states, banners; the
 # console display prints one line per change; the SSD1306 driver's bytes on the I2C bus.
 import framebuf
-from evse.hal.display import SSD1306, ConsoleScreen, OledScreen, Screen
+from evse.hal.display import ConsoleScreen, Screen
+from evse.hal.ssd1306 import SSD1306, OledScreen
 
 
 def glyph_pixels(ch):

@@ -1,5 +1,6 @@
 # Plug sense: digital input, and the control pilot through the ADC with IEC 61851 bands.
-from evse.hal.plug import PilotPlug, PlugInput, pilot_state
+from evse.hal.pilot import PilotPlug, pilot_state
+from evse.hal.plug import PlugInput
 
 
 class Pin:

@@ -5,7 +5,7 @@ import machine
 from machine import Pin
 
 from evse.hal.board import Board, NoDisplay, Outlet, connector_count
-from evse.hal.plug import PilotPlug, PlugInput
+from evse.hal.plug import PlugInput
 from evse.hal.relay import Relay
 from evse.hal.watchdog import Watchdog, maintenance_mode
 from evse.log import log
@@ -29,6 +29,7 @@ def relay(spec):
 
 def plug(spec):
     if spec["type"] == "pilot":
+        from evse.hal.pilot import PilotPlug
         adc = machine.ADC(Pin(spec["pin"]), atten=machine.ADC.ATTN_11DB)
         return PilotPlug(adc, spec["mv_0v"], spec["mv_12v"], spec.get("debounce", 3))
     return PlugInput(_input(spec), spec.get("active_low", False))
@@ -68,7 +69,7 @@ def display(board):
         return NoDisplay()
     i2c_spec = board["i2c"]
     try:
-        from evse.hal.display import SSD1306, OledScreen
+        from evse.hal.ssd1306 import SSD1306, OledScreen
         i2c = machine.I2C(i2c_spec.get("id", 0), sda=Pin(i2c_spec["sda"]), scl=Pin(i2c_spec["scl"]),
                           freq=i2c_spec.get("freq", 400000))
         return OledScreen(SSD1306(i2c, spec.get("address", 0x3C), spec.get("width", 128),

@@ -226,10 +226,11 @@ class QR:
                         i += 1
             right -= 2
 
-    def _masked(self, mask):
-        """A copy of the matrix with `mask` applied to the data modules."""
+    def _mask(self, mask):
+        """XOR `mask` onto the data modules in place (applying it twice undoes it): no copy
+        of the matrix per candidate mask."""
         s = self.size
-        m = bytearray(self.m)
+        m = self.m
         f = self.f
         k = 0
         for y in range(s):
@@ -254,7 +255,6 @@ class QR:
                     if c:
                         m[k] ^= 1
                 k += 1
-        return m
 
 
 _FINDER = b"\x01\x00\x01\x01\x01\x00\x01"
@@ -347,11 +347,14 @@ def encode(text, version=None, mask=None):
     if mask is None:
         best = None
         for k in range(8):
-            p = penalty(q._masked(k), q.size)
+            q._mask(k)
+            p = penalty(q.m, q.size)
+            q._mask(k)
             if best is None or p < best:
                 best, mask = p, k
-    q.m = q._masked(mask)
+    q._mask(mask)
     q.mask = mask
     q._format(mask)
     q._version()
+    q.f = None  # only placement and masking need it
     return q
