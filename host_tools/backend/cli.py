@@ -15,6 +15,20 @@ class _OperatorFormatter(logging.Formatter):
         return f"{iso(record.created)} {record.getMessage()}"
 
 
+def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
+    from .api import RATE_LIMITS
+
+    limits = {}
+    for item in values:
+        name, _, n = item.partition("=")
+        if name not in RATE_LIMITS or not n.isdigit() or int(n) < 1:
+            raise click.BadParameter(
+                f"{item!r}: use NAME=N with N >= 1 and NAME one of {', '.join(RATE_LIMITS)}",
+                param_hint="--rate-limit")
+        limits[name] = int(n)
+    return limits
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8180, show_default=True, type=int, help="Port for REST and OCPP.")
@@ -32,8 +46,14 @@ class _OperatorFormatter(logging.Formatter):
               help="Seconds a confirmed session waits for StartTransaction before it fails.")
 @click.option("--heartbeat-interval", default=300, show_default=True, type=int,
               help="Interval given to chargers in BootNotification.conf.")
+@click.option("--call-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for a charger's answer to RemoteStart/RemoteStopTransaction.")
+@click.option("--rate-limit", "rate_limit", multiple=True, metavar="NAME=N",
+              help="Override a per-IP limit per minute (charger, start, get, confirm, stop, cancel, "
+                   "local_confirm), e.g. --rate-limit get=600 for fast test polling.")
 def backend(host: str, port: int, db_path: str, chargers_path: str, payments: str, vat_rate: str,
-            start_timeout: float, heartbeat_interval: int) -> None:
+            start_timeout: float, heartbeat_interval: int, call_timeout: float,
+            rate_limit: tuple[str, ...]) -> None:
     """Serve the public-charging API and OCPP 1.6J on one port.
 
     \b
@@ -61,10 +81,12 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     except InvalidOperation as e:
         raise click.BadParameter(f"{vat_rate!r} is not a rate between 0 and 1 (e.g. 0.21)",
                                  param_hint="--vat-rate") from e
+    limits = parse_rate_limits(rate_limit)
     try:
         app = create_app(chargers_path, db_path, payments=payments,
                          settings=Settings(start_timeout=start_timeout, vat_rate=rate),
-                         heartbeat_interval=heartbeat_interval)
+                         heartbeat_interval=heartbeat_interval, call_timeout=call_timeout,
+                         rate_limits=limits)
     except (ChargersFileError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"backend: REST http://{host}:{port}/api/v3/public-charging  "

@@ -56,3 +56,14 @@ def test_bad_vat_rate_is_explained(tmp_path):
     ok.write_text(json.dumps(CHARGERS))
     result = CliRunner().invoke(backend, ["--chargers", str(ok), "--vat-rate", "21%"])
     assert result.exit_code != 0 and "--vat-rate" in result.output
+
+
+def test_rate_limit_overrides(tmp_path):
+    from host_tools.backend.cli import parse_rate_limits
+
+    assert parse_rate_limits(("get=600", "start=100")) == {"get": 600, "start": 100}
+    ok = tmp_path / "chargers.json"
+    ok.write_text(json.dumps(CHARGERS))
+    for bad in ("polls=5", "get=0", "get=fast", "get"):
+        result = CliRunner().invoke(backend, ["--chargers", str(ok), "--rate-limit", bad])
+        assert result.exit_code != 0 and "--rate-limit" in result.output, bad
