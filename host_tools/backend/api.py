@@ -121,7 +121,7 @@ def create_app(chargers: Iterable[Charger] | str | Path | None = None,
                db_path: str | Path = "backend.db", *, clock: Clock = system_clock,
                payments: str | PaymentProvider = "local", settings: Settings | None = None,
                rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
-               call_timeout: float = 10.0, tick: float = 1.0, boot_trigger_after: float = 5.0,
+               call_timeout: float = 8.0, tick: float = 1.0, boot_trigger_after: float = 5.0,
                vat_rate: Decimal | str | None = None) -> FastAPI:
     store = Store(db_path)
     if chargers is not None:

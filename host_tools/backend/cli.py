@@ -46,7 +46,7 @@ def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
               help="Seconds a confirmed session waits for StartTransaction before it fails.")
 @click.option("--heartbeat-interval", default=300, show_default=True, type=int,
               help="Interval given to chargers in BootNotification.conf.")
-@click.option("--call-timeout", default=10.0, show_default=True, type=float,
+@click.option("--call-timeout", default=8.0, show_default=True, type=float,
               help="Seconds to wait for a charger's answer to RemoteStart/RemoteStopTransaction.")
 @click.option("--rate-limit", "rate_limit", multiple=True, metavar="NAME=N",
               help="Override a per-IP limit per minute (charger, start, get, confirm, stop, cancel, "

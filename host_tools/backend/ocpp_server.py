@@ -174,7 +174,7 @@ class CentralSystem:
     """The charger registry: who is connected, and the calls the backend makes to chargers."""
 
     def __init__(self, store: Store, clock: Clock, heartbeat_interval: int = 300,
-                 call_timeout: float = 10.0, boot_trigger_after: float = 5.0):
+                 call_timeout: float = 8.0, boot_trigger_after: float = 5.0):
         self.boot_trigger_after = boot_trigger_after
         self.store = store
         self.clock = clock
@@ -207,7 +207,8 @@ class CentralSystem:
         call_task = asyncio.ensure_future(cp.call(payload))
         closed_task = asyncio.ensure_future(cp.closed.wait())
         try:
-            done, _ = await asyncio.wait({call_task, closed_task}, timeout=self.call_timeout + 1,
+            # the ocpp package times the call out itself after call_timeout; this is a backstop
+            done, _ = await asyncio.wait({call_task, closed_task}, timeout=self.call_timeout + 0.5,
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
             closed_task.cancel()
