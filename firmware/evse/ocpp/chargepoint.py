@@ -155,15 +155,13 @@ class ChargePoint:
         c = self.conns[cid - 1] if cid else None
         err = c.error if c else "NoError"
         info = c.info if c else None
-        if self.pending.get(cid, (None,))[0] == state:
-            return
-        if self.reported.get(cid) == (state, err, info):
-            self.pending.pop(cid, None)
-            return
-        self.pending[cid] = [state, err, info, self.now(), time.ticks_ms()]
         log("status", "connector", cid, "state", state, "error", err)
         if self.on_status:
             self.on_status(cid, state)
+        if self.reported.get(cid) == (state, err, info):
+            self.pending.pop(cid, None)  # back to what the central system knows already
+            return
+        self.pending[cid] = [state, err, info, self.now(), time.ticks_ms()]
         self.wake.set()
 
     # -- transactions -----------------------------------------------------------------------
