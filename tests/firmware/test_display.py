@@ -119,3 +119,11 @@ def test_screen_is_format_agnostic():
     for y in range(64):
         for x in range(128):
             assert v.fb.pixel(x, y) == h.fb.pixel(x, y)
+
+
+def test_url_too_long_for_a_qr_code_still_shows_the_code():
+    d = ConsoleScreen()
+    assert d.show("ABC", "https://x.example/" + "p" * 300, [(1, "Available")]) is True
+    x0, y0, scale, per = d.code_box
+    assert x0 == 0  # no QR square, the text takes the width
+    assert d.fb.pixel(0, 0) == 0

@@ -65,7 +65,13 @@ class Screen:
         fb.fill(0)
         x0 = 0
         if url:
-            x0 = self._draw_qr(url) + 2
+            try:
+                x0 = self._draw_qr(url) + 2
+            except (ValueError, MemoryError) as e:
+                # Too long for the encoder, or no room to run it: the code alone still works.
+                from evse.log import log
+                log("display", "qr_error", e)
+                self._qr_url = self._qr = None
         room = self.width - x0
         y = 0
         if public_code:
