@@ -35,13 +35,15 @@ def remote_start(cp, p):
         return _status("Rejected")
     if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
         return _status("Rejected")
-    if cid is None:  # any connector that is free; one with a cable first
-        free = [i for i in range(len(cp.conns)) if cp.conns[i].state in ("Available", "Preparing")
-                and cp.conns[i].id_tag is None]
-        free.sort(key=lambda i: not cp.conns[i].plugged)
-        if not free:
+    if cid is None:  # any free connector, the first one with a cable in preference
+        i = None
+        for k in range(len(cp.conns)):
+            c = cp.conns[k]
+            if c.state in ("Available", "Preparing") and c.id_tag is None:
+                if i is None or (c.plugged and not cp.conns[i].plugged):
+                    i = k
+        if i is None:
             return _status("Rejected")
-        i = free[0]
     else:
         i = cid - 1
     if cp.settings["AuthorizeRemoteTxRequests"]:

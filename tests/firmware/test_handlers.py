@@ -1,0 +1,184 @@
+# The charge point's handlers and persistent state inside MicroPython, on the simulated board,
+# without a network: payload checks, answers, availability and power-loss recovery in flash.
+import asyncio
+import binascii
+import os
+
+from evse.hal.sim import build
+from evse.ocpp import rpc
+from evse.ocpp.chargepoint import ChargePoint, iso, parse_iso
+from evse.ocpp.journal import Journal
+from evse.ocpp.rpc import CallError
+from evse.ocpp.settings import Settings, save_json
+from mptest import requires_unix
+
+HOME = os.getcwd()
+BOARD = {"name": "unix-sim", "platform": "unix", "display": {},
+         "connectors": [{"relay": {"type": "sim"}, "meter": {"type": "sim"}, "plug": {"type": "sim"}}] * 2}
+
+
+def _rm(path):
+    for name in os.listdir(path):
+        p = path + "/" + name
+        try:
+            os.remove(p)
+        except OSError:
+            _rm(p)
+            os.rmdir(p)
+
+
+def flash():
+    """A fresh flash folder as the cwd (the flash root on the unix port)."""
+    requires_unix()
+    os.chdir(HOME)
+    d = "/tmp/evse-htest-" + binascii.hexlify(os.urandom(3)).decode()
+    os.mkdir(d)
+    os.chdir(d)
+    return d
+
+
+def done(d):
+    os.chdir(HOME)
+    _rm(d)
+    os.rmdir(d)
+
+
+def charge_point(plugged=False, keys=None):
+    board = build(BOARD, {"sim": {"ev_plugged": plugged}, "connectors": 2})
+    cp = ChargePoint(Settings(keys, 2), board.outlets, Journal("data/journal.log"),
+                     {"chargePointVendor": "V", "chargePointModel": "M"})
+    cp.reg = "Accepted"
+    return cp
+
+
+def call(cp, action, payload):
+    return asyncio.run(cp.dispatch(action, payload))
+
+
+def code_of(cp, action, payload):
+    try:
+        call(cp, action, payload)
+    except CallError as e:
+        return e.code
+    return None
+
+
+def test_iso_round_trip_and_offsets():
+    assert parse_iso("1970-01-01T00:00:00Z") == 0
+    assert parse_iso("2026-11-26T00:33:07.123Z") == 1795653187
+    assert parse_iso("2026-11-26T02:33:07+02:00") == 1795653187
+    assert parse_iso("2024-02-29T12:00:00Z") == 1709208000
+    assert parse_iso("garbage") is None and parse_iso("") is None
+    assert iso(1795653187) == "2026-11-26T00:33:07Z"
+
+
+def test_unknown_and_unsupported_actions():
+    d = flash()
+    cp = charge_point()
+    assert code_of(cp, "Frobnicate", {}) == rpc.NOT_IMPLEMENTED
+    assert code_of(cp, "ReserveNow", {}) == rpc.NOT_SUPPORTED
+    assert code_of(cp, "SetChargingProfile", {}) == rpc.NOT_SUPPORTED
+    done(d)
+
+
+def test_remote_start_checks():
+    d = flash()
+    cp = charge_point(plugged=True)
+    asyncio.run(cp.poll())
+    assert code_of(cp, "RemoteStartTransaction", {}) == rpc.OCCURENCE
+    assert code_of(cp, "RemoteStartTransaction", {"idTag": 7}) == rpc.TYPE
+    assert code_of(cp, "RemoteStartTransaction", {"idTag": "X" * 21}) == rpc.PROPERTY
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 0}) == {"status": "Rejected"}
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 3}) == {"status": "Rejected"}
+    prof = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": {}}
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "chargingProfile": prof}) == {"status": "Rejected"}
+    cp.reg = "Pending"
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A"}) == {"status": "Rejected"}
+    cp.reg = "Accepted"
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A"}) == {"status": "Accepted"}
+    assert cp.conns[0].tx and cp.outlets[0].relay.is_closed  # plugged: started at once
+    assert cp.journal.peek()[1] == "StartTransaction"
+    assert call(cp, "RemoteStartTransaction", {"idTag": "B", "connectorId": 1}) == {"status": "Rejected"}
+    assert call(cp, "RemoteStartTransaction", {"idTag": "B"}) == {"status": "Accepted"}
+    assert cp.conns[1].tx  # no connector given: the free one
+    done(d)
+
+
+def test_remote_start_with_authorize_remote_tx_requests_queues_authorize():
+    d = flash()
+    cp = charge_point(plugged=True, keys={"AuthorizeRemoteTxRequests": True})
+    asyncio.run(cp.poll())
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 2}) == {"status": "Accepted"}
+    assert cp.auth_q == [(1, "A")] and not cp.conns[1].tx
+    done(d)
+
+
+def test_remote_stop_needs_known_transaction():
+    d = flash()
+    cp = charge_point(plugged=True)
+    asyncio.run(cp.poll())
+    call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1})
+    assert call(cp, "RemoteStopTransaction", {"transactionId": 5}) == {"status": "Rejected"}
+    cp.ids[str(cp.txs[0]["r"])] = 5  # StartTransaction.conf arrived
+    assert call(cp, "RemoteStopTransaction", {"transactionId": 5}) == {"status": "Accepted"}
+    assert not cp.conns[0].tx and not cp.outlets[0].relay.is_closed
+    assert code_of(cp, "RemoteStopTransaction", {}) == rpc.OCCURENCE
+    done(d)
+
+
+def test_change_availability_persists():
+    d = flash()
+    cp = charge_point()
+    assert call(cp, "ChangeAvailability", {"connectorId": 2, "type": "Inoperative"}) == {"status": "Accepted"}
+    assert code_of(cp, "ChangeAvailability", {"connectorId": 2, "type": "Off"}) == rpc.PROPERTY
+    assert call(cp, "ChangeAvailability", {"connectorId": 7, "type": "Operative"}) == {"status": "Rejected"}
+    cp2 = charge_point()
+    assert cp2.conns[1].state == "Unavailable" and cp2.conns[0].state == "Available"
+    done(d)
+
+
+def test_power_loss_recovery_stops_open_transaction():
+    d = flash()
+    save_json("data/tx2.json", {"r": 7, "tag": "T", "s": 10, "m": 1234.5, "mt": 1795653187})
+    cp = charge_point()
+    seq, action, p = cp.journal.peek()
+    assert action == "StopTransaction" and p["reason"] == "PowerLoss"
+    assert p["meterStop"] == 1234 and p["timestamp"] == "2026-11-26T00:33:07Z" and p["_r"] == 7
+    assert len(cp.journal) == 1
+    cp = charge_point()  # recovered once: the file is gone
+    assert len(cp.journal) == 1
+    done(d)
+
+
+def test_configuration_handlers():
+    d = flash()
+    cp = charge_point()
+    res = call(cp, "GetConfiguration", {"key": ["HeartbeatInterval", "Nope"]})
+    assert res == {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
+                   "unknownKey": ["Nope"]}
+    assert code_of(cp, "GetConfiguration", {"key": [5]}) == rpc.TYPE
+    assert code_of(cp, "ChangeConfiguration", {"key": "HeartbeatInterval"}) == rpc.OCCURENCE
+    assert call(cp, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "10"}) == {"status": "Accepted"}
+    assert cp.settings["HeartbeatInterval"] == 10
+    assert call(cp, "DataTransfer", {"vendorId": "x"}) == {"status": "UnknownVendorId"}
+    assert call(cp, "ClearCache", {}) == {"status": "Accepted"}
+    assert call(cp, "Reset", {"type": "Soft"}) == {"status": "Accepted"} and cp.reset == "Soft"
+    assert call(cp, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
+    assert cp.triggers == ["Heartbeat"]
+    done(d)
+
+
+def test_offline_authorization_rules():
+    d = flash()
+    cp = charge_point(plugged=True, keys={"LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": False})
+    asyncio.run(cp.poll())
+    cp.reg = None  # offline
+    assert not cp.present(0, "UNKNOWN")
+    cp.remember("KNOWN", {"status": "Accepted"})
+    cp.remember("BLOCKED", {"status": "Blocked"})
+    assert not cp.present(0, "BLOCKED")
+    assert cp.present(0, "KNOWN") and cp.conns[0].tx
+    cp.clear_cache()
+    assert cp.cache == {}
+    done(d)
