@@ -138,6 +138,9 @@ class CSMS(ChargePoint):
     @on(Action.status_notification)
     def on_status(self, **kw):
         self._note("StatusNotification", **kw)
+        if self.server.fail_status:
+            self.server.fail_status -= 1
+            raise GenericError("refusing StatusNotification for the test")
         return result.StatusNotification()
 
     @on(Action.authorize)
@@ -179,6 +182,7 @@ class Server:
         self.next_tx = 100
         self.invalid_tags: set[str] = set()
         self.fail_start = 0  # answer this many StartTransaction with a CALLERROR
+        self.fail_status = 0  # ... and StatusNotification
         self._srv = None
         self._conns: list = []
         self.connected = asyncio.Event()
@@ -246,7 +250,8 @@ class Server:
 class Firmware:
     """micropython main.py in a flash folder; restarted when it exits, like a board resetting."""
 
-    def __init__(self, flash: Path, lib: Path):
+    def __init__(self, flash: Path, lib: Path, heap: str = "256k"):
+        self.heap = heap
         self.flash = flash
         self.lib = lib
         self.lines: list[str] = []
@@ -264,7 +269,7 @@ class Firmware:
         env = dict(os.environ, MICROPYPATH=f"{self.lib}:.frozen")
         while not self._stopping:
             self.proc = await asyncio.create_subprocess_exec(
-                micropython_binary(), "-X", "heapsize=256k", "main.py", cwd=self.flash, env=env,
+                micropython_binary(), "-X", f"heapsize={self.heap}", "main.py", cwd=self.flash, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             while True:
                 line = await self.proc.stdout.readline()

@@ -165,3 +165,16 @@ async def test_unlock_clear_cache_data_transfer_heartbeat_clock(station):
     assert (await srv.cp.call(call.ClearCache())).status == "Accepted"
     res = await srv.cp.call(call.DataTransfer(vendor_id="com.example", message_id="x", data="y"))
     assert res.status == "UnknownVendorId"
+
+
+async def test_callerror_answer_does_not_drop_the_connection(station):
+    """"A message that cannot be processed gets a CALLERROR" - on the charge point's side a
+    CALLERROR answer to its own StatusNotification is logged and the session goes on."""
+    station.server.fail_status = 2
+    await station.start()
+    await station.booted()
+    srv = station.server
+    await station.fw.wait_log(r"ocpp call failed error=CallError")
+    await station.plug()
+    await srv.wait_status(1, "Preparing")
+    assert len(srv.cps) == 1 and not station.fw.log_matches("ocpp disconnected")

@@ -128,6 +128,8 @@ class ChargePoint:
             c.stop_on_unplug = s["StopTransactionOnEVSideDisconnect"]
         if key == "ClockAlignedDataInterval":
             self.next_aligned = 0
+        if key == "WebSocketPingInterval" and self.rpc:
+            self.rpc.conn.ping_interval = s[key]
         self.wake.set()
 
     # -- connector events -------------------------------------------------------------------
@@ -538,7 +540,15 @@ class ChargePoint:
         return True
 
     async def _send_next(self, rpc):
-        """Send the most urgent message, if any. True when something was sent."""
+        """Send the most urgent message, if any. True when something was sent. A message
+        outside the journal that fails (CALLERROR, no answer) is dropped, not retried."""
+        try:
+            return await self._send_one(rpc)
+        except (CallError, asyncio.TimeoutError) as e:
+            log("ocpp call failed", "error", repr(e)[:60])
+            return True
+
+    async def _send_one(self, rpc):
         if self.triggers:
             await self._send_trigger(rpc)
             return True
@@ -547,10 +557,7 @@ class ChargePoint:
                 return True
         if self.auth_q:
             i, tag = self.auth_q.pop(0)
-            try:
-                res = await self._call(rpc, "Authorize", {"idTag": tag})
-            except CallError:
-                return True
+            res = await self._call(rpc, "Authorize", {"idTag": tag})
             info = res.get("idTagInfo") or {}
             self.remember(tag, info)
             log("authorize", "connector", i + 1, "status", info.get("status"))
@@ -561,11 +568,7 @@ class ChargePoint:
             await self._send_journal(rpc)
             return True
         if self.extra:
-            p = self.extra.pop(0)
-            try:
-                await self._call(rpc, "MeterValues", p)
-            except CallError:
-                pass
+            await self._call(rpc, "MeterValues", self.extra.pop(0))
             return True
         hb = self.settings["HeartbeatInterval"]
         if hb and time.ticks_diff(time.ticks_ms(), self.last_call) >= hb * 1000:
