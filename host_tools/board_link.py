@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 
 import serial
@@ -133,16 +134,25 @@ class BoardLink:
     def __init__(self, port: str, timeout: float = 10.0) -> None:
         self.port = port
         try:
-            self.transport = SerialTransport(port, baudrate=115200)
+            # A read timeout: on a pty mpremote reads blocking, and a board that never answers
+            # must end in an error, not a hang.
+            self.transport = SerialTransport(port, baudrate=115200, timeout=2)
         except (TransportError, serial.SerialException, OSError) as e:
             raise BoardUnreachable(f"cannot open {port}: {e}") from e
-        try:
-            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-        except (TransportError, serial.SerialException, OSError) as e:
-            self.transport.close()
-            raise BoardUnreachable(
-                f"{port} opened but no MicroPython raw REPL answered within {timeout:g} s ({e})"
-            ) from e
+        deadline = time.monotonic() + timeout
+        while True:
+            # Retried: a board that is just booting may miss the first Ctrl-C / Ctrl-A.
+            left = deadline - time.monotonic()
+            try:
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=max(0.5, min(3.0, left)))
+                break
+            except (TransportError, serial.SerialException, OSError) as e:
+                if time.monotonic() < deadline and not isinstance(e, serial.SerialException):
+                    continue
+                self.transport.close()
+                raise BoardUnreachable(
+                    f"{port} opened but no MicroPython raw REPL answered within {timeout:g} s ({e})"
+                ) from e
 
     # ----- basics ----------------------------------------------------------------------------
     def exec(self, code: str) -> bytes:

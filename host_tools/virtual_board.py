@@ -23,6 +23,12 @@ Wiring (two pseudo-terminal pairs, because a process and mpremote on the same sl
                        controlling terminal, so                          is ``port``)
                        Ctrl-C becomes SIGINT)
 
+A reset from inside the firmware: ``machine.reset`` does not exist on the unix port, and
+``sys.exit()`` in ``main.py`` only drops to the REPL under ``-i`` (as ``main.py`` ending does on
+an ESP32). Firmware that must reboot ends the process instead, e.g.
+``os.system("kill -TERM $PPID")``; the board then boots again. From the raw REPL (host tools),
+``sys.exit()`` does end the process: that is how ``BoardLink.reset()`` resets a virtual board.
+
 Never soft-reset it: Ctrl-D at the friendly REPL ends the unix process (the board then boots
 again, which is survivable but not what a soft reset means). Use
 ``enter_raw_repl(soft_reset=False)`` / ``mpremote connect PORT resume ...``.
@@ -250,12 +256,17 @@ class VirtualBoard:
             argv += ["-X", f"heapsize={self.heapsize}"]
         argv += ["-i", "main.py"]
         slave = self._s_a
+        # Every boot starts from a known terminal: an interpreter killed at the REPL leaves the
+        # slave in its own raw mode (ISIG off), and then Ctrl-C would never reach the next one.
+        _raw(slave, isig=True)
 
         def become_board() -> None:
             # New session whose controlling terminal is the slave: Ctrl-C -> SIGINT.
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # Until MicroPython installs its own handler, a Ctrl-C (mpremote connecting while
+            # the board boots) would kill it with the default action: ignore it until then.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         with self._boot_cv:
             self.boots += 1
