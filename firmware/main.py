@@ -16,6 +16,10 @@ def _open_relays():
 
 def _restart(code):
     if sys.platform == "linux":
+        # Under `micropython -i` sys.exit() in main.py only drops to the REPL: end the process,
+        # the virtual board boots it again (see host_tools/virtual_board.py).
+        import os
+        os.system("kill -TERM $PPID")
         sys.exit(code)
     import time
 
