@@ -8,6 +8,7 @@ import asyncio
 from evse.log import log
 
 _POLL_MS = const(250)
+_MEM_EVERY = const(240)  # polls: once a minute
 VERSION = "0.1.0"
 board = None  # main.py's crash guard opens its relays
 
@@ -32,6 +33,22 @@ def _forget(name):
     except AttributeError:
         pass
     gc.collect()
+
+
+def _wifi(cfg):
+    # Station mode on boards with a radio; the OCPP connect loop retries until the link is up.
+    w = cfg.get("wifi")
+    if not w:
+        return
+    try:
+        import network
+    except ImportError:
+        return  # the unix port: the host's network is already there
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    if not sta.isconnected():
+        sta.connect(w["ssid"], w.get("password", ""))
+    log("wifi", "ssid", w["ssid"])
 
 
 async def _halt(display, lines):
@@ -61,11 +78,13 @@ async def main():
     from evse.ocpp.settings import Settings
     settings = Settings(cfg.get("ocpp"), len(board.outlets))
     code = cfg["public_code"]
-    shown = {}
+    shown = [[i + 1, "Available"] for i in range(len(board.outlets))]
+    dirty = [True]
 
     def on_status(cid, state):
         if cid:
-            shown[cid] = state
+            shown[cid - 1][1] = state
+            dirty[0] = True
 
     cp = ChargePoint(settings, board.outlets, Journal("data/journal.log"),
                      boot_fields(cfg, board_dict), on_status)
@@ -79,15 +98,25 @@ async def main():
         auth = (cfg["charge_point_id"], key) if key else None
         return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
 
+    _wifi(cfg)
     for t in board.tasks():
         asyncio.create_task(t)
     await cp.poll()
     asyncio.create_task(cp.run(connect))
     gc.collect()
     log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
+    n = 0
+    shown_banner = 0
     while True:
+        n += 1
+        if n % _MEM_EVERY == 0:  # heap after a collection: a leak shows as a steady climb
+            gc.collect()
+            log("mem", "alloc", gc.mem_alloc(), "free", gc.mem_free())
         await cp.poll()
         board.watchdog.feed()
         banner = None if cp.reg == "Accepted" and cp.rpc else "offline"
-        board.display.show(code, public_url, sorted(shown.items()), banner)
+        if dirty[0] or banner != shown_banner:
+            dirty[0] = False
+            shown_banner = banner
+            board.display.show(code, public_url, shown, banner)
         await asyncio.sleep_ms(_POLL_MS)
