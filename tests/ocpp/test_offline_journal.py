@@ -229,3 +229,29 @@ async def test_kill_after_stop_queued_delivers_stop_once(station):
     await asyncio.sleep(0.5)
     assert len(srv.actions("StopTransaction")) == 1
     assert_no_duplicates(srv)
+
+
+async def test_queued_messages_wait_for_boot_acceptance(station):
+    """"Nothing before BootNotification is Accepted or Pending, cached messages included" and
+    while Pending "The Charge Point SHALL NOT send request messages to the Central System unless
+    it has been instructed by the Central System to do so with a TriggerMessage.req request." """
+    await station.start(ocpp_keys={"AllowOfflineTxForUnknownId": True})
+    await station.booted()
+    srv = station.server
+    await srv.stop()
+    await station.fw.wait_log(r"ocpp disconnected")
+    await station.plug()
+    await station.sim(cmd="idtag", connector=1, id_tag="QUEUED")
+    await station.fw.wait_log(r"tx start connector=1")
+    station.fw.kill()  # reboot while offline: the next session starts with a BootNotification
+    await station.fw.wait_log(r"app started", n=2, timeout=10)
+    srv.got.clear()
+    srv.boot_status = ["Pending", "Accepted"]
+    srv.boot_interval = 1
+    await srv.start()
+    await srv.wait_msg("BootNotification", n=2, timeout=10)
+    stop = await srv.wait_msg("StopTransaction", timeout=10)
+    actions = srv.actions()
+    assert actions[:2] == ["BootNotification", "BootNotification"], actions
+    assert actions.index("StartTransaction") > 1
+    assert stop["reason"] == "PowerLoss"
