@@ -13,6 +13,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+import logging
 import os
 import ssl
 import textwrap
@@ -145,6 +146,18 @@ class Seen:
     messages: list[str] = field(default_factory=list)
     close_codes: list[int | None] = field(default_factory=list)
     pongs: int = 0
+    frames_in: list[str] = field(default_factory=list)  # "PING ...", "TEXT ..." as websockets logs them
+
+
+class _FrameLog(logging.Handler):
+    def __init__(self, seen: Seen) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen = seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("< ") and msg[2:3].isupper():
+            self.seen.frames_in.append(msg[2:])
 
 
 def basic(user: str, password: str) -> str:
@@ -195,7 +208,11 @@ async def make_server() -> AsyncIterator:
     async def start(tls: ssl.SSLContext | None = None, protocols=("ocpp1.6",), process_request=None,
                     select_subprotocol=None) -> Server:
         seen = Seen()
-        kw = {}
+        logger = logging.getLogger(f"ws-test-server-{id(seen)}")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(_FrameLog(seen))
+        kw = {"logger": logger}
         if select_subprotocol:
             kw["select_subprotocol"] = select_subprotocol
         srv = await serve(lambda c: echo_handler(c, seen), "127.0.0.1", 0, ssl=tls,
@@ -279,11 +296,16 @@ async def test_ws_echo_with_basic_auth_and_subprotocol(tmp_path, make_server):
                 await c.send(text)
                 got = await c.recv()
                 print("ECHO", len(got), got == text)
+            await c.ping(b"hb")
+            await c.send("after ping")
+            print("AFTER", await c.recv())  # the pong is consumed, not returned as a message
             await c.close()
             print("CLOSED", c.closed)
         """)
     assert out.count("ECHO") == 4 and "False" not in out, out
     assert "CLOSED True" in out
+    assert "AFTER after ping" in out
+    assert any(f.startswith("PING") and "hb" in f for f in srv.seen.frames_in), srv.seen.frames_in
     assert srv.seen.paths == [f"/ocpp/{IDENTITY}"]
     assert srv.seen.auth == [basic(IDENTITY, KEY)]
     assert srv.seen.protocols == ["ocpp1.6"]
@@ -348,6 +370,7 @@ async def test_server_ping_is_answered_with_pong(tmp_path, make_server):
         """)
     assert "GOT pong received" in out, out
     assert srv.seen.pongs == 1
+    assert any(f.startswith("PONG") and "srv" in f for f in srv.seen.frames_in), srv.seen.frames_in
 
 
 async def test_keepalive_pings_keep_a_quiet_link_open(tmp_path, make_server):
@@ -356,12 +379,14 @@ async def test_keepalive_pings_keep_a_quiet_link_open(tmp_path, make_server):
     srv = await make_server()
     out = await run_mp(tmp_path, f"""
         async def main():
-            c = await ws.connect({srv.url!r}, ping_interval=0.2)
-            await c.send("later:1.2")
+            c = await ws.connect({srv.url!r}, ping_interval=0.4)
+            await c.send("later:2")
             print("GOT", await c.recv())
             await c.close()
         """)
     assert "GOT late" in out, out
+    pings = [f for f in srv.seen.frames_in if f.startswith("PING")]
+    assert 3 <= len(pings) <= 6, srv.seen.frames_in  # about one per 0.4 s of silence
 
 
 async def test_silent_server_is_declared_dead(tmp_path, raw_server):
