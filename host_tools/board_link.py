@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import io
 import time
 from collections.abc import Callable
 
@@ -140,11 +142,16 @@ class BoardLink:
         except (TransportError, serial.SerialException, OSError) as e:
             raise BoardUnreachable(f"cannot open {port}: {e}") from e
         deadline = time.monotonic() + timeout
+        attempt = 0
         while True:
-            # Retried: a board that is just booting may miss the first Ctrl-C / Ctrl-A.
+            # Retried: a board that is just booting misses the first Ctrl-C / Ctrl-A. mpremote
+            # prints what it read on a failed attempt; that is noise here, so it is swallowed.
+            attempt += 1
             left = deadline - time.monotonic()
             try:
-                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=max(0.5, min(3.0, left)))
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self.transport.enter_raw_repl(soft_reset=False,
+                                                  timeout_overall=max(0.5, min(attempt, 3.0, left)))
                 break
             except (TransportError, serial.SerialException, OSError) as e:
                 if time.monotonic() < deadline and not isinstance(e, serial.SerialException):

@@ -78,6 +78,8 @@ CONSOLE_LOG = "console.log"
 _LOG_MAX_BYTES = 4 * 1024 * 1024  # rotated to console.log.1 beyond this
 _MIN_BOOT_INTERVAL_S = 0.2  # a crash loop never restarts faster than this
 _MAX_BACKOFF_S = 5.0
+_BOOT_HOLD_S = 0.15  # host bytes wait this long after a boot starts (see _spawn)
+_MAX_HELD = 64 * 1024
 
 
 def free_tcp_port() -> int:
@@ -130,6 +132,8 @@ class VirtualBoard:
         self._fds: list[int] = []
         self._threads: list[threading.Thread] = []
         self._log = None
+        self._hold_until = 0.0
+        self._killed = False
 
     # ----- lifecycle -------------------------------------------------------------------------
     def start(self) -> VirtualBoard:
@@ -183,6 +187,7 @@ class VirtualBoard:
         """SIGKILL the interpreter (a power loss); the board boots again from its flash."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
+            self._killed = True
             proc.kill()
 
     @property
@@ -268,6 +273,11 @@ class VirtualBoard:
             # the board boots) would kill it with the default action: ignore it until then.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+        # Like a UART after reset: nothing typed before the boot reaches the new interpreter,
+        # and what the host sends in its first moments waits until MicroPython handles Ctrl-C
+        # (a Ctrl-C before that would be lost and the host's raw-REPL request misread).
+        termios.tcflush(slave, termios.TCIFLUSH)
+        self._hold_until = time.monotonic() + _BOOT_HOLD_S
         with self._boot_cv:
             self.boots += 1
             self._write_log(f"\r\n--- virtual board: boot {self.boots} ---\r\n".encode())
@@ -286,11 +296,21 @@ class VirtualBoard:
                 time.sleep(0.02)
             if self._stopping.is_set():
                 return
+            self._hold_until = float("inf")  # no interpreter: keep host bytes for the next one
             ran = time.monotonic() - started
-            self._write_log(f"\r\n--- virtual board: interpreter ended ({proc.returncode}) ---\r\n".encode())
-            # A crash loop slows down; a board that ran a while reboots at once.
-            backoff = _MIN_BOOT_INTERVAL_S if ran > 10 else min(backoff * 2, _MAX_BACKOFF_S)
-            if self._stopping.wait(backoff if ran <= 10 else _MIN_BOOT_INTERVAL_S):
+            rc = proc.returncode
+            self._write_log(f"\r\n--- virtual board: interpreter ended ({rc}) ---\r\n".encode())
+            # A reset asked for (sys.exit() from the raw REPL exits 0, or kill()) boots at once;
+            # a crash loop (non-zero exits in quick succession) slows down, up to _MAX_BACKOFF_S.
+            deliberate = rc == 0 or self._killed
+            self._killed = False
+            if deliberate or ran > 10:
+                backoff = _MIN_BOOT_INTERVAL_S
+                delay = _MIN_BOOT_INTERVAL_S / 4
+            else:
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                delay = backoff
+            if self._stopping.wait(delay):
                 return
             self._spawn()
 
@@ -312,9 +332,10 @@ class VirtualBoard:
 
     def _pump(self) -> None:
         m_a, m_b = self._m_a, self._m_b
+        held = bytearray()  # host -> board bytes waiting for the interpreter to be ready
         while not self._stopping.is_set():
             try:
-                ready, _, _ = select.select([m_a, m_b], [], [], 0.1)
+                ready, _, _ = select.select([m_a, m_b], [], [], 0.02 if held else 0.1)
             except (OSError, ValueError):
                 return
             for fd in ready:
@@ -330,8 +351,11 @@ class VirtualBoard:
                     self._write_log(data)
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.write(m_b, data)
-                else:
-                    self._write_all(m_a, data)
+                elif len(held) < _MAX_HELD:
+                    held += data
+            if held and time.monotonic() >= self._hold_until:
+                self._write_all(m_a, bytes(held))
+                held.clear()
 
     def _write_all(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
