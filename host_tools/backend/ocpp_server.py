@@ -12,6 +12,14 @@ import binascii
 import hmac
 import json
 
+from ocpp.exceptions import (
+    FormationViolationError,
+    FormatViolationError,
+    NotImplementedError,
+    NotSupportedError,
+    OCPPError,
+)
+from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -45,6 +53,20 @@ def _summary(payload: object) -> dict:
     return out
 
 
+def _spec_error(error: OCPPError, action: str) -> OCPPError:
+    """The `ocpp` package speaks 2.0.1 here: FormatViolation, and NotImplemented/NotSupported
+    swapped. OCPP 1.6: NotImplemented = action not known, NotSupported = known, not supported."""
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    details = {"cause": str(cause)} if cause else {}
+    if isinstance(error, FormatViolationError):
+        return FormationViolationError(description=error.description, details=details)
+    if isinstance(error, NotImplementedError):
+        return NotSupportedError(details={"cause": f"{action} is not supported here."})
+    if isinstance(error, NotSupportedError):
+        return NotImplementedError(details={"cause": f"{action} is not an OCPP 1.6 action."})
+    return type(error)(description=error.description, details=details)
+
+
 class _Connection:
     def __init__(self, ws: WebSocket, identity: str):
         self.ws = ws
@@ -52,6 +74,12 @@ class _Connection:
         self._actions: dict[str, str] = {}  # unique id -> action, to name the answers
 
     def _log(self, direction: str, raw: str) -> None:
+        try:
+            self._describe(direction, raw)
+        except Exception as e:  # the log must never take a connection down
+            oplog.log("ocpp", identity=self.identity, dir=direction, type="unloggable", error=repr(e))
+
+    def _describe(self, direction: str, raw: str) -> None:
         try:
             msg = json.loads(raw)
             kind = _TYPES.get(msg[0], str(msg[0]))
@@ -68,8 +96,11 @@ class _Connection:
         else:
             fields = _summary(msg[2]) if len(msg) > 2 else {}
         action = self._actions.get(uid) if kind == "CALL" else self._actions.pop(uid, None)
-        oplog.log("ocpp", identity=self.identity, dir=direction, type=kind, action=action,
-                  uid=uid, **fields)
+        record = {"identity": self.identity, "dir": direction, "type": kind, "action": action,
+                  "uid": uid}
+        for k, v in fields.items():  # a payload key never overwrites ours (e.g. "type")
+            record["payload." + k if k in record or k == "event" else k] = v
+        oplog.log("ocpp", **record)
 
     async def recv(self) -> str:
         while True:
@@ -95,6 +126,20 @@ class CentralChargePoint(ChargePoint):
         super().__init__(identity, connection, response_timeout=central.call_timeout)
         self.central = central
         self.closed = asyncio.Event()
+
+    async def route_message(self, raw_msg):
+        """As the `ocpp` package does, but with the CALLERROR codes of the 1.6 table."""
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError:
+            return  # no usable uniqueId to answer; the log line says type=malformed
+        if msg.message_type_id != MessageType.Call:
+            self._response_queue.put_nowait(msg)
+            return
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            await self._send(msg.create_call_error(_spec_error(error, msg.action)).to_json())
 
     @property
     def sessions(self) -> Sessions:

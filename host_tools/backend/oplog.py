@@ -14,11 +14,11 @@ def _value(v: object) -> str:
     return s
 
 
-def line(event: str, **fields: object) -> str:
+def line(event: str, /, **fields: object) -> str:
     return " ".join([f"event={event}"] + [f"{k}={_value(v)}" for k, v in fields.items()])
 
 
-def log(event: str, **fields: object) -> None:
+def log(event: str, /, **fields: object) -> None:
     LOGGER.info(line(event, **fields))
 
 

@@ -99,3 +99,31 @@ async def test_unbooted_charger_is_asked_for_a_boot_notification(tmp_path):
         await ws.close()
         task.cancel()
         await server.stop()
+
+
+async def _raw_call(ws, message) -> list:
+    import json
+
+    await ws.send(json.dumps(message))
+    return json.loads(await asyncio.wait_for(ws.recv(), 3))
+
+
+async def test_callerrors_use_the_16_codes(server):
+    """1.6 table: NotImplemented = requested Action is not known; NotSupported = recognized but
+    not supported; FormationViolation = payload syntactically incorrect."""
+    async with websockets.connect(server.ocpp_url("CP-1"), subprotocols=["ocpp1.6"]) as ws:
+        answer = await _raw_call(ws, [2, "a", "FlyToTheMoon", {}])
+        assert answer[:3] == [4, "a", "NotImplemented"] and answer[4]
+        answer = await _raw_call(ws, [2, "b", "SecurityEventNotification",
+                                      {"type": "x", "timestamp": "2026-01-10T01:15:00Z"}])
+        assert answer[:3] == [4, "b", "NotSupported"]
+        answer = await _raw_call(ws, [2, "c", "Heartbeat", {"extra": 1}])
+        assert answer[:3] == [4, "c", "FormationViolation"]
+        answer = await _raw_call(ws, [2, "d", "BootNotification", {"chargePointModel": "m"}])
+        assert answer[:3] == [4, "d", "ProtocolError"]
+        answer = await _raw_call(ws, [2, "e", "StatusNotification",
+                                      {"connectorId": "one", "errorCode": "NoError", "status": "Available"}])
+        assert answer[:3] == [4, "e", "TypeConstraintViolation"]
+        await ws.send("this is not json")
+        answer = await _raw_call(ws, [2, "f", "Heartbeat", {}])
+        assert answer[:2] == [3, "f"] and "currentTime" in answer[2]

@@ -35,3 +35,7 @@ async def test_ocpp_messages_and_transitions_are_logged_without_secrets(server, 
     text = "\n".join(lines)
     assert token not in text
     assert body["payment"]["client_secret"] not in text
+
+
+def test_payload_keys_named_like_log_keys_are_kept_apart():
+    assert oplog.line("ocpp", event="x", type="y") == "event=ocpp event=x type=y"
