@@ -76,6 +76,7 @@ class Settings:
     start_timeout: float = 60.0  # authorized/starting -> failed when no StartTransaction by then
     created_ttl: float = 900.0  # an unpaid session is cancelled after this, freeing the connector
     token_ttl: float = 86400.0  # a token is unknown (404) this long after its session ended
+    stop_ttl: float = 3600.0  # stopping without a StopTransaction this long: settle on the last reading
     vat_rate: Decimal = Decimal("0.21")
 
 
@@ -337,6 +338,14 @@ class Sessions:
                                 CREATED, now - self.settings.created_ttl):
             s = self._transition(s, CANCELLED, completed_at=now)
             await self._release(s)
+        for s in self.store.all("SELECT * FROM sessions WHERE status = ? AND stop_requested_at <= ?",
+                                STOPPING, now - self.settings.stop_ttl):
+            tx = self.store.one("SELECT * FROM transactions WHERE id = ?", s["transaction_id"])
+            wh = max(0, (tx["last_meter_wh"] or tx["meter_start"]) - tx["meter_start"]) if tx else 0
+            oplog.log("session.no_stop_transaction", session=s["id"], energy_wh=wh)
+            s = self._transition(s, SETTLING, energy_wh=wh,
+                                 cost_amount=cost_for(wh, s["price_per_kwh"], s["start_fee"]))
+            await self._capture(s)
         for s in self.store.all("SELECT * FROM sessions WHERE status = ?", SETTLING):
             await self._capture(s)  # a capture a restart interrupted
 

@@ -314,3 +314,16 @@ async def test_remote_start_unanswered_fails_the_session(tmp_path):
         never.set()
         await link.close()
         await server.stop()
+
+
+async def test_stop_transaction_never_delivered_settles_on_last_reading(server, http, charger):
+    token, tx, _ = await charging(http, server, charger, meter_start=1000)
+    await charger.cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[
+        {"timestamp": START_TS, "sampledValue": [{"value": "3000"}]}]))
+    assert (await http.post(f"{API}/sessions/{token}/stop")).json()["data"]["status"] == "stopping"
+    server.clock.advance(3599)
+    assert (await session(http, token))["status"] == "stopping"
+    server.clock.advance(2)
+    data = await session(http, token)
+    assert data["status"] == "completed" and data["energy_kwh"] == "2.000"
+    assert data["amount_captured"] == 70 + 50
