@@ -75,11 +75,13 @@ def test_logs_follow_the_console_without_interrupting(simboard):
     boots = simboard.boots
     out = {}
     follower = threading.Thread(target=lambda: out.update(
-        p=chargerctl("logs", "--port", simboard.port, "--duration", "1.5", "--json")))
+        p=chargerctl("logs", "--port", simboard.port, "--duration", "2.5", "--json")))
     follower.start()
     with SimClient(simboard.control_port) as sim:
-        time.sleep(0.7)  # the follower opens the port (a Python start-up) before the event
-        sim.plug(2, False)
+        # Events keep coming while the follower starts (a Python start-up), as on a live board.
+        for _ in range(7):
+            sim.plug(2, False)
+            time.sleep(0.25)
     follower.join(10)
     proc = out["p"]
     assert proc.returncode == 0, proc.stderr
