@@ -29,9 +29,10 @@ DECLINED_METHODS = {"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined", "pm
 class PaymentError(Exception):
     """The provider refused an operation; `code` says why (Stripe's error codes where they exist)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retryable: bool = False):
         super().__init__(message)
         self.code = code
+        self.retryable = retryable  # the provider could not be reached or failed: try again later
 
 
 @dataclass
@@ -168,7 +169,10 @@ class StripePayments:
         try:
             pi = await asyncio.to_thread(fn, *args, **kwargs)
         except self._stripe.StripeError as e:
-            raise PaymentError(getattr(e, "code", None) or type(e).__name__, str(e.user_message or e)) from e
+            transient = isinstance(e, self._stripe.APIConnectionError | self._stripe.RateLimitError) \
+                or (e.http_status or 0) >= 500
+            raise PaymentError(getattr(e, "code", None) or type(e).__name__,
+                               str(e.user_message or e), retryable=transient) from e
         return self._intent(pi)
 
     async def create_hold(self, amount: int, currency: str, description: str, metadata: dict) -> Intent:

@@ -109,6 +109,8 @@ class Sessions:
         self.link = link
         self.settings = settings or Settings()
         self._create_lock = asyncio.Lock()
+        self._checking = asyncio.Lock()
+        self._capturing: set[int] = set()  # captures in flight, so a poll does not start another
 
     # views -----------------------------------------------------------------------------
     def charger_view(self, c: dict) -> dict:
@@ -328,18 +330,34 @@ class Sessions:
 
     # time ------------------------------------------------------------------------------
     async def check_timeouts(self) -> None:
+        """Deadlines by the clock; run by a ticker and before answering for a session."""
+        if self._checking.locked():
+            return  # a pass is already running
+        async with self._checking:
+            await self._check_timeouts()
+
+    def _still(self, s: dict, status: str) -> dict | None:
+        """The session's current row if it is still in `status` (others may have moved it)."""
+        s = self._reload(s)
+        return s if s["status"] == status else None
+
+    async def _check_timeouts(self) -> None:
         now = self.clock()
         for s in self.store.all(
                 "SELECT * FROM sessions WHERE status IN (?, ?) AND start_deadline <= ?",
                 AUTHORIZED, STARTING, now):
-            online = self.link.is_online(s["identity"])
-            await self._fail(s, START_TIMEOUT if online else CHARGER_OFFLINE)
+            if s := self._still(s, s["status"]):
+                online = self.link.is_online(s["identity"])
+                await self._fail(s, START_TIMEOUT if online else CHARGER_OFFLINE)
         for s in self.store.all("SELECT * FROM sessions WHERE status = ? AND created_at <= ?",
                                 CREATED, now - self.settings.created_ttl):
-            s = self._transition(s, CANCELLED, completed_at=now)
-            await self._release(s)
+            if s := self._still(s, CREATED):
+                s = self._transition(s, CANCELLED, completed_at=now)
+                await self._release(s)
         for s in self.store.all("SELECT * FROM sessions WHERE status = ? AND stop_requested_at <= ?",
                                 STOPPING, now - self.settings.stop_ttl):
+            if not (s := self._still(s, STOPPING)):
+                continue
             tx = self.store.one("SELECT * FROM transactions WHERE id = ?", s["transaction_id"])
             wh = max(0, (tx["last_meter_wh"] or tx["meter_start"]) - tx["meter_start"]) if tx else 0
             oplog.log("session.no_stop_transaction", session=s["id"], energy_wh=wh)
@@ -347,7 +365,8 @@ class Sessions:
                                  cost_amount=cost_for(wh, s["price_per_kwh"], s["start_fee"]))
             await self._capture(s)
         for s in self.store.all("SELECT * FROM sessions WHERE status = ?", SETTLING):
-            await self._capture(s)  # a capture a restart interrupted
+            if s := self._still(s, SETTLING):
+                await self._capture(s)  # a capture a restart or a network error interrupted
 
     # OCPP events -----------------------------------------------------------------------
     def authorize(self, identity: str, id_tag: str) -> str:
@@ -442,6 +461,15 @@ class Sessions:
         return "Accepted" if id_tag else None
 
     async def _capture(self, s: dict) -> dict:
+        if s["id"] in self._capturing:
+            return s
+        self._capturing.add(s["id"])
+        try:
+            return await self._capture_once(s)
+        finally:
+            self._capturing.discard(s["id"])
+
+    async def _capture_once(self, s: dict) -> dict:
         amount = min(s["cost_amount"] or 0, s["amount_authorized"] or 0)
         try:
             intent = await self.payments.retrieve(s["payment_intent_id"])
@@ -455,7 +483,10 @@ class Sessions:
                 raise PaymentError("payment_intent_unexpected_state", "the hold was cancelled")
             captured = intent.amount_received if intent.status == SUCCEEDED else 0
         except PaymentError as e:
-            oplog.log("payment.error", session=s["id"], op="capture", code=e.code)
+            oplog.log("payment.error", session=s["id"], op="capture", code=e.code,
+                      retry=e.retryable)
+            if e.retryable:
+                return s  # still settling; the next tick tries again
             return self._transition(s, FAILED, failure_reason=PAYMENT_FAILED,
                                     completed_at=self.clock())
         now = self.clock()

@@ -146,3 +146,34 @@ async def test_capture_failure_fails_the_session(fake_stripe, tmp_path):
     finally:
         await link.close()
         await server.stop()
+
+
+async def test_capture_retried_after_a_stripe_outage(fake_stripe, tmp_path):
+    """A 500 from Stripe leaves the session settling; the next tick captures."""
+    from ocpp.v16 import call
+
+    provider = StripePayments("sk_test_123", "pk_test_456", "acct_operator", api_base=fake_stripe.base,
+                              max_network_retries=0)
+    server = Server(str(tmp_path / "db"), FakeClock(), options={"payments": provider, "tick": 3600})
+    await server.start()
+    link = await connect(server)
+    try:
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+            token, body = await start_session(http)
+            fake_stripe.intents["pi_fake1"]["status"] = "requires_capture"
+            await http.post(f"{API}/sessions/{token}/confirm")
+            id_tag, _ = link.cp.remote_starts.get_nowait()
+            res = await link.cp.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=0,
+                                                           timestamp="2026-01-10T01:15:00Z"))
+            fake_stripe.fail_next = (500, {"type": "api_error", "message": "Stripe is down."})
+            fake_stripe.fail_path = "/capture"
+            await link.cp.call(call.StopTransaction(meter_stop=1000, timestamp="2026-01-10T01:20:00Z",
+                                                    transaction_id=res.transaction_id))
+            assert fake_stripe.fail_next is None
+            assert server.backend.store.one("SELECT status FROM sessions")["status"] == "settling"
+            data = (await http.get(f"{API}/sessions/{token}")).json()["data"]
+            assert data["status"] == "completed" and data["amount_captured"] == 85
+            assert fake_stripe.intents["pi_fake1"]["amount_received"] == 85
+    finally:
+        await link.close()
+        await server.stop()
