@@ -78,8 +78,9 @@ def board(tmp_path):
     config = {"sim": {"ev_plugged": True, "power_w": 7400}}
     code = _APP % {"board": str(BOARDS_DIR / "unix-sim.json"), "config": config, "url": URL}
     env = dict(os.environ, MICROPYPATH=micropython_path(), EVSE_SIM_PORT=str(port))
+    console = open(tmp_path / "console.log", "w")  # a file, so a chatty board never blocks on a full pipe
     proc = subprocess.Popen([micropython_binary(), "-c", code], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=console, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     client = None
     while client is None:
@@ -88,12 +89,13 @@ def board(tmp_path):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"sim control server did not start: {proc.stdout.read()}")
+                pytest.fail(f"sim control server did not start: {(tmp_path / 'console.log').read_text()}")
             time.sleep(0.05)
     yield client, port, tmp_path
     client.close()
     proc.kill()
     proc.wait(timeout=5)
+    console.close()
 
 
 def wait_for(client, pred, timeout=5.0):
@@ -136,12 +138,16 @@ def test_plug_and_power_commands(board):
 
 
 def test_fault_commands(board):
-    client, _, _ = board
+    client, _, flash = board
     assert client(cmd="fault", connector=2, fault="welded") == {"ok": True}
     st = client(cmd="state")
     assert st["connectors"][1]["fault"] == "welded" and st["connectors"][1]["relay_closed"] is True
     assert client(cmd="fault", connector=1, fault="meter_lost") == {"ok": True}
     assert client(cmd="state")["connectors"][0]["power_w"] == 0
+    deadline = time.monotonic() + 5
+    while "meter_lost 1" not in (flash / "console.log").read_text():  # the app's read raised MeterError
+        assert time.monotonic() < deadline, "the lost meter still answered"
+        time.sleep(0.02)
     assert client(cmd="fault", connector=1, fault=None) == {"ok": True}
     assert client(cmd="state")["connectors"][0]["fault"] is None
 
