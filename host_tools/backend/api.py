@@ -35,7 +35,8 @@ LOCAL_CONFIRM = "/api/v3/_local/payments/{payment_intent_id}/confirm"
 RATE_LIMITS = {"charger": 30, "start": 3, "get": 30, "confirm": 10, "stop": 10, "cancel": 10,
                "local_confirm": 30}
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f.]+(\.[^@\s\x00-\x1f\x7f.]+)+$")
+_MAX_BODY = 64 * 1024
 _TOKEN_IN_PATH = re.compile(r"(/sessions/)([^/]+)")
 
 _MSG = {"model": schemas.Message}
@@ -111,9 +112,11 @@ def _validate_start(data: object) -> tuple[dict, dict]:
 
 async def _body(request: Request) -> object:
     raw = await request.body()
+    if not raw or len(raw) > _MAX_BODY:
+        return {}  # the fields are then missing: 422, as Laravel answers input it cannot read
     try:
-        return json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
 
 

@@ -154,6 +154,7 @@ VALID = {"code": "ABC123", "connector_id": 1}
     ({**VALID, "email": "a@b"}, "email"),
     ({**VALID, "email": "two words@example.com"}, "email"),
     ({**VALID, "email": 42}, "email"),
+    ({**VALID, "email": "nul\u0000@example.com"}, "email"),
     ({**VALID, "email": "a" * 244 + "@example.com"}, "email"),
 ])
 async def test_start_422_validation(server, http, body, field):
@@ -168,6 +169,12 @@ async def test_start_422_not_json(http):
     r = await http.post(f"{API}/sessions", content=b"code=ABC123", headers={"content-type": "text/plain"})
     assert r.status_code == 422
     assert set(r.json()["errors"]) == {"code", "connector_id"}
+
+
+async def test_start_422_deeply_nested_or_huge_body(http):
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"code": "' + b"A" * 70_000 + b'"}'):
+        r = await http.post(f"{API}/sessions", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422
 
 
 async def test_start_ten_character_code_and_long_valid_email(http, charger):
