@@ -7,6 +7,7 @@ import os
 import time
 
 _MIN_POWER_WINDOW_MS = const(1000)
+_SAVE_MS = const(10000)
 
 
 class PinCounter:
@@ -26,18 +27,23 @@ class PinCounter:
 class S0Meter:
     """`counter.value()` is a count that only grows while the board runs.
 
-    Energy = persisted register + pulses since it was written. Power is the pulse rate over
-    the time since the previous read (S0 meters carry no power register)."""
+    The energy register is what is on flash: pulses are folded into it and written at most
+    every `save_ms` (flash wear: a write per poll would be thousands an hour), and `read()`
+    reports the register, so a value once reported is never lower after a reboot. It lags the
+    pulses by at most `save_ms`. Power is the pulse rate since the previous read (S0 meters
+    carry no power register)."""
 
-    def __init__(self, counter, impulses_per_kwh, path, ticks_ms=time.ticks_ms):
+    def __init__(self, counter, impulses_per_kwh, path, ticks_ms=time.ticks_ms, save_ms=_SAVE_MS):
         self._counter = counter
         self._wh_per_pulse = 1000 / impulses_per_kwh
         self.path = path
         self._ticks = ticks_ms
+        self._save_ms = save_ms
         self._base_wh = self._load()
         self._base_count = counter.value()
         self._last_count = self._base_count
         self._last_ms = ticks_ms()
+        self._saved_ms = time.ticks_add(self._last_ms, -save_ms)
         self._power = 0.0
 
     def _load(self):
@@ -61,18 +67,15 @@ class S0Meter:
             os.remove(self.path)
             os.rename(tmp, self.path)
 
-    def energy_wh(self):
-        return self._base_wh + (self._counter.value() - self._base_count) * self._wh_per_pulse
-
     async def read(self):
         count = self._counter.value()
         now = self._ticks()
-        wh = self._base_wh + (count - self._base_count) * self._wh_per_pulse
-        if count != self._base_count:
+        if count != self._base_count and time.ticks_diff(now, self._saved_ms) >= self._save_ms:
+            wh = self._base_wh + (count - self._base_count) * self._wh_per_pulse
             self._save(wh)
-            self._base_wh, self._base_count = wh, count
+            self._base_wh, self._base_count, self._saved_ms = wh, count, now
         dt = time.ticks_diff(now, self._last_ms)
         if dt >= _MIN_POWER_WINDOW_MS:
             self._power = (count - self._last_count) * self._wh_per_pulse * 3600000 / dt
             self._last_count, self._last_ms = count, now
-        return wh, self._power, None, None
+        return self._base_wh, self._power, None, None
