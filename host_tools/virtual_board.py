@@ -50,7 +50,9 @@ Python API (pytest fixtures, ``make demo``)::
 ``VirtualBoard(flash_dir, config=None, control_port=None, heapsize=None, echo=False)``:
 ``config`` (dict or path of a JSON file) is written as ``config.json`` only when the folder has
 none (flashing writes it too); ``heapsize`` like ``"64k"`` runs with ``-X heapsize`` to hold
-the firmware to the ESP32 budget; ``echo=True`` also copies the console to stdout.
+the firmware to the ESP32 budget; ``echo=True`` also copies the console to stdout;
+``baudrate=115200`` paces the link like a USB-serial UART (for measuring transfers; default:
+as fast as the pty goes).
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class VirtualBoard:
         heapsize: str | None = None,
         echo: bool = False,
         micropython: str | None = None,
+        baudrate: int | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self._config = _load_config(config)
@@ -121,6 +124,7 @@ class VirtualBoard:
         self.heapsize = heapsize
         self.echo = echo
         self.micropython = micropython or micropython_binary()
+        self.baudrate = baudrate
         self.console_log = self.flash_dir / CONSOLE_LOG
         self.control_port: int = 0
         self.port: str = ""
@@ -351,11 +355,18 @@ class VirtualBoard:
                     self._write_log(data)
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.write(m_b, data)
+                    self._pace(len(data))
                 elif len(held) < _MAX_HELD:
                     held += data
             if held and time.monotonic() >= self._hold_until:
                 self._write_all(m_a, bytes(held))
+                self._pace(len(held))
                 held.clear()
+
+    def _pace(self, nbytes: int) -> None:
+        # Optional UART speed (8N1: 10 bits a byte), to measure transfers as over USB serial.
+        if self.baudrate:
+            time.sleep(nbytes * 10 / self.baudrate)
 
     def _write_all(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
