@@ -11,7 +11,12 @@ config.json last, removes stale files under lib/evse, and restarts the board (ma
 hardware; on the virtual board the interpreter exits and boots again from its flash folder).
 Validation happens before the board is touched: a bad board file or config writes nothing.
 
+`flash_board(port, "unix-sim", config)` does all four steps in one call.
 `write_image(port, firmware_bin)` runs esptool for a blank ESP32 first.
+
+Every failure is a DeployError subclass with `exit_code`, a message for people and a `hint`:
+ConfigInvalid (3, `.errors` = [(key, reason)]), BoardFileInvalid (4), Unreachable (5),
+TransferFailed (6), EsptoolFailed (7), BuildFailed (8).
 """
 
 from __future__ import annotations
@@ -314,6 +319,18 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
     result.seconds = time.monotonic() - started
     rep.stage(port, "done")
     return result
+
+
+def flash_board(port: str, board: str, config: dict | str | os.PathLike, *,
+                firmware_dir: str | os.PathLike = FIRMWARE_DIR, restart: bool = True,
+                reporter: Reporter | None = None) -> DeployResult:
+    """The whole `chargerctl flash` for one port in one call (make demo, e2e fixtures):
+    board file checked, config checked (dict or path), image built, deployed, restarted."""
+    board_dict, board_raw = load_board(board)
+    cfg = config if isinstance(config, dict) else load_config_file(config)
+    checked = check_config(cfg, board_dict, firmware_dir)
+    return deploy(port, build_image(firmware_dir), board_raw, checked, reporter=reporter,
+                  restart=restart)
 
 
 # ================================================================================= esptool

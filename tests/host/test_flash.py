@@ -156,3 +156,12 @@ def test_deploy_api_is_the_same_path(vboard, firmware, good_config):
     vboard.wait_boot(2)
     again = fl.deploy(vboard.port, fl.build_image(firmware), raw, cfg, restart=False)
     assert again.copied == [] and not again.restarted
+
+
+def test_flash_board_one_call(vboard, firmware, good_config):
+    """The one-call form used by make demo: name of the board, config dict."""
+    require_schema()
+    mark = vboard.console_mark()
+    result = fl.flash_board(vboard.port, "unix-sim", good_config, firmware_dir=firmware)
+    assert "main.py" in result.copied and result.restarted
+    vboard.wait_for_console("BOOT CP-TEST-1 one", since=mark)
