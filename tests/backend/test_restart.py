@@ -72,3 +72,15 @@ async def test_restart_while_starting_then_queued_start_transaction(server):
             await link.close()
     finally:
         await server.stop()
+
+
+def test_database_is_in_wal_mode_with_every_table(tmp_path):
+    import sqlite3
+
+    from host_tools.backend.store import Store
+
+    Store(tmp_path / "backend.db").close()
+    db = sqlite3.connect(tmp_path / "backend.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"chargers", "connectors", "sessions", "transactions", "meter_values", "payments"} <= tables
