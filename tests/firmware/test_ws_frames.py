@@ -206,6 +206,21 @@ async def test_masked_server_frame_is_a_protocol_error():
         raise AssertionError("masked frame accepted")
 
 
+async def test_invalid_utf8_text_closes_1007():
+    """RFC 6455 8.1: an endpoint that receives invalid UTF-8 in a text message fails the
+    connection (7.4.1: 1007)."""
+    p, c = client(bytes((0x01, 1, 0xC3, 0x80, 1, 0xFF)))
+    e = await araises(ws.ConnectionClosed, c.recv())
+    assert e.code == 1007
+    assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xEF)))]
+
+
+async def test_continuation_without_a_start_is_a_protocol_error():
+    _, c = client(bytes((0x80, 2)) + b"lo")
+    e = await araises(ws.ConnectionClosed, c.recv())
+    assert e.code == 1002
+
+
 async def test_server_close_is_echoed_and_reported():
     """RFC 6455 5.5.1: the endpoint that receives Close sends a Close frame in response."""
     p, c = client(bytes((0x88, 0x05, 0x03, 0xE8)) + b"bye")

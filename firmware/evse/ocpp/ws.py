@@ -261,15 +261,19 @@ class WebSocket:
                 elif op == _OP_TEXT or op == _OP_CONT:
                     if (op == _OP_CONT) != (parts is not None):
                         await self._fail(1002)
-                    if fin and parts is None:
+                    if not fin or parts:
+                        if parts is None:
+                            parts = []
+                        parts.append(data)
+                        if sum(len(p) for p in parts) > self.max_frame:
+                            await self._fail(1009)
+                        if not fin:
+                            continue
+                        data = b"".join(parts)
+                    try:
                         return str(data, "utf-8")
-                    if parts is None:
-                        parts = []
-                    parts.append(data)
-                    if sum(len(p) for p in parts) > self.max_frame:
-                        await self._fail(1009)
-                    if fin:
-                        return str(b"".join(parts), "utf-8")
+                    except UnicodeError:
+                        await self._fail(1007)
                 elif op != _OP_PONG:
                     await self._fail(1002)
         except (OSError, EOFError) as e:
