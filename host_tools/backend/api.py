@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import oplog, schemas
 from .clock import Clock, system_clock
-from .config import Charger, load_chargers
+from .config import Charger, load_chargers, parse_chargers
 from .ocpp_server import CentralSystem
 from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
 from .ratelimit import RateLimiter, Verdict
@@ -120,7 +120,19 @@ async def _body(request: Request) -> object:
         return {}
 
 
-def create_app(chargers: Iterable[Charger] | str | Path | None = None,
+def _chargers(given: Iterable[Charger | dict] | dict | str | Path) -> list[Charger]:
+    """A chargers file path, its parsed JSON, a list of its entries, or of Charger objects."""
+    if isinstance(given, str | Path):
+        return load_chargers(given)
+    if isinstance(given, dict):
+        return parse_chargers(given)
+    items = list(given)
+    if all(isinstance(c, Charger) for c in items):
+        return items
+    return parse_chargers({"chargers": items})
+
+
+def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = None,
                db_path: str | Path = "backend.db", *, clock: Clock = system_clock,
                payments: str | PaymentProvider = "local", settings: Settings | None = None,
                rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
@@ -128,8 +140,7 @@ def create_app(chargers: Iterable[Charger] | str | Path | None = None,
                vat_rate: Decimal | str | None = None) -> FastAPI:
     store = Store(db_path)
     if chargers is not None:
-        chargers = load_chargers(chargers) if isinstance(chargers, str | Path) else list(chargers)
-        store.sync_chargers(chargers)
+        store.sync_chargers(_chargers(chargers))
     settings = settings or Settings()
     if vat_rate is not None:
         settings.vat_rate = Decimal(str(vat_rate))

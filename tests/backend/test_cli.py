@@ -67,3 +67,16 @@ def test_rate_limit_overrides(tmp_path):
     for bad in ("polls=5", "get=0", "get=fast", "get"):
         result = CliRunner().invoke(backend, ["--chargers", str(ok), "--rate-limit", bad])
         assert result.exit_code != 0 and "--rate-limit" in result.output, bad
+
+
+def test_create_app_takes_a_file_its_json_or_entries(tmp_path):
+    from host_tools.backend import create_app
+
+    path = tmp_path / "chargers.json"
+    path.write_text(json.dumps(CHARGERS))
+    for n, given in enumerate((str(path), path, CHARGERS, CHARGERS["chargers"])):
+        app = create_app(given, tmp_path / f"{n}.db")
+        store = app.state.backend.store
+        assert store.charger_by_code("abc123")["identity"] == "CP-1"
+        assert store.charger("CP-KEY")["authorization_key"] == "0123456789abcdef0123"
+        store.close()
