@@ -3,8 +3,9 @@
 import json
 import os
 
+from evse.hal.display import DEFAULT_PUBLIC_URL, public_url  # noqa: F401 - one rule, re-exported
+
 PATH = "config.json"
-DEFAULT_PUBLIC_URL = "https://app.plugchoice.com/p/{public_code}"
 MAX_URL = 180  # bytes a version-9 QR code holds at error level M (qr.py's largest version)
 _SIM_FAULTS = ("welded", "meter_lost")
 _KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
@@ -35,12 +36,6 @@ def _host_part(url, schemes):
 
 def _is_int(v):
     return type(v) is int
-
-
-def public_url(cfg):
-    """The "Scan to Pay" URL shown as a QR code: `public_url` with {public_code} filled in."""
-    code = str(cfg.get("public_code", "")).upper()
-    return (cfg.get("public_url") or DEFAULT_PUBLIC_URL).replace("{public_code}", code)
 
 
 def validate(cfg, board=None):

@@ -263,3 +263,15 @@ def test_open_all_survives_a_failing_relay():
     ok = Ok()
     Board([Outlet(Broken(), None, None), Outlet(ok, None, None)], None, None).open_all()
     assert ok.opened
+
+
+def test_build_primes_the_qr_code_at_boot_and_drops_the_encoder():
+    requires_unix()
+    import evse.hal
+    from evse.hal.board import build
+
+    b = build(load_board("unix-sim"), {"public_code": "abc123"})
+    assert b.display._qr_url == "https://app.plugchoice.com/p/ABC123"
+    assert "evse.hal.qr" not in sys.modules and not hasattr(evse.hal, "qr")
+    b2 = build(load_board("unix-sim"), {"public_code": "Q1", "public_url": "http://h/{public_code}"})
+    assert b2.display._qr_url == "http://h/Q1"

@@ -16,6 +16,9 @@ class Outlet:
 class NoDisplay:
     """For boards without a screen."""
 
+    def prime(self, url):
+        pass
+
     def show(self, public_code, url, states, banner=None):
         return False
 
@@ -48,6 +51,14 @@ def connector_count(board, config):
 def build(board, config):
     if board.get("platform") == "unix":
         from evse.hal import sim
-        return sim.build(board, config)
-    from evse.hal import esp32
-    return esp32.build(board, config)
+        b = sim.build(board, config)
+    else:
+        from evse.hal import esp32
+        b = esp32.build(board, config)
+    if isinstance(config.get("public_code"), str):
+        # The QR encoder needs ~14 KB for a moment: run it now, before the OCPP stack is loaded.
+        from evse.hal.display import public_url
+        b.display.prime(public_url(config))
+        import gc
+        gc.collect()
+    return b

@@ -5,11 +5,19 @@ import sys
 import gc
 import framebuf
 
+DEFAULT_PUBLIC_URL = "https://app.plugchoice.com/p/{public_code}"
+
 _SHORT = {
     "Available": "FREE", "Preparing": "PREP", "Charging": "CHRG", "SuspendedEV": "SUSEV",
     "SuspendedEVSE": "SUSP", "Finishing": "FIN", "Reserved": "RSVD", "Unavailable": "UNAV",
     "Faulted": "FAULT",
 }
+
+
+def public_url(cfg):
+    """The "Scan to Pay" URL: config `public_url` (default Plugchoice's) with {public_code}."""
+    code = str(cfg.get("public_code", "")).upper()
+    return (cfg.get("public_url") or DEFAULT_PUBLIC_URL).replace("{public_code}", code)
 
 
 def qr_bitmap(url):
@@ -54,6 +62,15 @@ class Screen:
         self._qr = None
         self._glyph = bytearray(8)
         self._glyph_fb = framebuf.FrameBuffer(self._glyph, 8, 8, framebuf.MONO_HLSB)
+
+    def prime(self, url):
+        """Encode the QR code now, while the heap is still empty (board.build calls this at
+        boot); show() then reuses the bitmap as long as the URL stays the same."""
+        try:
+            self._qr = qr_bitmap(url)
+            self._qr_url = url
+        except (ValueError, MemoryError):
+            self._qr_url = self._qr = None  # show() tries again and reports it
 
     def show(self, public_code, url, states, banner=None):
         """Redraw if anything changed; returns True when it did."""
