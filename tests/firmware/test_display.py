@@ -127,3 +127,27 @@ def test_url_too_long_for_a_qr_code_still_shows_the_code():
     x0, y0, scale, per = d.code_box
     assert x0 == 0  # no QR square, the text takes the width
     assert d.fb.pixel(0, 0) == 0
+
+
+def test_i2c_error_on_show_is_logged_not_raised():
+    bus = I2C()
+    s = OledScreen(SSD1306(bus))
+
+    def broken(addr, bufs):
+        raise OSError(19)  # ENODEV: display unplugged
+
+    bus.writevto = broken
+    assert s.show("AB", "", []) is True
+    bus.writevto = lambda addr, bufs: bus.writes.append((addr, b"".join(bytes(b) for b in bufs)))
+    assert s.show("AB", "", []) is True  # redrawn once the bus works again
+
+
+def test_qr_module_is_dropped_even_when_encoding_fails():
+    import sys
+
+    import evse.hal
+    from evse.hal.display import qr_bitmap
+    from mptest import raises
+
+    raises(ValueError, qr_bitmap, "x" * 500)
+    assert "evse.hal.qr" not in sys.modules and not hasattr(evse.hal, "qr")

@@ -26,16 +26,16 @@ def qr_bitmap(url):
     The encoder is imported for this call only and dropped afterwards: its code would
     otherwise stay in the heap for nothing between public-code changes."""
     import evse.hal
-    from evse.hal import qr
     try:
+        from evse.hal import qr
         m = qr.encode(url)
+        del qr
     finally:
         # Both references keep the module's code alive: the sys.modules entry and the
-        # package attribute the import set.
+        # package attribute the import set (also after a MemoryError half-way through).
         sys.modules.pop("evse.hal.qr", None)
         if hasattr(evse.hal, "qr"):
             delattr(evse.hal, "qr")
-        del qr
     size = m.size
     stride = (size + 7) >> 3
     buf = bytearray(stride * size)

@@ -38,4 +38,10 @@ class OledScreen(Screen):
         self.oled = oled
 
     def flush(self):
-        self.oled.show()
+        try:
+            self.oled.show()
+        except OSError as e:
+            # A loose display cable must not stop charging: log it, the next change retries.
+            from evse.log import log
+            log("display", "i2c_error", e)
+            self._last = None
