@@ -115,3 +115,19 @@ def test_control_protocol_handles_commands_and_bad_input():
                  b'{"cmd":"plug","plugged":true}', b'{"cmd":"display"}'):
         r = srv.handle(line)
         assert r["ok"] is False and r["error"], line
+
+
+def test_idtag_command_feeds_the_simulated_card_reader_once():
+    from evse.hal.sim import SimReader
+
+    clock = FakeClock()
+    conns = [SimConnector(1, ticks_ms=clock.ticks_ms, path="data/simmeter_t9.json")]
+    srv = ControlServer(conns, None, 0)
+    reader = SimReader(conns[0])
+    assert reader.read() is None
+    assert srv.handle(b'{"cmd":"idtag","connector":1,"id_tag":"CARD-42"}') == {"ok": True}
+    assert reader.read() == "CARD-42"
+    assert reader.read() is None  # a card is read once
+    for bad in (b'{"cmd":"idtag","connector":1,"id_tag":""}', b'{"cmd":"idtag","connector":1,"id_tag":"x"' + b'x' * 20 + b'"}',
+                b'{"cmd":"idtag","connector":1,"id_tag":7}'):
+        assert srv.handle(bad)["ok"] is False
