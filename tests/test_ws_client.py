@@ -627,6 +627,17 @@ async def test_wss_with_a_certificate_for_another_host_is_refused(tmp_path, make
     assert "does not match" in out
 
 
+async def test_wss_with_a_garbled_ca_is_a_clear_error(tmp_path, make_server, pki):
+    srv = await make_server(tls=pki.server_ctx)
+    garbled = "-----BEGIN CERTIFICATE-----\nTUlJQm5vdCBhIGNlcnQ=\n-----END CERTIFICATE-----\n"
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            await ws.connect({srv.url!r}, cadata={garbled!r})
+        """)
+    assert "ERR 0 - WSError CA certificate unreadable" in out, out
+    assert srv.seen.paths == []
+
+
 async def test_wss_without_a_ca_is_refused_before_connecting(tmp_path, make_server, pki):
     srv = await make_server(tls=pki.server_ctx)
     out = await run_mp(tmp_path, f"""

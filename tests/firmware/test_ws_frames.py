@@ -301,3 +301,20 @@ async def test_close_handshake_waits_for_the_server_close():
     assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xE8)))]
     assert c.closed and p.closed
     await araises(ws.ConnectionClosed, c.send("late"))
+
+
+async def test_a_ping_while_closing_does_not_break_the_close_handshake():
+    """RFC 6455 5.5.1: after sending a Close frame, the endpoint MUST NOT send any more data
+    frames; the close still completes when the server pings first."""
+    p, c = client()
+
+    async def server():
+        while not p.out:
+            await asyncio.sleep_ms(1)
+        p.feed(bytes((0x89, 0x01)) + b"?" + bytes((0x88, 0x02, 0x03, 0xE8)))
+
+    t = asyncio.create_task(server())
+    await c.close()
+    await t
+    assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xE8)))]
+    assert c.closed and not p.buf  # the server's close was read, not cut short by the ping

@@ -244,7 +244,8 @@ class WebSocket:
                 self._rx = time.ticks_ms()
                 self._ping_at = None
                 if op == _OP_PING:
-                    await self._send(_OP_PONG, data)
+                    if not self._close_sent:  # closing: the close handshake answers for us
+                        await self._send(_OP_PONG, data)
                 elif op == _OP_CLOSE:
                     code = struct.unpack_from(">H", data)[0] if len(data) > 1 else 1005
                     if not self._close_sent:
@@ -333,7 +334,10 @@ def _tls(cadata):
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=pem_to_der(cadata))
+    try:
+        ctx.load_verify_locations(cadata=pem_to_der(cadata))
+    except ValueError as e:
+        raise WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
     return ctx
 
 
@@ -356,7 +360,7 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
             req += "Authorization: Basic %s\r\n" % binascii.b2a_base64(("%s:%s" % auth).encode())[:-1].decode()
         try:
             w.write((req + "\r\n").encode())
-            del req  # it holds the key
+            del req
             await w.drain()
             status = (await r.readline()).split(None, 2)
         except (OSError, ValueError) as e:
