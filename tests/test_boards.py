@@ -52,6 +52,8 @@ def outputs(board: dict) -> list[int]:
     for c in board["connectors"]:
         if "pin" in c["relay"]:
             pins.append(c["relay"]["pin"])
+        if c["plug"].get("pwm_pin") is not None:
+            pins.append(c["plug"]["pwm_pin"])
     bus = board.get("modbus") or {}
     pins += [bus[k] for k in ("tx", "de") if bus.get(k) is not None]
     return pins

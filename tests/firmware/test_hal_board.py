@@ -93,7 +93,19 @@ class FakeCounter:
         return 0
 
 
+class FakePWM:
+    made = []
+
+    def __init__(self, pin, freq=None, duty_u16=None):
+        self.pin, self.freq, self.duty = pin, freq, duty_u16
+        FakePWM.made.append(self)
+
+    def duty_u16(self, v):
+        self.duty = v
+
+
 class FakeMachine:
+    PWM = FakePWM
     Pin = FakePin
     UART = FakeUART
     I2C = FakeI2C
@@ -105,6 +117,7 @@ class FakeMachine:
 def esp32_build(name, config=None):
     sys.modules["machine"] = FakeMachine
     FakePin.made = {}
+    FakePWM.made = []
     FakeWDT.started = []
     try:
         from evse.hal.board import build
@@ -169,6 +182,22 @@ def test_devkitc_mixed_meters_and_pilot():
     assert [type(o.meter).__name__ for o in b.outlets] == ["SDM630", "SDM120"]
     assert b.outlets[0].meter._m is b.outlets[1].meter._m  # one RS485 bus
     assert type(b.outlets[0].plug).__name__ == "PilotPlug"
+
+
+def test_pilot_pwm_follows_the_relay():
+    b = esp32_build("esp32-devkitc")
+    pwm = FakePWM.made[0]
+    assert pwm.pin.n == 25 and pwm.freq == 1000
+    assert pwm.duty == 65535  # steady +12 V: nothing offered while open
+    relay = b.outlets[0].relay
+    relay.close()
+    assert relay.is_closed and FakePin.made[26].level == 0  # active-low module: closed
+    assert pwm.duty == 17476  # 16 A -> 26.7 %
+    relay.open()
+    assert not relay.is_closed and pwm.duty == 65535
+    b.outlets[1].relay.close()
+    b.open_all()
+    assert FakePWM.made[1].duty == 65535
 
 
 def test_s3_s0_meter_and_connector_count_from_config():

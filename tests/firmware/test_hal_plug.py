@@ -1,5 +1,5 @@
 # Plug sense: digital input, and the control pilot through the ADC with IEC 61851 bands.
-from evse.hal.pilot import PilotPlug, pilot_state
+from evse.hal.pilot import PilotPlug, PilotRelay, duty_u16, pilot_state
 from evse.hal.plug import PlugInput
 
 
@@ -84,3 +84,41 @@ def test_pilot_short_reads_not_plugged():
     adc = Adc(uv_for(0))
     p = PilotPlug(adc, 1650, 3000, debounce=1)
     assert p.state() == "E" and p.plugged() is False
+
+
+def test_pwm_duty_per_iec_61851():
+    assert duty_u16(None) == 65535 and duty_u16(5) == 65535  # below 6 A: no offer
+    assert duty_u16(6) == int(10 * 65535 / 100)
+    assert duty_u16(16) == int(16 / 0.6 * 65535 / 100)
+    assert duty_u16(32) == int(32 / 0.6 * 65535 / 100)
+    assert duty_u16(80) == int(96 * 65535 / 100)
+
+
+def test_pilot_relay_offers_current_only_while_closed():
+    events = []
+
+    class Relay:
+        is_closed = False
+
+        def close(self):
+            self.is_closed = True
+            events.append("close")
+
+        def open(self):
+            self.is_closed = False
+            events.append("open")
+
+        def welded(self):
+            return False
+
+    class Pwm:
+        def duty_u16(self, v):
+            events.append(v)
+
+    r = PilotRelay(Relay(), Pwm(), 32)
+    assert events == [65535]
+    r.close()
+    r.open()
+    # The contactor closes before the EV is offered current, and the offer ends before it opens.
+    assert events == [65535, "close", duty_u16(32), 65535, "open"]
+    assert r.is_closed is False and r.welded() is False

@@ -87,6 +87,12 @@ def build(board, config):
     bus = None
     if any(c["meter"]["type"] in ("sdm120", "sdm630") for c in specs):
         bus = modbus(board["modbus"])
+    for i, c in enumerate(specs):
+        p = c["plug"]
+        if p.get("pwm_pin") is not None:
+            from evse.hal.pilot import PilotRelay
+            pwm = machine.PWM(Pin(p["pwm_pin"], Pin.OUT, value=1), freq=1000, duty_u16=65535)
+            relays[i] = PilotRelay(relays[i], pwm, p.get("max_current_a", 16))
     outlets = [Outlet(relays[i], meter(c["meter"], i, bus), plug(c["plug"]))
                for i, c in enumerate(specs)]
     m = board.get("maintenance")

@@ -60,3 +60,42 @@ class PilotPlug:
 
     def plugged(self):
         return self.state() in ("B", "C", "D")
+
+
+def duty_u16(amps):
+    """IEC 61851-1 PWM duty for the current offered: amps / 0.6 % from 6 to 51 A,
+    amps / 2.5 + 64 % from 51 to 80 A; None or less than 6 A -> steady +12 V (no offer)."""
+    if amps is None or amps < 6:
+        return 65535
+    pct = amps / 0.6 if amps <= 51 else amps / 2.5 + 64
+    return int(min(pct, 96) * 65535 / 100)
+
+
+class PilotRelay:
+    """The relay as the app sees it, with the pilot PWM tied to it: the EVSE offers `amps`
+    while the relay is closed and a steady +12 V (no current) while it is open, so an EV only
+    draws current through a closed contactor. `pwm` is machine.PWM(pin, freq=1000)."""
+
+    def __init__(self, relay, pwm, amps):
+        self._relay = relay
+        self._pwm = pwm
+        self.amps = amps
+        pwm.duty_u16(65535)
+
+    @property
+    def is_closed(self):
+        return self._relay.is_closed
+
+    def close(self):
+        self._relay.close()
+        self._pwm.duty_u16(duty_u16(self.amps))
+
+    def open(self):
+        self._pwm.duty_u16(65535)
+        self._relay.open()
+
+    def welded(self):
+        return self._relay.welded()
+
+    def contact_closed(self):
+        return self._relay.contact_closed()
