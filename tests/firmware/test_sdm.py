@@ -43,7 +43,7 @@ async def test_sdm120_reads_single_phase_registers_separately():
 async def test_meter_that_stops_answering_raises_meter_error_not_zero():
     peer = SerialPeer(1, {0x0048: 10.0})
     m, _ = master_for(peer, timeout_ms=5, retries=1)
-    meter = SDM120(m, 1)
+    meter = SDM120(m, 1, min_interval_ms=0)
     assert (await meter.read())[0] == 10000.0
     peer.behaviour = ["silent"] * 10
     try:
@@ -58,9 +58,34 @@ async def test_two_meters_share_one_bus():
 
     peer = SerialPeer(1, {0x0048: 1.0})
     m, _ = master_for(peer)
-    a = SDM120(m, 1)
-    b = SDM120(m, 1)
+    a = SDM120(m, 1, min_interval_ms=0)
+    b = SDM120(m, 1, min_interval_ms=0)
     ra, rb = await asyncio.gather(a.read(), b.read())
     assert ra == rb
     # The lock keeps request/answer pairs whole: eight requests, none interleaved mid-answer.
     assert len(peer.requests) == 8
+
+
+async def test_readings_younger_than_the_interval_are_reused_and_a_failure_clears_them():
+    from mptest import FakeClock
+
+    clock = FakeClock()
+    peer = SerialPeer(1, {0x0048: 2.0})
+    m, _ = master_for(peer, timeout_ms=5, retries=0)
+    meter = SDM120(m, 1, min_interval_ms=1000, ticks_ms=clock.ticks_ms)
+    first = await meter.read()
+    clock.advance(ms=300)
+    assert await meter.read() is first
+    assert len(peer.requests) == 4  # no bus traffic for the reuse
+    clock.advance(ms=800)
+    peer.behaviour = ["silent"] * 4
+    try:
+        await meter.read()
+        raise AssertionError("a silent meter must raise")
+    except MeterError:
+        pass
+    try:
+        await meter.read()  # straight after the failure: no cached value to fall back on
+        raise AssertionError("a failed meter must not be served from the cache")
+    except MeterError:
+        pass
