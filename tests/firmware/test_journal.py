@@ -192,6 +192,21 @@ def test_compaction_cut_between_remove_and_rename_is_adopted():
     assert [a for _, a, _ in Journal(path).items()] == ["StartTransaction"]
 
 
+def test_a_failed_compaction_keeps_the_log_and_the_pop():
+    """Flash full during compaction: the pop that triggered it still counts, nothing is lost."""
+    path = fresh()
+    j = Journal(path)
+    keep = j.append("StartTransaction", start(1))
+    seqs = [j.append("MeterValues", meter(i)) for i in range(40)]
+    os.mkdir(path + ".tmp")  # the temp file cannot be created: compaction fails
+    for s in seqs:
+        assert j.pop(s)
+    size = os.stat(path)[6]
+    os.rmdir(path + ".tmp")
+    assert size > 4000  # never compacted
+    assert [(s, a) for s, a, _ in Journal(path).items()] == [(keep, "StartTransaction")]
+
+
 def test_ram_per_queued_message_is_small():
     path = fresh()
     j = Journal(path, max_records=500)

@@ -4,12 +4,12 @@ Why an append-only log: every change (append, pop, update, attempt count) is one
 to one file, so a message costs a few dozen bytes of flash writes instead of rewriting the
 whole queue (temp file + rename per change would wear the flash by the queue's size each time).
 Each line is `<crc32 hex> <json>\n`; a line whose checksum or newline is missing (a write torn
-by power loss or SIGKILL) is dropped on load, and the file is then rewritten without it, so
-nothing is ever appended after garbage and earlier lines are never touched. The rewrite
-(compaction) is the only non-append write: live records go to `<path>.tmp`, which then
-replaces the log with os.rename (atomic on littlefs and POSIX), also done when dead lines
-outnumber live ones, so the file stays small. On littlefs a closed write is atomic anyway; the
-checksums cover FAT and the unix port.
+by power loss or SIGKILL) is skipped on load, and a torn tail gets its line break so the next
+record starts a line of its own: earlier lines are never touched. Compaction is the only
+non-append write: when dead lines outnumber live ones, live records go to `<path>.tmp`, which
+replaces the log with os.rename (atomic on littlefs and POSIX), so the file stays small. A
+compaction that fails (flash full) leaves the longer log in place. On littlefs a closed write
+is atomic anyway; the checksums cover FAT and the unix port.
 
 Durable means: append()/pop()/update()/bump() returned. A message is delivered at least once:
 if power fails between the CSMS's answer and pop(), it is sent again after reboot.
@@ -109,24 +109,25 @@ class Journal:
         self._next = 1
         self._size = 0
         self._lines = 0
-        bad = False
         try:
             f = open(self.path, "rb")
         except OSError:
             return
         with f:
             off = 0
+            line = b"\n"
             for line in f:
                 rec = _parse(line)
-                if rec is None:
-                    bad = True
-                else:
+                if rec is not None:
                     self._apply(rec, off)
-                    self._lines += 1
+                self._lines += 1  # a bad line counts as dead until the next compaction
                 off += len(line)
         self._size = off
-        if bad or self._dead() > max(_MIN_DEAD, len(self)):
-            self.compact()
+        if line[-1:] != b"\n":  # a torn tail: end it, so the next record starts a line of its own
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
+            self._size += 1
+        self._maybe_compact()
 
     def _apply(self, rec, off):
         op = rec[0]
@@ -160,7 +161,7 @@ class Journal:
             with open(self.path, "ab") as f:
                 f.write(data)
         except OSError:
-            self._load()  # whatever reached the file is re-read, a torn tail dropped
+            self._load()  # whatever reached the file is re-read, a torn tail skipped
             raise
         self._size += len(data)
         self._lines += len(recs)
@@ -178,7 +179,13 @@ class Journal:
 
     def _maybe_compact(self):
         if self._dead() > max(_MIN_DEAD, len(self)):
-            self.compact()
+            try:
+                self.compact()
+            except OSError:  # flash full: keep the longer log, it is still whole
+                try:
+                    os.remove(self.path + ".tmp")
+                except OSError:
+                    pass
 
     def compact(self):
         """Rewrite the log with the live records only (temp file + rename)."""
