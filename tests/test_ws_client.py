@@ -514,7 +514,7 @@ async def test_server_without_subprotocol_is_refused(tmp_path, make_server):
             print("CONNECTED")
         """)
     assert "CONNECTED" not in out
-    assert "ERR 101 - WSError" in out and "subprotocol" in out, out
+    assert "ERR 0 - WSError" in out and "subprotocol" in out, out
 
 
 async def test_server_choosing_another_subprotocol_is_refused(tmp_path, make_server):
@@ -525,7 +525,7 @@ async def test_server_choosing_another_subprotocol_is_refused(tmp_path, make_ser
             print("CONNECTED")
         """)
     assert "CONNECTED" not in out
-    assert "ERR 101 - WSError" in out and "ocpp2.0.1" in out, out
+    assert "ERR 0 - WSError" in out and "ocpp2.0.1" in out, out
 
 
 async def test_raw_wrong_subprotocol_and_bad_accept_are_refused(tmp_path, raw_server):

@@ -48,9 +48,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class WSError(Exception):
-    def __init__(self, msg, status=0):
-        super().__init__(msg)
-        self.status = status
+    status = 0  # the HTTP status of a refused upgrade
 
 
 class ConnectionClosed(WSError):
@@ -371,7 +369,9 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
             raise WSError("not an HTTP response from %s:%d" % (host, port))
         code = int(status[1])
         if code != 101:
-            raise WSError("upgrade refused: HTTP %d" % code, code)
+            e = WSError("upgrade refused: HTTP %d" % code)
+            e.status = code
+            raise e
         hs = {}
         for _ in range(_MAX_HEADER_LINES):
             line = await r.readline()
@@ -382,12 +382,12 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
         else:
             raise WSError("too many header lines")
         if hs.get(b"upgrade", b"").lower() != b"websocket" or b"upgrade" not in hs.get(b"connection", b"").lower():
-            raise WSError("no Upgrade: websocket / Connection: Upgrade", 101)
+            raise WSError("no Upgrade: websocket / Connection: Upgrade")
         if hs.get(b"sec-websocket-accept") != accept_key(key):
-            raise WSError("wrong Sec-WebSocket-Accept", 101)
+            raise WSError("wrong Sec-WebSocket-Accept")
         chosen = hs.get(b"sec-websocket-protocol")
         if chosen != (protocol.encode() if protocol else None):
-            raise WSError("server chose subprotocol %r, not %r" % (chosen, protocol), 101)
+            raise WSError("server chose subprotocol %r, not %r" % (chosen, protocol))
     except BaseException:
         w.close()
         try:
