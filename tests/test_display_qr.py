@@ -88,18 +88,18 @@ def test_public_code_text_matches_framebuf_font_in_png(tmp_path):
     code = "ABC123"
     png, out = render(tmp_path, code, "https://app.plugchoice.com/p/ABC123")
     img = Image.open(png).convert("L")
-    x0, y0, scale, per = out["code_box"]
-    assert scale == 2, "the code is drawn in large type"
+    x0, y0, sx, sy, per = out["code_box"]
+    assert (sx, sy) == (2, 2), "the code is drawn in large type"
     for i, hexglyph in enumerate(out["glyphs"]):
         glyph = bytes.fromhex(hexglyph)
-        gx = x0 + (i % per) * 8 * scale
-        gy = y0 + (i // per) * (8 * scale + 1)
+        gx = x0 + (i % per) * 8 * sx
+        gy = y0 + (i // per) * (8 * sy + 1)
         for y in range(8):
             for x in range(8):
                 want = 255 if glyph[y] & (0x80 >> x) else 0
                 # Sample the centre of the enlarged pixel in the PNG.
-                px = (gx + x * scale) * SCALE + scale * SCALE // 2
-                py = (gy + y * scale) * SCALE + scale * SCALE // 2
+                px = (gx + x * sx) * SCALE + sx * SCALE // 2
+                py = (gy + y * sy) * SCALE + sy * SCALE // 2
                 assert img.getpixel((px, py)) == want, (code[i], x, y)
     assert sum(1 for h in out["glyphs"] for b in bytes.fromhex(h) if b) > 20  # non-trivial glyphs
 

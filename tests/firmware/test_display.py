@@ -13,20 +13,32 @@ def glyph_pixels(ch):
     return [[fb.pixel(x, y) for x in range(8)] for y in range(8)]
 
 
-def test_public_code_in_large_type_is_the_font_scaled():
-    d = ConsoleScreen()
-    d.show("ABC123", "https://app.plugchoice.com/p/ABC123", [(1, "Available")])
-    x0, y0, scale, per = d.code_box
-    assert scale == 2
-    for i, ch in enumerate("ABC123"):
-        gx = x0 + (i % per) * 8 * scale
-        gy = y0 + (i // per) * (8 * scale + 1)
+def check_code_pixels(d, code):
+    x0, y0, sx, sy, per = d.code_box
+    for i, ch in enumerate(code):
+        gx = x0 + (i % per) * 8 * sx
+        gy = y0 + (i // per) * (8 * sy + 1)
         ref = glyph_pixels(ch)
         for y in range(8):
             for x in range(8):
-                for dy in range(scale):
-                    for dx in range(scale):
-                        assert d.fb.pixel(gx + x * scale + dx, gy + y * scale + dy) == ref[y][x], ch
+                for dy in range(sy):
+                    for dx in range(sx):
+                        assert d.fb.pixel(gx + x * sx + dx, gy + y * sy + dy) == ref[y][x], ch
+
+
+def test_public_code_in_large_type_is_the_font_scaled():
+    d = ConsoleScreen()
+    d.show("ABC123", "https://app.plugchoice.com/p/ABC123", [(1, "Available")])
+    assert d.code_box[2:4] == (2, 2)
+    check_code_pixels(d, "ABC123")
+
+
+def test_ten_character_code_is_drawn_tall_beside_the_qr():
+    d = ConsoleScreen()
+    d.show("ABCDE12345", "https://app.plugchoice.com/p/ABCDE12345", [(1, "Available"), (2, "Charging")])
+    x0, y0, sx, sy, per = d.code_box
+    assert (sx, sy) == (1, 2) and per * 8 <= 128 - x0 and (10 + per - 1) // per == 2
+    check_code_pixels(d, "ABCDE12345")
 
 
 def test_qr_area_is_a_light_square_with_dark_modules():
@@ -78,8 +90,8 @@ def test_config_error_screen_without_code_or_qr_wraps_the_banner():
 def test_long_code_and_big_qr_still_fit():
     d = ConsoleScreen()
     d.show("ABCDEFGHIJ", "https://example.com/" + "x" * 80, [(1, "SuspendedEVSE"), (2, "Reserved")], "OFFLINE")
-    x0, y0, scale, per = d.code_box
-    assert x0 >= 45 and per * 8 * scale <= 128 - x0
+    x0, y0, sx, sy, per = d.code_box
+    assert x0 >= 45 and per * 8 * sx <= 128 - x0
 
 
 class I2C:
@@ -124,8 +136,7 @@ def test_screen_is_format_agnostic():
 def test_url_too_long_for_a_qr_code_still_shows_the_code():
     d = ConsoleScreen()
     assert d.show("ABC", "https://x.example/" + "p" * 300, [(1, "Available")]) is True
-    x0, y0, scale, per = d.code_box
-    assert x0 == 0  # no QR square, the text takes the width
+    assert d.code_box[0] == 0  # no QR square, the text takes the width
     assert d.fb.pixel(0, 0) == 0
 
 

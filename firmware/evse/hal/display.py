@@ -57,7 +57,7 @@ class Screen:
         self.width = width
         self.height = height
         self._last = None
-        self.code_box = None  # (x, y, scale, chars per line) of the large public code
+        self.code_box = None  # (x, y, x scale, y scale, chars per line) of the public code
         self._qr_url = None
         self._qr = None
         self._glyph = bytearray(8)
@@ -135,14 +135,18 @@ class Screen:
         return box
 
     def _big_text(self, text, x0, room):
-        """Text at twice the 8x8 font size, wrapped in `room` pixels; returns the next y."""
+        """The code in the 8x8 font scaled 2x, wrapped in `room` pixels over at most two lines;
+        a longer code is drawn 1x wide and 2x tall (8x16), which still fits ten characters
+        beside the QR code. Returns the next free y."""
+        sy = 2
+        sx = 2
         per = room // 16
-        scale = 2
         if per < 1 or (len(text) + per - 1) // per > 2:
-            scale, per = 1, max(1, room // 8)
-        step = 8 * scale
+            sx, per = 1, max(1, room // 8)
+        lines = (len(text) + per - 1) // per
+        per = (len(text) + lines - 1) // lines  # balanced: "ABCDE" / "12345", not 7 + 3
         g, gfb, fb = self._glyph, self._glyph_fb, self.fb
-        self.code_box = (x0, 0, scale, per)
+        self.code_box = (x0, 0, sx, sy, per)
         y = 0
         for i in range(0, len(text), per):
             x = x0
@@ -155,9 +159,9 @@ class Screen:
                         continue
                     for col in range(8):
                         if bits & (0x80 >> col):
-                            fb.fill_rect(x + col * scale, y + row * scale, scale, scale, 1)
-                x += step
-            y += step + 1
+                            fb.fill_rect(x + col * sx, y + row * sy, sx, sy, 1)
+                x += 8 * sx
+            y += 8 * sy + 1
         return y + 1
 
     def flush(self):
