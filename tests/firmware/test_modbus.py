@@ -209,3 +209,34 @@ def test_modbus_errors_are_meter_errors():
     # The exception classes are MeterError subclasses the app can catch in one place.
     assert issubclass(ModbusTimeout, MeterError)
     assert issubclass(ModbusException, MeterError)
+
+
+class NoFlushUart:
+    """A UART without flush() (older ports): the master waits out the frame time instead."""
+
+    def __init__(self, peer):
+        self.peer = peer
+
+    def write(self, data):
+        return self.peer.write(data)
+
+    def any(self):
+        return self.peer.any()
+
+    def read(self, n=None):
+        return self.peer.read(n)
+
+
+async def test_direction_pin_without_uart_flush_waits_the_frame_time():
+    import time
+
+    peer = SerialPeer(1, {0: 1.0})
+    de = DirectionPin(peer.log)
+    peer.de = de
+    m = ModbusMaster(NoFlushUart(peer), 9600, de, timeout_ms=20)
+    t0 = time.ticks_us()
+    await m.read_input_registers(1, 0, 2)
+    assert time.ticks_diff(time.ticks_us(), t0) >= 9 * 1146  # 8 bytes + 1 at 9600 baud
+    kinds = [e[0] for e in peer.log]
+    i = kinds.index("write")
+    assert peer.log[i][2] == 1 and peer.log[i + 1] == ("de", 0) and "flush" not in kinds
