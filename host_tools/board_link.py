@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import io
 import time
 from collections.abc import Callable
 
@@ -144,14 +142,11 @@ class BoardLink:
         deadline = time.monotonic() + timeout
         attempt = 0
         while True:
-            # Retried: a board that is just booting misses the first Ctrl-C / Ctrl-A. mpremote
-            # prints what it read on a failed attempt; that is noise here, so it is swallowed.
+            # Retried: a board that is just booting misses the first Ctrl-C / Ctrl-A.
             attempt += 1
             left = deadline - time.monotonic()
             try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    self.transport.enter_raw_repl(soft_reset=False,
-                                                  timeout_overall=max(0.5, min(attempt, 3.0, left)))
+                self._enter_raw_repl(max(0.5, min(attempt, 3.0, left)))
                 break
             except (TransportError, serial.SerialException, OSError) as e:
                 if time.monotonic() < deadline and not isinstance(e, serial.SerialException):
@@ -160,6 +155,19 @@ class BoardLink:
                 raise BoardUnreachable(
                     f"{port} opened but no MicroPython raw REPL answered within {timeout:g} s ({e})"
                 ) from e
+
+    def _enter_raw_repl(self, timeout: float) -> None:
+        # mpremote's enter_raw_repl(soft_reset=False), minus its print() of what it read on a
+        # failure (stdout is the user's, and redirecting it is not thread-safe).
+        t = self.transport
+        t.serial.write(b"\r\x03")  # Ctrl-C: interrupt the running firmware
+        while t.serial.in_waiting:
+            t.serial.read(t.serial.in_waiting)
+        t.serial.write(b"\r\x01")  # Ctrl-A: raw REPL
+        banner = b"raw REPL; CTRL-B to exit\r\n"
+        if not t.read_until(1, banner, timeout_overall=timeout).endswith(banner):
+            raise TransportError("could not enter raw repl")
+        t.in_raw_repl = True
 
     # ----- basics ----------------------------------------------------------------------------
     def exec(self, code: str) -> bytes:

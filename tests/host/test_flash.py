@@ -140,7 +140,7 @@ def test_two_boards_flash_in_parallel(boards, tmp_path, config_file, firmware):
                       "--config", config_file, "--firmware-dir", firmware, "--json")
     assert proc.returncode == 0, proc.stderr
     results = _results(proc)
-    assert {r["port"] for r in results} == {a.port, b.port}
+    assert {r["port"] for r in results} == {a.port, b.port}, (proc.stdout, proc.stderr)
     for vb in (a, b):
         vb.wait_boot(2)
         vb.wait_for_console("BOOT CP-TEST-1 one")
