@@ -426,8 +426,6 @@ class Progress:
 
     def update(self, session: dict, now: float) -> Progress:
         energy = energy_kwh(session)
-        if session.get("status") != "charging":
-            self.power_kw = 0.0 if session.get("status") in TERMINAL else self.power_kw
         if energy is not None:
             if self._last_change is None:
                 self._last_change = (now, energy)
@@ -436,6 +434,8 @@ class Progress:
                 if now > t0:
                     self.power_kw = max(0.0, (energy - e0) / ((now - t0) / 3600.0))
                 self._last_change = (now, energy)
+        if session.get("status") in TERMINAL:
+            self.power_kw = 0.0  # the relay is open: whatever the last delta said
         self.session, self.polled_at = session, now
         return self
 
