@@ -215,7 +215,11 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
         return _json(e.status, body, v, e.headers)
 
     @app.get(PREFIX + "/chargers/{code}", response_model=None, responses=_RESPONSES["charger"],
-             summary="Look up a charger by its public code")
+             summary="Look up a charger by its public code",
+             description="`code` is case-insensitive. `online`: the charger has an open OCPP "
+                         "connection and has booted; connector `status` is the latest OCPP "
+                         "StatusNotification. 30 requests/min per IP. 404: unknown code or no "
+                         "public charging.")
     async def get_charger(code: str, request: Request):
         v = limit(request, "charger")
         if not v.allowed:
@@ -227,6 +231,11 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
 
     @app.post(PREFIX + "/sessions", status_code=201, response_model=None,
               responses=_RESPONSES["start"], summary="Start a public charging session",
+              description="Creates the payment pre-authorization (hold = preauth_amount) and a "
+                          "session in `created`. 3 requests/min per IP; each charger accepts "
+                          "max_sessions_per_hour created sessions per 60 min (429). 404 unknown "
+                          "charger or no public charging, 400 charger offline, 422 invalid input "
+                          "or unknown connector, 409 connector unavailable.",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": schemas.START_REQUEST}}}})
     async def start_session(request: Request):
@@ -251,7 +260,9 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
         return s, (None if s else _json(404, {"message": "Session not found."}, v))
 
     @app.get(PREFIX + "/sessions/{token}", response_model=None, responses=_RESPONSES["get"],
-             summary="Get a session (poll it)")
+             summary="Get a session (poll it)",
+             description="`payment` is present only while the status is `created`. "
+                         "30 requests/min per IP. 404: unknown or expired token.")
     async def get_session(token: str, request: Request):
         v = limit(request, "get")
         if not v.allowed:
@@ -261,9 +272,10 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
             return missing
         return _json(200, {"data": sessions.view(s), "payment": sessions.payment_view(s)}, v)
 
-    def _action(name: str, summary: str):
+    def _action(name: str, summary: str, description: str):
         @app.post(PREFIX + "/sessions/{token}/" + name, response_model=None,
-                  responses=_RESPONSES[name], summary=summary, name=name)
+                  responses=_RESPONSES[name], summary=summary, name=name,
+                  description=description)
         async def act(token: str, request: Request):
             v = limit(request, name)
             if not v.allowed:
@@ -277,9 +289,17 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
                 return refused(e, v)
             return _json(200, {"data": sessions.view(s)}, v)
 
-    _action("confirm", "Confirm the session after the browser confirmed the payment")
-    _action("stop", "Stop charging")
-    _action("cancel", "Cancel a session that has not started charging (releases the hold)")
+    _action("confirm", "Confirm the session after the browser confirmed the payment",
+            "Checks the payment; when it is held, sends RemoteStartTransaction and answers once "
+            "the charger has (status `starting`, or `failed` with a failure_reason). A payment "
+            "not yet confirmed leaves the session `created`. 10 requests/min per IP.")
+    _action("stop", "Stop charging",
+            "Sends RemoteStopTransaction; status `stopping`, then `settling` and `completed` "
+            "once the charger's StopTransaction arrives. 400 when the session is not charging, "
+            "or the charger refuses or is offline (unplug the EV to end the session).")
+    _action("cancel", "Cancel a session that has not started charging",
+            "Allowed in `created`, `authorized` and `starting`; releases the payment hold. "
+            "409 when the session can no longer be cancelled.")
 
     @app.post(LOCAL_CONFIRM, response_model=None, tags=["local payments"],
               summary="Local stand-in for stripe.confirmPayment (local provider only)",
