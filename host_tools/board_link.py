@@ -117,6 +117,19 @@ except OSError:
     os.rename({tmp!r}, {path!r})
 """
 
+# The firmware's hardware watchdog keeps running after Ctrl-C (machine.WDT cannot be stopped):
+# feed it while the host holds the REPL, but never start one that is not running.
+_FEED = """
+try:
+    import sys
+    _w = sys.modules['evse.app'].board.watchdog
+    if _w.running:
+        _w.feed()
+    del _w
+except Exception:
+    pass
+"""
+
 _RESET = """
 try:
     import machine
@@ -133,6 +146,7 @@ class BoardLink:
 
     def __init__(self, port: str, timeout: float = 10.0) -> None:
         self.port = port
+        self._fed = float("-inf")
         try:
             # A read timeout: on a pty mpremote reads blocking, and a board that never answers
             # must end in an error, not a hang.
@@ -202,11 +216,19 @@ class BoardLink:
         tmp = path + ".tmp"
         self.exec(f"import binascii\n_f=open({tmp!r},'wb')\n_w=_f.write\n_a=binascii.a2b_base64")
         for i in range(0, len(data), _CHUNK):
+            self.keepalive()
             chunk = data[i:i + _CHUNK]
             self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
             if progress:
                 progress(len(chunk))
         self.exec(_COMMIT.format(tmp=tmp, path=path))
+
+    def keepalive(self, every: float = 2.0) -> None:
+        """Feed the firmware's watchdog if it runs (at most once per `every` seconds)."""
+        now = time.monotonic()
+        if now - self._fed >= every:
+            self._fed = now
+            self.exec(_FEED)
 
     def makedirs(self, path: str) -> None:
         self.exec(_MAKEDIRS % path)

@@ -280,6 +280,7 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
         raise Unreachable(str(e), "check the cable and the port (chargerctl devices); "
                           "close other programs using it (mpremote, screen, chargerctl logs)") from e
     try:
+        link.keepalive()
         rep.stage(port, "comparing")
         on_board = link.hashes(BOARD_CODE_DIR, ENTRY, "board.json", "config.json")
         changed = [p for p, data in wanted.items() if on_board.get(p) != _sha(data)]

@@ -165,3 +165,56 @@ def test_flash_board_one_call(vboard, firmware, good_config):
     result = fl.flash_board(vboard.port, "unix-sim", good_config, firmware_dir=firmware)
     assert "main.py" in result.copied and result.restarted
     vboard.wait_for_console("BOOT CP-TEST-1 one", since=mark)
+
+
+WATCHDOG_APP = """\
+from evse.hal.watchdog import Watchdog
+class Dog:
+    feeds = 0
+    def __init__(self, timeout_ms):
+        pass
+    def feed(self):
+        Dog.feeds += 1
+class Board:
+    pass
+board = Board()
+board.watchdog = Watchdog(Dog, 30000)
+"""
+
+
+def _watchdog_board(boards, tmp_path, started: bool):
+    flash = tmp_path / "flash"
+    (flash / "lib" / "evse" / "hal").mkdir(parents=True)
+    (flash / "lib" / "evse" / "__init__.py").write_text("")
+    (flash / "lib" / "evse" / "hal" / "__init__.py").write_text("")
+    from host_tools import FIRMWARE_DIR
+
+    (flash / "lib" / "evse" / "hal" / "watchdog.py").write_text(
+        (FIRMWARE_DIR / "evse" / "hal" / "watchdog.py").read_text())
+    (flash / "lib" / "evse" / "app.py").write_text(WATCHDOG_APP)
+    start = "app.board.watchdog.feed()\n" if started else ""
+    (flash / "main.py").write_text("import time\nfrom evse import app\n" + start +
+                                   "print('DOG READY')\nwhile True:\n    time.sleep(0.05)\n")
+    vb = boards(flash)
+    vb.wait_for_console("DOG READY")
+    return vb
+
+
+def test_a_running_watchdog_is_fed_while_the_host_holds_the_repl(boards, tmp_path):
+    """machine.WDT cannot be stopped: a deploy must keep feeding it or the board resets."""
+    from host_tools.board_link import BoardLink
+
+    vb = _watchdog_board(boards, tmp_path, started=True)
+    with BoardLink(vb.port) as link:
+        link.keepalive()
+        assert link.eval("__import__('sys').modules['evse.app'].Dog.feeds") == 2
+
+
+def test_a_stopped_watchdog_is_not_started_by_the_host(boards, tmp_path):
+    """Maintenance mode runs without a watchdog; the host must not start one."""
+    from host_tools.board_link import BoardLink
+
+    vb = _watchdog_board(boards, tmp_path, started=False)
+    with BoardLink(vb.port) as link:
+        link.keepalive()
+        assert link.eval("__import__('sys').modules['evse.app'].board.watchdog.running") is False
