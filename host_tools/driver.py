@@ -394,19 +394,32 @@ def confirm_payment(client: Client, token: str, payment: dict | None, *,
 
 
 def _confirm_with_stripe(secret: str, payment: dict, key: str, payment_method: str) -> None:
+    """Stripe test mode only: confirm the PaymentIntent server-side, as Stripe.js would.
+
+    `STRIPE_API_BASE` in the environment points the `stripe` package elsewhere (tests).
+    """
     if not key.startswith(("sk_test_", "rk_test_")):
         raise DriverError("Only Stripe test keys (sk_test_...) are accepted here: a live payment "
                           "belongs in the driver's browser.")
     import stripe  # lazily: only this path needs it
 
-    options: dict[str, Any] = {"api_key": key}
-    if payment.get("stripe_account_id"):
-        options["stripe_account"] = payment["stripe_account_id"]
+    base = os.environ.get("STRIPE_API_BASE")
+    client = stripe.StripeClient(key, stripe_account=payment.get("stripe_account_id") or None,
+                                 base_addresses={"api": base} if base else None)
+    intent_id = payment_intent_id(secret)
     try:
-        stripe.PaymentIntent.confirm(payment_intent_id(secret), payment_method=payment_method,
-                                     **options)
+        intent = client.v1.payment_intents.confirm(
+            intent_id, {"payment_method": payment_method}).to_dict()
     except stripe.StripeError as err:
         raise Refused(f"Stripe refused the test payment: {err.user_message or err}") from None
+    status = intent.get("status")
+    if status == "requires_action":
+        raise PaymentActionNeeded("The card needs the driver's confirmation (3-D Secure) in a "
+                                  "browser; use a test card without it, e.g. pm_card_visa.")
+    if status not in ("requires_capture", "processing", "succeeded"):
+        error = intent.get("last_payment_error") or {}
+        raise Refused(f"The test payment was not authorized (PaymentIntent {status}"
+                      f"{', ' + error.get('code') if error.get('code') else ''}).")
 
 
 # --- following a session ---------------------------------------------------------------------
