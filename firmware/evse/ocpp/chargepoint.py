@@ -590,6 +590,8 @@ class ChargePoint:
             if n >= self.settings["TransactionMessageAttempts"]:
                 self.journal.pop(seq)
                 log("ocpp dropped", "action", action, "ref", ref)
+                if action == "StopTransaction" and self.ids.pop(str(ref), None) is not None:
+                    save_json("data/txids.json", self.ids)
                 self.retry_at = time.ticks_ms()
             else:
                 self.retry_at = time.ticks_add(time.ticks_ms(), self.settings["TransactionMessageRetryInterval"] * n * 1000)
