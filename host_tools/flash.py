@@ -55,8 +55,8 @@ class ConfigInvalid(DeployError):
 
     def __init__(self, errors: list[tuple[str, str]], source: str = "config") -> None:
         self.errors = errors
-        lines = "; ".join(f"{k}: {r}" for k, r in errors)
-        super().__init__(f"{source} refused, nothing was written: {lines}",
+        lines = "".join(f"\n  {k}: {r}" for k, r in errors)
+        super().__init__(f"{source} refused, nothing was written:{lines}",
                          "fix the values named above and run the command again")
 
 
