@@ -248,12 +248,15 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
               connectors: int = 1, charger: dict | None = None, config: dict | None = None,
               csms_url: str | None = None, heapsize: str | None = None, echo: bool = False,
               wait_online: bool = True, online_timeout: float = 30.0,
+              backend_args: list[str] | None = None,
               on_stage: Callable[[str], None] | None = None) -> Iterator[Rig]:
     """Backend + flashed virtual board, torn down on exit (see the module doc).
 
     `charger` overrides fields of the chargers-file entry; `config` overrides fields of the
     board config (e.g. `{"sim": {...}}`); `csms_url` points the board elsewhere (an offline
-    board); `wait_online=False` skips waiting for the board to connect.
+    board); `wait_online=False` skips waiting for the board to connect; `backend_args` go to
+    `chargerctl backend` (e.g. `["--rate-limit", "start=30"]` for a test module that starts
+    many sessions).
     """
     from host_tools.virtual_board import VirtualBoard
 
@@ -263,7 +266,8 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
     entry = bench_charger(identity, code, connectors, **(charger or {}))
     with contextlib.ExitStack() as stack:
         stage("starting the local backend")
-        backend = stack.enter_context(LocalBackend(workdir / "backend", [entry]))
+        backend = stack.enter_context(LocalBackend(workdir / "backend", [entry],
+                                                   extra_args=backend_args))
         cfg = bench_config(identity, code, csms_url or backend.ws_url, connectors=connectors)
         cfg.update(config or {})
         stage("starting a virtual board")

@@ -111,6 +111,7 @@ class Report:
 class Timeouts:
     board: float = 10.0  # raw REPL answer
     online: float = 45.0  # board restarts and reconnects
+    boot: float = 15.0  # real board: a reset's old connection may look online this long
     charging: float = 60.0  # confirm -> charging
     energy: float = 150.0  # real board: two MeterValues at the default 60 s sample interval
     settle: float = 60.0  # stop -> completed
@@ -122,19 +123,23 @@ class Commissioning:
     def __init__(self, port: str, code: str, connector: int, api: str | None = None, *,
                  control_port: int | None = None, email: str | None = None,
                  timeouts: Timeouts | None = None, restart_board: bool = True,
+                 use_sim: bool = True,
                  poll_s: float = driver.MIN_POLL_S,
                  on_step: Callable[[StepResult], None] | None = None):
         self.port, self.code, self.connector = port, code, connector
         self.client = Client(api)
-        self.control_port = control_port
+        self.control_port = control_port if use_sim else None
         self.email = email
         self.t = timeouts or Timeouts()
         self.restart_board = restart_board
+        self.use_sim = use_sim  # False: judge energy by the backend only, as on a real board
         self.poll_s = poll_s
         self.on_step = on_step
         self.report = Report(port, code, connector, self.client.api)
         self.token: str | None = None
         self.session: dict = {}
+        self._reset_at: float | None = None
+        self._board_name: str | None = None
 
     # --- the run -------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -214,7 +219,7 @@ class Commissioning:
             raise StepFailed(f"the board's public_code is {on_board or '(none)'}, not "
                              f"{self.code.upper()}: this is another charger, or its config is "
                              "wrong (chargerctl config set public_code ...).")
-        if self.control_port is None:
+        if self.control_port is None and self.use_sim:
             sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
             if sim.get("control_port"):
                 self.control_port = int(sim["control_port"])
@@ -230,17 +235,30 @@ class Commissioning:
 
     def _restart(self, link: Any) -> None:
         # The raw REPL stopped the firmware; boot it again (machine.reset / virtual power cycle).
+        self._reset_at = None
         if self.restart_board:
             link.reset()
+            self._reset_at = time.monotonic()
             time.sleep(0.5)  # let the backend notice the old connection close first
         else:
             link.close()
 
     def _online(self) -> str:
+        """Online, and through the connection made after the restart.
+
+        A virtual board's old WebSocket closes with its process, so the backend sees it go at
+        once. A real board's reset sends nothing: the backend may call it online on the old,
+        dead connection until it times out. So unless the charger was seen offline since the
+        restart, "online" only counts after `Timeouts.boot` seconds.
+        """
         deadline = time.monotonic() + self.t.online
+        seen_offline = self._reset_at is None or self.virtual
         while True:
             data = self.client.charger(self.code)
-            if data.get("online"):
+            online = bool(data.get("online"))
+            seen_offline = seen_offline or not online
+            booted = seen_offline or time.monotonic() - self._reset_at >= self.t.boot
+            if online and booted:
                 states = ", ".join(f"{c.get('connector_id')}:{c.get('status')}"
                                    for c in data.get("connectors") or [])
                 mine = next((c for c in data.get("connectors") or []
@@ -254,6 +272,10 @@ class Commissioning:
                                  f"{self.t.online:g} s: check the board's csms_url, network and "
                                  "authorization key (chargerctl logs --port ...).")
             time.sleep(self.poll_s)
+
+    @property
+    def virtual(self) -> bool:
+        return self._board_name == "unix-sim"
 
     def _session(self) -> str:
         started = self.client.start(self.code, self.connector, self.email)
@@ -358,6 +380,9 @@ Exit codes: 0 every step passed; 1 a step failed (the report names it); 2 usage.
 @click.option("--control-port", type=int, default=None,
               help="Virtual board: its simulated hardware's control port (read from the "
                    "board's config sim.control_port when absent).")
+@click.option("--no-sim", is_flag=True,
+              help="Virtual board: ignore its simulated hardware and judge the energy by the "
+                   "backend only, as on a real board.")
 @click.option("--email", default=None, help="Receipt address for the test session.")
 @click.option("--online-timeout", type=float, default=Timeouts.online, show_default=True,
               help="Seconds to wait for the charger to (re)connect to the backend.")
@@ -365,7 +390,7 @@ Exit codes: 0 every step passed; 1 a step failed (the report names it); 2 usage.
               help="Real board: seconds to wait for the session's energy to rise.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def commission(port: str, code: str, connector: int, api: str, report_file: str | None,
-               control_port: int | None, email: str | None, online_timeout: float,
+               control_port: int | None, no_sim: bool, email: str | None, online_timeout: float,
                energy_timeout: float, as_json: bool) -> None:
     """Check an installed charger end to end and write a pass/fail report.
 
@@ -390,7 +415,7 @@ def commission(port: str, code: str, connector: int, api: str, report_file: str 
 
     timeouts = Timeouts(online=online_timeout, energy=energy_timeout)
     report = Commissioning(port, code, connector, api, control_port=control_port, email=email,
-                           timeouts=timeouts, on_step=show).run()
+                           timeouts=timeouts, use_sim=not no_sim, on_step=show).run()
     path = Path(report_file or f"commission-{code.upper()}.json")
     path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     if as_json:

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"end-to-end pieces missin
 def rig(tmp_path_factory):
     from host_tools.bench_rig import bench_rig
 
-    with bench_rig(tmp_path_factory.mktemp("rig"), code="DEMO42", connectors=1) as r:
+    with bench_rig(tmp_path_factory.mktemp("rig"), code="DEMO42", connectors=1,
+                   backend_args=["--rate-limit", "start=30"]) as r:
         yield r
 
 
@@ -54,6 +55,15 @@ def test_commission_passes_on_a_healthy_virtual_board(rig, tmp_path):
     assert "PASSED" in result.stdout
     for _, title in STEPS:
         assert title in result.stdout
+
+
+def test_commission_judges_energy_by_the_backend_as_on_a_real_board(rig):
+    """Without the simulated hardware, energy rising is read from the session's energy_kwh."""
+    rig.wait_online(30)
+    report = Commissioning(rig.port, "DEMO42", 1, rig.api, use_sim=False,
+                           timeouts=Timeouts(energy=30.0)).run()
+    assert report.passed, report.as_dict()
+    assert "(from the backend)" in report.steps[4].detail
 
 
 def test_commission_fails_at_config_when_the_public_code_is_wrong(rig, tmp_path):
