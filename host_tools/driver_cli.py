@@ -159,19 +159,25 @@ def _status_style(status: str | None) -> str:
 @click.option("--connector", "connector_id", required=True, type=click.IntRange(1, 100),
               help="Connector number, from 1.")
 @click.option("--email", default=None, help="Send the receipt to this address.")
+@click.option("--replace", is_flag=True,
+              help="Start even if the saved session has not ended (its token is forgotten).")
 @json_option
 @click.pass_obj
 @handles_errors
-def start(obj: Ctx, code: str, connector_id: int, email: str | None, as_json: bool) -> None:
+def start(obj: Ctx, code: str, connector_id: int, email: str | None, replace: bool,
+          as_json: bool) -> None:
     """Start a public session: creates the payment pre-authorization.
 
-    The session token is saved to the state file (0600); the next commands use it.
+    The session token is saved to the state file (0600); the next commands use it. A saved
+    session that has not ended is never overwritten silently (see --replace).
 
     \b
     Example:
       chargerctl session start --code ABC123 --connector 1
       chargerctl session confirm
     """
+    if not replace:
+        _refuse_to_forget(obj)
     with obj.client() as client:
         started = client.start(code, connector_id, email)
         obj.state.save(client.api, started)
@@ -187,6 +193,23 @@ def start(obj: Ctx, code: str, connector_id: int, email: str | None, as_json: bo
               f"status [bold]{s.get('status')}[/]"
               + (f", pre-authorization {money(hold, cur)}." if hold else "."))
     out.print(f"Token saved in {obj.state.path}. Next: [bold]chargerctl session confirm[/]")
+
+
+def _refuse_to_forget(obj: Ctx) -> None:
+    """The state file holds the only copy of the token: losing it loses the stop button."""
+    try:
+        saved = obj.state.load()
+    except driver.NoSession:
+        return
+    try:
+        with obj.client(saved) as client:
+            current, _ = client.session(saved["session_token"])
+    except (driver.NotFound, driver.NetworkError):
+        return  # expired, or on an API that is gone: nothing left to lose
+    if current.get("status") not in TERMINAL:
+        raise driver.Conflict(
+            f"Session {shorten(saved['session_token'])} is still {current.get('status')!r}; "
+            "stop or cancel it first (chargerctl session stop / cancel), or pass --replace.")
 
 
 @session.command()

@@ -91,7 +91,7 @@ def test_sessions_per_hour_limit_is_429(cli, backend):
         first = cli("session start --code LIMIT1 --connector 1")
         assert first.exit_code == 0, first.stderr
         assert cli("session confirm").exit_code == 0
-        second = cli("session start --code LIMIT1 --connector 2")
+        second = cli("session start --code LIMIT1 --connector 2 --replace")
     assert second.exit_code == ExitCode.RATE_LIMITED
     assert "sessions started on this charger" in second.stderr
 
@@ -131,7 +131,13 @@ def test_token_file_is_0600_and_token_never_printed_in_full(cli, charger):
     assert len(token) >= 16
     assert token not in result.stdout + result.stderr
     assert shorten(token) in result.stdout
-    as_json = cli("session start --code ONLINE1 --connector 1 --json")  # a new session replaces it
+    again = cli("session start --code ONLINE1 --connector 1")
+    assert again.exit_code == ExitCode.CONFLICT  # the saved one is still open: never forgotten
+    assert f"Session {shorten(token)} is still 'created'" in again.stderr
+    assert json.loads(cli.state.read_text())["session_token"] == token
+    assert cli("session cancel").exit_code == 0
+    as_json = cli("session start --code ONLINE1 --connector 1 --json")  # ended: replaced
+    assert as_json.exit_code == 0, as_json.stderr
     assert token not in as_json.stdout
     assert stat.S_IMODE(cli.state.stat().st_mode) == 0o600
 
