@@ -61,13 +61,14 @@ async def test_tc037_offline_start_with_cached_id(station):
     """TC_037 Offline start transaction. LocalAuthorizeOffline: "whether the Charge Point, when
     offline, will start a transaction for locally-authorized identifiers." The idTag was accepted
     online before (authorization cache); offline it starts a transaction, delivered later."""
-    await station.start(ocpp_keys={"LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": False})
+    await station.start(ocpp_keys={"LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": False,
+                                   "ConnectionTimeOut": 1})
     await station.booted()
     srv = station.server
     await station.sim(cmd="idtag", connector=1, id_tag="CACHED")  # online: Authorize fills the cache
     await srv.wait_msg("Authorize", id_tag="CACHED")
     await srv.wait_status(1, "Preparing")
-    await srv.wait_msg("StatusNotification", n=2, connector_id=1, status="Available", timeout=10)  # ConnectionTimeOut 5 s
+    await srv.wait_msg("StatusNotification", n=2, connector_id=1, status="Available", timeout=5)  # ConnectionTimeOut
     await srv.stop()
     await station.fw.wait_log(r"ocpp disconnected")
     await station.plug()

@@ -132,7 +132,7 @@ async def test_reconnect_does_not_repeat_boot_and_uses_basic_auth(station):
 async def test_minimum_status_duration_suppresses_short_states(station):
     """MinimumStatusDuration: "Number of seconds the status of a connector must persist before
     the Charge Point sends a StatusNotification.req." A plug-in shorter than that is not reported."""
-    await station.start(ocpp_keys={"MinimumStatusDuration": 2})
+    await station.start(ocpp_keys={"MinimumStatusDuration": 1})
     await station.booted()
     srv = station.server
     await srv.wait_status(1, "Available", timeout=5)
@@ -140,7 +140,7 @@ async def test_minimum_status_duration_suppresses_short_states(station):
     await station.fw.wait_log(r"state=Preparing")
     await station.plug(plugged=False)
     await station.fw.wait_log(r"status connector=1 state=Available", n=2)
-    await asyncio.sleep(2.3)
+    await asyncio.sleep(1.3)
     assert [s["status"] for s in srv.actions("StatusNotification") if s["connector_id"] == 1] == ["Available"]
     await station.plug()
     await srv.wait_status(1, "Preparing", timeout=5)
