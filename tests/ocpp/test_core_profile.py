@@ -384,3 +384,20 @@ async def test_clock_aligned_meter_values(station):
     sv = mv["meter_value"][0]
     assert sv["sampled_value"][0]["context"] == "Sample.Clock"
     assert int(sv["timestamp"][17:19]) % 2 == 0  # on the 2-second grid from midnight
+
+
+async def test_stop_txn_aligned_data_in_transaction_data(station):
+    """StopTxnAlignedData: "Clock-aligned periodic measurand(s) to be included in the
+    TransactionData element of StopTransaction.req MeterValues for every ClockAlignedDataInterval
+    of the transaction." """
+    await station.start(ocpp_keys={"ClockAlignedDataInterval": 1, "MeterValueSampleInterval": 0,
+                                   "StopTxnAlignedData": "Energy.Active.Import.Register"})
+    await station.booted()
+    srv = station.server
+    tid = await start_charging(station)
+    await srv.wait_msg("MeterValues", n=2, transaction_id=tid, timeout=5)
+    await station.remote_stop(tid)
+    stop = await srv.wait_msg("StopTransaction")
+    contexts = [d["sampled_value"][0]["context"] for d in stop["transaction_data"]]
+    assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+    assert "Sample.Clock" in contexts

@@ -189,7 +189,7 @@ class ChargePoint:
                                                  "meterStart": int(e), "timestamp": iso(t), "_r": ref})
         self.next_sample[i] = time.ticks_add(time.ticks_ms(), self.settings["MeterValueSampleInterval"] * 1000)
         self.saved_at[i] = time.ticks_ms()
-        m = self.settings.measurands("StopTxnSampledData")
+        m = self._stop_measurands()
         self.txdata[i] = [self._meter_value(i, m, "Transaction.Begin")] if m else None
         log("tx start", "connector", c.id, "ref", ref, "id_tag", c.id_tag, "meter_wh", int(e))
         self.wake.set()
@@ -204,8 +204,7 @@ class ChargePoint:
              "reason": reason or "Local", "_r": tx["r"]}
         data = self.txdata[i]
         if data is not None:
-            m = self.settings.measurands("StopTxnSampledData")
-            data.append(self._meter_value(i, m, "Transaction.End"))
+            data.append(self._meter_value(i, self._stop_measurands(), "Transaction.End"))
             p["transactionData"] = data
         self.journal.append("StopTransaction", p)
         self.txs[i] = None
@@ -358,12 +357,7 @@ class ChargePoint:
                 save = True
                 self.next_sample[i] = time.ticks_add(now, interval * 1000)
                 self.meter_values(i, s.measurands("MeterValuesSampledData"), "Sample.Periodic")
-                m = s.measurands("StopTxnSampledData")
-                data = self.txdata[i]
-                if m and data is not None:
-                    if len(data) >= _MAX_TXDATA:
-                        data.pop(1)  # keep Transaction.Begin and the latest samples
-                    data.append(self._meter_value(i, m, "Sample.Periodic"))
+                self._tx_data(i, "StopTxnSampledData", "Sample.Periodic", None)
             if save:  # the last meter value a PowerLoss stop will report
                 self.saved_at[i] = now
                 save_json("data/tx%d.json" % (i + 1), tx)
@@ -377,8 +371,23 @@ class ChargePoint:
                 self.next_aligned = at + aligned
                 for i in range(len(self.conns)):
                     self.meter_values(i, s.measurands("MeterValuesAlignedData"), "Sample.Clock", at)
+                    self._tx_data(i, "StopTxnAlignedData", "Sample.Clock", at)
         if self.reset:
             self._do_reset(now)
+
+    def _stop_measurands(self):
+        # Transaction.Begin / End values in transactionData: the sampled set, else the aligned one.
+        s = self.settings
+        return s.measurands("StopTxnSampledData") or s.measurands("StopTxnAlignedData")
+
+    def _tx_data(self, i, key, context, t):
+        # One more StopTxn*Data entry for StopTransaction.transactionData (bounded).
+        m = self.settings.measurands(key)
+        data = self.txdata[i]
+        if m and data is not None:
+            if len(data) >= _MAX_TXDATA:
+                data.pop(1)  # keep Transaction.Begin and the latest samples
+            data.append(self._meter_value(i, m, context, t))
 
     def request_reset(self, kind):
         self.reset = kind
