@@ -104,7 +104,6 @@ class ChargePoint:
         self.next_aligned = 0
         self.reset = None
         self.reset_at = 0
-        self.cp_status = None
         settings.listeners.append(self._setting_changed)
         for i in range(n):
             self._status(i + 1, self.conns[i].state)
