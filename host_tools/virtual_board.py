@@ -14,7 +14,8 @@ The unix port speaks the same raw REPL as an ESP32, so `mpremote` (and `chargerc
 - the simulated hardware (F2's ``unix-sim`` board) listens on ``127.0.0.1:<control_port>``,
   passed as ``EVSE_SIM_PORT`` (``config["sim"]["control_port"]`` wins when present);
 - everything the interpreter prints is appended to ``console_log`` (``flash_dir/console.log``)
-  so tests and ``chargerctl logs`` can read it.
+  so tests and operators can read it, except what host tools exchange in the raw REPL (file
+  contents, config.json and its secrets): that shows as one "not logged" line.
 
 Wiring (two pseudo-terminal pairs, because a process and mpremote on the same slave hang):
 
@@ -84,6 +85,18 @@ _BOOT_HOLD_S = 0.15  # host bytes wait this long after a boot starts (see _spawn
 _MAX_HELD = 64 * 1024
 
 
+_RAW_START = b"raw REPL; CTRL-B to exit\r\n"
+_RAW_END = b'Type "help()" for more information.\r\n'  # the banner after Ctrl-B
+
+
+def _partial_suffix(buf: bytes, marker: bytes) -> int:
+    """Length of the longest end of `buf` that begins `marker` (held for the next read)."""
+    for k in range(min(len(marker) - 1, len(buf)), 0, -1):
+        if buf.endswith(marker[:k]):
+            return k
+    return 0
+
+
 def free_tcp_port() -> int:
     """A currently free loopback TCP port (for the sim control server)."""
     with socket.socket() as s:
@@ -138,6 +151,7 @@ class VirtualBoard:
         self._log = None
         self._hold_until = 0.0
         self._killed = False
+        self._in_raw, self._carry = False, b""
 
     # ----- lifecycle -------------------------------------------------------------------------
     def start(self) -> VirtualBoard:
@@ -282,6 +296,7 @@ class VirtualBoard:
         # (a Ctrl-C before that would be lost and the host's raw-REPL request misread).
         termios.tcflush(slave, termios.TCIFLUSH)
         self._hold_until = time.monotonic() + _BOOT_HOLD_S
+        self._in_raw, self._carry = False, b""
         with self._boot_cv:
             self.boots += 1
             self._write_log(f"\r\n--- virtual board: boot {self.boots} ---\r\n".encode())
@@ -318,6 +333,28 @@ class VirtualBoard:
                 return
             self._spawn()
 
+    def _console(self, data: bytes) -> None:
+        """Interpreter output -> log/echo, without what a host tool exchanges in the raw REPL
+        (file contents, config.json with its secrets): only the friendly console is kept."""
+        buf = self._carry + data
+        out = bytearray()
+        while buf:
+            marker = _RAW_END if self._in_raw else _RAW_START
+            i = buf.find(marker)
+            if i < 0:
+                keep = _partial_suffix(buf, marker)
+                if not self._in_raw:
+                    out += buf[:len(buf) - keep]
+                buf = buf[len(buf) - keep:] if keep else b""
+                break
+            if not self._in_raw:
+                out += buf[:i] + b"[a host tool holds the raw REPL: not logged]\r\n"
+            buf = buf[i + len(marker):]
+            self._in_raw = not self._in_raw
+        self._carry = bytes(buf)
+        if out:
+            self._write_log(bytes(out))
+
     def _write_log(self, data: bytes) -> None:
         log = self._log
         if log is None:
@@ -352,7 +389,7 @@ class VirtualBoard:
                     time.sleep(0.01)
                     continue
                 if fd == m_a:
-                    self._write_log(data)
+                    self._console(data)
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.write(m_b, data)
                     self._pace(len(data))

@@ -127,3 +127,18 @@ def test_unknown_key_names_the_known_ones(flashed):
     proc = chargerctl("config", "set", "--port", flashed.port, "colour", "red")
     assert proc.returncode == 2
     assert "csms_url" in proc.stderr
+
+
+def test_console_log_keeps_raw_repl_traffic_out(flashed):
+    """Reading config.json goes over the console; the virtual board's log must not keep it."""
+    import base64
+
+    raw = (flashed.flash_dir / "config.json").read_bytes()
+    assert chargerctl("config", "get", "--port", flashed.port).returncode == 0
+    flashed.wait_boot(3)
+    flashed.wait_for_console("BOOT CP-TEST-1", since=flashed.console_mark() - 100)
+    text = flashed.console_text()
+    assert "not logged" in text
+    assert SECRET not in text
+    assert base64.b64encode(raw)[:40].decode() not in text
+    assert "BOOT CP-TEST-1" in text  # the firmware's own output is still there
