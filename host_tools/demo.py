@@ -156,6 +156,8 @@ def demo(workdir: str, code: str, watch_s: float, echo_board: bool) -> None:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # Ctrl-C must clean up even when started where SIGINT was ignored (a background job).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(Panel.fit(
         "A driver pays for and charges at a public charger, all on this machine:\n"
         "  driver (chargerctl session code) -> local backend (public-charging API + OCPP)\n"
@@ -176,3 +178,4 @@ def demo(workdir: str, code: str, watch_s: float, echo_board: bool) -> None:
         sys.exit(1)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

@@ -34,3 +34,49 @@ def test_demo_runs_one_session_and_stops_everything(tmp_path, capsys):
                  "display was saved to", "Everything started by the demo is stopped"):
         assert text in out
     assert _children() <= before  # backend and board processes are gone
+
+
+def _processes_in(folder) -> list[int]:
+    """Processes working in `folder` (the board) or naming it on their command line (backend)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if cwd.startswith(str(folder)) or f"{folder}/backend" in cmdline:
+                found.append(int(entry))
+    return found
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
+    """Ctrl-C while charging: exit 130, backend and board gone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--workdir", str(work),
+                             "--watch", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    deadline = time.monotonic() + 40
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "Watching it charge" in line:
+                break
+            assert time.monotonic() < deadline, "".join(seen)
+        assert len(_processes_in(work)) >= 2, "the demo's backend and board should run now"
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "everything the demo started has been stopped" in rest
+    assert _processes_in(work) == []
