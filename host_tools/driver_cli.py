@@ -78,6 +78,10 @@ def handles_errors(fn: Callable) -> Callable:
                                   "http_status": err.status}), flush=True)
             err_console.print(f"[bold red]error:[/] {err.message}")
             sys.exit(int(err.exit_code))
+        except KeyboardInterrupt:
+            err_console.print("Interrupted; the session itself goes on "
+                              "(chargerctl session stop ends it).")
+            sys.exit(130)
 
     return wrapper
 
@@ -353,13 +357,9 @@ def watch(obj: Ctx, interval: float, until: tuple[str, ...], timeout: float | No
             with Live(progress_table(progress, token), console=out, refresh_per_second=4) as live:
                 def show(p: Progress) -> None:
                     live.update(progress_table(p, token))
-                try:
-                    session = driver.wait_for(client, token, wanted, timeout=limit,
-                                              interval=interval, progress=progress,
-                                              on_update=show, sleep=_ticking(live, progress, token))
-                except KeyboardInterrupt:
-                    out.print("Stopped watching; the session goes on.")
-                    return
+                session = driver.wait_for(client, token, wanted, timeout=limit,
+                                          interval=interval, progress=progress,
+                                          on_update=show, sleep=_ticking(live, progress, token))
         else:
             last: list[Any] = [None]
 
