@@ -232,8 +232,12 @@ class Rig:
         deadline = time.monotonic() + timeout
         with self.client() as client:
             while True:
-                data = client.charger(self.code)
-                if bool(data.get("online")) == online:
+                try:
+                    data = client.charger(self.code)
+                except driver.RateLimited as err:  # 30 lookups/min per IP, shared with the test
+                    time.sleep(min(err.retry_after or driver.MIN_POLL_S, 10.0))
+                    data = {}
+                if data and bool(data.get("online")) == online:
                     return data
                 if time.monotonic() + driver.MIN_POLL_S > deadline:
                     raise TimeoutError(
