@@ -19,6 +19,7 @@ The session token is a credential: it is never logged or printed in full (`short
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +37,9 @@ import httpx
 DEFAULT_API = "http://127.0.0.1:8180/api/v3"
 REAL_API = "https://app.plugchoice.com/api/v3"
 API_ENV = "CHARGERCTL_API"
+
+# httpx logs every request URL at INFO, and session URLs carry the token: keep that quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # GET /sessions/{token} is limited to 30/min per IP: never poll faster than every 2 s.
 MIN_POLL_S = 2.0
@@ -156,11 +160,6 @@ def shorten(token: str | None) -> str:
     if len(token) <= 8:
         return token[:2] + "…"
     return f"{token[:4]}…{token[-4:]}"
-
-
-def is_local_api(api: str) -> bool:
-    host = httpx.URL(api).host
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 # --- the client: one method per endpoint -----------------------------------------------------
