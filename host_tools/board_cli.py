@@ -137,11 +137,13 @@ class _RichReporter:
 @click.option("--offset", default="0x1000", show_default=True,
               help="Flash offset for --image (0x0 for ESP32-S3/C3).")
 @click.option("--erase", is_flag=True, help="With --image: erase the whole flash first.")
+@click.option("--baud", type=int, default=460800, show_default=True, help="esptool baud rate for --image.")
 @click.option("--firmware-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Firmware sources (default: the repository's firmware/).")
 @click.option("--no-restart", is_flag=True, help="Leave the board at the REPL instead of restarting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result per port instead of a summary.")
-def flash(ports, all_ports, board_name, config_file, image, offset, erase, firmware_dir, no_restart, as_json):
+def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud, firmware_dir,
+          no_restart, as_json):
     """Deploy the firmware, board file and config to one or more boards.
 
     Compiles firmware/evse to .mpy, compares sha256 with what is on the board and copies only
@@ -182,15 +184,6 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, firmw
     except fl.DeployError as e:
         _fail(str(e), e.exit_code, e.hint)
 
-    if image:
-        for port in targets:
-            err.print(f"[bold]{port}[/]: writing {image} with esptool")
-            try:
-                fl.write_image(port, image, offset=offset, erase=erase,
-                               output=lambda line, p=port: err.print(f"  {p}: {line}", highlight=False))
-            except fl.DeployError as e:
-                _fail(str(e), e.exit_code, e.hint)
-
     results: dict[str, object] = {}
     progress = Progress(TextColumn("[bold]{task.fields[port]}"), BarColumn(),
                         DownloadColumn(), TextColumn("{task.fields[what]}"), TimeElapsedColumn(),
@@ -201,10 +194,15 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, firmw
 
     def one(port: str):
         try:
+            if image:  # esptool first, in this port's thread: its last line is the status
+                reporter.stage(port, "esptool: starting")
+                fl.write_image(port, image, offset=offset, erase=erase, baud=baud,
+                               output=lambda line: line.strip() and reporter.stage(
+                                   port, "esptool: " + line.strip()[-60:]))
             return fl.deploy(port, image_files, board_raw, config, reporter=reporter,
                              restart=not no_restart, connect_timeout=15 if image else 10)
         except fl.DeployError as e:
-            reporter.stage(port, f"[red]failed: {e}")
+            reporter.stage(port, "[red]failed (see below)")
             return e
 
     with progress, ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:

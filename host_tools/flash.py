@@ -352,9 +352,10 @@ def write_image(port: str, firmware_bin: str | os.PathLike, *, offset: str = "0x
         assert proc.stdout is not None
         tail = []
         for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-5:]
+            if line.strip():
+                tail = (tail + [line.strip()])[-3:]
             if output:
                 output(line.rstrip())
         if proc.wait() != 0:
-            raise EsptoolFailed(f"esptool failed on {port}: {' | '.join(tail)}",
-                                "hold BOOT while plugging in, or lower --baud; check the port")
+            raise EsptoolFailed(f"esptool failed on {port}: {' '.join(tail)}",
+                                "check the port; hold BOOT while plugging the board in; try a lower --baud (115200)")

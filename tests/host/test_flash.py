@@ -218,3 +218,15 @@ def test_a_stopped_watchdog_is_not_started_by_the_host(boards, tmp_path):
     with BoardLink(vb.port) as link:
         link.keepalive()
         assert link.eval("__import__('sys').modules['evse.app'].board.watchdog.running") is False
+
+
+def test_esptool_failure_is_its_own_exit_code(tmp_path, config_file, firmware):
+    """With --image esptool runs first; a port it cannot open ends with exit 7, nothing else."""
+    require_schema()
+    image = tmp_path / "ESP32_GENERIC.bin"
+    image.write_bytes(b"\xe9" + bytes(100))
+    proc = chargerctl("flash", "--port", str(tmp_path / "ttyUSB-none"), "--board", "unix-sim",
+                      "--config", config_file, "--firmware-dir", firmware, "--image", image, "--json")
+    assert proc.returncode == 7, proc.stderr
+    (res,) = _results(proc)
+    assert "esptool failed" in res["error"]
