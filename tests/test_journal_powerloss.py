@@ -2,7 +2,8 @@
 delivers transaction messages, restart it on the same files, and prove that nothing
 acknowledged is lost or duplicated and that the order is kept.
 
-Acknowledged means the child printed `ACK` after append() returned (or `POP` after pop()).
+Acknowledged means the child printed `ACK` after append() returned (or `POP` after pop());
+each such line is one string ending in " ." so a line cut by the kill is recognised and ignored.
 Only the one operation in flight at the kill may go either way. Kill points: the parent's
 SIGKILL after a random number of acknowledgements, and the child killing itself (`kill -9` on
 its own pid from os.system) half way through an append's write (a torn record), right after a
@@ -106,23 +107,23 @@ if mode == "drain":
         m = j.peek()
         if m is None:
             break
-        print("TRYPOP", m[0])
+        print("TRYPOP %d ." % m[0])
         j.pop(m[0])
-        print("POP", m[0], m[2]["i"])
+        print("POP %d %d ." % (m[0], m[2]["i"]))
     print("DRAINED")
     sys.exit(0)
 while i < limit:
     action = ("StartTransaction", "MeterValues", "MeterValues", "StopTransaction")[i % 4]
     payload = {"i": i, "transactionId": i // 4, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z",
                "sampledValue": [{"value": str(i * 10), "measurand": "Energy.Active.Import.Register"}]}]}
-    print("TRY", i)
+    print("TRY %d ." % i)
     seq = j.append(action, payload)
-    print("ACK", seq, action, i)
+    print("ACK %d %s %d ." % (seq, action, i))
     if i % 2 or len(j) > 150:
         m = j.peek()
-        print("TRYPOP", m[0])
+        print("TRYPOP %d ." % m[0])
         j.pop(m[0])
-        print("POP", m[0], m[2]["i"])
+        print("POP %d %d ." % (m[0], m[2]["i"]))
     i += 1
 print("FINISHED")
 """
@@ -183,6 +184,10 @@ def run_child(flash: Path, mode: str, arg: int, start_i: int, limit: int, kill_a
               tmp_left="TMP True" in lines, acks=[], pops=[], try_i=None, try_pop=None, lines=lines)
     for x in lines:
         parts = x.split()
+        if x.startswith("Traceback"):
+            raise AssertionError("child crashed:\n" + "\n".join(lines[-30:]))
+        if not parts or parts[-1] != ".":
+            continue  # cut by the kill: print() writes a line in pieces, a whole string at once
         if parts[0] == "TRY":
             run.try_i = int(parts[1])
         elif parts[0] == "ACK":
@@ -193,8 +198,6 @@ def run_child(flash: Path, mode: str, arg: int, start_i: int, limit: int, kill_a
         elif parts[0] == "POP":
             run.pops.append(int(parts[1]))
             run.try_pop = None
-        elif parts[0] == "Traceback":
-            raise AssertionError("child crashed:\n" + "\n".join(lines[-30:]))
     return run
 
 
