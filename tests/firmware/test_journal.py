@@ -80,6 +80,13 @@ def test_update_and_attempts_survive_reopen():
     assert not j.update(777, {}) and j.bump(777) == 0
 
 
+def test_payloads_round_trip_exactly():
+    path = fresh()
+    p = {"idTag": "Zo\u00eb\n\"x\"", "meterStart": 0, "v": 1.5, "n": None, "l": [True, False], "d": {}}
+    Journal(path).append("StartTransaction", p)
+    assert Journal(path).peek()[2] == p
+
+
 def test_only_transaction_messages_are_accepted():
     j = Journal(fresh())
     raises(ValueError, j.append, "Heartbeat", {})
