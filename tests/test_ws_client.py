@@ -243,7 +243,8 @@ class RawServer:
 async def raw_server() -> AsyncIterator:
     servers = []
 
-    async def start(accept=None, protocol="ocpp1.6", status=101, after=None, tls=None) -> RawServer:
+    async def start(accept=None, protocol="ocpp1.6", status=101, after=None, tls=None,
+                    greeting=b"") -> RawServer:
         frames: list[tuple[int, bytes]] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -255,7 +256,7 @@ async def raw_server() -> AsyncIterator:
                      b"Sec-WebSocket-Accept: " + (accept if accept is not None else good)]
             if protocol:
                 lines.append(b"Sec-WebSocket-Protocol: " + protocol.encode())
-            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+            writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + greeting)  # one write, one TLS record
             await writer.drain()
             if after:
                 await after(reader, writer, frames)
@@ -597,6 +598,25 @@ async def test_wss_frames_coalesced_in_one_tls_write_are_all_read(tmp_path, raw_
         """)
     assert [x for x in out.splitlines() if x.startswith("GOT")] == ["GOT one", "GOT two", "GOT 300", "GOT four"], out
     assert srv.frames == [(1, b"go")]
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_frame_sent_with_the_101_response_is_not_lost(tmp_path, raw_server, pki, tls):
+    """The server may send its first message right behind the upgrade response (a CSMS that
+    calls at once): the handshake must not swallow it, and with TLS the bytes already
+    decrypted must be read without waiting for the socket."""
+    async def linger(reader, writer, frames):
+        await asyncio.sleep(3)
+
+    greeting = bytes((0x81, 7)) + b"welcome"
+    srv = await raw_server(after=linger, tls=pki.server_ctx if tls else None, greeting=greeting)
+    (tmp_path / "ca.pem").write_text(pki.ca_pem)
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            c = await ws.connect({srv.url!r}, cadata=open("ca.pem").read())
+            print("GOT", await asyncio.wait_for_ms(c.recv(), 2000))
+        """)
+    assert "GOT welcome" in out, out
 
 
 async def test_wss_with_a_wrong_ca_is_refused(tmp_path, make_server, pki):
