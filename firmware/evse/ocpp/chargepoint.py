@@ -62,6 +62,16 @@ def parse_iso(s):
     return days * 86400 + h * 3600 + mi * 60 + sec + tz
 
 
+def forget(name):
+    """Drop an imported module so the heap its code holds can be collected."""
+    import sys
+    sys.modules.pop(name, None)
+    parent, _, leaf = name.rpartition(".")
+    mod = sys.modules.get(parent)
+    if mod is not None and leaf in mod.__dict__:
+        delattr(mod, leaf)
+
+
 class Reboot(Exception):
     # Raised out of the app after a Reset: main.py restarts the board.
     pass
@@ -214,14 +224,17 @@ class ChargePoint:
 
     def _recover(self):
         # A transaction still open in flash was cut by a power loss: stop it with the last
-        # meter value we persisted.
+        # meter value we persisted. The meter went on counting until the power went (our copy
+        # is saved once a sample interval), so the first reading after boot raises meterStop
+        # to the register (poll, before anything is sent).
+        self.lost = {}
         for i in range(len(self.conns)):
             path = "data/tx%d.json" % (i + 1)
             tx = load_json(path, None)
             if tx:
-                self.journal.append("StopTransaction", {
-                    "idTag": tx["tag"], "meterStop": int(tx["m"]), "timestamp": iso(tx["mt"]),
-                    "reason": "PowerLoss", "_r": tx["r"]})
+                p = {"idTag": tx["tag"], "meterStop": int(tx["m"]), "timestamp": iso(tx["mt"]),
+                     "reason": "PowerLoss", "_r": tx["r"]}
+                self.lost[i] = (self.journal.append("StopTransaction", p), p)
                 log("tx stop", "connector", i + 1, "ref", tx["r"], "reason", "PowerLoss",
                     "meter_wh", int(tx["m"]))
                 remove(path)
@@ -322,9 +335,14 @@ class ChargePoint:
             c = self.conns[i]
             if o.plug.plugged() != c.plugged:
                 self.apply(i, "plug", not c.plugged)
+            lost = self.lost.pop(i, None)
             try:
                 r = await o.meter.read()
                 self.readings[i] = r
+                if lost and int(r[0]) > lost[1]["meterStop"]:
+                    lost[1]["meterStop"] = int(r[0])
+                    self.journal.update(lost[0], lost[1])
+                    log("tx stop", "connector", i + 1, "ref", lost[1]["_r"], "meter_wh", int(r[0]))
                 if c.error == "PowerMeterFailure":
                     self.apply(i, "clear")
             except MeterError:
@@ -406,11 +424,17 @@ class ChargePoint:
     # -- the connection ---------------------------------------------------------------------
 
     async def dispatch(self, action, payload):
-        from evse.ocpp.handlers import HANDLERS
-        fn = HANDLERS.get(action)
-        if fn is None:
-            raise CallError(NOT_SUPPORTED if action in _UNSUPPORTED else NOT_IMPLEMENTED, action)
-        return fn(self, payload)
+        # The handlers are loaded for each CALL from the central system and dropped after it:
+        # CALLs are rare, and their code would otherwise sit in the heap all the time.
+        from evse.ocpp import handlers
+        try:
+            fn = handlers.HANDLERS.get(action)
+            if fn is None:
+                raise CallError(NOT_SUPPORTED if action in _UNSUPPORTED else NOT_IMPLEMENTED, action)
+            return fn(self, payload)
+        finally:
+            del handlers
+            forget("evse.ocpp.handlers")
 
     async def run(self, connect):
         """Connect, serve, and reconnect with exponential back-off and jitter, forever."""
