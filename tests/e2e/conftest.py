@@ -125,6 +125,18 @@ def ready_connector(rig, client: driver.Client, connector: int = 1, timeout: flo
                detail=lambda: board_tail(rig, 600))
 
 
+def wait_online(rig, timeout: float = 20.0, online: bool = True) -> None:
+    """Until the public lookup says the charger is (not) online; polls every POLL_S."""
+    def check():
+        with rig.client() as client:
+            try:
+                return client.charger(rig.code)["online"] is online
+            except driver.NetworkError:
+                return False
+    wait_until(check, timeout, f"charger {'online' if online else 'offline'}", interval=POLL_S,
+               detail=lambda: board_tail(rig, 800) + "; " + backend_tail(rig, 800))
+
+
 def start_and_pay(rig, client: driver.Client, connector: int = 1) -> tuple[str, dict]:
     """POST /sessions, the local payment confirm and /confirm: (token, session after confirm)."""
     started = client.start(rig.code, connector)
@@ -253,7 +265,10 @@ def assert_settled(rig, client: driver.Client, token: str, timeout: float = 30.0
 def persisted_register(rig, connector: int = 1) -> float:
     """The simulated meter's energy register as it is on the board's flash."""
     path = rig.board.flash_dir / "data" / f"simmeter_{connector}.json"
-    return float(json.loads(path.read_text())["energy_wh"])
+    try:
+        return float(json.loads(path.read_text())["energy_wh"])
+    except FileNotFoundError:
+        return 0.0  # nothing metered yet: the meter writes its register once it changes
 
 
 def first_sim_state(rig, connector: int = 1, timeout: float = 15.0) -> dict:
