@@ -1,0 +1,1 @@
+"""`make bench`: benchmarks of the firmware, the deploy and the backend (see bench/run.py)."""
