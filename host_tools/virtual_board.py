@@ -59,6 +59,7 @@ as fast as the pty goes).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -84,6 +85,12 @@ _MAX_BACKOFF_S = 5.0
 _BOOT_HOLD_S = 0.15  # host bytes wait this long after a boot starts (see _spawn)
 _MAX_HELD = 64 * 1024
 
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not glibc/musl: boards then outlive a killed host process
+    _LIBC = None
 
 _RAW_START = b"raw REPL; CTRL-B to exit\r\n"
 _RAW_END = b'Type "help()" for more information.\r\n'  # the banner after Ctrl-B
@@ -152,6 +159,8 @@ class VirtualBoard:
         self._hold_until = 0.0
         self._killed = False
         self._in_raw, self._carry = False, b""
+        self._spawn_error: Exception | None = None
+        self._log_lock = threading.Lock()
 
     # ----- lifecycle -------------------------------------------------------------------------
     def start(self) -> VirtualBoard:
@@ -172,11 +181,18 @@ class VirtualBoard:
         self.port = os.ttyname(self._s_b)
         self._log = open(self.console_log, "ab", buffering=0)  # noqa: SIM115 - lives with the board
 
-        self._spawn()
         for target in (self._pump, self._supervise):
             t = threading.Thread(target=target, name=f"vb-{target.__name__}", daemon=True)
             t.start()
             self._threads.append(t)
+        try:
+            self.wait_boot(1)
+        except TimeoutError:
+            self.stop()
+            raise
+        if self._spawn_error is not None:
+            self.stop()
+            raise self._spawn_error
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -197,9 +213,10 @@ class VirtualBoard:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds = []
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        with self._log_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
     def kill(self) -> None:
         """SIGKILL the interpreter (a power loss); the board boots again from its flash."""
@@ -287,6 +304,8 @@ class VirtualBoard:
             # New session whose controlling terminal is the slave: Ctrl-C -> SIGINT.
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            if _LIBC is not None:
+                _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             # Until MicroPython installs its own handler, a Ctrl-C (mpremote connecting while
             # the board boots) would kill it with the default action: ignore it until then.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -307,6 +326,16 @@ class VirtualBoard:
             self._boot_cv.notify_all()
 
     def _supervise(self) -> None:
+        # Every interpreter is started from this thread: with PR_SET_PDEATHSIG it dies with the
+        # thread that started it, so a host process that is killed leaves no board running.
+        try:
+            self._spawn()
+        except (OSError, subprocess.SubprocessError) as e:
+            self._spawn_error = e
+            with self._boot_cv:
+                self.boots += 1  # let start() return and raise
+                self._boot_cv.notify_all()
+            return
         backoff = _MIN_BOOT_INTERVAL_S
         while not self._stopping.is_set():
             proc = self._proc
@@ -356,6 +385,10 @@ class VirtualBoard:
             self._write_log(bytes(out))
 
     def _write_log(self, data: bytes) -> None:
+        with self._log_lock:
+            self._write_log_locked(data)
+
+    def _write_log_locked(self, data: bytes) -> None:
         log = self._log
         if log is None:
             return

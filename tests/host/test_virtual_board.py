@@ -134,3 +134,27 @@ def test_cli_prints_the_port_and_mpremote_cli_uses_it(tmp_path):
         proc.wait(10)
     assert proc.returncode == 0
     assert "--- virtual board: boot 1 ---" in (flash / "console.log").read_bytes().decode(errors="replace")
+
+
+def test_a_killed_host_process_leaves_no_board_running(tmp_path):
+    """The interpreter dies with the process that runs the virtual board (no orphans)."""
+    script = ("import sys, time\nfrom host_tools.virtual_board import VirtualBoard\n"
+              f"vb = VirtualBoard({str(tmp_path / 'flash')!r}).start()\n"
+              "print(vb.pid, flush=True)\ntime.sleep(60)\n")
+    host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(host.stdout.readline())
+        os.kill(pid, 0)  # running
+    finally:
+        host.kill()
+        host.wait(10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # dead, waiting for a reaper that may never come in a container
+        except FileNotFoundError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"interpreter {pid} outlived its host process")
