@@ -140,6 +140,7 @@ class Commissioning:
         self.session: dict = {}
         self._reset_at: float | None = None
         self._board_name: str | None = None
+        self._link: Any = None  # the board's raw REPL, open between the board and config steps
 
     # --- the run -------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -167,6 +168,9 @@ class Commissioning:
                 if self.on_step:
                     self.on_step(step)
         finally:
+            link, self._link = self._link, None
+            if link is not None and link.transport is not None:
+                self._restart(link)  # never leave the firmware stopped at the REPL
             self._leave_no_session_behind()
             self.client.close()
         return self.report
@@ -191,18 +195,31 @@ class Commissioning:
         except BoardUnreachable as err:
             raise StepFailed(f"{err}. Check the cable/port (chargerctl devices) and that the "
                              "board is powered.") from None
-        impl = self._link.eval("'%s %s on %s' % (__import__('sys').implementation.name, "
-                               "'.'.join(str(x) for x in __import__('sys').implementation.version[:3]), "
-                               "__import__('sys').platform)")
+        impl = self._on_board(lambda link: link.eval(
+            "'%s %s on %s' % (__import__('sys').implementation.name, '.'.join(str(x) for x in "
+            "__import__('sys').implementation.version[:3]), __import__('sys').platform)"))
         return f"{impl} answers on {self.port}"
 
-    def _config(self) -> str:
-        link = self._link
+    def _on_board(self, fn: Callable[[Any], Any]) -> Any:
+        from host_tools.board_link import BoardError, BoardUnreachable
+
         try:
-            raw = link.exec(_READ_AND_VALIDATE).decode().strip().splitlines()[-1]
-            found = json.loads(raw)
+            return fn(self._link)
+        except BoardUnreachable as err:
+            raise StepFailed(f"the board stopped answering: {err}") from None
+        except BoardError as err:
+            raise StepFailed(f"the board raised: {err}") from None
+
+    def _config(self) -> str:
+        try:
+            out = self._on_board(lambda link: link.exec(_READ_AND_VALIDATE))
         finally:
+            link, self._link = self._link, None
             self._restart(link)
+        try:
+            found = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise StepFailed(f"unexpected answer from the board: {out[-300:]!r}") from None
         cfg, board, errors = found["config"], found["board"], found["errors"]
         if cfg is None:
             raise StepFailed("the board has no config.json; provision it with chargerctl flash "
