@@ -3,7 +3,8 @@
 Exit codes (shared by every command here):
   0 ok; 2 usage error (click); 3 invalid config; 4 unknown or invalid board file;
   5 board unreachable; 6 board error during a transfer; 7 esptool failed;
-  8 firmware build failed (mpy-cross, validator); 9 sim control server unreachable or refused.
+  8 firmware build failed (mpy-cross, validator); 9 sim control server unreachable or refused;
+  10 the board's MicroPython cannot load the compiled firmware (too old: flash with --image).
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
       chargerctl flash --all --board olimex-esp32-evb --config fleet.json
     \b
     Exit codes: 0 ok, 3 invalid config, 4 bad board file, 5 board unreachable,
-    6 write refused by the board, 7 esptool failed, 8 firmware build failed.
+    6 write refused by the board, 7 esptool failed, 8 firmware build failed,
+    10 the board's MicroPython is too old for the .mpy files (use --image).
     """
     from concurrent.futures import ThreadPoolExecutor
 

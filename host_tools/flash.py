@@ -16,7 +16,8 @@ Validation happens before the board is touched: a bad board file or config write
 
 Every failure is a DeployError subclass with `exit_code`, a message for people and a `hint`:
 ConfigInvalid (3, `.errors` = [(key, reason)]), BoardFileInvalid (4), Unreachable (5),
-TransferFailed (6), EsptoolFailed (7), BuildFailed (8).
+TransferFailed (6), EsptoolFailed (7), BuildFailed (8), Incompatible (10: the board's
+MicroPython cannot load the .mpy files).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class BuildFailed(DeployError):
     exit_code = 8
 
 
+class Incompatible(DeployError):
+    """The board's MicroPython cannot load the compiled firmware (.mpy version)."""
+
+    exit_code = 10
+
+
 # ================================================================================ the image
 @dataclass
 class Image:
@@ -90,6 +97,14 @@ class Image:
     @property
     def total_bytes(self) -> int:
         return sum(len(b) for b in self.files.values())
+
+    @property
+    def mpy_version(self) -> int | None:
+        """The .mpy format version mpy-cross wrote (header byte 1), None if no .mpy."""
+        for path, data in self.files.items():
+            if path.endswith(".mpy") and data[:1] == b"M":
+                return data[1]
+        return None
 
 
 def _mpy_cross() -> str:
@@ -281,6 +296,7 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
                           "close other programs using it (mpremote, screen, chargerctl logs)") from e
     try:
         link.keepalive()
+        _check_mpy_version(link, image, port)
         rep.stage(port, "comparing")
         on_board = link.hashes(BOARD_CODE_DIR, ENTRY, "board.json", "config.json")
         changed = [p for p, data in wanted.items() if on_board.get(p) != _sha(data)]
@@ -332,6 +348,19 @@ def flash_board(port: str, board: str, config: dict | str | os.PathLike, *,
     checked = check_config(cfg, board_dict, firmware_dir)
     return deploy(port, build_image(firmware_dir), board_raw, checked, reporter=reporter,
                   restart=restart)
+
+
+def _check_mpy_version(link, image: Image, port: str) -> None:
+    wanted = image.mpy_version
+    if wanted is None:
+        return
+    found = link.eval("getattr(__import__('sys').implementation, '_mpy', None)")
+    version = link.eval("'.'.join(str(x) for x in __import__('sys').implementation.version[:3])")
+    if found is not None and found & 0xFF != wanted:
+        raise Incompatible(
+            f"the board on {port} runs MicroPython {version}, which loads .mpy version "
+            f"{found & 0xFF}; the firmware is compiled to .mpy version {wanted} (MicroPython 1.19 or newer)",
+            "write a current MicroPython first: chargerctl flash ... --image ESP32_GENERIC-<version>.bin")
 
 
 # ================================================================================= esptool

@@ -230,3 +230,19 @@ def test_esptool_failure_is_its_own_exit_code(tmp_path, config_file, firmware):
     assert proc.returncode == 7, proc.stderr
     (res,) = _results(proc)
     assert "esptool failed" in res["error"]
+
+
+def test_board_that_cannot_load_the_mpy_version_is_refused_before_writing(vboard, good_config):
+    """An image compiled for another .mpy version (as for an old MicroPython) is not copied."""
+    require_schema()
+    board, raw = fl.load_board("unix-sim")
+    image = fl.Image({"main.py": b"print(1)\n", "lib/evse/x.mpy": b"M\x05\x00\x1f"})
+    before = snapshot(vboard.flash_dir)
+    try:
+        fl.deploy(vboard.port, image, raw, fl.check_config(good_config, board))
+    except fl.Incompatible as e:
+        assert e.exit_code == 10
+        assert ".mpy version 6" in str(e) and "--image" in e.hint
+    else:
+        raise AssertionError("deploy accepted an image the board cannot load")
+    assert snapshot(vboard.flash_dir) == before
