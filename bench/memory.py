@@ -7,7 +7,7 @@ A full session: boot, BootNotification accepted, RemoteStartTransaction, StartTr
 against the `ocpp`-package central system of tests/ocpp (conftest.Server). It passes when all of
 that happens with no MemoryError, crash or restart.
 
-The smallest heap is found by bisection (granularity `STEP`). One more instrumented run at a
+The smallest heap is found by bisection (granularity `STEP_K`). One more instrumented run at a
 roomy heap splits it: a wrapper main (`_WRAPPER`) samples the live heap (gc.collect() then
 gc.mem_alloc()) every 10 ms from an asyncio task and reports the peak and the modules loaded;
 a fresh interpreter that only imports those modules gives the heap after imports (code).
@@ -31,7 +31,7 @@ from bench.common import Context, Figure
 from host_tools import BOARDS_DIR
 from host_tools.micropython import micropython_binary
 
-STEP_K = 2
+STEP_K = 2  # bisection granularity (the tiny size of the smoke test uses 16)
 GOAL_TOTAL_K = 96
 GOAL_WORKING_K = 24
 OCPP_KEYS = {"HeartbeatInterval": 30, "MeterValueSampleInterval": 1, "ConnectionTimeOut": 30,
@@ -221,6 +221,7 @@ def run(ctx: Context) -> list[Figure]:
     # live peak does not fit). Near the edge a pass depends on fragmentation, so the answer
     # must pass a second time; if not, step up until it does.
     trials: list[tuple[int, str]] = []
+    step = ctx.pick(16, STEP_K, STEP_K)
 
     def trial(k: int) -> bool:
         ok, why = passes(work / "flash", lib, k, samples)
@@ -230,11 +231,11 @@ def run(ctx: Context) -> list[Figure]:
     hi = 192
     if not trial(hi):
         raise RuntimeError(f"a full session fails even at {hi}k: {trials[-1][1]}")
-    lo = max(16, (peak // 1024) // STEP_K * STEP_K)
+    lo = max(16, (peak // 1024) // step * step)
     if trial(lo):
         hi, lo = lo, 16
-    while hi - lo > STEP_K:
-        mid = (lo + hi) // 2 // STEP_K * STEP_K
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
         if mid in (lo, hi):
             break
         if trial(mid):
@@ -244,14 +245,14 @@ def run(ctx: Context) -> list[Figure]:
     for _ in range(ctx.pick(0, 3, 4)):
         if trial(hi):
             break
-        hi += STEP_K
+        hi += step
     total_k = hi
     working = peak - code
     details = {"samples": samples, "trials_k": trials,
                "sampled_peak_bytes": peak, "code_bytes": code, "interpreter_base_bytes": interp,
                "wrapper_base_bytes": base, "app_started_mem_alloc": started,
                "image_bytes": image_bytes, "modules": mods}
-    note = (f"full session, {samples} samples, .mpy image; bisect step {STEP_K}k, "
+    note = (f"full session, {samples} samples, .mpy image; bisect step {step}k, "
             f"passed twice")
     return [
         Figure("memory", "smallest heap for a full session", total_k, "KB", None, "",
