@@ -279,7 +279,9 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
                                                  control_port=cfg["sim"]["control_port"],
                                                  echo=echo))
         stage(f"flashing the firmware to {board.port}")
+        boots = board.boots
         flash_virtual_board(board.port, cfg)
+        board.wait_boot(boots + 1, timeout=10)  # the deploy's restart has happened
         rig = Rig(backend, board, cfg, code.upper(), identity)
         if wait_online:
             stage(f"waiting for charger {rig.code} to come online")

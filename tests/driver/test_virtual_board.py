@@ -136,3 +136,20 @@ def test_commission_fails_at_board_when_nothing_answers(tmp_path):
     assert report["failed_step"] == "board"
     assert [s["status"] for s in report["steps"]] == [FAIL] + [SKIP] * 6
     assert "FAILED at step 'board'" in result.stdout
+
+
+def test_commission_fails_at_config_when_the_board_config_is_invalid(tmp_path):
+    """config.json is checked by the firmware's own rules on the board; the key is named."""
+    from host_tools.bench_rig import bench_rig
+
+    with bench_rig(tmp_path, code="BAD42", wait_online=False) as rig:
+        # Behind flash's back (it would refuse this): edit the flash folder, then power-cycle.
+        cfg = dict(rig.config, csms_url="http://not-a-websocket")
+        (rig.board.flash_dir / "config.json").write_text(json.dumps(cfg))
+        boots = rig.board.boots
+        rig.board.kill()
+        rig.board.wait_boot(boots + 1)
+        report = Commissioning(rig.port, "BAD42", 1, rig.api).run()
+    assert report.failed_step == "config"
+    detail = report.steps[1].detail
+    assert detail.startswith("config.json is invalid: csms_url:"), detail
