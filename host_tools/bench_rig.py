@@ -253,37 +253,46 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
               csms_url: str | None = None, heapsize: str | None = None, echo: bool = False,
               wait_online: bool = True, online_timeout: float = 30.0,
               backend_args: list[str] | None = None,
-              on_stage: Callable[[str], None] | None = None) -> Iterator[Rig]:
+              on_stage: Callable[[str, str], None] | None = None) -> Iterator[Rig]:
     """Backend + flashed virtual board, torn down on exit (see the module doc).
 
     `charger` overrides fields of the chargers-file entry; `config` overrides fields of the
     board config (e.g. `{"sim": {...}}`); `csms_url` points the board elsewhere (an offline
     board); `wait_online=False` skips waiting for the board to connect; `backend_args` go to
     `chargerctl backend` (e.g. `["--rate-limit", "start=30"]` for a test module that starts
-    many sessions).
+    many sessions). `on_stage(key, text)` narrates: keys "backend", "board", "flash", "online"
+    as each starts, and the same with ".ready"/".done" and details when it is done.
     """
     from host_tools.virtual_board import VirtualBoard
 
-    stage = on_stage or (lambda text: None)
+    def stage(key: str, text: str) -> None:
+        if on_stage:
+            on_stage(key, text)
+
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     entry = bench_charger(identity, code, connectors, **(charger or {}))
     with contextlib.ExitStack() as stack:
-        stage("starting the local backend")
+        stage("backend", "starting the local backend")
         backend = stack.enter_context(LocalBackend(workdir / "backend", [entry],
                                                    extra_args=backend_args))
+        stage("backend.ready", f"API {backend.api}, OCPP {backend.ws_url}/{identity}")
         cfg = bench_config(identity, code, csms_url or backend.ws_url, connectors=connectors)
         cfg.update(config or {})
-        stage("starting a virtual board")
+        stage("board", "starting a virtual board")
         board = stack.enter_context(VirtualBoard(workdir / "flash", heapsize=heapsize,
                                                  control_port=cfg["sim"]["control_port"],
                                                  echo=echo))
-        stage(f"flashing the firmware to {board.port}")
+        stage("board.ready", f"serial port {board.port}, flash folder {board.flash_dir}")
+        stage("flash", f"flashing the firmware to {board.port}")
         boots = board.boots
-        flash_virtual_board(board.port, cfg)
+        result = flash_virtual_board(board.port, cfg)
         board.wait_boot(boots + 1, timeout=10)  # the deploy's restart has happened
+        stage("flash.done", f"{len(result.copied)} files, {result.bytes_copied} bytes in "
+                            f"{result.seconds:.1f} s; the board restarted")
         rig = Rig(backend, board, cfg, code.upper(), identity)
         if wait_online:
-            stage(f"waiting for charger {rig.code} to come online")
-            rig.wait_online(online_timeout)
+            stage("online", f"waiting for charger {rig.code} to come online")
+            data = rig.wait_online(online_timeout)
+            stage("online.done", f"{data.get('name')} is online")
         yield rig

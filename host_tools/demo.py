@@ -50,23 +50,20 @@ def run_demo(workdir: Path, code: str = "DEMO42", connector: int = 1, watch_s: f
     from host_tools.bench_rig import bench_rig
 
     say = Narrator()
-    stages = {
-        "starting the local backend": "Starting the local backend (Plugchoice stand-in)",
-        "starting a virtual board": "Starting a virtual board (MicroPython unix port on a pty)",
+    steps = {
+        "backend": "Starting the local backend (the Plugchoice stand-in: public API + OCPP)",
+        "board": "Starting a virtual board (the MicroPython unix port on a pseudo-terminal)",
+        "flash": "Flashing our firmware to it, exactly like `chargerctl flash --board unix-sim`",
+        "online": "Waiting for the board to boot and connect to the backend over OCPP",
     }
 
-    def on_stage(text: str) -> None:
-        if text.startswith("flashing"):
-            say.step(f"Flashing the firmware ({text.removeprefix('flashing the firmware ')}) "
-                     "like `chargerctl flash --board unix-sim`")
-        elif text.startswith("waiting for charger"):
-            say.step(f"Waiting for the board to boot and connect over OCPP ({code})")
+    def on_stage(key: str, text: str) -> None:
+        if key in steps:
+            say.step(steps[key])
         else:
-            say.step(stages.get(text, text))
+            say.detail(text)
 
     with bench_rig(workdir, code=code, on_stage=on_stage, echo=echo_board) as rig:
-        say.detail(f"backend  {rig.api}   OCPP {rig.backend.ws_url}/{rig.identity}")
-        say.detail(f"board    {rig.port}   flash dir {rig.board.flash_dir}")
         with rig.client() as client:
             say.step(f"Driver looks up charger [bold]{code}[/]")
             info = client.charger(code)
@@ -160,8 +157,8 @@ def demo(workdir: str, code: str, watch_s: float, echo_board: bool) -> None:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(Panel.fit(
         "A driver pays for and charges at a public charger, all on this machine:\n"
-        "  driver (chargerctl session code) -> local backend (public-charging API + OCPP)\n"
-        "  -> virtual board running our MicroPython firmware -> simulated relay, meter, EV",
+        "driver (chargerctl) -> local backend (public API + OCPP) -> virtual board\n"
+        "(our MicroPython firmware) -> simulated relay, energy meter and EV",
         title="chargerctl demo"))
     try:
         run_demo(path, code=code, watch_s=watch_s, echo_board=echo_board)
