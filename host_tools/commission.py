@@ -326,7 +326,14 @@ class Commissioning:
         raise StepFailed(f"the simulated hardware has no connector {self.connector}.")
 
     def _charging(self) -> str:
-        self._wait({"charging"}, self.t.charging)
+        try:
+            self._wait({"charging"}, self.t.charging)
+        except driver.SessionFailed as err:
+            if self.session.get("status") in ("authorized", "starting"):
+                raise StepFailed(f"{err} Connector {self.connector} is "
+                                 f"{self.session.get('connector_status')}: is an EV (or EV "
+                                 "simulator) plugged in and asking for power?") from None
+            raise
         if self.control_port:
             first = self._sim_state()
             if not first.get("relay_closed"):
