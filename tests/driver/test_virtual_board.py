@@ -153,3 +153,19 @@ def test_commission_fails_at_config_when_the_board_config_is_invalid(tmp_path):
     assert report.failed_step == "config"
     detail = report.steps[1].detail
     assert detail.startswith("config.json is invalid: csms_url:"), detail
+
+
+def test_commission_fails_at_charging_without_an_ev_and_cancels_its_session(tmp_path):
+    """No EV plugged: the session never charges; the step says why and the hold is released."""
+    from host_tools.bench_rig import bench_rig, free_port
+    from host_tools.driver import Client
+
+    sim = {"ev_plugged": False, "power_w": 7400, "control_port": free_port()}
+    with bench_rig(tmp_path, code="NOEV1", config={"sim": sim}) as rig:
+        check = Commissioning(rig.port, "NOEV1", 1, rig.api, timeouts=Timeouts(charging=6.0))
+        report = check.run()
+        with Client(rig.api) as client:
+            session, _ = client.session(check.token)
+    assert report.failed_step == "charging"
+    assert "is an EV (or EV simulator) plugged in" in report.steps[4].detail
+    assert session["status"] == "cancelled"  # nothing left held or waiting on the charger
