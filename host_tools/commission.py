@@ -123,7 +123,7 @@ class Commissioning:
     def __init__(self, port: str, code: str, connector: int, api: str | None = None, *,
                  control_port: int | None = None, email: str | None = None,
                  timeouts: Timeouts | None = None, restart_board: bool = True,
-                 use_sim: bool = True,
+                 use_sim: bool = True, stripe_secret_key: str | None = None,
                  poll_s: float = driver.MIN_POLL_S,
                  on_step: Callable[[StepResult], None] | None = None):
         self.port, self.code, self.connector = port, code, connector
@@ -133,6 +133,7 @@ class Commissioning:
         self.t = timeouts or Timeouts()
         self.restart_board = restart_board
         self.use_sim = use_sim  # False: judge energy by the backend only, as on a real board
+        self.stripe_secret_key = stripe_secret_key
         self.poll_s = poll_s
         self.on_step = on_step
         self.report = Report(port, code, connector, self.client.api)
@@ -297,7 +298,8 @@ class Commissioning:
     def _session(self) -> str:
         started = self.client.start(self.code, self.connector, self.email)
         self.token, self.session = started.token, started.session
-        self.session = driver.confirm_payment(self.client, started.token, started.payment)
+        self.session = driver.confirm_payment(self.client, started.token, started.payment,
+                                              stripe_secret_key=self.stripe_secret_key)
         cur = (self.session.get("pricing") or {}).get("currency")
         return (f"session {driver.shorten(self.token)}: {self.session.get('status')}, "
                 f"pre-authorization {money(self.session.get('amount_authorized'), cur)}")
@@ -408,13 +410,18 @@ Exit codes: 0 every step passed; 1 a step failed (the report names it); 2 usage.
               help="Virtual board: ignore its simulated hardware and judge the energy by the "
                    "backend only, as on a real board.")
 @click.option("--email", default=None, help="Receipt address for the test session.")
+@click.option("--stripe-secret-key", envvar="STRIPE_TEST_SECRET_KEY", default=None,
+              metavar="sk_test_...",
+              help="Real service in Stripe test mode: confirm the test session's payment "
+                   "(env STRIPE_TEST_SECRET_KEY).")
 @click.option("--online-timeout", type=float, default=Timeouts.online, show_default=True,
               help="Seconds to wait for the charger to (re)connect to the backend.")
 @click.option("--energy-timeout", type=float, default=Timeouts.energy, show_default=True,
               help="Real board: seconds to wait for the session's energy to rise.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def commission(port: str, code: str, connector: int, api: str, report_file: str | None,
-               control_port: int | None, no_sim: bool, email: str | None, online_timeout: float,
+               control_port: int | None, no_sim: bool, email: str | None,
+               stripe_secret_key: str | None, online_timeout: float,
                energy_timeout: float, as_json: bool) -> None:
     """Check an installed charger end to end and write a pass/fail report.
 
@@ -439,7 +446,8 @@ def commission(port: str, code: str, connector: int, api: str, report_file: str 
 
     timeouts = Timeouts(online=online_timeout, energy=energy_timeout)
     report = Commissioning(port, code, connector, api, control_port=control_port, email=email,
-                           timeouts=timeouts, use_sim=not no_sim, on_step=show).run()
+                           timeouts=timeouts, use_sim=not no_sim,
+                           stripe_secret_key=stripe_secret_key, on_step=show).run()
     path = Path(report_file or f"commission-{code.upper()}.json")
     path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     if as_json:
