@@ -73,6 +73,7 @@ async def main():
     board = build(board_dict, cfg)
     if errors:
         await _halt(board.display, errors)
+    from evse.ocpp import ws  # all code loads now, into a heap still in one piece
     from evse.ocpp.chargepoint import ChargePoint
     from evse.ocpp.journal import Journal
     from evse.ocpp.settings import Settings
@@ -93,7 +94,6 @@ async def main():
     log("ocpp", "url", url, "tls", int(url.startswith("wss")))
 
     async def connect():
-        from evse.ocpp import ws
         key = settings["AuthorizationKey"] or cfg.get("authorization_key")
         auth = (cfg["charge_point_id"], key) if key else None
         return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])

@@ -16,6 +16,9 @@ import asyncio
 from evse.connector import Connector
 from evse.hal import MeterError
 from evse.log import log
+# Loaded up front, while the heap is still in one piece: importing it later, into a
+# fragmented heap, can fail exactly when a RemoteStopTransaction arrives.
+from evse.ocpp.handlers import HANDLERS
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError, Rpc
 from evse.ocpp.settings import load_json, remove, save_json
 
@@ -60,16 +63,6 @@ def parse_iso(s):
     doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     return days * 86400 + h * 3600 + mi * 60 + sec + tz
-
-
-def forget(name):
-    """Drop an imported module so the heap its code holds can be collected."""
-    import sys
-    sys.modules.pop(name, None)
-    parent, _, leaf = name.rpartition(".")
-    mod = sys.modules.get(parent)
-    if mod is not None and leaf in mod.__dict__:
-        delattr(mod, leaf)
 
 
 class Reboot(Exception):
@@ -424,17 +417,10 @@ class ChargePoint:
     # -- the connection ---------------------------------------------------------------------
 
     async def dispatch(self, action, payload):
-        # The handlers are loaded for each CALL from the central system and dropped after it:
-        # CALLs are rare, and their code would otherwise sit in the heap all the time.
-        from evse.ocpp import handlers
-        try:
-            fn = handlers.HANDLERS.get(action)
-            if fn is None:
-                raise CallError(NOT_SUPPORTED if action in _UNSUPPORTED else NOT_IMPLEMENTED, action)
-            return fn(self, payload)
-        finally:
-            del handlers
-            forget("evse.ocpp.handlers")
+        fn = HANDLERS.get(action)
+        if fn is None:
+            raise CallError(NOT_SUPPORTED if action in _UNSUPPORTED else NOT_IMPLEMENTED, action)
+        return fn(self, payload)
 
     async def run(self, connect):
         """Connect, serve, and reconnect with exponential back-off and jitter, forever."""
