@@ -56,8 +56,10 @@ def _assert_open_at_boot(rig, boot: int, register: float, state: dict) -> str:
     return console
 
 
-@pytest.mark.parametrize("when", ["after_confirm", "charging", "after_stop"])
+@pytest.mark.parametrize("when", ["after_confirm", "charging", "twice", "after_stop"])
 def test_power_loss(rig, when):
+    """`twice`: the power flickers, going again as soon as the board is back (the PowerLoss
+    stop is then queued or just sent): one stop, with the same meterStop."""
     with rig.client() as client:
         ready_connector(rig, client)
         if when == "after_confirm":
@@ -74,6 +76,10 @@ def test_power_loss(rig, when):
 
         boot, register, state = _kill_and_reboot(rig)
         console = _assert_open_at_boot(rig, boot, register, state)
+        if when == "twice":
+            boot, register_again, state = _kill_and_reboot(rig)
+            assert register_again == register
+            _assert_open_at_boot(rig, boot, register, state)
 
         s, tx = assert_settled(rig, client, token)
         # nothing closes the relay after the reboot: the session is over

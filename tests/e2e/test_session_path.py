@@ -117,6 +117,8 @@ def test_lookup_start_pay_charge_stop_settle(rig):
         # stop: RemoteStopTransaction accepted -> stopping (or further already)
         s = client.stop(started.token)
         assert s["status"] in ("stopping", "settling", "completed"), s
+        if s["status"] == "stopping":  # until StopTransaction: no money moved yet
+            _unset(s, "completed_at", "captured_at", "amount_captured", "tax_amount")
         s, tx = assert_settled(rig, client, started.token)
         state = rig.connector_state(1)
         assert state["relay_closed"] is False and state["power_w"] == 0, state
