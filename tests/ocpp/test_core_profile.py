@@ -54,6 +54,7 @@ async def test_tc002_boot_pending_then_accepted(station):
     srv.boot_interval = 1
     await station.start()
     await srv.wait_msg("BootNotification")
+    await station.fw.wait_log(r"boot status=Pending")
     res = await srv.cp.call(call.GetConfiguration(key=["HeartbeatInterval"]))
     assert res.configuration_key[0]["key"] == "HeartbeatInterval"
     assert (await srv.cp.call(call.RemoteStartTransaction(id_tag="T", connector_id=1))).status == "Rejected"
@@ -72,6 +73,7 @@ async def test_tc002_boot_pending_trigger_message_is_honoured(station):
     srv.boot_interval = 60
     await station.start()
     await srv.wait_msg("BootNotification")
+    await station.fw.wait_log(r"boot status=Pending")
     res = await srv.cp.call(call.TriggerMessage(requested_message="BootNotification"))
     assert res.status == "Accepted"
     await srv.wait_msg("BootNotification", n=2, timeout=5)
@@ -88,6 +90,7 @@ async def test_boot_rejected_answers_nothing_until_interval(station):
     await station.start()
     await srv.wait_msg("BootNotification")
     t0 = asyncio.get_running_loop().time()
+    await station.fw.wait_log(r"boot status=Rejected")  # the answer has reached the charge point
     srv.cp._response_timeout = 0.5
     with pytest.raises(asyncio.TimeoutError):
         await srv.cp.call(call.GetConfiguration())
