@@ -24,6 +24,8 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 _CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire)
+_READ_TIMEOUT_S = 0.5  # per read on the port; bounds each raw-REPL entry attempt
+_RESET_SETTLE_S = 0.1
 
 
 class BoardUnreachable(Exception):
@@ -150,7 +152,7 @@ class BoardLink:
         try:
             # A read timeout: on a pty mpremote reads blocking, and a board that never answers
             # must end in an error, not a hang.
-            self.transport = SerialTransport(port, baudrate=115200, timeout=2)
+            self.transport = SerialTransport(port, baudrate=115200, timeout=_READ_TIMEOUT_S)
         except (TransportError, serial.SerialException, OSError) as e:
             raise BoardUnreachable(f"cannot open {port}: {e}") from e
         deadline = time.monotonic() + timeout
@@ -160,7 +162,8 @@ class BoardLink:
             attempt += 1
             left = deadline - time.monotonic()
             try:
-                self._enter_raw_repl(max(0.5, min(attempt, 3.0, left)))
+                # 0.3 s is ample for an idle board; a busy one gets longer tries.
+                self._enter_raw_repl(max(0.3, min(0.3 * 2 ** (attempt - 1), 3.0, left)))
                 break
             except (TransportError, serial.SerialException, OSError) as e:
                 if time.monotonic() < deadline and not isinstance(e, serial.SerialException):
@@ -265,6 +268,9 @@ class BoardLink:
             self.transport.exec_raw_no_follow(_RESET)
         except (TransportError, serial.SerialException, OSError):
             pass  # the board may vanish mid-reply: that is the reset working
+        # Let the old interpreter go before anyone talks to the port again: bytes sent while it
+        # is still exiting are lost with it (the next connect would then need a second try).
+        time.sleep(_RESET_SETTLE_S)
         self.close(leave_repl=False)
 
     def close(self, leave_repl: bool = True) -> None:

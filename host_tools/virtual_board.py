@@ -198,17 +198,19 @@ class VirtualBoard:
     def stop(self, timeout: float = 5.0) -> None:
         """End the interpreter for good and release the terminals."""
         self._stopping.set()
+        # The supervisor goes first, so that no new boot can start behind our back.
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
         proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout)
-        for t in self._threads:
-            t.join(timeout)
-        self._threads = []
         for fd in self._fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -317,6 +319,8 @@ class VirtualBoard:
         self._hold_until = time.monotonic() + _BOOT_HOLD_S
         self._in_raw, self._carry = False, b""
         with self._boot_cv:
+            if self._stopping.is_set():
+                return
             self.boots += 1
             self._write_log(f"\r\n--- virtual board: boot {self.boots} ---\r\n".encode())
             self._proc = subprocess.Popen(
@@ -428,10 +432,16 @@ class VirtualBoard:
                     self._pace(len(data))
                 elif len(held) < _MAX_HELD:
                     held += data
-            if held and time.monotonic() >= self._hold_until:
+            if held and time.monotonic() >= self._hold_until and self._alive():
                 self._write_all(m_a, bytes(held))
                 self._pace(len(held))
                 held.clear()
+
+    def _alive(self) -> bool:
+        # An interpreter that has just exited (a reset) must not swallow the host's next bytes
+        # in the moments before the supervisor notices: they wait for the next boot.
+        proc = self._proc
+        return proc is not None and proc.poll() is None
 
     def _pace(self, nbytes: int) -> None:
         # Optional UART speed (8N1: 10 bits a byte), to measure transfers as over USB serial.

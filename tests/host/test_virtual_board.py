@@ -158,3 +158,19 @@ def test_a_killed_host_process_leaves_no_board_running(tmp_path):
             return
         time.sleep(0.05)
     raise AssertionError(f"interpreter {pid} outlived its host process")
+
+
+def test_connecting_right_after_a_reset_gets_in_at_once(boards, tmp_path):
+    """A host tool that connects while the board reboots (flash, then config, then commission)
+    must not lose its Ctrl-C to the boot: each connection gets the raw REPL on the first try."""
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(LOOP_MAIN)
+    vb = boards(flash)
+    for n in range(2, 6):
+        BoardLink(vb.port).reset()
+        t0 = time.monotonic()
+        with BoardLink(vb.port, timeout=5) as link:
+            assert link.eval("1") == 1
+        assert time.monotonic() - t0 < 0.9  # a missed first attempt alone costs 1 s
+        assert vb.boots == n
