@@ -24,7 +24,11 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 _CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire)
-_READ_TIMEOUT_S = 0.5  # per read on the port; bounds each raw-REPL entry attempt
+# Per read on the port. mpremote reads a pty blocking: without a timeout a silent board hangs
+# the host. Long while transferring (a busy ESP32 may pause in raw-paste flow control),
+# short while knocking for the raw REPL, so that a retry comes soon.
+_READ_TIMEOUT_S = 5.0
+_KNOCK_TIMEOUT_S = 0.2
 _RESET_SETTLE_S = 0.1
 
 
@@ -177,13 +181,17 @@ class BoardLink:
         # mpremote's enter_raw_repl(soft_reset=False), minus its print() of what it read on a
         # failure (stdout is the user's, and redirecting it is not thread-safe).
         t = self.transport
-        t.serial.write(b"\r\x03")  # Ctrl-C: interrupt the running firmware
-        while t.serial.in_waiting:
-            t.serial.read(t.serial.in_waiting)
-        t.serial.write(b"\r\x01")  # Ctrl-A: raw REPL
-        banner = b"raw REPL; CTRL-B to exit\r\n"
-        if not t.read_until(1, banner, timeout_overall=timeout).endswith(banner):
-            raise TransportError("could not enter raw repl")
+        t.serial.timeout = _KNOCK_TIMEOUT_S
+        try:
+            t.serial.write(b"\r\x03")  # Ctrl-C: interrupt the running firmware
+            while t.serial.in_waiting:
+                t.serial.read(t.serial.in_waiting)
+            t.serial.write(b"\r\x01")  # Ctrl-A: raw REPL
+            banner = b"raw REPL; CTRL-B to exit\r\n"
+            if not t.read_until(1, banner, timeout_overall=timeout).endswith(banner):
+                raise TransportError("could not enter raw repl")
+        finally:
+            t.serial.timeout = _READ_TIMEOUT_S
         t.in_raw_repl = True
 
     # ----- basics ----------------------------------------------------------------------------
