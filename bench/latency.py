@@ -104,6 +104,7 @@ def one_session(client: driver.Client, code: str, control_port: int) -> tuple[fl
     client.stop(started.token)
     t_open = watch.wait() - t0
     _poll_session(client, started.token, {"completed"}, 15)
+    _connector_status(client, code, "Finishing", 10)
     # the EV leaves and comes back, so the next session finds the connector Preparing again
     with SimClient(control_port) as sim:
         sim.plug(1, False)

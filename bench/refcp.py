@@ -39,6 +39,7 @@ class ReferenceChargePoint(ChargePoint):
         self._since = time.monotonic()
         self.transaction_id: int | None = None
         self.id_tag: str | None = None
+        self.stopping = False
         self.sample_interval = sample_interval
         self.heartbeat_interval = 300
 
@@ -84,7 +85,7 @@ class ReferenceChargePoint(ChargePoint):
     async def set_plugged(self, plugged: bool) -> None:
         self._meter()
         self.plugged = plugged
-        if self.transaction_id is None:
+        if self.transaction_id is None and not self.stopping:
             await self.status(1, "Preparing" if plugged else "Available")
 
     @on(Action.remote_start_transaction)
@@ -112,6 +113,7 @@ class ReferenceChargePoint(ChargePoint):
             return call_result.RemoteStopTransaction(status="Rejected")
         self._meter()
         self.relay_closed = False
+        self.stopping = True
         return call_result.RemoteStopTransaction(status="Accepted")
 
     @after(Action.remote_stop_transaction)
@@ -119,11 +121,15 @@ class ReferenceChargePoint(ChargePoint):
         if transaction_id != self.transaction_id or self.relay_closed:
             return
         self.transaction_id = None
-        await self.call(call.StopTransaction(meter_stop=int(self._meter()), timestamp=now_iso(),
-                                             transaction_id=transaction_id, reason="Remote",
-                                             id_tag=self.id_tag))
-        self.id_tag = None
-        await self.status(1, "Finishing")
+        try:
+            await self.call(call.StopTransaction(meter_stop=int(self._meter()),
+                                                 timestamp=now_iso(),
+                                                 transaction_id=transaction_id, reason="Remote",
+                                                 id_tag=self.id_tag))
+            self.id_tag = None
+        finally:
+            self.stopping = False
+        await self.status(1, "Finishing" if self.plugged else "Available")
 
     @on(Action.trigger_message)
     def on_trigger(self, requested_message, connector_id=None):

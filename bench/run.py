@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import shutil
 import sys
@@ -34,7 +35,8 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def print_table(figures: list[Figure], seconds: dict[str, float]) -> None:
+def print_table(figures: list[Figure], seconds: dict[str, float],
+                load: dict[str, list[float]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -51,7 +53,9 @@ def print_table(figures: list[Figure], seconds: dict[str, float]) -> None:
     console = Console(width=max(140, shutil.get_terminal_size().columns))
     console.print(table)
     console.print("seconds per benchmark: " +
-                  ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+                  ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) +
+                  "; load average (1 min) at each start: " +
+                  ", ".join(f"{k} {v[0]:.2f}" for k, v in load.items()))
 
 
 def run(only: list[str], size: str, out: Path | None, workdir: Path | None = None,
@@ -60,9 +64,11 @@ def run(only: list[str], size: str, out: Path | None, workdir: Path | None = Non
     started = time.monotonic()
     figures: list[Figure] = []
     seconds: dict[str, float] = {}
+    load: dict[str, list[float]] = {}  # machine load when each started: others share the CPUs
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         base = Path(workdir or tmp)
         for name in only:
+            load[name] = [round(x, 2) for x in os.getloadavg()]
             t0 = time.monotonic()
             if show:
                 print(f"bench: {name} ({size}) ...", file=sys.stderr, flush=True)
@@ -78,20 +84,19 @@ def run(only: list[str], size: str, out: Path | None, workdir: Path | None = Non
               "machine": {"python": platform.python_version(), "cpus": _cpus(),
                           "platform": platform.platform()},
               "seconds": {k: round(v, 1) for k, v in seconds.items()},
+              "loadavg_at_start": load,
               "total_seconds": round(time.monotonic() - started, 1),
               "figures": [f.as_dict() for f in figures]}
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     if show:
-        print_table(figures, seconds)
+        print_table(figures, seconds, load)
         if out is not None:
             print(f"results written to {out}")
     return result
 
 
 def _cpus() -> int | None:
-    import os
-
     return os.cpu_count()
 
 

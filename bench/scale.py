@@ -29,6 +29,10 @@ from host_tools.bench_rig import LocalBackend, bench_charger
 
 GOAL_P99_MS = 100.0
 HEARTBEAT_S = 10  # 1,000 chargers: 100 heartbeats a second
+# Steady state before measuring: the backend asks a charger for BootNotification 5 s after it
+# connects if it has not booted (a wave of checks after 1,000 connections), and the boot storm's
+# garbage is collected; sessions start after that.
+SETTLE_S = 6.0
 POLL_S = 1.0
 
 
@@ -75,6 +79,14 @@ class FleetProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._err.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), to tell what saturates during the window."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Failed(Exception):
@@ -148,12 +160,18 @@ def measure(work: Path, chargers: int, sessions: int, hold: float) -> dict:
         if ready["connected"] != chargers:
             raise RuntimeError(f"only {ready['connected']}/{chargers} chargers connected: "
                                f"{ready['errors']}")
+        time.sleep(SETTLE_S if chargers > 1 else 0.5)
         fleet.send("mark")
         fleet.read("marked", 10)
         codes = [e["public_code"] for e in random.sample(entries, sessions)]
+        import os
+
+        pids = {"backend": backend._proc.pid, "fleet": fleet.proc.pid, "drivers": os.getpid()}
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
         t0 = time.perf_counter()
         lat, errors = asyncio.run(drive(backend.api, codes, hold))
         window = time.perf_counter() - t0
+        cpu = {k: round((cpu_seconds(p) - cpu0[k]) / window, 2) for k, p in pids.items()}
         fleet.send("report")
         report = fleet.read("report", 30)
     api_ms = [s * 1000 for _, s in lat]
@@ -164,7 +182,7 @@ def measure(work: Path, chargers: int, sessions: int, hold: float) -> dict:
     for name, s in lat:
         by_endpoint.setdefault(name, []).append(s * 1000)
     return {"chargers": chargers, "sessions": sessions, "connect_s": ready["seconds"],
-            "window_s": round(window, 1), "session_errors": errors[:5],
+            "window_s": round(window, 1), "cpu_share": cpu, "session_errors": errors[:5],
             "failed_sessions": len(errors), "ocpp_errors": report["errors"],
             "dropped": report["dropped"],
             "api": {"n": len(api_ms), "p50": percentile(api_ms, 50),
