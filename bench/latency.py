@@ -11,10 +11,12 @@ server for its state every `POLL_S`, first sees the relay in the new position.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import Context, Figure, median, percentile, rate_limit_args, wait_until
@@ -90,19 +92,22 @@ def _connector_status(client: driver.Client, code: str, wanted: str, timeout: fl
                f"charger {code} connector 1 {wanted}", interval=0.02)
 
 
-def one_session(client: driver.Client, code: str, control_port: int) -> tuple[float, float]:
-    """One public session; returns (confirm -> relay closed, stop -> relay open) in seconds."""
+def one_session(client: driver.Client, code: str, control_port: int) -> dict[str, list[float]]:
+    """One public session: for "start" (confirm -> relay closed) and "stop" (stop -> relay
+    open), [seconds, wall clock at the call, wall clock when the relay was seen]."""
     started = client.start(code, 1)
     client.confirm_local_payment(started.payment["client_secret"])
     watch = RelayWatch(control_port, True).start()
-    t0 = time.perf_counter()
+    wall, t0 = time.time(), time.perf_counter()
     client.confirm(started.token)
     t_close = watch.wait() - t0
+    out = {"start": [t_close, wall, wall + t_close]}
     _poll_session(client, started.token, {"charging"}, 15)
     watch = RelayWatch(control_port, False).start()
-    t0 = time.perf_counter()
+    wall, t0 = time.time(), time.perf_counter()
     client.stop(started.token)
     t_open = watch.wait() - t0
+    out["stop"] = [t_open, wall, wall + t_open]
     _poll_session(client, started.token, {"completed"}, 15)
     _connector_status(client, code, "Finishing", 10)
     # the EV leaves and comes back, so the next session finds the connector Preparing again
@@ -111,7 +116,37 @@ def one_session(client: driver.Client, code: str, control_port: int) -> tuple[fl
         _connector_status(client, code, "Available", 10)
         sim.plug(1, True)
     _connector_status(client, code, "Preparing", 10)
-    return t_close, t_open
+    return out
+
+
+_LINE = re.compile(r"^(\S+Z) event=ocpp identity=(\S+) dir=(in|out) type=(CALL|CALLRESULT) "
+                   r"action=(RemoteStartTransaction|RemoteStopTransaction) ")
+
+
+def backend_times(log: Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(identity, action) -> [(CALL sent, CALLRESULT received)] in wall-clock seconds, from
+    the backend's operator log, in order."""
+    sent: dict[tuple[str, str], list[float]] = {}
+    got: dict[tuple[str, str], list[float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        m = _LINE.match(line)
+        if m:
+            ts = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=UTC).timestamp()
+            key = (m.group(2), m.group(5))
+            (sent if m.group(3) == "out" else got).setdefault(key, []).append(ts)
+    return {k: list(zip(v, got.get(k, []), strict=False)) for k, v in sent.items()}
+
+
+def split(calls: list[tuple[float, float]], spans: list[list[float]]) -> dict[str, float]:
+    """Median ms of: API call -> backend sends the OCPP CALL; CALL -> charge point's answer
+    (the relay switches in between); answer -> relay seen by the watcher."""
+    parts: dict[str, list[float]] = {"backend": [], "charge point": [], "after answer": []}
+    for (out, back), (_, start, seen) in zip(calls, spans, strict=False):
+        parts["backend"].append((out - start) * 1000)
+        parts["charge point"].append((back - out) * 1000)
+        parts["after answer"].append((seen - back) * 1000)
+    return {k: round(median(v), 2) for k, v in parts.items() if v}
 
 
 class ReferenceProcess:
@@ -148,8 +183,8 @@ def run(ctx: Context) -> list[Figure]:
     fw = bench_charger("CP-FW", "FW0001", max_sessions_per_hour=10_000)
     ref = bench_charger("CP-REF", "REF001", max_sessions_per_hour=10_000)
     ref_port = free_port()
-    times: dict[str, dict[str, list[float]]] = {k: {"start": [], "stop": []}
-                                                for k in ("firmware", "reference")}
+    spans: dict[str, dict[str, list[list[float]]]] = {k: {"start": [], "stop": []}
+                                                      for k in ("firmware", "reference")}
     with contextlib.ExitStack() as stack:
         backend = stack.enter_context(LocalBackend(work / "backend", [fw, ref],
                                                    extra_args=rate_limit_args()))
@@ -169,21 +204,30 @@ def run(ctx: Context) -> list[Figure]:
             except TimeoutError as e:
                 raise TimeoutError(f"{e}; board console: {board.console_text()[-600:]!r}; "
                                    f"backend log: {backend.log_tail(600)!r}") from None
-        for n in range(warmup + sessions):
+        for _ in range(warmup + sessions):
             for name, (code, port) in targets.items():
-                t_close, t_open = one_session(client, code, port)
-                if n >= warmup:
-                    times[name]["start"].append(t_close)
-                    times[name]["stop"].append(t_open)
+                for what, span in one_session(client, code, port).items():
+                    spans[name][what].append(span)
+        calls = backend_times(backend.log_path)
+    identities = {"firmware": "CP-FW", "reference": "CP-REF"}
+    actions = {"start": "RemoteStartTransaction", "stop": "RemoteStopTransaction"}
     figures = []
     for what, label in (("start", "confirm -> relay closed"), ("stop", "stop -> relay open")):
-        fw_t, ref_t = times["firmware"][what], times["reference"][what]
+        where = {name: split(calls.get((identities[name], actions[what]), [])[warmup:],
+                             spans[name][what][warmup:]) for name in spans}
+        fw_t = [s[0] for s in spans["firmware"][what][warmup:]]
+        ref_t = [s[0] for s in spans["reference"][what][warmup:]]
         for stat, fn in (("median", median), ("p95", lambda v: percentile(v, 95))):
             value, base = fn(fw_t) * 1000, fn(ref_t) * 1000
             figures.append(Figure(
                 "latency", f"{label}, {stat}", round(value, 1), "ms", round(base, 1),
                 "reference CP (ocpp pkg)", f"<= {GOAL}x", value <= GOAL * base,
-                f"{len(fw_t)} sessions each",
+                f"{len(fw_t)} sessions each" + (
+                    "; median ms backend / charge point / after answer: firmware "
+                    + " / ".join(f"{v:g}" for v in where["firmware"].values()) + ", reference "
+                    + " / ".join(f"{v:g}" for v in where["reference"].values())
+                    if stat == "median" and where["firmware"] and where["reference"] else ""),
                 {"firmware_ms": [round(t * 1000, 2) for t in fw_t],
-                 "reference_ms": [round(t * 1000, 2) for t in ref_t]}))
+                 "reference_ms": [round(t * 1000, 2) for t in ref_t],
+                 "median_split_ms": where}))
     return figures

@@ -72,6 +72,7 @@ def run(only: list[str], size: str, out: Path | None, workdir: Path | None = Non
             t0 = time.monotonic()
             if show:
                 print(f"bench: {name} ({size}) ...", file=sys.stderr, flush=True)
+            shutil.rmtree(base / name, ignore_errors=True)  # logs are appended: start clean
             try:
                 module = importlib.import_module(f"bench.{name}")
                 figures += module.run(Context(size, base / name))
