@@ -170,29 +170,29 @@ class Db:
     def __init__(self, rig):
         self.path = rig.backend.db
 
-    def _all(self, sql: str, *args: Any) -> list[dict]:
+    def rows(self, sql: str, *args: Any) -> list[dict]:
         with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)) as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(sql, args).fetchall()]
 
     def session(self, token: str) -> dict:
         digest = hashlib.sha256(token.encode()).hexdigest()
-        rows = self._all("SELECT * FROM sessions WHERE token_hash = ?", digest)
+        rows = self.rows("SELECT * FROM sessions WHERE token_hash = ?", digest)
         assert rows, "the backend has no session for this token"
         return rows[0]
 
     def transaction(self, tx_id: int) -> dict:
-        rows = self._all("SELECT * FROM transactions WHERE id = ?", tx_id)
+        rows = self.rows("SELECT * FROM transactions WHERE id = ?", tx_id)
         assert rows, f"the backend has no transaction {tx_id}"
         return rows[0]
 
     def transactions(self) -> list[dict]:
-        return self._all("SELECT * FROM transactions ORDER BY id")
+        return self.rows("SELECT * FROM transactions ORDER BY id")
 
     def energy_samples(self, tx_id: int) -> list[dict]:
         """Energy register readings of a transaction in arrival order (MeterValues and
         StopTransaction's transactionData)."""
-        return self._all("SELECT * FROM meter_values WHERE transaction_id = ? AND measurand = ? "
+        return self.rows("SELECT * FROM meter_values WHERE transaction_id = ? AND measurand = ? "
                          "AND phase IS NULL ORDER BY id", tx_id, ENERGY_REGISTER)
 
 

@@ -27,7 +27,7 @@ RIG = {"code": "REF42"}
 
 
 def _sessions(rig) -> int:
-    return len(Db(rig)._all("SELECT id FROM sessions"))
+    return len(Db(rig).rows("SELECT id FROM sessions"))
 
 
 def test_unknown_charger_is_404(rig):
@@ -82,7 +82,7 @@ def test_faulted_connector_is_409(rig, fault, error_code):
             wait_until(lambda: connector_status(rig, client) == "Faulted", 10,
                        f"connector Faulted after the {fault} fault",
                        detail=lambda: board_tail(rig, 600))
-            row = Db(rig)._all("SELECT * FROM connectors WHERE connector_id = 1")[0]
+            row = Db(rig).rows("SELECT * FROM connectors WHERE connector_id = 1")[0]
             assert row["error_code"] == error_code, row
             before = _sessions(rig)
             with pytest.raises(driver.ConnectorUnavailable) as err:
@@ -99,22 +99,32 @@ def test_faulted_connector_is_409(rig, fault, error_code):
 
 
 def test_offline_board_is_400(tmp_path):
-    """The board goes away (stopped, not rebooted): new sessions get 400, and a session made
-    before that fails at /confirm with charger_offline, its hold released."""
-    with e2e_rig(tmp_path, code="GONE42") as rig, rig.client() as client:
-        waiting = client.start(rig.code, 1)
+    """The board goes away (stopped, not rebooted): new sessions get 400, a charging session
+    cannot be stopped remotely (400: unplug to end it), and a session made before that fails
+    at /confirm with charger_offline, its hold released."""
+    with e2e_rig(tmp_path, code="GONE42", connectors=2) as rig, rig.client() as client:
+        ready_connector(rig, client, 1)
+        charging, _ = start_charging(rig, client, 1)
+        ready_connector(rig, client, 2)
+        waiting = client.start(rig.code, 2)
         rig.board.stop()
         wait_online(rig, online=False)
-        with pytest.raises(driver.ChargerOffline) as err:
-            client.start(rig.code, 1)
-        assert err.value.status == 400
-        assert err.value.body == {"message": "The charger is offline."}
+        for connector in (1, 2):
+            with pytest.raises(driver.ChargerOffline) as err:
+                client.start(rig.code, connector)
+            assert err.value.status == 400
+            assert err.value.body == {"message": "The charger is offline."}
+        with pytest.raises(driver.StopRefused) as err:
+            client.stop(charging)
+        assert err.value.status == 400 and "unplug" in err.value.body["message"]
+        assert client.session(charging)[0]["status"] == "charging"
         s = driver.confirm_payment(client, waiting.token, waiting.payment)
         assert s["status"] == "failed" and s["failure_reason"] == "charger_offline", s
         assert s["charger"]["online"] is False
         assert s["amount_captured"] is None and s["completed_at"]
-        intent = Db(rig)._all("SELECT status FROM payments")
-        assert [p["status"] for p in intent] == ["canceled"], intent  # the hold is released
+        released = Db(rig).rows("SELECT status FROM payments WHERE id = ?",
+                                Db(rig).session(waiting.token)["payment_intent_id"])
+        assert [p["status"] for p in released] == ["canceled"], released  # hold released
 
 
 def test_limits_are_429(tmp_path):
@@ -146,4 +156,4 @@ def test_limits_are_429(tmp_path):
         codes = [httpx.get(f"{rig.api}/public-charging/sessions/{started.token}",
                            timeout=10).status_code for _ in range(31)]
         assert codes[:30] == [200] * 30 and codes[30] == 429, codes
-        assert len(Db(rig)._all("SELECT id FROM sessions")) == 2
+        assert len(Db(rig).rows("SELECT id FROM sessions")) == 2

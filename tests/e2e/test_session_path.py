@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from PIL import Image
+
 from host_tools import driver
 from tests.e2e.conftest import (
     ENERGY_KWH,
@@ -51,7 +53,7 @@ def _set(session: dict, *keys: str) -> None:
         assert session[k] and ISO_US.match(session[k]), (k, session[k])
 
 
-def test_lookup_start_pay_charge_stop_settle(rig):
+def test_lookup_start_pay_charge_stop_settle(rig, tmp_path):
     """Lookup, start on connector 1, pay, watch the energy rise, stop, receipt."""
     with rig.client() as client:
         info = client.charger(rig.code.lower())  # "code case-insensitive"
@@ -112,6 +114,13 @@ def test_lookup_start_pay_charge_stop_settle(rig):
             time.sleep(0.5)
         assert sim_energy == sorted(sim_energy) and sim_energy[-1] > sim_energy[0]
         assert session_energy == sorted(session_energy) and session_energy[-1] > 0
+        # the display shows the connector charging; its PNG is what the demo saves
+        rig.board.wait_for_console(f"display code={rig.code} ", timeout=1)
+        assert "states=1:Charging" in rig.board.console_text().rsplit("display code=", 1)[1]
+        png = rig.save_display(tmp_path / "display.png")
+        with Image.open(png) as image:
+            assert image.size == (128 * 4, 64 * 4)
+            assert image.convert("L").getextrema() == (0, 255)  # lit and dark pixels
         assert session_energy[-1] * 1000 <= Decimal(str(sim_energy[-1])) + 1
 
         # stop: RemoteStopTransaction accepted -> stopping (or further already)
