@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     e2e_rig,
     ready_connector,
     start_charging,
+    wait_backend_energy,
     wait_online,
     wait_until,
 )
@@ -157,3 +158,48 @@ def test_limits_are_429(tmp_path):
                            timeout=10).status_code for _ in range(31)]
         assert codes[:30] == [200] * 30 and codes[30] == 429, codes
         assert len(Db(rig).rows("SELECT id FROM sessions")) == 2
+
+
+def test_meter_lost_while_charging_stops_and_settles(rig):
+    """A meter that stops answering mid-session: the firmware opens the relay, stops the
+    transaction (reason Other) with the last reading, reports Faulted; the session settles on
+    what was metered and the connector takes no new session until the meter is back."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        token, _ = start_charging(rig, client)
+        wait_backend_energy(rig, token, above_wh=2)
+        rig.sim({"cmd": "fault", "connector": 1, "fault": "meter_lost"})
+        try:
+            s, tx = assert_settled(rig, client, token, timeout=15)
+            assert tx["stop_reason"] == "Other", tx
+            assert tx["meter_stop"] <= rig.connector_state(1)["energy_wh"]
+            assert rig.connector_state(1)["relay_closed"] is False
+            wait_until(lambda: connector_status(rig, client) == "Faulted", 5, "connector Faulted")
+            with pytest.raises(driver.ConnectorUnavailable):
+                client.start(rig.code, 1)
+        finally:
+            rig.sim({"cmd": "fault", "connector": 1, "fault": None})
+
+
+def test_relay_welded_at_stop_faults_the_connector(rig):
+    """The contacts weld while charging: the stop still ends the transaction, but the contact
+    stays closed once the coil is off, so the firmware reports Faulted (relay welded) and the
+    backend refuses the next driver."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        token, _ = start_charging(rig, client)
+        rig.sim({"cmd": "fault", "connector": 1, "fault": "welded"})
+        try:
+            client.stop(token)
+            s, tx = assert_settled(rig, client, token, timeout=15)
+            assert tx["stop_reason"] == "Remote", tx
+            wait_until(lambda: connector_status(rig, client) == "Faulted", 5,
+                       "connector Faulted with a welded relay", detail=lambda: board_tail(rig))
+            row = Db(rig).rows("SELECT * FROM connectors WHERE connector_id = 1")[0]
+            assert (row["error_code"], row["info"]) == ("OtherError", "relay welded"), row
+            with pytest.raises(driver.ConnectorUnavailable):
+                client.start(rig.code, 1)
+        finally:
+            rig.sim({"cmd": "fault", "connector": 1, "fault": None})
+        wait_until(lambda: connector_status(rig, client) in ("Finishing", "Preparing"), 5,
+                   "connector usable once the weld is gone")
