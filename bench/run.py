@@ -61,6 +61,7 @@ def print_table(figures: list[Figure], seconds: dict[str, float],
 def run(only: list[str], size: str, out: Path | None, workdir: Path | None = None,
         show: bool = True) -> dict:
     raise_fd_limit()
+    revision = _revision()
     started = time.monotonic()
     figures: list[Figure] = []
     seconds: dict[str, float] = {}
@@ -82,6 +83,7 @@ def run(only: list[str], size: str, out: Path | None, workdir: Path | None = Non
                 figures.append(failed(name, f"{type(e).__name__}: {e}"[:600]))
             seconds[name] = time.monotonic() - t0
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "size": size,
+              "revision": revision,
               "machine": {"python": platform.python_version(), "cpus": _cpus(),
                           "platform": platform.platform()},
               "seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -95,6 +97,22 @@ def run(only: list[str], size: str, out: Path | None, workdir: Path | None = Non
         if out is not None:
             print(f"results written to {out}")
     return result
+
+
+def _revision() -> dict:
+    """The commit measured, and whether the working tree differed from it (others edit it)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "firmware", "host_tools"],
+                               cwd=root, text=True, capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head, "uncommitted_changes": sorted(
+        line[3:] for line in dirty.splitlines() if line.strip())}
 
 
 def _cpus() -> int | None:
