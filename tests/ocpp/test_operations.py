@@ -178,3 +178,25 @@ async def test_callerror_answer_does_not_drop_the_connection(station):
     await station.plug()
     await srv.wait_status(1, "Preparing")
     assert len(srv.cps) == 1 and not station.fw.log_matches("ocpp disconnected")
+
+
+async def test_invalid_id_in_start_transaction_conf_stops_or_suspends(station):
+    """StopTransactionOnInvalidId: "whether the Charge Point will stop an ongoing transaction when
+    it receives a non- Accepted authorization status in a StartTransaction.conf for this
+    transaction" - true: stop with reason DeAuthorized; false: the EVSE withholds energy
+    (SuspendedEVSE)."""
+    station.server.invalid_tags = {"BADTAG", "BADTAG2"}
+    await station.start(connectors=2)
+    await station.booted()
+    srv = station.server
+    await station.plug(1)
+    assert await station.remote_start("BADTAG", 1) == "Accepted"
+    stop = await srv.wait_msg("StopTransaction")
+    assert stop["reason"] == "DeAuthorized" and stop["transaction_id"] == srv.next_tx
+    await srv.cp.call(call.ChangeConfiguration(key="StopTransactionOnInvalidId", value="false"))
+    await station.plug(2)
+    assert await station.remote_start("BADTAG2", 2) == "Accepted"
+    await srv.wait_status(2, "SuspendedEVSE")
+    assert len(srv.actions("StopTransaction")) == 1
+    state = await station.sim(cmd="state")
+    assert state["connectors"][1]["relay_closed"] is False
