@@ -254,7 +254,7 @@ def assert_settled(rig, client: driver.Client, token: str, timeout: float = 30.0
     assert s["tax_amount"] == expected_tax(s["amount_captured"]), s
     for key in TIMESTAMPS:
         assert s[key] and ISO_US.match(s[key]), (key, s[key])
-    assert s["completed_at"] <= s["captured_at"] or s["completed_at"] == s["captured_at"]
+    assert s["charging_started_at"] <= s["captured_at"] <= s["completed_at"]  # capture completes
     assert s["created_at"] <= s["authorized_at"] <= s["charging_started_at"] <= s["completed_at"]
     assert s["failure_reason"] is None
     return s, tx
