@@ -200,3 +200,29 @@ async def test_invalid_id_in_start_transaction_conf_stops_or_suspends(station):
     assert len(srv.actions("StopTransaction")) == 1
     state = await station.sim(cmd="state")
     assert state["connectors"][1]["relay_closed"] is False
+
+
+async def test_random_payloads_never_crash_the_charge_point(station):
+    """"A message that cannot be processed gets a CALLERROR, never silence and never a crash":
+    every known action with payloads of wrong shapes, types and values (seeded, reproducible)."""
+    import random
+
+    rnd = random.Random(1606)
+    actions = ["RemoteStartTransaction", "RemoteStopTransaction", "ChangeAvailability",
+               "ChangeConfiguration", "GetConfiguration", "UnlockConnector", "TriggerMessage",
+               "DataTransfer", "ClearCache", "Bogus"]
+    keys = ["idTag", "connectorId", "transactionId", "type", "key", "value", "requestedMessage",
+            "vendorId", "chargingProfile"]
+    values = [None, 0, -1, 1, 2**40, 1.5, True, "", "x" * 600, "Operative", "HeartbeatInterval",
+              [], [1, "a"], {}, {"chargingProfilePurpose": 5}]
+    await station.start(connectors=2)
+    await station.booted()
+    for n in range(60):
+        payload = {rnd.choice(keys): rnd.choice(values) for _ in range(rnd.randint(0, 4))}
+        answer = await station.raw(json.dumps([2, f"f{n}", rnd.choice(actions), payload]))
+        assert answer[1] == f"f{n}" and answer[0] in (3, 4), answer
+        if answer[0] == 4:
+            assert answer[2] in ("NotImplemented", "TypeConstraintViolation", "PropertyConstraintViolation",
+                                 "OccurenceConstraintViolation", "FormationViolation"), answer
+    res = await station.server.cp.call(call.GetConfiguration(key=["NumberOfConnectors"]))
+    assert res.configuration_key[0]["value"] == "2"
