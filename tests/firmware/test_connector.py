@@ -266,3 +266,35 @@ def test_change_availability_idle_and_scheduled_when_busy():
 
 def test_unknown_event_refused():
     refused(Connector(1), "explode")
+
+
+def test_invariants_hold_for_random_event_sequences():
+    # 3000 seeded random events: the relay is closed only inside a started transaction with the
+    # cable in and no fault; "close" never comes without a transaction; the state always matches
+    # the facts it is derived from.
+    import random
+
+    random.seed(16)
+    events = [("plug", True), ("plug", False), ("authorize", "A"), ("authorize", "B"),
+              ("started", None), ("stop", "Remote"), ("power", 0), ("power", 7400),
+              ("limit", 0), ("limit", 16), ("fault", ("OtherError", "relay welded")),
+              ("fault", ("PowerMeterFailure", None)), ("clear", None), ("reserve", "A"),
+              ("unreserve", None), ("availability", False), ("availability", True),
+              ("deauthorize", None), ("tick", None)]
+    c = Connector(1, timeout_s=1)
+    now = 0
+    for _ in range(3000):
+        name, arg = events[random.getrandbits(8) % len(events)]
+        now += random.getrandbits(10)
+        was_tx = c.tx
+        st, acts = c.event(name, arg, now)
+        if c.relay:
+            assert c.tx and c.plugged and c.error == "NoError" and not c.evse_limit, (name, st)
+        if acts and "close" in acts:
+            assert c.tx and (was_tx or name == "started")
+        if c.error != "NoError":
+            assert st == FAULTED and not c.relay
+        if c.tx and c.plugged and c.error == "NoError":
+            assert st in (CHARGING, SUSPENDED_EV, SUSPENDED_EVSE)
+        if not c.tx and c.error == "NoError" and not c.available:
+            assert st == UNAVAILABLE
