@@ -149,8 +149,11 @@ class CSMS(ChargePoint):
         return result.Authorize(id_tag_info={"status": self.server.id_status(kw["id_tag"])})
 
     @on(Action.start_transaction)
-    def on_start(self, **kw):
+    async def on_start(self, **kw):
         self._note("StartTransaction", **kw)
+        if self.server.hang_start:
+            self.server.hang_start -= 1
+            await asyncio.sleep(3)  # no answer in time: the charge point gives up on the link
         if self.server.fail_start:
             self.server.fail_start -= 1
             raise GenericError("refusing StartTransaction for the test")
@@ -183,6 +186,7 @@ class Server:
         self.invalid_tags: set[str] = set()
         self.fail_start = 0  # answer this many StartTransaction with a CALLERROR
         self.fail_status = 0  # ... and StatusNotification
+        self.hang_start = 0  # leave this many StartTransaction unanswered
         self._srv = None
         self._conns: list = []
         self.connected = asyncio.Event()

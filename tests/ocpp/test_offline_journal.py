@@ -256,3 +256,21 @@ async def test_queued_messages_wait_for_boot_acceptance(station):
     assert actions[:2] == ["BootNotification", "BootNotification"], actions
     assert actions.index("StartTransaction") > 1
     assert stop["reason"] == "PowerLoss"
+
+
+async def test_unanswered_transaction_message_reconnects_and_is_not_dropped(station):
+    """A CALL "that gets no answer times out"; for a transaction message that is no reason to
+    drop it: the charge point takes the link for dead, reconnects and delivers it again."""
+    station.server.hang_start = 1
+    await station.start(ocpp_keys={"MessageTimeout": 1, "TransactionMessageAttempts": 1})
+    await station.booted()
+    srv = station.server
+    await station.plug()
+    assert await station.remote_start("SLOW") == "Accepted"
+    await station.fw.wait_log(r"ocpp session error=OSError")
+    await srv.wait_msg("StartTransaction", n=2, timeout=10)
+    await srv.wait(lambda: len(srv.cps) == 2, what="a reconnect")
+    mv = await srv.wait_msg("MeterValues", timeout=10)
+    assert mv["transaction_id"] == 101  # the answer on the new connection (the hung one comes late)
+    assert not station.fw.log_matches("ocpp dropped")
+    assert len(srv.actions("BootNotification")) == 1

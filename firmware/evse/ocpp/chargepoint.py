@@ -438,7 +438,7 @@ class ChargePoint:
                 continue
             backoff = 1
             log("ocpp connected")
-            rpc = Rpc(conn, self.dispatch)
+            rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
             self.rpc = rpc
             task = asyncio.create_task(self._session(rpc, conn))
             try:
@@ -562,9 +562,13 @@ class ChargePoint:
         outside the journal that fails (CALLERROR, no answer) is dropped, not retried."""
         try:
             return await self._send_one(rpc)
-        except (CallError, asyncio.TimeoutError) as e:
+        except CallError as e:
             log("ocpp call failed", "error", repr(e)[:60])
             return True
+        except asyncio.TimeoutError:
+            # No answer at all: take the connection for dead (a half-open TCP link looks just
+            # like this) rather than spend a transaction message's attempts on it.
+            raise OSError("no answer within MessageTimeout") from None
 
     async def _send_one(self, rpc):
         if self.triggers:
@@ -602,7 +606,7 @@ class ChargePoint:
             p["transactionId"] = tid if tid is not None else -1
         try:
             res = await self._call(rpc, action, p)
-        except (CallError, asyncio.TimeoutError) as e:
+        except CallError as e:  # the central system failed to process it: an attempt
             n = self.journal.bump(seq)
             log("ocpp retry", "action", action, "attempt", n, "error", repr(e)[:60])
             if n >= self.settings["TransactionMessageAttempts"]:

@@ -43,10 +43,12 @@ SupportedFeatureProfilesMaxLength i R 2
 TransactionMessageAttempts i W 3
 TransactionMessageRetryInterval i W 60
 UnlockConnectorOnEVSideDisconnect b W true
-WebSocketPingInterval i W 0
+WebSocketPingInterval i W 60
 ReconnectBackoffMax i W 60
+MessageTimeout i W 30
 """
-# (the last one is ours: upper bound of the reconnect back-off, seconds)
+# The last two are ours: the upper bound of the reconnect back-off, and how long a CALL waits
+# for its answer before the connection is taken for dead (seconds).
 
 
 def _spec(key):
