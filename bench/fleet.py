@@ -24,7 +24,9 @@ import sys
 import time
 
 import websockets
+from ocpp.routing import after
 from ocpp.v16 import call
+from ocpp.v16.enums import Action
 
 from bench.refcp import ReferenceChargePoint
 
@@ -56,6 +58,14 @@ class FleetChargePoint(ReferenceChargePoint):
             raise
         self.fleet.record(type(payload).__name__, time.perf_counter() - t)
         return result
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id):
+        await super().after_remote_stop(transaction_id)
+        # the EV drives off and the next one plugs in: the connector is startable again
+        await asyncio.sleep(0.5)
+        await self.set_plugged(False)
+        await self.set_plugged(True)
 
     async def heartbeats(self) -> None:
         await asyncio.sleep(random.uniform(0, self.heartbeat_interval))
