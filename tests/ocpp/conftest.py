@@ -82,14 +82,40 @@ class Recorder:
         return text
 
     async def send(self, text):
-        self.log.append(("cs", text))
         await self.ws.send(text)
+        self.log.append(("cs", text))  # only what actually went out
+
+
+def charge_point_calls(log: list) -> tuple[list, list]:
+    """The charge point's CALLs as (action, payload, last), split into answered and unanswered;
+    `last` is True for the final CALL of a connection. The charge point has at most one CALL
+    outstanding, so an answer belongs to the CALL just before it."""
+    answered, unanswered, pending = [], [], None
+    for side, text in log + [("open", "")]:
+        if side == "open":  # a new connection (or the end of the log)
+            if pending:
+                unanswered.append(pending[1:] + (True,))
+            elif answered:
+                answered[-1] = answered[-1][:2] + (True,)
+            pending = None
+            continue
+        msg = json.loads(text)
+        if side == "cp" and msg[0] == 2:
+            if pending:
+                unanswered.append(pending[1:] + (False,))
+            pending = (msg[1], msg[2], msg[3])
+        elif side == "cs" and msg[0] in (3, 4) and pending and msg[1] == pending[0]:
+            answered.append(pending[1:] + (False,))
+            pending = None
+    return answered, unanswered
 
 
 def frame_problems(log: list) -> list[str]:
     """Every frame the charge point sent, checked against the official schemas."""
     problems, ours = [], {}
     for side, text in log:
+        if side == "open":
+            continue
         try:
             msg = json.loads(text)
         except ValueError:
@@ -201,6 +227,7 @@ class Server:
     async def _handler(self, ws):
         self.paths.append(ws.request.path)
         self.auth_headers.append(ws.request.headers.get("Authorization"))
+        self.frames.append(("open", ws.request.path))
         self._conns.append(ws)
         cp = CSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)

@@ -19,6 +19,7 @@ TYPE = "TypeConstraintViolation"
 GENERIC = "GenericError"
 
 _MAX_ID = const(36)
+_seq = [0]  # messageIds count on across connections, so no id repeats within a boot
 
 
 class CallError(Exception):
@@ -52,7 +53,6 @@ class Rpc:
         self.timeout_s = timeout_s
         self.mute = False  # BootNotification Rejected: answer nothing
         self.closed = False
-        self._seq = 0
         self._wait = None  # [messageId, Event, result, CallError]
         self._call_lock = asyncio.Lock()
         self._send_lock = asyncio.Lock()
@@ -67,8 +67,8 @@ class Rpc:
         async with self._call_lock:
             if self.closed:
                 raise OSError("closed")
-            self._seq += 1
-            mid = str(self._seq)
+            _seq[0] += 1
+            mid = str(_seq[0])
             w = self._wait = [mid, asyncio.Event(), None, None]
             try:
                 await self._send([2, mid, action, payload])
