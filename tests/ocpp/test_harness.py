@@ -20,3 +20,17 @@ def test_frame_problems_catches_schema_and_frame_errors():
     assert len(problems) == 5, problems
     assert any("errorCode" in p for p in problems)
     assert any("Maybe" in p for p in problems)
+
+
+def test_charge_point_calls_pairs_answers_and_marks_connection_ends():
+    from tests.ocpp.conftest import charge_point_calls
+    mv = {"connectorId": 1, "meterValue": []}
+    log = [("open", "/ocpp/CP-1"),
+           ("cp", json.dumps([2, "1", "MeterValues", mv])), ("cs", json.dumps([3, "1", {}])),
+           ("cp", json.dumps([2, "2", "StopTransaction", {"meterStop": 5}])),  # cut off
+           ("open", "/ocpp/CP-1"),
+           ("cs", json.dumps([2, "x", "Reset", {"type": "Soft"}])), ("cp", json.dumps([3, "x", {"status": "Accepted"}])),
+           ("cp", json.dumps([2, "3", "StopTransaction", {"meterStop": 5}])), ("cs", json.dumps([3, "3", {}]))]
+    answered, unanswered = charge_point_calls(log)
+    assert answered == [("MeterValues", mv, False), ("StopTransaction", {"meterStop": 5}, True)]
+    assert unanswered == [("StopTransaction", {"meterStop": 5}, True)]
