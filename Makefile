@@ -23,8 +23,8 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 lint: setup
-	$(BIN)/ruff check host_tools tests bench
-	$(BIN)/ruff check --config firmware/ruff.toml firmware
+	$(BIN)/ruff check --exclude tests/firmware host_tools tests bench
+	$(BIN)/ruff check --config firmware/ruff.toml firmware tests/firmware
 
 # make flash PORT=/dev/ttyUSB0 BOARD=olimex-esp32-evb CONFIG=config.json
 flash: setup
