@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
+import zlib
 from collections.abc import Callable
 
 import serial
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
-_CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire)
+_CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire; the fallback path)
+# Compressed transfer: raw deflate, 1 KB window (the board needs that much RAM to inflate).
+_WBITS = 10
+# Compressed bytes go to the board's stdin in blocks of this size, one block in flight: the
+# board acknowledges a block once it has taken it out of its input buffer (the ESP32's stdin
+# ring buffer holds 260 bytes), so the next block never overflows it.
+_BLOCK = 256
+_ACK = b"\x06"
 # Per read on the port. mpremote reads a pty blocking: without a timeout a silent board hangs
 # the host. Long while transferring (a busy ESP32 may pause in raw-paste flow control),
 # short while knocking for the raw REPL, so that a retry comes soon.
@@ -111,11 +120,106 @@ else:
     print('END')
 """
 
+# Defined once per link (and the test whether the board has `deflate`): _pt(tmp, path, nbytes, sha256_hex) reads `nbytes` of raw deflate from
+# stdin in _BLOCK-byte blocks (acknowledging each), inflates it while writing the temp file
+# (never the whole file in RAM), checks the sha256 of what it wrote, then renames it over path.
+# Ctrl-C is off while the binary stream runs (its bytes are data); the raw REPL turns it on again
+# for the next command.
+_PUT = """
+import deflate
+import sys, io, os, micropython, hashlib, binascii
+class _PS(io.IOBase):
+    def __init__(s, n):
+        s.n = n
+        s.b = bytearray(@BLOCK@)
+        s.m = memoryview(s.b)
+        s.p = s.q = 0
+    def readinto(s, buf):
+        if s.p >= s.q:
+            if not s.n:
+                return 0
+            k = min(s.n, @BLOCK@)
+            g = 0
+            while g < k:
+                g += sys.stdin.buffer.readinto(s.m[g:k]) or 0
+            s.n -= k
+            s.p = 0
+            s.q = k
+            sys.stdout.write('\\x06')
+        k = min(len(buf), s.q - s.p)
+        buf[:k] = s.m[s.p:s.p + k]
+        s.p += k
+        return k
+def _pt(tmp, path, n, want):
+    src = _PS(n)
+    h = hashlib.sha256()
+    b = bytearray(512)
+    m = memoryview(b)
+    f = open(tmp, 'wb')
+    micropython.kbd_intr(-1)
+    e = None
+    try:
+        sys.stdout.write('\\x06')
+        try:
+            d = deflate.DeflateIO(src, deflate.RAW, @WBITS@)
+            while True:
+                k = d.readinto(b)
+                if not k:
+                    break
+                f.write(m[:k])
+                h.update(m[:k])
+        except Exception as x:
+            e = x
+        left = src.n + src.q - src.p
+        while src.n:
+            src.p = src.q
+            src.readinto(m[:1])
+    finally:
+        f.close()
+        micropython.kbd_intr(3)
+    got = binascii.hexlify(h.digest()).decode()
+    if e or left or got != want:
+        os.remove(tmp)
+        raise OSError('transfer to %s failed: %r, %d bytes left, sha256 %s' % (path, e, left, got))
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.remove(path)
+        os.rename(tmp, path)
+""".replace("@BLOCK@", str(_BLOCK)).replace("@WBITS@", str(_WBITS))
+
+
+def _compact(script: str) -> str:
+    """Fewer bytes on the wire: one space per indentation level (four in the source)."""
+    out = []
+    for line in script.splitlines():
+        body = line.lstrip(" ")
+        if body:
+            out.append(" " * ((len(line) - len(body)) // 4) + body)
+    return "\n".join(out) + "\n"
+
+
+_PUT = _compact(_PUT)
+
 # Closes the temp file and renames it over the target (FAT cannot rename over a file).
 _COMMIT = """
 _f.close()
 del _f, _w, _a
-import os
+import os, hashlib, binascii
+_h = hashlib.sha256()
+_b = bytearray(512)
+_f = open({tmp!r}, 'rb')
+while True:
+    _n = _f.readinto(_b)
+    if not _n:
+        break
+    _h.update(memoryview(_b)[:_n])
+_f.close()
+_h = binascii.hexlify(_h.digest()).decode()
+del _f, _b, _n
+if _h != {want!r}:
+    os.remove({tmp!r})
+    raise OSError('transfer to {path} failed: sha256 ' + _h)
 try:
     os.rename({tmp!r}, {path!r})
 except OSError:
@@ -153,6 +257,8 @@ class BoardLink:
     def __init__(self, port: str, timeout: float = 10.0) -> None:
         self.port = port
         self._fed = float("-inf")
+        self._dirs: set[str] = set()  # folders made on this link
+        self._deflate: bool | None = None  # the board has `deflate` (asked on first write)
         try:
             # A read timeout: on a pty mpremote reads blocking, and a board that never answers
             # must end in an error, not a hang.
@@ -219,11 +325,36 @@ class BoardLink:
         return b"".join(binascii.a2b_base64(x) for x in lines[:-1])
 
     def write_file(self, path: str, data: bytes,
-                   progress: Callable[[int], None] | None = None) -> None:
-        """Write atomically: into `path.tmp`, then rename over `path` (parents created)."""
+                   progress: Callable[[int], None] | None = None,
+                   compress: bool | None = None) -> None:
+        """Write atomically: into `path.tmp`, then rename over `path` (parents created).
+
+        Deflated on the host and inflated by the board while it writes, when the board has
+        MicroPython's `deflate` module (`compress=None`: ask it once per link); otherwise, or with
+        `compress=False`, base64 chunks through the raw REPL. The board checks the sha256 of the
+        written file before the rename either way."""
         parent = path.rpartition("/")[0]
-        if parent:
+        if parent and parent not in self._dirs:
             self.makedirs(parent)
+            self._dirs.add(parent)
+        if compress is None:
+            compress = self.has_deflate()
+        if compress:
+            self._write_deflated(path, data, progress)
+        else:
+            self._write_base64(path, data, progress)
+
+    def has_deflate(self) -> bool:
+        """Whether the board can inflate (MicroPython >= 1.21 with `deflate`); asked once."""
+        if self._deflate is None:
+            try:
+                self.exec(_PUT)  # begins with `import deflate`; defines the receiver
+                self._deflate = True
+            except BoardError:
+                self._deflate = False
+        return self._deflate
+
+    def _write_base64(self, path: str, data: bytes, progress) -> None:
         tmp = path + ".tmp"
         self.exec(f"import binascii\n_f=open({tmp!r},'wb')\n_w=_f.write\n_a=binascii.a2b_base64")
         for i in range(0, len(data), _CHUNK):
@@ -232,7 +363,55 @@ class BoardLink:
             self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
             if progress:
                 progress(len(chunk))
-        self.exec(_COMMIT.format(tmp=tmp, path=path))
+        self.exec(_COMMIT.format(tmp=tmp, path=path, want=hashlib.sha256(data).hexdigest()))
+
+    def _write_deflated(self, path: str, data: bytes, progress) -> None:
+        self.keepalive()
+        if not self.has_deflate():  # compress=True on a board without deflate
+            raise BoardError(f"{self.port} has no deflate module")
+        co = zlib.compressobj(9, zlib.DEFLATED, -_WBITS)
+        packed = co.compress(data) + co.flush()
+        want = hashlib.sha256(data).hexdigest()
+        t = self.transport
+        try:
+            t.exec_raw_no_follow(f"_pt({path + '.tmp'!r},{path!r},{len(packed)},{want!r})")
+            done = 0
+            # One acknowledgement when the temp file is open, then one per block taken in.
+            for i in range(0, len(packed), _BLOCK):
+                self._await_ack()
+                t.serial.write(packed[i:i + _BLOCK])
+                if progress:
+                    now = len(data) * min(i + _BLOCK, len(packed)) // len(packed)
+                    progress(now - done)
+                    done = now
+            self._await_ack()
+            out, err = t.follow(_READ_TIMEOUT_S)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"lost {self.port}: {e}") from e
+        if err:
+            raise BoardError(err.decode(errors="replace").strip())
+        if progress and done < len(data):
+            progress(len(data) - done)
+
+    def _await_ack(self) -> None:
+        t = self.transport
+        ack = t.serial.read(1)
+        if ack == _ACK:
+            return
+        # The board stopped before taking the whole stream (an exception while opening, or
+        # bytes lost): collect its error, then knock until the raw REPL answers again, so that
+        # bytes still in flight cannot be taken for a command.
+        try:
+            if ack == b"\x04":  # the end of its normal output: the error text follows
+                msg = t.read_until(1, b"\x04", timeout=1.0).rstrip(b"\x04")
+            else:
+                out, err = t.follow(1.0)
+                msg = err or out
+            msg = msg.decode(errors="replace").strip()
+        except TransportError:
+            msg = ""
+        self._enter_raw_repl(3.0)
+        raise BoardError(msg or f"{self.port} did not acknowledge a block (got {ack!r})")
 
     def keepalive(self, every: float = 2.0) -> None:
         """Feed the firmware's watchdog if it runs (at most once per `every` seconds)."""
