@@ -33,6 +33,10 @@ _WBITS = 10
 # ring buffer holds 260 bytes), so the next block never overflows it.
 _BLOCK = 256
 _ACK = b"\x06"
+# The board gives up on a block that has not arrived whole within this time (a host that died
+# mid-file), so that it is back at its raw REPL for the next connection instead of taking that
+# connection's knocks (Ctrl-C, Ctrl-A) for data. A block takes 22 ms at 115200 baud.
+_STALL_MS = 2000
 # Per read on the port. mpremote reads a pty blocking: without a timeout a silent board hangs
 # the host. Long while transferring (a busy ESP32 may pause in raw-paste flow control),
 # short while knocking for the raw REPL, so that a retry comes soon.
@@ -124,24 +128,38 @@ else:
 # stdin in _BLOCK-byte blocks (acknowledging each), inflates it while writing the temp file
 # (never the whole file in RAM), checks the sha256 of what it wrote, then renames it over path.
 # Ctrl-C is off while the binary stream runs (its bytes are data); the raw REPL turns it on again
-# for the next command.
+# for the next command. A block waits at most _STALL_MS (select.poll on stdin).
 _PUT = """
 import deflate
-import sys, io, os, micropython, hashlib, binascii
+import sys, io, os, micropython, hashlib, binascii, select, time
 class _PS(io.IOBase):
     def __init__(s, n):
         s.n = n
         s.b = bytearray(@BLOCK@)
         s.m = memoryview(s.b)
+        s.o = bytearray(1)
         s.p = s.q = 0
+        s.w = select.poll()
+        s.w.register(sys.stdin, select.POLLIN)
     def readinto(s, buf):
         if s.p >= s.q:
             if not s.n:
                 return 0
             k = min(s.n, @BLOCK@)
-            g = 0
-            while g < k:
-                g += sys.stdin.buffer.readinto(s.m[g:k]) or 0
+            r = sys.stdin.buffer.readinto
+            o = s.o
+            b = s.b
+            w = s.w.poll
+            c = time.ticks_ms
+            d = time.ticks_diff
+            end = time.ticks_add(c(), @STALL@)
+            for g in range(k):
+                t = d(end, c())
+                if t <= 0 or not w(t):
+                    s.n = 0
+                    raise OSError('stream stalled')
+                r(o)
+                b[g] = o[0]
             s.n -= k
             s.p = 0
             s.q = k
@@ -171,9 +189,12 @@ def _pt(tmp, path, n, want):
         except Exception as x:
             e = x
         left = src.n + src.q - src.p
-        while src.n:
-            src.p = src.q
-            src.readinto(m[:1])
+        try:
+            while src.n:
+                src.p = src.q
+                src.readinto(m[:1])
+        except Exception as x:
+            e = x
     finally:
         f.close()
         micropython.kbd_intr(3)
@@ -186,7 +207,8 @@ def _pt(tmp, path, n, want):
     except OSError:
         os.remove(path)
         os.rename(tmp, path)
-""".replace("@BLOCK@", str(_BLOCK)).replace("@WBITS@", str(_WBITS))
+""".replace("@BLOCK@", str(_BLOCK)).replace("@WBITS@", str(_WBITS)).replace(
+    "@STALL@", str(_STALL_MS))
 
 
 def _compact(script: str) -> str:

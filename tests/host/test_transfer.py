@@ -162,3 +162,22 @@ def test_a_corrupted_stream_is_refused_and_the_old_file_kept(vboard, monkeypatch
         assert link.eval("1 + 1") == 2
     assert (vboard.flash_dir / "keep.bin").read_bytes() == b"old contents"
     assert not (vboard.flash_dir / "keep.bin.tmp").exists()
+
+
+def test_a_host_that_dies_mid_stream_leaves_the_board_reachable(vboard):
+    """The board waits at most a few seconds for the rest of a stream, then drops the temp
+    file and is back at its raw REPL: the next connection gets in, nothing half-written stays."""
+    with BoardLink(vboard.port) as link:
+        assert link.has_deflate()
+        t = link.transport
+        t.exec_raw_no_follow(f"_pt('cut.bin.tmp','cut.bin',1000,{'0' * 64!r})")
+        assert t.serial.read(1) == b"\x06"
+        t.serial.write(os.urandom(100))  # then the host is gone
+        t.serial.flush()
+        link.close(leave_repl=False)
+    with BoardLink(vboard.port, timeout=10) as link:
+        assert link.eval("1 + 1") == 2
+        link.write_file("after.bin", b"fine")
+    assert (vboard.flash_dir / "after.bin").read_bytes() == b"fine"
+    assert not (vboard.flash_dir / "cut.bin").exists()
+    assert not (vboard.flash_dir / "cut.bin.tmp").exists()
