@@ -1,1 +1,13 @@
 # The charger firmware package, deployed to /lib/evse on the board.
+import sys
+
+
+def drop(name):
+    # Forget module `name` ("evse.ocpp.ops"): code loaded from an .mpy lives in the heap, so a
+    # rarely used part is imported for one use and dropped after (sys.modules and the package
+    # attribute are its only references; the next collection frees it).
+    sys.modules.pop(name, None)
+    pkg, attr = name.rsplit(".", 1)
+    p = sys.modules.get(pkg)
+    if p is not None and attr in p.__dict__:
+        delattr(p, attr)

@@ -3,7 +3,8 @@
 # transition of the OCPP 1.6 table follows from one rule instead of a table of pairs.
 # Actions are strings the caller carries out in order:
 #   "start"  plugged and authorised: begin a transaction, then call started()
-#   "close"  / "open"  the relay (close only ever inside a started transaction)
+#   "close"  / "open"  the relay (close only ever inside a started transaction; "open" always
+#            comes first, before "stop", so the relay never waits for a flash write)
 #   "stop"   end the transaction with self.stop_reason
 #   "status" the state changed: send StatusNotification
 # A refused event returns (state, None) and changes nothing.
@@ -71,7 +72,10 @@ class Connector:
         want = self.tx and self.plugged and not self.evse_limit and self.error == "NoError"
         if want != self.relay:
             self.relay = want
-            acts.append("close" if want else "open")
+            if want:
+                acts.append("close")
+            else:
+                acts.insert(0, "open")  # safety first: the relay opens before a stop is journaled
         s = self._derive()
         if s != self.state:
             self.state = s

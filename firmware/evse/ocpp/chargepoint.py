@@ -13,13 +13,14 @@ import os
 import time
 
 import asyncio
+from evse import drop
 from evse.connector import Connector
 from evse.hal import MeterError
 from evse.log import log
 # Loaded up front, while the heap is still in one piece: importing it later, into a
 # fragmented heap, can fail exactly when a RemoteStopTransaction arrives.
 from evse.ocpp.handlers import HANDLERS
-from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError, Rpc
+from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.settings import load_json, remove, save_json
 
 # Unix port counts from 1970, the ESP32 from 2000: all OCPP times are unix seconds.
@@ -30,10 +31,6 @@ _CACHE_MAX = const(32)
 _PERSIST_MS = const(30000)
 _FLUSH_MS = const(5000)
 
-# Actions of the other 1.6 profiles: known, deliberately not supported.
-_UNSUPPORTED = ("CancelReservation", "ReserveNow", "GetDiagnostics", "UpdateFirmware",
-                "SendLocalList", "GetLocalListVersion", "SetChargingProfile",
-                "ClearChargingProfile", "GetCompositeSchedule")
 
 
 def iso(t):
@@ -111,6 +108,7 @@ class ChargePoint:
         for i in range(n):
             self._status(i + 1, self.conns[i].state)
         self._status(0, "Available" if avail[0] else "Unavailable")
+        self.lost = {}
         self._recover()
 
     # -- time -------------------------------------------------------------------------------
@@ -178,24 +176,28 @@ class ChargePoint:
         return tx["m"] if tx else 0
 
     def _start_tx(self, i):
+        # The relay closes as soon as the transaction exists in RAM; the flash writes (reference
+        # counter, open transaction, journal) follow, so they never delay the energy.
         c = self.conns[i]
+        tag = c.id_tag
         ref = self.ids["n"]
         self.ids["n"] = ref + 1
-        save_json("data/txids.json", self.ids)
         e = self._energy(i)
         t = self.now()
-        tx = {"r": ref, "tag": c.id_tag, "s": e, "m": e, "mt": t}
+        tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
         self.txs[i] = tx
-        save_json("data/tx%d.json" % c.id, tx)
-        self.journal.append("StartTransaction", {"connectorId": c.id, "idTag": c.id_tag,
-                                                 "meterStart": int(e), "timestamp": iso(t), "_r": ref})
-        self.next_sample[i] = time.ticks_add(time.ticks_ms(), self.settings["MeterValueSampleInterval"] * 1000)
-        self.saved_at[i] = time.ticks_ms()
         m = self._stop_measurands()
         self.txdata[i] = [self._meter_value(i, m, "Transaction.Begin")] if m else None
-        log("tx start", "connector", c.id, "ref", ref, "id_tag", c.id_tag, "meter_wh", int(e))
-        self.wake.set()
         self.apply(i, "started")
+        save_json("data/txids.json", self.ids)
+        save_json("data/tx%d.json" % c.id, tx)
+        self.journal.append("StartTransaction", {"connectorId": c.id, "idTag": tag,
+                                                 "meterStart": int(e), "timestamp": iso(t), "_r": ref})
+        now = time.ticks_ms()
+        self.next_sample[i] = time.ticks_add(now, self.settings["MeterValueSampleInterval"] * 1000)
+        self.saved_at[i] = now
+        log("tx start", "connector", c.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
+        self.wake.set()
 
     def _stop_tx(self, i, reason):
         tx = self.txs[i]
@@ -216,21 +218,15 @@ class ChargePoint:
         self.wake.set()
 
     def _recover(self):
-        # A transaction still open in flash was cut by a power loss: stop it with the last
-        # meter value we persisted. The meter went on counting until the power went (our copy
-        # is saved once a sample interval), so the first reading after boot raises meterStop
-        # to the register (poll, before anything is sent).
-        self.lost = {}
+        # A transaction still open in flash was cut by a power loss: ops.recover stops it.
         for i in range(len(self.conns)):
-            path = "data/tx%d.json" % (i + 1)
-            tx = load_json(path, None)
-            if tx:
-                p = {"idTag": tx["tag"], "meterStop": int(tx["m"]), "timestamp": iso(tx["mt"]),
-                     "reason": "PowerLoss", "_r": tx["r"]}
-                self.lost[i] = (self.journal.append("StopTransaction", p), p)
-                log("tx stop", "connector", i + 1, "ref", tx["r"], "reason", "PowerLoss",
-                    "meter_wh", int(tx["m"]))
-                remove(path)
+            try:
+                os.stat("data/tx%d.json" % (i + 1))
+            except OSError:
+                continue
+            from evse.ocpp import ops  # rare: loaded only then (its qstrs stay for good)
+            drop("evse.ocpp.ops")
+            return ops.recover(self)
 
     def tx_id(self, i):
         tx = self.txs[i]
@@ -418,9 +414,13 @@ class ChargePoint:
 
     async def dispatch(self, action, payload):
         fn = HANDLERS.get(action)
-        if fn is None:
-            raise CallError(NOT_SUPPORTED if action in _UNSUPPORTED else NOT_IMPLEMENTED, action)
-        return fn(self, payload)
+        if fn is not None:
+            return fn(self, payload)
+        from evse.ocpp import ops  # the rare actions: loaded for this CALL, dropped after
+        try:
+            return ops.handle(self, action, payload)
+        finally:
+            drop("evse.ocpp.ops")
 
     async def run(self, connect):
         """Connect, serve, and reconnect with exponential back-off and jitter, forever."""
@@ -519,27 +519,9 @@ class ChargePoint:
         return await rpc.call(action, payload)
 
     async def _send_trigger(self, rpc):
-        t = self.triggers.pop(0)
-        if t == "BootNotification":
-            res = await self._call(rpc, "BootNotification", self.boot_fields)
-            self.set_clock(res.get("currentTime"))
-            if res.get("status") == "Accepted":
-                self.reg = "Accepted"
-                self.booted = self.boot_fields
-        elif t == "Heartbeat":
-            await self._heartbeat(rpc)
-        elif t[0] == "S":  # ("S", cid): StatusNotification, sent even when unchanged
-            self.reported.pop(t[1], None)
-            if t[1] not in self.pending:
-                c = self.conns[t[1] - 1] if t[1] else None
-                self.pending[t[1]] = [c.state if c else ("Available" if self.avail[0] else "Unavailable"),
-                                      c.error if c else "NoError", c.info if c else None, self.now(), 0]
-            await self._send_status(rpc, t[1], True)
-        else:  # ("M", index): MeterValues now
-            self.extra.append({"connectorId": t[1] + 1, "meterValue": [self._meter_value(
-                t[1], self.settings.measurands("MeterValuesSampledData"), "Trigger")]})
-            if self.txs[t[1]]:
-                self.extra[-1]["transactionId"] = self.tx_id(t[1]) or -1
+        from evse.ocpp import ops  # rare: loaded for this message, dropped after
+        drop("evse.ocpp.ops")
+        await ops.send_trigger(self, rpc)
 
     async def _heartbeat(self, rpc):
         res = await self._call(rpc, "Heartbeat", {})
