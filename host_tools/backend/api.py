@@ -120,6 +120,42 @@ async def _body(request: Request) -> object:
         return {}
 
 
+class AccessLog:
+    """One `event=http` line per request, tokens in the path cut to their hint.
+
+    A plain ASGI middleware: the line is written once the response has started, as
+    Starlette's `@app.middleware("http")` would, without its per-request task and streams."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = None
+
+        async def send_status(message):
+            nonlocal status
+            if status is None and message["type"] == "http.response.start":
+                status = message["status"]
+                _access_line(scope, status)
+            await send(message)
+
+        await self.app(scope, receive, send_status)
+
+
+def _hint(m: re.Match) -> str:
+    return m.group(1) + oplog.token_hint(m.group(2))
+
+
+def _access_line(scope, status: int) -> None:
+    # the path as `request.url.path` gives it
+    path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    client = scope.get("client")
+    oplog.log("http", method=scope["method"], path=_TOKEN_IN_PATH.sub(_hint, path), status=status,
+              client=client[0] if client else None)
+
+
 def _chargers(given: Iterable[Charger | dict] | dict | str | Path) -> list[Charger]:
     """A chargers file path, its parsed JSON, a list of its entries, or of Charger objects."""
     if isinstance(given, str | Path):
@@ -181,14 +217,7 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
     )
     app.state.backend = backend
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        response = await call_next(request)
-        path = _TOKEN_IN_PATH.sub(lambda m: m.group(1) + oplog.token_hint(m.group(2)),
-                                  request.url.path)
-        oplog.log("http", method=request.method, path=path, status=response.status_code,
-                  client=request.client.host if request.client else None)
-        return response
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

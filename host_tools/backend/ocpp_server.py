@@ -12,6 +12,7 @@ import binascii
 import hmac
 import json
 
+import ocpp.messages
 from ocpp.exceptions import (
     FormationViolationError,
     FormatViolationError,
@@ -30,6 +31,12 @@ from . import oplog
 from .clock import Clock, ocpp_time
 from .sessions import ChargerOffline, ChargerTimeout, Sessions
 from .store import Store
+
+# The `ocpp` package validates every payload against its JSON schema in the default thread
+# pool. The check takes a fraction of a millisecond and holds the GIL anyway; the hop to a
+# thread and back (and the GIL handover while the loop is busy) cost more than the check.
+# Validate on the loop instead: same checks, same errors.
+ocpp.messages.ASYNC_VALIDATION = False
 
 SUBPROTOCOL = "ocpp1.6"
 _SECRET_WORDS = ("key", "password", "secret", "token")
