@@ -2,53 +2,14 @@
 # tasks: the board's own (sim control server...), the OCPP connection, and the hardware loop
 # that polls the outlets, feeds the watchdog and redraws the display.
 import gc
-import json
 
 import asyncio
+from evse import drop
 from evse.log import log
 
 _POLL_MS = const(250)
 _MEM_EVERY = const(240)  # polls: once a minute
-VERSION = "0.1.0"
 board = None  # main.py's crash guard opens its relays
-
-
-def _read_board():
-    with open("board.json") as f:
-        return json.load(f)
-
-
-def boot_fields(cfg, board_dict):
-    return {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
-            "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
-
-
-def _forget(name):
-    import sys
-
-    import evse
-    sys.modules.pop(name, None)
-    try:
-        delattr(evse, name.rsplit(".", 1)[1])
-    except AttributeError:
-        pass
-    gc.collect()
-
-
-def _wifi(cfg):
-    # Station mode on boards with a radio; the OCPP connect loop retries until the link is up.
-    w = cfg.get("wifi")
-    if not w:
-        return
-    try:
-        import network
-    except ImportError:
-        return  # the unix port: the host's network is already there
-    sta = network.WLAN(network.STA_IF)
-    sta.active(True)
-    if not sta.isconnected():
-        sta.connect(w["ssid"], w.get("password", ""))
-    log("wifi", "ssid", w["ssid"])
 
 
 async def _halt(display, lines):
@@ -62,15 +23,13 @@ async def _halt(display, lines):
 
 async def main():
     global board
-    from evse import config
+    from evse import boot  # start-up only: dropped right after use, with evse.config
+    cfg, board_dict, errors, public_url, fields = boot.prepare()
+    del boot
+    drop("evse.boot")
     from evse.hal.board import build
-    cfg = config.load()
-    board_dict = _read_board()
-    errors = config.messages(config.validate(cfg, board_dict))
-    public_url = config.public_url(cfg)
-    _forget("evse.config")  # its validation code is not needed again: free the heap it holds
-    del config
     board = build(board_dict, cfg)
+    del board_dict
     if errors:
         await _halt(board.display, errors)
     from evse.ocpp import ws  # all code loads now, into a heap still in one piece
@@ -88,7 +47,7 @@ async def main():
             dirty[0] = True
 
     cp = ChargePoint(settings, board.outlets, Journal("data/journal.log"),
-                     boot_fields(cfg, board_dict), on_status)
+                     fields, on_status)
     url = cfg["csms_url"].rstrip("/") + "/" + cfg["charge_point_id"]
     ca = cfg.get("ca_cert")
     log("ocpp", "url", url, "tls", int(url.startswith("wss")))
@@ -98,7 +57,6 @@ async def main():
         auth = (cfg["charge_point_id"], key) if key else None
         return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
 
-    _wifi(cfg)
     for t in board.tasks():
         asyncio.create_task(t)
     await cp.poll()

@@ -1,9 +1,10 @@
 # The charger's screen: public code in large type, a QR code of the public URL, each
 # connector's state and an offline/fault banner. Drawing goes through `framebuf` so the same
 # code feeds an SSD1306 on the board and the console display of the unix port.
-import sys
 import gc
+
 import framebuf
+from evse import drop
 
 DEFAULT_PUBLIC_URL = "https://app.plugchoice.com/p/{public_code}"
 
@@ -25,28 +26,13 @@ def qr_bitmap(url):
 
     The encoder is imported for this call only and dropped afterwards: its code would
     otherwise stay in the heap for nothing between public-code changes."""
-    import evse.hal
     try:
         from evse.hal import qr
-        m = qr.encode(url)
-        del qr
+        return qr.bitmap(url)
     finally:
-        # Both references keep the module's code alive: the sys.modules entry and the
-        # package attribute the import set (also after a MemoryError half-way through).
-        sys.modules.pop("evse.hal.qr", None)
-        if hasattr(evse.hal, "qr"):
-            delattr(evse.hal, "qr")
-    size = m.size
-    stride = (size + 7) >> 3
-    buf = bytearray(stride * size)
-    fb = framebuf.FrameBuffer(buf, size, size, framebuf.MONO_HLSB)
-    for y in range(size):
-        for x in range(size):
-            if m.get(x, y):
-                fb.pixel(x, y, 1)
-    del m
-    gc.collect()
-    return size, buf
+        # also after a MemoryError half-way through the import
+        drop("evse.hal.qr")
+        gc.collect()
 
 
 class Screen:

@@ -358,3 +358,17 @@ def encode(text, version=None, mask=None):
     q._version()
     q.f = None  # only placement and masking need it
     return q
+
+
+def bitmap(url):
+    """(size, MONO_HLSB bytearray of size x size, 1 = dark module) for display.qr_bitmap."""
+    import framebuf
+    m = encode(url)
+    size = m.size
+    buf = bytearray(((size + 7) >> 3) * size)
+    fb = framebuf.FrameBuffer(buf, size, size, framebuf.MONO_HLSB)
+    for y in range(size):
+        for x in range(size):
+            if m.get(x, y):
+                fb.pixel(x, y, 1)
+    return size, buf

@@ -5,7 +5,7 @@ from evse.log import log
 from evse.ocpp.chargepoint import iso
 from evse.ocpp.handlers import _connector, _status
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError, field
-from evse.ocpp.settings import load_json, remove
+from evse.ocpp.settings import _FILE, AUTH_KEY, _TABLE, _parse, _spec, load_json, remove, save_json
 
 # Actions of the other 1.6 profiles: known, deliberately not supported.
 _UNSUPPORTED = ("CancelReservation", "ReserveNow", "GetDiagnostics", "UpdateFirmware",
@@ -149,3 +149,45 @@ async def send_trigger(cp, rpc):
         if cp.txs[i]:
             mv["transactionId"] = cp.tx_id(i) or -1
         cp.extra.append(mv)
+
+
+def _text(v):
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return str(v)
+
+
+def get_configuration(s, keys):
+    # Every key of the table in its order, or the ones asked for; AuthorizationKey never.
+    known, unknown = [], []
+    for k in keys or [x[:x.find(" ")] for x in _TABLE.split("\n") if x]:
+        spec = _spec(k)
+        if spec is None:
+            unknown.append(k)
+        else:
+            known.append({"key": k, "readonly": not spec[1], "value": _text(s[k])})
+    return known, unknown
+
+
+def change(s, key, text):
+    if key == AUTH_KEY:
+        if not 16 <= len(text) <= 40:
+            return "Rejected"
+        value = text
+    else:
+        spec = _spec(key)
+        if spec is None:
+            return "NotSupported"
+        if not spec[1]:
+            return "Rejected"
+        value = _parse(spec[0], text)
+        if value is None:
+            return "Rejected"
+    s._v[key] = value
+    s._changed[key] = value
+    save_json(_FILE, s._changed)
+    for fn in s.listeners:
+        fn(key)
+    return "Accepted"

@@ -4,6 +4,8 @@
 import json
 import os
 
+from evse import drop
+
 _DIR = "data"
 _FILE = "data/ocpp.json"
 
@@ -62,12 +64,6 @@ def _spec(key):
     return kind, line[2] == "W", text if kind in "ms" else _parse(kind, text)
 
 
-def _names():
-    for line in _TABLE.split("\n"):
-        if line:
-            yield line[:line.find(" ")]
-
-
 # Write-only: never listed by GetConfiguration, never logged.
 AUTH_KEY = "AuthorizationKey"
 
@@ -102,14 +98,6 @@ def remove(path):
         os.remove(path)
     except OSError:
         pass
-
-
-def _text(v):
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    return str(v)
 
 
 def _parse(kind, text):
@@ -171,35 +159,15 @@ class Settings:
         v = self[key]
         return [s for s in v.split(",") if s] if v else []
 
+    # GetConfiguration / ChangeConfiguration are rare: their code is in ops.py, loaded per use.
     def get_configuration(self, keys):
         """(configurationKey list, unknownKey list) for GetConfiguration."""
-        known, unknown = [], []
-        for k in keys or _names():
-            spec = _spec(k)
-            if spec is None:
-                unknown.append(k)
-            else:
-                known.append({"key": k, "readonly": not spec[1], "value": _text(self[k])})
-        return known, unknown
+        from evse.ocpp import ops
+        drop("evse.ocpp.ops")
+        return ops.get_configuration(self, keys)
 
     def change(self, key, text):
         """ChangeConfiguration status: Accepted, Rejected or NotSupported."""
-        if key == AUTH_KEY:
-            if not 16 <= len(text) <= 40:
-                return "Rejected"
-            value = text
-        else:
-            spec = _spec(key)
-            if spec is None:
-                return "NotSupported"
-            if not spec[1]:
-                return "Rejected"
-            value = _parse(spec[0], text)
-            if value is None:
-                return "Rejected"
-        self._v[key] = value
-        self._changed[key] = value
-        save_json(_FILE, self._changed)
-        for fn in self.listeners:
-            fn(key)
-        return "Accepted"
+        from evse.ocpp import ops
+        drop("evse.ocpp.ops")
+        return ops.change(self, key, text)

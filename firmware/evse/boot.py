@@ -1,0 +1,40 @@
+# What the app needs only while it starts: read config.json and board.json, validate, the
+# BootNotification fields, Wi-Fi. Imported once by app.main and dropped with evse.config.
+import json
+
+from evse import drop
+from evse.log import log
+
+VERSION = "0.1.0"
+
+
+def prepare():
+    """-> (cfg, board_dict, config errors as lines, public_url, BootNotification fields)."""
+    from evse import config
+    cfg = config.load()
+    with open("board.json") as f:
+        board_dict = json.load(f)
+    errors = config.messages(config.validate(cfg, board_dict))
+    url = config.public_url(cfg)
+    del config
+    drop("evse.config")  # its validation code is not needed again: free the heap it holds
+    fields = {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
+              "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
+    _wifi(cfg)
+    return cfg, board_dict, errors, url, fields
+
+
+def _wifi(cfg):
+    # Station mode on boards with a radio; the OCPP connect loop retries until the link is up.
+    w = cfg.get("wifi")
+    if not w:
+        return
+    try:
+        import network
+    except ImportError:
+        return  # the unix port: the host's network is already there
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    if not sta.isconnected():
+        sta.connect(w["ssid"], w.get("password", ""))
+    log("wifi", "ssid", w["ssid"])
