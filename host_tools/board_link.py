@@ -5,9 +5,16 @@ soft-resets (Ctrl-D would end the unix port): it interrupts whatever runs with C
 the raw REPL with ``soft_reset=False``. Paths are relative to the board's working directory,
 which is ``/`` on the ESP32 and the flash folder on a virtual board.
 
+Files travel as raw deflate on the board's stdin while a small receiver (``_PUT``) runs in the
+raw REPL: 256-byte blocks, each acknowledged with 0x06 once the board has taken it out of its
+input buffer (so the ESP32's 260-byte stdin ring buffer never overflows), inflated by
+``deflate.DeflateIO`` straight into the temp file. Boards without ``deflate`` (MicroPython
+< 1.21) get base64 chunks through raw-REPL commands instead.
+
     with BoardLink("/dev/pts/3") as link:
         link.eval("1+1")
         link.write_file("config.json", data)          # atomic: temp file, then rename
+                                                      # (deflated when the board has `deflate`)
         link.hashes("lib/evse")                       # {"lib/evse/app.mpy": "ab12..."}
         link.reset()                                  # machine.reset() or, unix port, exit
 """
@@ -33,6 +40,7 @@ _WBITS = 10
 # ring buffer holds 260 bytes), so the next block never overflows it.
 _BLOCK = 256
 _ACK = b"\x06"
+_DEFLATE_MIN = 1536  # smaller files go as base64 while the receiver is not on the board yet
 # The board gives up on a block that has not arrived whole within this time (a host that died
 # mid-file), so that it is back at its raw REPL for the next connection instead of taking that
 # connection's knocks (Ctrl-C, Ctrl-A) for data. A block takes 22 ms at 115200 baud.
@@ -352,15 +360,21 @@ class BoardLink:
         """Write atomically: into `path.tmp`, then rename over `path` (parents created).
 
         Deflated on the host and inflated by the board while it writes, when the board has
-        MicroPython's `deflate` module (`compress=None`: ask it once per link); otherwise, or with
-        `compress=False`, base64 chunks through the raw REPL. The board checks the sha256 of the
+        MicroPython's `deflate` module (`compress=None`: asked once per link, on the first file of
+        at least _DEFLATE_MIN bytes); otherwise, or with `compress=False`, base64 chunks through
+        the raw REPL. The board checks the sha256 of the
         written file before the rename either way."""
         parent = path.rpartition("/")[0]
         if parent and parent not in self._dirs:
             self.makedirs(parent)
             self._dirs.add(parent)
         if compress is None:
-            compress = self.has_deflate()
+            # The receiver costs ~1.3 KB on the wire once per link: a small file alone (the
+            # usual one-module change) is cheaper as base64 until the receiver is there.
+            if self._deflate is None and len(data) < _DEFLATE_MIN:
+                compress = False
+            else:
+                compress = self.has_deflate()
         if compress:
             self._write_deflated(path, data, progress)
         else:

@@ -6,7 +6,9 @@
     result = deploy("/dev/pts/3", image, board, config)    # copies only what changed, restarts
 
 `deploy` connects over the raw REPL (never a soft reset), hashes what is on the board in one
-round trip, writes every changed file atomically (temp file + rename), writes board.json and
+round trip, writes every changed file atomically (temp file + rename; deflated on the host and
+inflated by the board as it writes, when its MicroPython has `deflate`; sha256 checked on the
+board before the rename), writes board.json and
 config.json last, removes stale files under lib/evse, and restarts the board (machine.reset on
 hardware; on the virtual board the interpreter exits and boots again from its flash folder).
 Validation happens before the board is touched: a bad board file or config writes nothing.
