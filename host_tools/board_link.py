@@ -231,30 +231,31 @@ def _compact(script: str) -> str:
 
 _PUT = _compact(_PUT)
 
-# Closes the temp file and renames it over the target (FAT cannot rename over a file).
+# The base64 path: opens the temp file; _w writes a chunk and hashes it.
+_OPEN = """
+import binascii, hashlib
+_f = open({tmp!r}, 'wb')
+_h = hashlib.sha256()
+def _w(d):
+    _f.write(d)
+    _h.update(d)
+_a = binascii.a2b_base64
+"""
+
+# Closes the temp file, checks the sha256 of what was written, renames it over the target (FAT
+# cannot rename over a file).
 _COMMIT = """
 _f.close()
-del _f, _w, _a
-import os, hashlib, binascii
-_h = hashlib.sha256()
-_b = bytearray(512)
-_f = open({tmp!r}, 'rb')
-while True:
-    _n = _f.readinto(_b)
-    if not _n:
-        break
-    _h.update(memoryview(_b)[:_n])
-_f.close()
-_h = binascii.hexlify(_h.digest()).decode()
-del _f, _b, _n
-if _h != {want!r}:
+import os
+if binascii.hexlify(_h.digest()).decode() != {want!r}:
     os.remove({tmp!r})
-    raise OSError('transfer to {path} failed: sha256 ' + _h)
+    raise OSError('transfer to ' + {path!r} + ' failed: sha256')
 try:
     os.rename({tmp!r}, {path!r})
 except OSError:
     os.remove({path!r})
     os.rename({tmp!r}, {path!r})
+del _f, _h, _w, _a
 """
 
 # The firmware's hardware watchdog keeps running after Ctrl-C (machine.WDT cannot be stopped):
@@ -392,14 +393,15 @@ class BoardLink:
 
     def _write_base64(self, path: str, data: bytes, progress) -> None:
         tmp = path + ".tmp"
-        self.exec(f"import binascii\n_f=open({tmp!r},'wb')\n_w=_f.write\n_a=binascii.a2b_base64")
+        self.exec(_compact(_OPEN).format(tmp=tmp))
         for i in range(0, len(data), _CHUNK):
             self.keepalive()
             chunk = data[i:i + _CHUNK]
             self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
             if progress:
                 progress(len(chunk))
-        self.exec(_COMMIT.format(tmp=tmp, path=path, want=hashlib.sha256(data).hexdigest()))
+        self.exec(_compact(_COMMIT).format(tmp=tmp, path=path,
+                                           want=hashlib.sha256(data).hexdigest()))
 
     def _write_deflated(self, path: str, data: bytes, progress) -> None:
         self.keepalive()

@@ -158,7 +158,7 @@ def test_a_corrupted_stream_is_refused_and_the_old_file_kept(vboard, monkeypatch
     monkeypatch.setattr(board_link.zlib, "compressobj", other_data)
     with BoardLink(vboard.port) as link:
         with pytest.raises(BoardError, match="sha256"):
-            link.write_file("keep.bin", b"new contents" * 100)
+            link.write_file("keep.bin", b"new contents" * 100, compress=True)
         assert link.eval("1 + 1") == 2
     assert (vboard.flash_dir / "keep.bin").read_bytes() == b"old contents"
     assert not (vboard.flash_dir / "keep.bin.tmp").exists()
@@ -181,3 +181,27 @@ def test_a_host_that_dies_mid_stream_leaves_the_board_reachable(vboard):
     assert (vboard.flash_dir / "after.bin").read_bytes() == b"fine"
     assert not (vboard.flash_dir / "cut.bin").exists()
     assert not (vboard.flash_dir / "cut.bin.tmp").exists()
+
+
+def test_a_lone_small_file_skips_the_receiver_and_is_still_exact(vboard):
+    """A one-module change of a small file goes as base64 (the receiver would cost more than it
+    saves); the first larger file brings the receiver, and then every file is deflated."""
+    small = bytes(range(200))
+    big = os.urandom(800) * 4
+    with BoardLink(vboard.port) as link:
+        wire = WireCounter(link)
+        link.write_file("s/forced.bin", small, compress=True)
+        with_receiver = wire.n
+    with BoardLink(vboard.port) as link:
+        wire = WireCounter(link)
+        link.write_file("s/small.bin", small)
+        alone = wire.n
+        assert alone < with_receiver
+        link.write_file("s/big.bin", big)
+        assert link.has_deflate()
+        wire.n = 0
+        link.write_file("s/small2.bin", small)
+        assert wire.n < alone / 2
+    for name in ("forced", "small", "small2"):
+        assert (vboard.flash_dir / f"s/{name}.bin").read_bytes() == small
+    assert (vboard.flash_dir / "s/big.bin").read_bytes() == big
