@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -14,6 +15,46 @@ class _OperatorFormatter(logging.Formatter):
         from .clock import iso
 
         return f"{iso(record.created)} {record.getMessage()}"
+
+
+class _LineWriter(logging.StreamHandler):
+    """One line per event as before, but the lines of one event-loop turn go out in one write:
+    a write per line was a system call per OCPP message and HTTP request."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: write now
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._scheduled = False
+            if self._pending:
+                text = "\n".join(self._pending) + "\n"
+                self._pending.clear()
+                self.stream.write(text)
+            self.stream.flush()
+        except Exception:
+            self._pending.clear()
+        finally:
+            self.release()
 
 
 def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
@@ -69,7 +110,7 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     from .config import ChargersFileError
     from .sessions import Settings
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _LineWriter(sys.stderr)
     handler.setFormatter(_OperatorFormatter())
     log = logging.getLogger("chargerctl.backend")
     log.addHandler(handler)

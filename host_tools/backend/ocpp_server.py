@@ -234,6 +234,7 @@ class CentralSystem:
         self.call_timeout = call_timeout
         self.sessions: Sessions  # set by create_app
         self.connections: dict[str, CentralChargePoint] = {}
+        self._booted: set[str] = set()  # booted_at is set once and never cleared: remember it
         self._tasks: set[asyncio.Task] = set()
 
     def cancel_tasks(self) -> None:
@@ -249,8 +250,13 @@ class CentralSystem:
     def is_online(self, identity: str) -> bool:
         if identity not in self.connections:
             return False
+        if identity in self._booted:
+            return True
         c = self.store.one("SELECT booted_at FROM chargers WHERE identity = ?", identity)
-        return bool(c and c["booted_at"])
+        if c and c["booted_at"]:
+            self._booted.add(identity)
+            return True
+        return False
 
     async def _call(self, identity: str, payload) -> str:
         cp = self.connections.get(identity)

@@ -19,7 +19,10 @@ def line(event: str, /, **fields: object) -> str:
 
 
 def log(event: str, /, **fields: object) -> None:
-    LOGGER.info(line(event, **fields))
+    # As LOGGER.info() does, without looking up the caller's file and line (nobody prints them).
+    if LOGGER.isEnabledFor(logging.INFO):
+        LOGGER.handle(LOGGER.makeRecord(LOGGER.name, logging.INFO, __file__, 0,
+                                        line(event, **fields), None, None))
 
 
 def token_hint(token: str) -> str:
