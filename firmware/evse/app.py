@@ -23,6 +23,10 @@ async def _halt(display, lines):
 
 async def main():
     global board
+    for name in ("wait_for", "Lock", "Event", "open_connection"):
+        # asyncio loads these parts on first use: load them now, into a heap still in one
+        # piece, rather than mid-session into a fragmented one.
+        getattr(asyncio, name)
     from evse import boot  # start-up only: dropped right after use, with evse.config
     cfg, board_dict, errors, public_url, fields = boot.prepare()
     del boot

@@ -29,7 +29,6 @@ _POLL_MS = const(250)
 _MAX_TXDATA = const(8)
 _CACHE_MAX = const(32)
 _PERSIST_MS = const(30000)
-_FLUSH_MS = const(5000)
 
 
 
@@ -241,30 +240,16 @@ class ChargePoint:
     # -- authorization ----------------------------------------------------------------------
 
     def card(self, i, id_tag):
-        # The idTag that started the transaction stops it; any other starts one.
-        tx = self.txs[i]
-        if tx and tx["tag"] == id_tag:
-            self.apply(i, "stop", "Local")
-        elif not tx:
-            self.present(i, id_tag)
+        # The idTag that started the transaction stops it; any other starts one (ops.card).
+        from evse.ocpp import ops  # a card at the reader: rare, loaded for it
+        drop("evse.ocpp.ops")
+        return ops.card(self, i, id_tag)
 
     def present(self, i, id_tag):
         """A local idTag (card) at connector index i: Authorize online, cache rules offline."""
-        s = self.settings
-        cached = self.cache.get(id_tag) if s["AuthorizationCacheEnabled"] else None
-        online = self.rpc is not None and self.reg == "Accepted"
-        if online:
-            if cached == "Accepted" and s["LocalPreAuthorize"]:
-                return self.apply(i, "authorize", id_tag)
-            self.auth_q.append((i, id_tag))
-            self.wake.set()
-            return True
-        if cached == "Accepted" and s["LocalAuthorizeOffline"]:
-            return self.apply(i, "authorize", id_tag)
-        if cached is None and s["AllowOfflineTxForUnknownId"]:
-            return self.apply(i, "authorize", id_tag)
-        log("authorize", "connector", i + 1, "result", "refused offline")
-        return False
+        from evse.ocpp import ops
+        drop("evse.ocpp.ops")
+        return ops.present(self, i, id_tag)
 
     def remember(self, id_tag, info):
         if not self.settings["AuthorizationCacheEnabled"] or type(info) is not dict:
@@ -400,15 +385,9 @@ class ChargePoint:
         self.reset_at = time.ticks_ms()
 
     def _do_reset(self, now):
-        reason = "HardReset" if self.reset == "Hard" else "SoftReset"
-        for i in range(len(self.conns)):
-            if self.conns[i].tx:
-                self.apply(i, "stop", reason)
-        # Give the journal a moment to deliver the stops; a hard reset does not wait long.
-        if len(self.journal) and self.rpc and time.ticks_diff(now, self.reset_at) < _FLUSH_MS:
-            return
-        log("reset", "type", self.reset)
-        raise Reboot(self.reset)
+        from evse.ocpp import ops  # a Reset is under way (rare): see ops.do_reset
+        drop("evse.ocpp.ops")
+        ops.do_reset(self, now)
 
     # -- the connection ---------------------------------------------------------------------
 

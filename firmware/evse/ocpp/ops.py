@@ -1,11 +1,15 @@
 # The central system's rarely used CALLs and the charge point's rare chores: imported for one
 # use and dropped right after (ChargePoint.dispatch, evse.drop), so their code does not sit in
 # the heap for the whole session. The hot path (RemoteStart/Stop) stays in handlers.py.
+from time import ticks_diff
+
 from evse.log import log
-from evse.ocpp.chargepoint import iso
+from evse.ocpp.chargepoint import Reboot, iso
 from evse.ocpp.handlers import _connector, _status
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError, field
 from evse.ocpp.settings import _FILE, AUTH_KEY, _TABLE, _parse, _spec, load_json, remove, save_json
+
+_FLUSH_MS = const(5000)
 
 # Actions of the other 1.6 profiles: known, deliberately not supported.
 _UNSUPPORTED = ("CancelReservation", "ReserveNow", "GetDiagnostics", "UpdateFirmware",
@@ -191,3 +195,44 @@ def change(s, key, text):
     for fn in s.listeners:
         fn(key)
     return "Accepted"
+
+
+def card(cp, i, id_tag):
+    # The idTag that started the transaction stops it; any other starts one.
+    tx = cp.txs[i]
+    if tx and tx["tag"] == id_tag:
+        cp.apply(i, "stop", "Local")
+    elif not tx:
+        present(cp, i, id_tag)
+
+
+def present(cp, i, id_tag):
+    """A local idTag (card) at connector index i: Authorize online, cache rules offline."""
+    s = cp.settings
+    cached = cp.cache.get(id_tag) if s["AuthorizationCacheEnabled"] else None
+    online = cp.rpc is not None and cp.reg == "Accepted"
+    if online:
+        if cached == "Accepted" and s["LocalPreAuthorize"]:
+            return cp.apply(i, "authorize", id_tag)
+        cp.auth_q.append((i, id_tag))
+        cp.wake.set()
+        return True
+    if cached == "Accepted" and s["LocalAuthorizeOffline"]:
+        return cp.apply(i, "authorize", id_tag)
+    if cached is None and s["AllowOfflineTxForUnknownId"]:
+        return cp.apply(i, "authorize", id_tag)
+    log("authorize", "connector", i + 1, "result", "refused offline")
+    return False
+
+
+def do_reset(cp, now):
+    # Stop every transaction, give the journal up to _FLUSH_MS to deliver, then restart.
+    reason = "HardReset" if cp.reset == "Hard" else "SoftReset"
+    for i in range(len(cp.conns)):
+        if cp.conns[i].tx:
+            cp.apply(i, "stop", reason)
+    # Give the journal a moment to deliver the stops; a hard reset does not wait long.
+    if len(cp.journal) and cp.rpc and ticks_diff(now, cp.reset_at) < _FLUSH_MS:
+        return
+    log("reset", "type", cp.reset)
+    raise Reboot(cp.reset)
