@@ -132,9 +132,10 @@ else:
     print('END')
 """
 
-# Defined once per link (and the test whether the board has `deflate`): _pt(tmp, path, nbytes, sha256_hex) reads `nbytes` of raw deflate from
-# stdin in _BLOCK-byte blocks (acknowledging each), inflates it while writing the temp file
-# (never the whole file in RAM), checks the sha256 of what it wrote, then renames it over path.
+# The receiver, sent once per link (its first line tells whether the board has `deflate`):
+# _pt(tmp, path, nbytes, sha256_hex) reads `nbytes` of raw deflate from stdin in _BLOCK-byte
+# blocks (acknowledging each), inflates it while writing the temp file (never the whole file in
+# RAM), checks the sha256 of what it wrote, then renames it over path.
 # Ctrl-C is off while the binary stream runs (its bytes are data); the raw REPL turns it on again
 # for the next command. A block waits at most _STALL_MS (select.poll on stdin).
 _PUT = """
@@ -363,14 +364,14 @@ class BoardLink:
         Deflated on the host and inflated by the board while it writes, when the board has
         MicroPython's `deflate` module (`compress=None`: asked once per link, on the first file of
         at least _DEFLATE_MIN bytes); otherwise, or with `compress=False`, base64 chunks through
-        the raw REPL. The board checks the sha256 of the
-        written file before the rename either way."""
+        the raw REPL. The board checks the sha256 of what it wrote before the rename either
+        way."""
         parent = path.rpartition("/")[0]
         if parent and parent not in self._dirs:
             self.makedirs(parent)
             self._dirs.add(parent)
         if compress is None:
-            # The receiver costs ~1.3 KB on the wire once per link: a small file alone (the
+            # The receiver costs ~1.6 KB on the wire once per link: a small file alone (the
             # usual one-module change) is cheaper as base64 until the receiver is there.
             if self._deflate is None and len(data) < _DEFLATE_MIN:
                 compress = False
