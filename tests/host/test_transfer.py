@@ -63,15 +63,27 @@ def _tricky_payloads() -> dict[str, bytes]:
 
 
 def test_deployed_files_equal_the_mpy_image_after_the_compressed_transfer(vboard, firmware,
-                                                                          good_config):
+                                                                          good_config, monkeypatch):
     require_schema()
     board, raw = fl.load_board("unix-sim")
     cfg = fl.check_config(good_config, board, firmware_dir=firmware)
     image = fl.build_image(firmware)
     with BoardLink(vboard.port) as link:
         assert link.has_deflate()
+    deflated = []  # which files took the compressed path (recorded, then really sent)
+    real = BoardLink._write_deflated
+
+    def recording(self, path, data, progress):
+        deflated.append(path)
+        return real(self, path, data, progress)
+
+    monkeypatch.setattr(BoardLink, "_write_deflated", recording)
     res = fl.deploy(vboard.port, image, raw, cfg, restart=False)
     assert sorted(res.copied) == sorted([*image.files, "board.json", "config.json"])
+    # all but the small files before the first one worth the receiver
+    big = [p for p, d in image.files.items() if len(d) >= 1536]
+    assert set(big) <= set(deflated)
+    assert sum(len(image.files[p]) for p in deflated if p in image.files) > 0.9 * image.total_bytes
     for path, data in image.files.items():
         assert (vboard.flash_dir / path).read_bytes() == data, path
     assert not list(vboard.flash_dir.rglob("*.tmp"))
