@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from host_tools import driver
+from host_tools.children import die_with_parent
 
 # Small OCPP intervals so a demo or a test sees energy within seconds (intervals are config).
 BENCH_OCPP = {"HeartbeatInterval": 30, "MeterValueSampleInterval": 1}
@@ -103,7 +104,8 @@ class LocalBackend:
         self._log = log
         self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                       env={**os.environ, **(self.env or {})},
-                                      start_new_session=True)  # Ctrl-C goes to us, not to it
+                                      # new session: Ctrl-C goes to us, not to it
+                                      preexec_fn=lambda: die_with_parent(new_session=True))
         self._wait_ready(timeout)
         return self
 

@@ -59,7 +59,6 @@ as fast as the pty goes).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -76,6 +75,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from host_tools.children import die_with_parent
 from host_tools.micropython import micropython_binary
 
 CONSOLE_LOG = "console.log"
@@ -85,12 +85,6 @@ _MAX_BACKOFF_S = 5.0
 _BOOT_HOLD_S = 0.15  # host bytes wait this long after a boot starts (see _spawn)
 _MAX_HELD = 64 * 1024
 
-
-_PR_SET_PDEATHSIG = 1
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-except OSError:  # not glibc/musl: boards then outlive a killed host process
-    _LIBC = None
 
 _RAW_START = b"raw REPL; CTRL-B to exit\r\n"
 _RAW_END = b'Type "help()" for more information.\r\n'  # the banner after Ctrl-B
@@ -304,10 +298,8 @@ class VirtualBoard:
 
         def become_board() -> None:
             # New session whose controlling terminal is the slave: Ctrl-C -> SIGINT.
-            os.setsid()
+            die_with_parent(new_session=True)
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            if _LIBC is not None:
-                _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             # Until MicroPython installs its own handler, a Ctrl-C (mpremote connecting while
             # the board boots) would kill it with the default action: ignore it until then.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
