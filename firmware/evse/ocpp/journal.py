@@ -4,8 +4,9 @@ Why an append-only log: every change (append, pop, update, attempt count) is one
 to one file, so a message costs a few dozen bytes of flash writes instead of rewriting the
 whole queue (temp file + rename per change would wear the flash by the queue's size each time).
 Each line is `<crc32 hex> <json>\n`; a line whose checksum or newline is missing (a write torn
-by power loss or SIGKILL) is skipped on load, and a torn tail gets its line break so the next
-record starts a line of its own: earlier lines are never touched. Compaction is the only
+by power loss or SIGKILL) is skipped on load, and a torn tail is ended with `~\n` so the next
+record starts a line of its own and the torn one stays dead (every valid line ends in `]\n`; a
+line cut just before its break would otherwise come back whole): earlier lines are never touched. Compaction is the only
 non-append write: when dead lines outnumber live ones, live records go to `<path>.tmp`, which
 replaces the log with os.rename (atomic on littlefs and POSIX), so the file stays small. A
 compaction that fails (flash full) leaves the longer log in place. On littlefs a closed write
@@ -47,7 +48,7 @@ def _line(rec):
 
 def _parse(line):
     """A checked line -> the record list, or None when torn or corrupt."""
-    if len(line) < 11 or line[-1] != 10 or line[8] != 32:
+    if len(line) < 11 or line[-1] != 10 or line[-2] != 93 or line[8] != 32:
         return None
     js = line[9:-1]
     try:
@@ -123,10 +124,10 @@ class Journal:
                 self._lines += 1  # a bad line counts as dead until the next compaction
                 off += len(line)
         self._size = off
-        if line[-1:] != b"\n":  # a torn tail: end it, so the next record starts a line of its own
+        if line[-1:] != b"\n":  # a torn tail: end it dead, so the next record starts a line of its own
             with open(self.path, "ab") as f:
-                f.write(b"\n")
-            self._size += 1
+                f.write(b"~\n")
+            self._size += 2
         self._maybe_compact()
 
     def _apply(self, rec, off):
