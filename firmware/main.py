@@ -23,9 +23,9 @@ def _restart(code):
         sys.exit(code)
     import time
 
-    import machine
-    time.sleep(2)
-    machine.reset()
+    from evse.hal import reset
+    time.sleep(2)  # a crash loop must not hammer the flash and the CSMS
+    reset()
 
 
 try:

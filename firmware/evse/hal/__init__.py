@@ -7,3 +7,10 @@ class MeterError(Exception):
     """The meter did not answer (timeout, bad CRC, Modbus exception, simulated loss).
 
     Callers must treat this as "no reading" (PowerMeterFailure), never as zero energy."""
+
+
+def reset():
+    """Hard reset of the board (ESP32); main.py's crash guard calls it after opening relays."""
+    import machine
+
+    machine.reset()
