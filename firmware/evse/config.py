@@ -1,7 +1,6 @@
 # config.json: the charger's identity, backend and options. One rule set, used at boot on the
 # board and by the host tools (which run this very module in the unix port) before flashing.
 import json
-import os
 
 from evse.hal.display import DEFAULT_PUBLIC_URL, public_url  # noqa: F401 - one rule, re-exported
 
@@ -168,12 +167,6 @@ def load(path=PATH):
 def save(cfg, path=PATH):
     """Write atomically: a reboot mid-write leaves the old file or the new one, never half."""
     normalize(cfg)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(cfg, f)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        # FAT cannot rename over an existing file; LittleFS (the ESP32 default) can.
-        os.remove(path)
-        os.rename(tmp, path)
+    from evse.files import save_json
+
+    save_json(path, cfg)

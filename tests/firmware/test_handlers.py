@@ -9,7 +9,8 @@ from evse.ocpp import rpc
 from evse.ocpp.chargepoint import ChargePoint, iso, parse_iso
 from evse.ocpp.journal import Journal
 from evse.ocpp.rpc import CallError
-from evse.ocpp.settings import Settings, save_json
+from evse.files import save_json
+from evse.ocpp.settings import Settings
 from mptest import requires_unix
 
 HOME = os.getcwd()

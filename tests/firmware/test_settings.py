@@ -1,7 +1,7 @@
 # OCPP configuration keys: GetConfiguration / ChangeConfiguration rules and persistence.
 import os
 
-from evse.ocpp import settings
+from evse.files import remove
 from evse.ocpp.settings import Settings
 from mptest import requires_unix
 
@@ -19,7 +19,7 @@ CORE = ("AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxR
 
 def fresh(initial=None, n=2):
     requires_unix()
-    settings.remove("data/ocpp.json")
+    remove("data/ocpp.json")
     return Settings(initial, n)
 
 
@@ -78,7 +78,7 @@ def test_authorization_key_is_write_only():
     assert "AuthorizationKey" not in [k["key"] for k in known]
     known, unknown = s.get_configuration(["AuthorizationKey"])
     assert known == [] and unknown == ["AuthorizationKey"]
-    settings.remove("data/ocpp.json")
+    remove("data/ocpp.json")
     try:
         os.rmdir("data")
     except OSError:

@@ -2,9 +2,9 @@
 # kWh. The counter (machine.Counter on ESP32, or PinCounter below) is passed in; the energy
 # register is persisted so it never goes backwards across reboots, although the hardware
 # counter restarts at zero.
-import json
-import os
 import time
+
+from evse.files import load_energy, save_json
 
 _MIN_POWER_WINDOW_MS = const(1000)
 _SAVE_MS = const(10000)
@@ -47,25 +47,10 @@ class S0Meter:
         self._power = 0.0
 
     def _load(self):
-        try:
-            with open(self.path) as f:
-                return float(json.load(f)["energy_wh"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0.0
+        return load_energy(self.path)
 
     def _save(self, wh):
-        try:
-            os.mkdir(self.path.rsplit("/", 1)[0])
-        except OSError:
-            pass
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"energy_wh": wh}, f)
-        try:
-            os.rename(tmp, self.path)
-        except OSError:
-            os.remove(self.path)
-            os.rename(tmp, self.path)
+        save_json(self.path, {"energy_wh": wh})
 
     async def read(self):
         count = self._counter.value()

@@ -8,6 +8,7 @@ import os
 import time
 
 from evse import drop
+from evse.files import load_energy, save_json
 from evse.hal import MeterError
 from evse.hal.board import Board, NoDisplay, Outlet, connector_count
 from evse.hal.display import ConsoleScreen
@@ -37,12 +38,6 @@ class SimPin:
         self.level = v
 
 
-def _load_energy(path):
-    try:
-        with open(path) as f:
-            return float(json.load(f)["energy_wh"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
 
 
 class SimConnector:
@@ -61,7 +56,7 @@ class SimConnector:
         self.feedback = SimPin(read=self._contact)
         self.plug_pin = SimPin(read=lambda: 1 if self.plugged else 0)
         self.presented = None  # idTag shown to the simulated card reader
-        self.energy_wh = _load_energy(self.path)
+        self.energy_wh = load_energy(self.path)
         self._saved = self.energy_wh
         self._last = ticks_ms()
 
@@ -91,14 +86,7 @@ class SimConnector:
     def save(self):
         if self.energy_wh == self._saved:
             return
-        try:
-            os.mkdir(self.path.rsplit("/", 1)[0])
-        except OSError:
-            pass
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"energy_wh": self.energy_wh}, f)
-        os.rename(tmp, self.path)
+        save_json(self.path, {"energy_wh": self.energy_wh})
         self._saved = self.energy_wh
 
     def status(self):

@@ -21,7 +21,7 @@ from evse.log import log
 # fragmented heap, can fail exactly when a RemoteStopTransaction arrives.
 from evse.ocpp.handlers import HANDLERS
 from evse.ocpp.rpc import CallError, Rpc
-from evse.ocpp.settings import load_json, remove, save_json
+from evse.files import load_json, remove, save_json
 
 # Unix port counts from 1970, the ESP32 from 2000: all OCPP times are unix seconds.
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0

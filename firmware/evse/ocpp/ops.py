@@ -7,7 +7,8 @@ from evse.log import log
 from evse.ocpp.chargepoint import Reboot, iso
 from evse.ocpp.handlers import _connector, _status
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError, field
-from evse.ocpp.settings import _FILE, AUTH_KEY, _TABLE, _parse, _spec, load_json, remove, save_json
+from evse.files import load_json, remove, save_json
+from evse.ocpp.settings import _FILE, AUTH_KEY, _TABLE, _parse, _spec
 
 _FLUSH_MS = const(5000)
 
@@ -39,7 +40,6 @@ def on_ChangeAvailability(cp, p):
     if cid == 0:
         cp.avail[0] = operative
         cp._status(0, "Available" if operative else "Unavailable")
-    from evse.ocpp.settings import save_json
     save_json("data/avail.json", cp.avail)
     return _status("Scheduled" if scheduled else "Accepted")
 

@@ -1,12 +1,8 @@
 # OCPP configuration keys: defaults, overrides from config.json's "ocpp" dict, changes from the
-# central system persisted atomically in data/ocpp.json. Also the small JSON file helpers the
-# charge point uses for its persistent state.
-import json
-import os
-
+# central system persisted atomically in data/ocpp.json.
 from evse import drop
+from evse.files import load_json
 
-_DIR = "data"
 _FILE = "data/ocpp.json"
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
@@ -66,38 +62,6 @@ def _spec(key):
 
 # Write-only: never listed by GetConfiguration, never logged.
 AUTH_KEY = "AuthorizationKey"
-
-
-def load_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
-
-
-def save_json(path, obj):
-    # Atomic: write a temp file, then rename over the old one (remove first where the
-    # filesystem refuses to rename onto an existing file).
-    try:
-        os.mkdir(_DIR)
-    except OSError:
-        pass
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.remove(path)
-        os.rename(tmp, path)
-
-
-def remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def _parse(kind, text):
