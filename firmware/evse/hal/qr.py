@@ -276,6 +276,24 @@ def _n3(line, s):
     return n
 
 
+def _n1(line):
+    # Runs of five or more same-colour modules: 3 + (run - 5) each.
+    n = 0
+    run = 0
+    last = -1
+    for v in line:
+        if v == last:
+            run += 1
+        else:
+            if run >= 5:
+                n += run - 2
+            run = 1
+            last = v
+    if run >= 5:
+        n += run - 2
+    return n
+
+
 def penalty(m, s):
     """ISO/IEC 18004 mask evaluation: N1 runs (3 + run - 5), N2 2x2 blocks (3 each),
     N3 finder look-alikes (40 each), N4 dark proportion (10 per 5 % away from half)."""
@@ -286,43 +304,18 @@ def penalty(m, s):
     for y in range(s):
         o = y * s
         row = m[o:o + s]
-        # rows
-        run = 0
-        last = -1
-        for x in range(s):
-            v = row[x]
-            if v == last:
-                run += 1
-            else:
-                if run >= 5:
-                    score += run - 2
-                run = 1
-                last = v
-            if prev_row is not None and x and v == row[x - 1] == prev_row[x] == prev_row[x - 1]:
-                score += 3
-        if run >= 5:
-            score += run - 2
+        if prev_row is not None:
+            for x in range(1, s):
+                if row[x] == row[x - 1] == prev_row[x] == prev_row[x - 1]:
+                    score += 3
         dark += sum(row)
-        score += _n3(row, s)
+        score += _n1(row) + _n3(row, s)
         prev_row = row
-        # column y
-        run = 0
-        last = -1
         k = y
-        for x in range(s):
-            v = m[k]
-            col[x] = v
+        for x in range(s):  # column y
+            col[x] = m[k]
             k += s
-            if v == last:
-                run += 1
-            else:
-                if run >= 5:
-                    score += run - 2
-                run = 1
-                last = v
-        if run >= 5:
-            score += run - 2
-        score += _n3(col, s)
+        score += _n1(col) + _n3(col, s)
     total = s * s
     score += 10 * (abs(dark * 100 - total * 50) // (total * 5))
     return score
