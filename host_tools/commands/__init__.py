@@ -1,0 +1,30 @@
+"""One module per `chargerctl` command (`host_tools.cli.COMMANDS` maps names to them), and
+the few things every command shares: context settings, error exit, JSON output.
+
+The commands only parse, call and print; the work is in the modules they call (`flash`,
+`board_link`, `driver`, `commission`, `virtual_board`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import NoReturn
+
+import click
+
+from host_tools.exits import Exit
+
+CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(message: str, code: Exit | int, hint: str | None = None) -> NoReturn:
+    """A sentence for people on stderr (and a hint: what to do), then the documented code."""
+    click.secho(f"error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"  -> {hint}", err=True)
+    sys.exit(int(code))
+
+
+def print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
