@@ -2,6 +2,7 @@
 # logged, and the board restarts (the unix port exits so the virtual board boots it again).
 import sys
 
+from evse import Reboot
 from evse.log import log
 
 
@@ -35,11 +36,12 @@ try:
     asyncio.run(app.main())
 except KeyboardInterrupt:
     _open_relays()  # Ctrl-C from mpremote: stay in the REPL with every relay open
+except Reboot as e:  # a Reset: relays open, then a clean restart
+    _open_relays()
+    log("reboot", "reason", e.args[0] if e.args else "")
+    _restart(0)
 except Exception as e:  # noqa: BLE001 - any failure must leave the relays open and restart
     _open_relays()
-    if type(e).__name__ == "Reboot":
-        log("reboot", "reason", e.args[0] if e.args else "")
-        _restart(0)
     log("crash", "error", repr(e))
     sys.print_exception(e)
     _restart(1)

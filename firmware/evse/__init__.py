@@ -11,3 +11,9 @@ def drop(name):
     p = sys.modules.get(pkg)
     if p is not None and attr in p.__dict__:
         delattr(p, attr)
+
+
+class Reboot(Exception):
+    # Raised out of the app to restart the board (a Reset from the central system): main.py
+    # catches it by type. Here, in the package itself, because main.py has it loaded anyway.
+    pass
