@@ -13,7 +13,7 @@ import os
 import time
 
 import asyncio
-from evse import drop
+from evse import Reboot, drop  # noqa: F401 - Reboot: ops.py raises it
 from evse.connector import Connector
 from evse.hal import MeterError
 from evse.log import log
@@ -59,11 +59,6 @@ def parse_iso(s):
     doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     return days * 86400 + h * 3600 + mi * 60 + sec + tz
-
-
-class Reboot(Exception):
-    # Raised out of the app after a Reset: main.py restarts the board.
-    pass
 
 
 class ChargePoint:
