@@ -3,7 +3,7 @@ import sys
 
 
 def drop(name):
-    # Forget module `name` ("evse.ocpp.ops"): code loaded from an .mpy lives in the heap, so a
+    # Forget module `name` ("evse.ocpp.operations.Reset"): code loaded from an .mpy lives in the heap, so a
     # rarely used part is imported for one use and dropped after (sys.modules and the package
     # attribute are its only references; the next collection frees it).
     sys.modules.pop(name, None)

@@ -1,4 +1,4 @@
-# The charge point's handlers and persistent state inside MicroPython, on the simulated board,
+# The charge point's operations and persistent state inside MicroPython, on the simulated board,
 # without a network: payload checks, answers, availability and power-loss recovery in flash.
 import asyncio
 import binascii
@@ -6,8 +6,10 @@ import os
 
 from evse.hal.sim import build
 from evse.ocpp import rpc
-from evse.ocpp.chargepoint import ChargePoint, iso, parse_iso
+from evse.ocpp.chargepoint import ChargePoint
+from evse.ocpp.clock import iso, parse_iso
 from evse.ocpp.journal import Journal
+from evse.ocpp.operations import Authorize
 from evse.ocpp.rpc import CallError
 from evse.files import save_json
 from evse.ocpp.settings import Settings
@@ -98,11 +100,11 @@ def test_remote_start_checks():
     assert call(cp, "RemoteStartTransaction", {"idTag": "A"}) == {"status": "Rejected"}
     cp.reg = "Accepted"
     assert call(cp, "RemoteStartTransaction", {"idTag": "A"}) == {"status": "Accepted"}
-    assert cp.conns[0].tx and cp.outlets[0].relay.is_closed  # plugged: started at once
+    assert cp.port(1).machine.tx and cp.port(1).outlet.relay.is_closed  # plugged: started at once
     assert cp.journal.peek()[1] == "StartTransaction"
     assert call(cp, "RemoteStartTransaction", {"idTag": "B", "connectorId": 1}) == {"status": "Rejected"}
     assert call(cp, "RemoteStartTransaction", {"idTag": "B"}) == {"status": "Accepted"}
-    assert cp.conns[1].tx  # no connector given: the free one
+    assert cp.port(2).machine.tx  # no connector given: the free one
     done(d)
 
 
@@ -111,7 +113,7 @@ def test_remote_start_with_authorize_remote_tx_requests_queues_authorize():
     cp = charge_point(plugged=True, keys={"AuthorizeRemoteTxRequests": True})
     asyncio.run(cp.poll())
     assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 2}) == {"status": "Accepted"}
-    assert cp.auth_q == [(1, "A")] and not cp.conns[1].tx
+    assert cp.authorization.queue == [(2, "A")] and not cp.port(2).machine.tx
     done(d)
 
 
@@ -121,9 +123,9 @@ def test_remote_stop_needs_known_transaction():
     asyncio.run(cp.poll())
     call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1})
     assert call(cp, "RemoteStopTransaction", {"transactionId": 5}) == {"status": "Rejected"}
-    cp.ids[str(cp.txs[0]["r"])] = 5  # StartTransaction.conf arrived
+    cp.transactions.ids[str(cp.port(1).tx["r"])] = 5  # StartTransaction.conf arrived
     assert call(cp, "RemoteStopTransaction", {"transactionId": 5}) == {"status": "Accepted"}
-    assert not cp.conns[0].tx and not cp.outlets[0].relay.is_closed
+    assert not cp.port(1).machine.tx and not cp.port(1).outlet.relay.is_closed
     assert code_of(cp, "RemoteStopTransaction", {}) == rpc.OCCURENCE
     done(d)
 
@@ -135,7 +137,7 @@ def test_change_availability_persists():
     assert code_of(cp, "ChangeAvailability", {"connectorId": 2, "type": "Off"}) == rpc.PROPERTY
     assert call(cp, "ChangeAvailability", {"connectorId": 7, "type": "Operative"}) == {"status": "Rejected"}
     cp2 = charge_point()
-    assert cp2.conns[1].state == "Unavailable" and cp2.conns[0].state == "Available"
+    assert cp2.port(2).machine.state == "Unavailable" and cp2.port(1).machine.state == "Available"
     done(d)
 
 
@@ -164,9 +166,9 @@ def test_configuration_handlers():
     assert cp.settings["HeartbeatInterval"] == 10
     assert call(cp, "DataTransfer", {"vendorId": "x"}) == {"status": "UnknownVendorId"}
     assert call(cp, "ClearCache", {}) == {"status": "Accepted"}
-    assert call(cp, "Reset", {"type": "Soft"}) == {"status": "Accepted"} and cp.reset == "Soft"
+    assert call(cp, "Reset", {"type": "Soft"}) == {"status": "Accepted"} and cp.reset[0] == "Soft"
     assert call(cp, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
-    assert cp.triggers == ["Heartbeat"]
+    assert cp.triggers == [("Heartbeat", None)]
     done(d)
 
 
@@ -175,11 +177,12 @@ def test_offline_authorization_rules():
     cp = charge_point(plugged=True, keys={"LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": False})
     asyncio.run(cp.poll())
     cp.reg = None  # offline
-    assert not cp.present(0, "UNKNOWN")
-    cp.remember("KNOWN", {"status": "Accepted"})
-    cp.remember("BLOCKED", {"status": "Blocked"})
-    assert not cp.present(0, "BLOCKED")
-    assert cp.present(0, "KNOWN") and cp.conns[0].tx
-    cp.clear_cache()
-    assert cp.cache == {}
+    auth = cp.authorization
+    assert not Authorize.present(cp, 1, "UNKNOWN")
+    auth.remember("KNOWN", {"status": "Accepted"})
+    auth.remember("BLOCKED", {"status": "Blocked"})
+    assert not Authorize.present(cp, 1, "BLOCKED")
+    assert Authorize.present(cp, 1, "KNOWN") and cp.port(1).machine.tx
+    auth.clear()
+    assert auth.cache == {}
     done(d)

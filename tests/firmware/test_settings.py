@@ -2,6 +2,8 @@
 import os
 
 from evse.files import remove
+from evse.ocpp.operations.ChangeConfiguration import change
+from evse.ocpp.operations.GetConfiguration import listing
 from evse.ocpp.settings import Settings
 from mptest import requires_unix
 
@@ -25,7 +27,7 @@ def fresh(initial=None, n=2):
 
 def test_every_core_key_is_listed_with_a_value():
     s = fresh()
-    known, unknown = s.get_configuration(None)
+    known, unknown = listing(s, None)
     names = [k["key"] for k in known]
     for k in CORE:
         assert k in names, k
@@ -47,22 +49,22 @@ def test_initial_values_from_config():
 
 def test_unknown_keys_reported():
     s = fresh()
-    known, unknown = s.get_configuration(["HeartbeatInterval", "NoSuchKey"])
+    known, unknown = listing(s, ["HeartbeatInterval", "NoSuchKey"])
     assert [k["key"] for k in known] == ["HeartbeatInterval"] and unknown == ["NoSuchKey"]
-    assert s.change("NoSuchKey", "1") == "NotSupported"
+    assert change(s, "NoSuchKey", "1") == "NotSupported"
 
 
 def test_change_validates_and_persists():
     s = fresh()
-    assert s.change("HeartbeatInterval", "abc") == "Rejected"
-    assert s.change("HeartbeatInterval", "-1") == "Rejected"
-    assert s.change("LocalAuthorizeOffline", "maybe") == "Rejected"
-    assert s.change("MeterValuesSampledData", "Energy.Active.Import.Register,Bogus") == "Rejected"
-    assert s.change("NumberOfConnectors", "3") == "Rejected"  # read-only
+    assert change(s, "HeartbeatInterval", "abc") == "Rejected"
+    assert change(s, "HeartbeatInterval", "-1") == "Rejected"
+    assert change(s, "LocalAuthorizeOffline", "maybe") == "Rejected"
+    assert change(s, "MeterValuesSampledData", "Energy.Active.Import.Register,Bogus") == "Rejected"
+    assert change(s, "NumberOfConnectors", "3") == "Rejected"  # read-only
     seen = []
     s.listeners.append(seen.append)
-    assert s.change("HeartbeatInterval", "42") == "Accepted"
-    assert s.change("LocalAuthorizeOffline", "FALSE") == "Accepted"
+    assert change(s, "HeartbeatInterval", "42") == "Accepted"
+    assert change(s, "LocalAuthorizeOffline", "FALSE") == "Accepted"
     assert seen == ["HeartbeatInterval", "LocalAuthorizeOffline"]
     again = Settings({"HeartbeatInterval": 7}, 2)  # the change outlives a reboot, beats config
     assert again["HeartbeatInterval"] == 42 and again["LocalAuthorizeOffline"] is False
@@ -71,12 +73,12 @@ def test_change_validates_and_persists():
 
 def test_authorization_key_is_write_only():
     s = fresh()
-    assert s.change("AuthorizationKey", "short") == "Rejected"
-    assert s.change("AuthorizationKey", "0123456789abcdef0123") == "Accepted"
+    assert change(s, "AuthorizationKey", "short") == "Rejected"
+    assert change(s, "AuthorizationKey", "0123456789abcdef0123") == "Accepted"
     assert s["AuthorizationKey"] == "0123456789abcdef0123"
-    known, unknown = s.get_configuration(None)
+    known, unknown = listing(s, None)
     assert "AuthorizationKey" not in [k["key"] for k in known]
-    known, unknown = s.get_configuration(["AuthorizationKey"])
+    known, unknown = listing(s, ["AuthorizationKey"])
     assert known == [] and unknown == ["AuthorizationKey"]
     remove("data/ocpp.json")
     try:

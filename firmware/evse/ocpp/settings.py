@@ -1,7 +1,8 @@
 # OCPP configuration keys: defaults, overrides from config.json's "ocpp" dict, changes from the
-# central system persisted atomically in data/ocpp.json.
-from evse import drop
-from evse.files import load_json
+# central system persisted atomically in data/ocpp.json. What GetConfiguration lists and how
+# ChangeConfiguration checks a value are in operations/GetConfiguration.py and
+# operations/ChangeConfiguration.py, loaded per use.
+from evse.files import load_json, save_json
 
 _FILE = "data/ocpp.json"
 
@@ -49,7 +50,12 @@ MessageTimeout i W 30
 # for its answer before the connection is taken for dead (seconds).
 
 
-def _spec(key):
+def names():
+    """Every key of the table, in its order."""
+    return [x[:x.find(" ")] for x in _TABLE.split("\n") if x]
+
+
+def spec(key):
     """(kind, writable, default value) of a key, None if unknown."""
     i = _TABLE.find("\n" + key + " ")
     if i < 0 or not key:
@@ -57,14 +63,14 @@ def _spec(key):
     line = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split(" ", 3)
     kind = line[1]
     text = line[3] if len(line) > 3 else ""
-    return kind, line[2] == "W", text if kind in "ms" else _parse(kind, text)
+    return kind, line[2] == "W", text if kind in "ms" else parse(kind, text)
 
 
 # Write-only: never listed by GetConfiguration, never logged.
 AUTH_KEY = "AuthorizationKey"
 
 
-def _parse(kind, text):
+def parse(kind, text):
     # Central-system text -> value, or None when the value is not acceptable.
     if kind == "b":
         t = text.lower()
@@ -90,48 +96,47 @@ class Settings:
         self.listeners = []  # fn(key) called after a change
         src = initial or {}
         for k in src:
-            self._set(k, src[k])
+            self._initial(k, src[k])
         for k in self._changed:
-            self._set(k, self._changed[k])
+            self._initial(k, self._changed[k])
         self._v["NumberOfConnectors"] = connectors
 
-    def _set(self, key, value):
+    def _initial(self, key, value):
         # Initial values may come as JSON types or as text.
         if key == AUTH_KEY:
             self._v[key] = value
             return
-        spec = _spec(key)
-        if spec is None:
+        sp = spec(key)
+        if sp is None:
             return
-        if type(value) is not str or spec[0] == "s":
+        if type(value) is not str or sp[0] == "s":
             self._v[key] = value
         else:
-            v = _parse(spec[0], value)
+            v = parse(sp[0], value)
             if v is not None:
                 self._v[key] = v
 
     def __getitem__(self, key):
         v = self._v.get(key)
         if v is None:
-            spec = _spec(key)
-            if spec is None:
+            sp = spec(key)
+            if sp is None:
                 return None
-            v = self._v[key] = spec[2]  # looked up once, then kept
+            v = self._v[key] = sp[2]  # looked up once, then kept
         return v
 
     def measurands(self, key):
         v = self[key]
         return [s for s in v.split(",") if s] if v else []
 
-    # GetConfiguration / ChangeConfiguration are rare: their code is in ops.py, loaded per use.
-    def get_configuration(self, keys):
-        """(configurationKey list, unknownKey list) for GetConfiguration."""
-        from evse.ocpp import ops
-        drop("evse.ocpp.ops")
-        return ops.get_configuration(self, keys)
+    def set(self, key, value):
+        """A value for this boot only, not persisted (HeartbeatInterval from BootNotification)."""
+        self._v[key] = value
 
-    def change(self, key, text):
-        """ChangeConfiguration status: Accepted, Rejected or NotSupported."""
-        from evse.ocpp import ops
-        drop("evse.ocpp.ops")
-        return ops.change(self, key, text)
+    def store(self, key, value):
+        """A checked value from the central system: kept, persisted, and every listener told."""
+        self._v[key] = value
+        self._changed[key] = value
+        save_json(_FILE, self._changed)
+        for fn in self.listeners:
+            fn(key)

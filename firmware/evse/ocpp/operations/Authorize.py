@@ -1,0 +1,45 @@
+# Authorize, sent by the charge point: for a card at a connector's reader (card, present) and
+# for RemoteStartTransaction when AuthorizeRemoteTxRequests is set (authorization.ask queues
+# the idTag, send() below asks the central system). Rare on a public charger, so loaded per use.
+from evse.log import log
+
+
+def card(cp, cid, id_tag):
+    # A card at connector cid's reader: the idTag that started the transaction stops it; any
+    # other starts one.
+    port = cp.port(cid)
+    tx = port.tx
+    if tx and tx["tag"] == id_tag:
+        port.apply("stop", "Local")
+    elif not tx:
+        present(cp, cid, id_tag)
+
+
+def present(cp, cid, id_tag):
+    """A local idTag (card) at connector cid: Authorize online, cache rules offline."""
+    s = cp.settings
+    auth = cp.authorization
+    cached = auth.cache.get(id_tag) if s["AuthorizationCacheEnabled"] else None
+    port = cp.port(cid)
+    if cp.rpc is not None and cp.reg == "Accepted":
+        if cached == "Accepted" and s["LocalPreAuthorize"]:
+            return port.apply("authorize", id_tag)
+        auth.ask(cid, id_tag)
+        return True
+    if cached == "Accepted" and s["LocalAuthorizeOffline"]:
+        return port.apply("authorize", id_tag)
+    if cached is None and s["AllowOfflineTxForUnknownId"]:
+        return port.apply("authorize", id_tag)
+    log("authorize", "connector", cid, "result", "refused offline")
+    return False
+
+
+async def send(cp, rpc):
+    # The oldest idTag waiting for Authorize; an Accepted one authorises its connector.
+    cid, tag = cp.authorization.queue.pop(0)
+    res = await cp.call(rpc, "Authorize", {"idTag": tag})
+    info = res.get("idTagInfo") or {}
+    cp.authorization.remember(tag, info)
+    log("authorize", "connector", cid, "status", info.get("status"))
+    if info.get("status") == "Accepted":
+        cp.port(cid).apply("authorize", tag)

@@ -1,0 +1,32 @@
+# RemoteStartTransaction: authorise the idTag on a connector (the given one, or the first free
+# one with a cable in it); the transaction starts when the cable is in, or after Authorize when
+# AuthorizeRemoteTxRequests is set. Resident: the start of every public session.
+from evse.ocpp.rpc import field
+
+
+def answer(cp, p):
+    tag = field(p, "idTag", str, maxlen=20)
+    prof = field(p, "chargingProfile", dict, req=False)
+    cid = field(p, "connectorId", int, req=False)
+    if cp.reg != "Accepted" or (cid is not None and not 1 <= cid <= len(cp.ports)):
+        return {"status": "Rejected"}
+    if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
+        return {"status": "Rejected"}
+    if cid is None:  # any free connector, the first one with a cable in preference
+        port = None
+        for q in cp.ports:
+            c = q.machine
+            if c.state in ("Available", "Preparing") and c.id_tag is None:
+                if port is None or (c.plugged and not port.machine.plugged):
+                    port = q
+        if port is None:
+            return {"status": "Rejected"}
+    else:
+        port = cp.port(cid)
+    if cp.settings["AuthorizeRemoteTxRequests"]:
+        c = port.machine
+        if c.tx or c.id_tag is not None or c.state in ("Unavailable", "Faulted"):
+            return {"status": "Rejected"}
+        cp.authorization.ask(port.id, tag)
+        return {"status": "Accepted"}
+    return {"status": "Accepted" if port.apply("authorize", tag) else "Rejected"}

@@ -1,0 +1,11 @@
+# RemoteStopTransaction: stop the transaction with this transactionId (known once its
+# StartTransaction was confirmed). Resident: the end of every public session.
+from evse.ocpp.rpc import field
+
+
+def answer(cp, p):
+    tid = field(p, "transactionId", int)
+    port = cp.transactions.find(tid) if cp.reg == "Accepted" else None
+    if port is None:
+        return {"status": "Rejected"}
+    return {"status": "Accepted" if port.apply("stop", "Remote") else "Rejected"}

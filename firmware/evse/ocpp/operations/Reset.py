@@ -1,0 +1,28 @@
+# Reset (Soft or Hard): accepted at once and carried out by the hardware loop (carry_out, each
+# poll while cp.reset is set): every transaction stops (reason SoftReset / HardReset), the
+# journal gets up to _FLUSH_MS to deliver the stops while online, then Reboot leaves the app and
+# main.py restarts the board.
+from time import ticks_diff, ticks_ms
+
+from evse import Reboot
+from evse.log import log
+from evse.ocpp.rpc import field
+
+_FLUSH_MS = const(5000)
+
+
+def answer(cp, p):
+    cp.reset = (field(p, "type", str, choices=("Hard", "Soft")), ticks_ms())
+    return {"status": "Accepted"}
+
+
+def carry_out(cp, now):
+    kind, at = cp.reset
+    reason = "HardReset" if kind == "Hard" else "SoftReset"
+    for port in cp.ports:
+        if port.machine.tx:
+            port.apply("stop", reason)
+    if len(cp.journal) and cp.rpc and ticks_diff(now, at) < _FLUSH_MS:
+        return
+    log("reset", "type", kind)
+    raise Reboot(kind)

@@ -1,0 +1,86 @@
+# One module per OCPP operation, named after its action (Reset.py answers Reset). For a CALL of
+# the central system the module has `answer(cp, payload)`: it checks the payload by hand
+# (rpc.field: missing -> OccurenceConstraintViolation, wrong type -> TypeConstraintViolation,
+# bad value -> PropertyConstraintViolation), answers at once, and leaves follow-up messages to
+# the charge point's sender: an answer never waits for a CALL of our own. For a message the
+# charge point sends, the module holds the rare part of its feature (Authorize.py: a card at
+# the reader; StopTransaction.py: the stop of a transaction a power loss cut). The state an operation acts on lives with its feature (transactions,
+# availability, authorization, settings), reached through `cp`.
+import sys
+
+from evse import drop
+from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
+
+# The route table: each operation of OCPP 1.6 we know, how its module is held on an .mpy build
+# (where code lives in the heap), its feature profile, and "cp" when the charge point sends it.
+#   keep  resident: imported at start-up while the heap is still in one piece, never dropped;
+#         the hot path of a public session (importing it later, into a fragmented heap, could
+#         fail just when a driver stops charging)
+#   use   loaded per use: imported for the call and dropped after (evse.drop), so its code does
+#         not sit in the heap for the whole session; its names stay interned (qstrs are never
+#         freed)
+#   no    a CALL of a profile not supported here: NotSupported
+# A CALL of any other action, or of one the charge point sends, is NotImplemented. A frozen
+# build holds every module in flash; there the column only decides what is imported when.
+_ROUTES = """
+ChangeAvailability use Core
+ChangeConfiguration use Core
+ClearCache use Core
+DataTransfer use Core
+GetConfiguration use Core
+RemoteStartTransaction keep Core
+RemoteStopTransaction keep Core
+Reset use Core
+UnlockConnector use Core
+Authorize use Core cp
+StopTransaction use Core cp
+TriggerMessage use RemoteTrigger
+GetDiagnostics no FirmwareManagement
+UpdateFirmware no FirmwareManagement
+GetLocalListVersion no LocalAuthListManagement
+SendLocalList no LocalAuthListManagement
+CancelReservation no Reservation
+ReserveNow no Reservation
+ClearChargingProfile no SmartCharging
+GetCompositeSchedule no SmartCharging
+SetChargingProfile no SmartCharging
+"""
+_PACKAGE = "evse.ocpp.operations."
+
+
+def route(action):
+    """The table's row of `action` as a list (action, how, profile[, "cp"]); None if not there."""
+    if not action or " " in action or "\n" in action:
+        return None
+    i = _ROUTES.find("\n" + action + " ")
+    if i < 0:
+        return None
+    return _ROUTES[i + 1:_ROUTES.find("\n", i + 1)].split(" ")
+
+
+def load(action):
+    """The module of a listed operation. A per-use one is dropped at once: the caller's
+    reference keeps it until the caller is done, then the next collection frees it."""
+    name = _PACKAGE + action
+    __import__(name)
+    m = sys.modules[name]
+    if route(action)[1] == "use":
+        drop(name)
+    return m
+
+
+def operation(action):
+    """The module that answers a CALL of the central system; CallError when there is none."""
+    r = route(action)
+    if r is None or len(r) > 3:
+        raise CallError(NOT_IMPLEMENTED, action)
+    if r[1] == "no":
+        raise CallError(NOT_SUPPORTED, action)
+    return load(action)
+
+
+def preload():
+    # The resident modules, imported once at start-up.
+    for line in _ROUTES.split("\n"):
+        if " keep " in line:
+            load(line[:line.find(" ")])

@@ -1,0 +1,228 @@
+# Transactions and metering: a transaction begins and ends through the journal
+# (StartTransaction, StopTransaction, transaction MeterValues, delivered in order and at least
+# once), with the open one persisted per connector so a power loss can stop it after the reboot.
+#
+#   data/tx<n>.json   the open transaction of connector n: r (our reference), tag, s (meter
+#                     start), m and mt (last meter value, Wh, and its time): the PowerLoss stop
+#   data/txids.json   our reference -> the transactionId the central system gave it; "n": next
+import os
+import time
+
+from evse.files import load_json, remove, save_json
+from evse.log import log
+from evse.ocpp import clock
+from evse.ocpp.operations import load
+from evse.ocpp.rpc import CallError
+
+_IDS = "data/txids.json"
+_MAX_DATA = const(8)
+_PERSIST_MS = const(30000)
+_MAX_EXTRA = const(4)
+
+
+def _tx_file(cid):
+    return "data/tx%d.json" % cid
+
+
+class Transactions:
+    def __init__(self, cp):
+        self.cp = cp
+        self.ids = load_json(_IDS, None) or {"n": 1}
+        self.extra = []  # MeterValues outside a transaction (not journaled)
+        self.retry_at = 0  # ticks_ms before which a refused journal message is not sent again
+        self.next_aligned = 0  # unix time of the next clock-aligned sample, 0: not yet known
+
+    def tx_id(self, port):
+        """The central system's transactionId of the port's transaction, None if not known."""
+        tx = port.tx
+        return self.ids.get(str(tx["r"])) if tx else None
+
+    def find(self, transaction_id):
+        """The port whose transaction has this transactionId, None if none."""
+        for port in self.cp.ports:
+            if port.tx and self.tx_id(port) == transaction_id:
+                return port
+        return None
+
+    def start(self, port):
+        # The relay closes as soon as the transaction exists in RAM; the flash writes (reference
+        # counter, open transaction, journal) follow, so they never delay the energy.
+        cp = self.cp
+        tag = port.machine.id_tag
+        ref = self.ids["n"]
+        self.ids["n"] = ref + 1
+        e = port.energy()
+        t = clock.now()
+        tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
+        port.tx = tx
+        m = self._stop_measurands()
+        port.data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
+        port.apply("started")
+        save_json(_IDS, self.ids)
+        save_json(_tx_file(port.id), tx)
+        cp.journal.append("StartTransaction", {"connectorId": port.id, "idTag": tag,
+                                               "meterStart": int(e), "timestamp": clock.iso(t), "_r": ref})
+        now = time.ticks_ms()
+        port.next_sample = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
+        port.saved_at = now
+        log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
+        cp.wake.set()
+
+    def stop(self, port, reason):
+        tx = port.tx
+        if tx is None:
+            return
+        e = port.energy()
+        p = {"idTag": tx["tag"], "meterStop": int(e), "timestamp": clock.iso(clock.now()),
+             "reason": reason or "Local", "_r": tx["r"]}
+        data = port.data
+        if data is not None:
+            data.append(self.meter_value(port, self._stop_measurands(), "Transaction.End"))
+            p["transactionData"] = data
+        self.cp.journal.append("StopTransaction", p)
+        port.tx = None
+        port.data = None
+        remove(_tx_file(port.id))
+        log("tx stop", "connector", port.id, "ref", tx["r"], "reason", p["reason"], "meter_wh", int(e))
+        self.cp.wake.set()
+
+    def recover(self):
+        # At boot: a transaction still open in flash was cut by a power loss. Rare, so the stop
+        # is in a per-use module, loaded only then.
+        for port in self.cp.ports:
+            try:
+                os.stat(_tx_file(port.id))
+            except OSError:
+                continue
+            return load("StopTransaction").recover(self.cp)
+
+    # -- meter values -----------------------------------------------------------------------
+
+    def meter_value(self, port, measurands, context, t=None):
+        r = port.reading or (port.energy(), None, None, None)
+        sv = []
+        for m in measurands:
+            if m == "Energy.Active.Import.Register":
+                sv.append({"value": "%d" % r[0], "context": context, "measurand": m, "unit": "Wh"})
+            elif m == "Power.Active.Import" and r[1] is not None:
+                sv.append({"value": "%d" % r[1], "context": context, "measurand": m, "unit": "W"})
+            else:
+                vals = r[2] if m == "Current.Import" else r[3] if m == "Voltage" else None
+                for k in range(len(vals) if vals else 0):
+                    sv.append({"value": "%.1f" % vals[k], "context": context, "measurand": m,
+                               "unit": "A" if m == "Current.Import" else "V",
+                               "phase": ("L1", "L2", "L3")[k] + ("-N" if m == "Voltage" else "")})
+        return {"timestamp": clock.iso(t or clock.now()), "sampledValue": sv}
+
+    def _meter_values(self, port, measurands, context, t=None):
+        # One MeterValues: journaled inside a transaction, a few kept in RAM outside one.
+        tx = port.tx
+        mv = self.meter_value(port, measurands, context, t)
+        if not mv["sampledValue"]:
+            return
+        if tx is None:
+            if len(self.extra) < _MAX_EXTRA:
+                self.extra.append({"connectorId": port.id, "meterValue": [mv]})
+        else:
+            self.cp.journal.append("MeterValues", {"connectorId": port.id, "_r": tx["r"], "meterValue": [mv]})
+        self.cp.wake.set()
+
+    def _stop_measurands(self):
+        # Transaction.Begin / End values in transactionData: the sampled set, else the aligned one.
+        s = self.cp.settings
+        return s.measurands("StopTxnSampledData") or s.measurands("StopTxnAlignedData")
+
+    def _tx_data(self, port, key, context, t):
+        # One more StopTxn*Data entry for StopTransaction.transactionData (bounded).
+        m = self.cp.settings.measurands(key)
+        data = port.data
+        if m and data is not None:
+            if len(data) >= _MAX_DATA:
+                data.pop(1)  # keep Transaction.Begin and the latest samples
+            data.append(self.meter_value(port, m, context, t))
+
+    def sample(self, port, now):
+        # The open transaction of a port, once a poll: its latest meter value, the periodic
+        # sample when due, and its file at every sample and at least every _PERSIST_MS.
+        s = self.cp.settings
+        tx = port.tx
+        r = port.reading
+        if r:
+            tx["m"] = r[0]
+            tx["mt"] = clock.now()
+        interval = s["MeterValueSampleInterval"]
+        save = time.ticks_diff(now, port.saved_at) >= _PERSIST_MS
+        if interval and time.ticks_diff(now, port.next_sample) >= 0:
+            save = True
+            port.next_sample = time.ticks_add(now, interval * 1000)
+            self._meter_values(port, s.measurands("MeterValuesSampledData"), "Sample.Periodic")
+            self._tx_data(port, "StopTxnSampledData", "Sample.Periodic", None)
+        if save:  # the last meter value a PowerLoss stop will report
+            port.saved_at = now
+            save_json(_tx_file(port.id), tx)
+
+    def aligned(self):
+        # Clock-aligned meter values every ClockAlignedDataInterval from midnight UTC, stamped on
+        # that grid.
+        s = self.cp.settings
+        aligned = s["ClockAlignedDataInterval"]
+        if not aligned:
+            return
+        t = clock.now()
+        if self.next_aligned == 0:
+            self.next_aligned = (t // aligned + 1) * aligned
+        elif t >= self.next_aligned:
+            at = t - t % aligned
+            self.next_aligned = at + aligned
+            for port in self.cp.ports:
+                self._meter_values(port, s.measurands("MeterValuesAlignedData"), "Sample.Clock", at)
+                self._tx_data(port, "StopTxnAlignedData", "Sample.Clock", at)
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    async def send(self, rpc):
+        """The oldest journal message. A refused one (CALLERROR) is an attempt: retried after
+        TransactionMessageRetryInterval x attempts, dropped after TransactionMessageAttempts."""
+        cp = self.cp
+        s = cp.settings
+        seq, action, p = cp.journal.peek()
+        ref = p.pop("_r", None)
+        if action != "StartTransaction":
+            tid = self.ids.get(str(ref))
+            p["transactionId"] = tid if tid is not None else -1
+        try:
+            res = await cp.call(rpc, action, p)
+        except CallError as e:  # the central system failed to process it: an attempt
+            n = cp.journal.bump(seq)
+            log("ocpp retry", "action", action, "attempt", n, "error", repr(e)[:60])
+            if n >= s["TransactionMessageAttempts"]:
+                cp.journal.pop(seq)
+                log("ocpp dropped", "action", action, "ref", ref)
+                if action == "StopTransaction" and self.ids.pop(str(ref), None) is not None:
+                    save_json(_IDS, self.ids)
+                self.retry_at = time.ticks_ms()
+            else:
+                self.retry_at = time.ticks_add(time.ticks_ms(), s["TransactionMessageRetryInterval"] * n * 1000)
+            return
+        if action == "StartTransaction":
+            tid = res.get("transactionId")
+            if type(tid) is int:
+                self.ids[str(ref)] = tid
+                save_json(_IDS, self.ids)
+            info = res.get("idTagInfo") or {}
+            cp.authorization.remember(p["idTag"], info)
+            cp.journal.pop(seq)
+            log("tx confirmed", "ref", ref, "transaction_id", tid, "status", info.get("status"))
+            if info.get("status") != "Accepted":
+                for port in cp.ports:
+                    if port.tx and port.tx["r"] == ref:
+                        if s["StopTransactionOnInvalidId"]:
+                            port.apply("stop", "DeAuthorized")
+                        else:
+                            port.apply("deauthorize")
+            return
+        cp.journal.pop(seq)
+        if action == "StopTransaction":
+            if self.ids.pop(str(ref), None) is not None:
+                save_json(_IDS, self.ids)
+            cp.authorization.remember(p["idTag"], res.get("idTagInfo"))
