@@ -7,7 +7,7 @@ import os
 from evse.hal.sim import build
 from evse.ocpp import rpc
 from evse.ocpp.chargepoint import ChargePoint
-from evse.ocpp.clock import iso, parse_iso
+from evse.ocpp import iso, parse_iso
 from evse.ocpp.journal import Journal
 from evse.ocpp.operations import Authorize
 from evse.ocpp.rpc import CallError

@@ -3,7 +3,7 @@
 # itself are in operations/Authorize.py.
 from evse.files import load_json, remove, save_json
 
-_FILE = "data/auth.json"
+_FILE = const("data/auth.json")
 _CACHE_MAX = const(32)
 
 

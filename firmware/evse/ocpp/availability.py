@@ -5,9 +5,9 @@ import time
 
 from evse.files import load_json, save_json
 from evse.log import log
-from evse.ocpp import clock
+from evse import ocpp
 
-_FILE = "data/avail.json"
+_FILE = const("data/avail.json")
 
 
 class Availability:
@@ -42,7 +42,7 @@ class Availability:
         if self.reported.get(cid) == (state, err, info):
             self.pending.pop(cid, None)  # back to what the central system knows already
             return
-        self.pending[cid] = [state, err, info, clock.now(), time.ticks_ms()]
+        self.pending[cid] = [state, err, info, ocpp.now(), time.ticks_ms()]
         self.cp.wake.set()
 
     async def send(self, rpc, cid, force=False):
@@ -52,7 +52,7 @@ class Availability:
         if not force and time.ticks_diff(time.ticks_ms(), p[4]) < self.cp.settings["MinimumStatusDuration"] * 1000:
             return False
         del self.pending[cid]
-        payload = {"connectorId": cid, "errorCode": p[1], "status": p[0], "timestamp": clock.iso(p[3])}
+        payload = {"connectorId": cid, "errorCode": p[1], "status": p[0], "timestamp": ocpp.iso(p[3])}
         if p[2]:
             payload["info"] = p[2][:50]
         await self.cp.call(rpc, "StatusNotification", payload)

@@ -2,10 +2,10 @@
 # boots, sends what the features queue (in the order of _send_one) and dispatches the central
 # system's CALLs to their operations (operations/: one module per action, and the route table).
 # What the charge point knows lives with its feature:
-#   clock.py           the central system's time
-#   port.py            one connector: state machine, hardware, meter reading, open transaction
-#   transactions.py    transactions through the journal, meter values  (data/tx<n>.json,
-#                      data/txids.json; data/journal.log through journal.py)
+#   __init__.py        the clock: OCPP times on the central system's clock
+#   transactions.py    each connector (Port: state machine, hardware, meter reading, open
+#                      transaction), transactions through the journal, meter values
+#                      (data/tx<n>.json, data/txids.json; data/journal.log through journal.py)
 #   availability.py    ChangeAvailability's state and StatusNotification  (data/avail.json)
 #   authorization.py   idTags waiting for Authorize, the authorization cache  (data/auth.json)
 #   settings.py        the configuration keys  (data/ocpp.json)
@@ -18,11 +18,10 @@ import asyncio
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
-from evse.ocpp import clock
+from evse import ocpp
 from evse.ocpp.operations import load, operation, preload
-from evse.ocpp.port import Port
 from evse.ocpp.rpc import CallError, Rpc
-from evse.ocpp.transactions import Transactions
+from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
 
@@ -45,7 +44,6 @@ class ChargePoint:
                            for i in range(len(outlets)))
         self.transactions = Transactions(self)
         self.authorization = Authorization(self)
-        settings.listeners.append(self._setting_changed)
         for cid in range(1, len(self.ports) + 1):
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
@@ -58,17 +56,6 @@ class ChargePoint:
         """Connector cid (1...) as the charge point sees it."""
         return self.ports[cid - 1]
 
-    def _setting_changed(self, key):
-        s = self.settings
-        for p in self.ports:
-            p.machine.timeout_s = s["ConnectionTimeOut"]
-            p.machine.stop_on_unplug = s["StopTransactionOnEVSideDisconnect"]
-        if key == "ClockAlignedDataInterval":
-            self.transactions.next_aligned = 0
-        if key == "WebSocketPingInterval" and self.rpc:
-            self.rpc.conn.ping_interval = s[key]
-        self.wake.set()
-
     async def poll(self):
         """One pass of the hardware loop: every connector, the clock-aligned samples, a Reset."""
         now = time.ticks_ms()
@@ -76,7 +63,7 @@ class ChargePoint:
             await p.poll(now)
         self.transactions.aligned()
         if self.reset:
-            load("Reset").carry_out(self, now)
+            load("Reset").poll(self, now)
 
     async def dispatch(self, action, payload):
         # The route table (operations/__init__.py) says which module answers and whether it
@@ -123,7 +110,7 @@ class ChargePoint:
             await self._boot(rpc)
             while True:
                 if not await self._send_next(rpc):
-                    await self._idle()
+                    await self.idle()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
@@ -133,8 +120,8 @@ class ChargePoint:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _idle(self):
-        # Until something is queued, or a poll's time has passed.
+    async def idle(self):
+        """Until something is queued, or a poll's time has passed."""
         self.wake.clear()
         try:
             await asyncio.wait_for_ms(self.wake.wait(), _POLL_MS * 4)
@@ -143,12 +130,13 @@ class ChargePoint:
 
     # -- boot -------------------------------------------------------------------------------
 
-    def accept_boot(self, res):
-        """A BootNotification answer (at boot or triggered): the clock, and when Accepted the
-        registration and its interval as HeartbeatInterval. -> (status, interval)."""
-        clock.set_time(res.get("currentTime"))
-        status = res.get("status")
-        interval = res.get("interval")
+    def accept_boot(self, answer):
+        """A BootNotification answer, at boot or triggered (the one way to take one): the clock,
+        and when Accepted the registration and its interval as HeartbeatInterval.
+        -> (status, interval)."""
+        ocpp.set_time(answer.get("currentTime"))
+        status = answer.get("status")
+        interval = answer.get("interval")
         if type(interval) is not int or interval < 0:
             interval = 0
         if status == "Accepted":
@@ -159,33 +147,24 @@ class ChargePoint:
         return status, interval
 
     async def _boot(self, rpc):
+        # Until Accepted; a Pending or Rejected answer is waited out in BootNotification.py.
         if self.reg == "Accepted" and self.booted == self.boot_fields:
-            log("boot accepted", "resend", 0)
+            log("boot accepted", "resend", 0)  # a reconnect within the same boot
             return
         while True:
             try:
-                res = await rpc.call("BootNotification", self.boot_fields)
+                answer = await rpc.call("BootNotification", self.boot_fields)
             except (CallError, asyncio.TimeoutError) as e:
                 log("boot", "error", repr(e)[:60])
                 await asyncio.sleep(10)
                 continue
-            status, interval = self.accept_boot(res)
+            status, interval = self.accept_boot(answer)
             if status == "Accepted":
                 log("boot accepted", "interval", interval)
                 return
             self.reg = status
             log("boot", "status", status, "interval", interval)
-            deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
-            rpc.mute = status != "Pending"  # Rejected: say nothing at all until the interval ends
-            while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-                if status == "Pending" and self.triggers:
-                    if ("BootNotification", None) in self.triggers:
-                        self.triggers.remove(("BootNotification", None))
-                        break
-                    await self._send_trigger(rpc)
-                    continue
-                await self._idle()
-            rpc.mute = False
+            await load("BootNotification").wait(self, rpc, status, interval)
 
     # -- the sender -------------------------------------------------------------------------
 
@@ -196,9 +175,10 @@ class ChargePoint:
 
     async def heartbeat(self, rpc):
         res = await self.call(rpc, "Heartbeat", {})
-        clock.set_time(res.get("currentTime"))
+        ocpp.set_time(res.get("currentTime"))
 
-    async def _send_trigger(self, rpc):
+    async def send_trigger(self, rpc):
+        """The oldest message a TriggerMessage asked for (operations/TriggerMessage.py)."""
         await load("TriggerMessage").send(self, rpc)
 
     async def _send_next(self, rpc):
@@ -218,7 +198,7 @@ class ChargePoint:
         # In this order: what a TriggerMessage asked for, status changes, Authorize, the
         # journal (transactions), MeterValues outside a transaction, the heartbeat.
         if self.triggers:
-            await self._send_trigger(rpc)
+            await self.send_trigger(rpc)
             return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -4,7 +4,7 @@
 # operations/ChangeConfiguration.py, loaded per use.
 from evse.files import load_json, save_json
 
-_FILE = "data/ocpp.json"
+_FILE = const("data/ocpp.json")
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
 

@@ -1,6 +1,10 @@
-# Transactions and metering: a transaction begins and ends through the journal
-# (StartTransaction, StopTransaction, transaction MeterValues, delivered in order and at least
-# once), with the open one persisted per connector so a power loss can stop it after the reboot.
+# Each connector and its transactions. A Port is one connector as the charge point sees it,
+# addressed by its connector id (cp.port(cid)): its state machine (evse.connector), its hardware
+# (the board's outlet: relay, meter, plug, card reader), its last meter reading and its open
+# transaction; apply() carries out what the state machine decides, poll() is the connector's
+# share of the hardware loop. Transactions begin and end through the journal (StartTransaction,
+# StopTransaction, transaction MeterValues, delivered in order and at least once), with the
+# open one persisted per connector so a power loss can stop it after the reboot.
 #
 #   data/tx<n>.json   the open transaction of connector n: r (our reference), tag, s (meter
 #                     start), m and mt (last meter value, Wh, and its time): the PowerLoss stop
@@ -8,20 +12,98 @@
 import os
 import time
 
+from evse.connector import Connector
 from evse.files import load_json, remove, save_json
+from evse.hal import MeterError
 from evse.log import log
-from evse.ocpp import clock
+from evse import ocpp
 from evse.ocpp.operations import load
 from evse.ocpp.rpc import CallError
 
-_IDS = "data/txids.json"
+_IDS = const("data/txids.json")
 _MAX_DATA = const(8)
 _PERSIST_MS = const(30000)
 _MAX_EXTRA = const(4)
 
 
-def _tx_file(cid):
-    return "data/tx%d.json" % cid
+class Port:
+    def __init__(self, cp, cid, outlet, available):
+        self.cp = cp
+        self.id = cid
+        self.outlet = outlet
+        s = cp.settings
+        self.machine = Connector(cid, available, s["ConnectionTimeOut"],
+                                 s["StopTransactionOnEVSideDisconnect"])
+        self.reading = None  # (energy_wh, power_w, currents, voltages), None: meter lost
+        self.tx = None  # the open transaction, as in data/tx<n>.json: r, tag, s, m, mt
+        self.data = None  # StopTransaction transactionData collected so far
+        self.next_sample = 0  # ticks_ms of the next periodic sample
+        self.saved_at = 0  # ticks_ms when data/tx<n>.json was last written
+        self.lost = None  # (journal seq, payload) of a PowerLoss stop: meterStop still to raise
+
+    def apply(self, name, arg=None):
+        """Feed event `name` to the state machine and carry out its actions. False if refused."""
+        state, acts = self.machine.event(name, arg, time.ticks_ms())
+        if acts is None:
+            return False
+        cp = self.cp
+        for a in acts:
+            if a == "start":
+                cp.transactions.start(self)
+            elif a == "close" or a == "open":
+                r = self.outlet.relay
+                r.close() if a == "close" else r.open()
+                log("relay", "connector", self.id, "closed", int(a == "close"))
+            elif a == "stop":
+                cp.transactions.stop(self, self.machine.stop_reason)
+            else:
+                cp.availability.report(self.id, state)
+        return True
+
+    def energy(self):
+        r = self.reading
+        if r:
+            return r[0]
+        tx = self.tx
+        return tx["m"] if tx else 0
+
+    async def poll(self, now):
+        """Plug, meter, relay faults, card reader, timeouts, then the transaction's samples."""
+        o = self.outlet
+        c = self.machine
+        cp = self.cp
+        if o.plug.plugged() != c.plugged:
+            self.apply("plug", not c.plugged)
+        lost = self.lost
+        self.lost = None
+        try:
+            r = await o.meter.read()
+            self.reading = r
+            if lost and int(r[0]) > lost[1]["meterStop"]:
+                lost[1]["meterStop"] = int(r[0])
+                cp.journal.update(lost[0], lost[1])
+                log("tx stop", "connector", self.id, "ref", lost[1]["_r"], "meter_wh", int(r[0]))
+            if c.error == "PowerMeterFailure":
+                self.apply("clear")
+        except MeterError:
+            self.reading = None
+            if c.error == "NoError":
+                self.apply("fault", ("PowerMeterFailure", "meter not answering"))
+        welded = o.relay.welded()
+        if welded and c.error == "NoError":
+            self.apply("fault", ("OtherError", "relay welded"))
+        elif not welded and c.error == "OtherError" and c.info == "relay welded":
+            self.apply("clear")
+        r = self.reading
+        if c.tx and r:
+            self.apply("power", r[1])
+        self.apply("tick")
+        rd = o.reader
+        tag = rd.read() if rd else None
+        if tag:
+            load("Authorize").card(cp, self.id, tag)
+        if self.tx is not None:
+            cp.transactions.sample(self, now)
 
 
 class Transactions:
@@ -52,16 +134,16 @@ class Transactions:
         ref = self.ids["n"]
         self.ids["n"] = ref + 1
         e = port.energy()
-        t = clock.now()
+        t = ocpp.now()
         tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
         port.tx = tx
         m = self._stop_measurands()
         port.data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
         port.apply("started")
         save_json(_IDS, self.ids)
-        save_json(_tx_file(port.id), tx)
+        save_json("data/tx%d.json" % port.id, tx)
         cp.journal.append("StartTransaction", {"connectorId": port.id, "idTag": tag,
-                                               "meterStart": int(e), "timestamp": clock.iso(t), "_r": ref})
+                                               "meterStart": int(e), "timestamp": ocpp.iso(t), "_r": ref})
         now = time.ticks_ms()
         port.next_sample = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
         port.saved_at = now
@@ -73,7 +155,7 @@ class Transactions:
         if tx is None:
             return
         e = port.energy()
-        p = {"idTag": tx["tag"], "meterStop": int(e), "timestamp": clock.iso(clock.now()),
+        p = {"idTag": tx["tag"], "meterStop": int(e), "timestamp": ocpp.iso(ocpp.now()),
              "reason": reason or "Local", "_r": tx["r"]}
         data = port.data
         if data is not None:
@@ -82,7 +164,7 @@ class Transactions:
         self.cp.journal.append("StopTransaction", p)
         port.tx = None
         port.data = None
-        remove(_tx_file(port.id))
+        remove("data/tx%d.json" % port.id)
         log("tx stop", "connector", port.id, "ref", tx["r"], "reason", p["reason"], "meter_wh", int(e))
         self.cp.wake.set()
 
@@ -91,7 +173,7 @@ class Transactions:
         # is in a per-use module, loaded only then.
         for port in self.cp.ports:
             try:
-                os.stat(_tx_file(port.id))
+                os.stat("data/tx%d.json" % port.id)
             except OSError:
                 continue
             return load("StopTransaction").recover(self.cp)
@@ -112,7 +194,7 @@ class Transactions:
                     sv.append({"value": "%.1f" % vals[k], "context": context, "measurand": m,
                                "unit": "A" if m == "Current.Import" else "V",
                                "phase": ("L1", "L2", "L3")[k] + ("-N" if m == "Voltage" else "")})
-        return {"timestamp": clock.iso(t or clock.now()), "sampledValue": sv}
+        return {"timestamp": ocpp.iso(t or ocpp.now()), "sampledValue": sv}
 
     def _meter_values(self, port, measurands, context, t=None):
         # One MeterValues: journaled inside a transaction, a few kept in RAM outside one.
@@ -149,7 +231,7 @@ class Transactions:
         r = port.reading
         if r:
             tx["m"] = r[0]
-            tx["mt"] = clock.now()
+            tx["mt"] = ocpp.now()
         interval = s["MeterValueSampleInterval"]
         save = time.ticks_diff(now, port.saved_at) >= _PERSIST_MS
         if interval and time.ticks_diff(now, port.next_sample) >= 0:
@@ -159,7 +241,7 @@ class Transactions:
             self._tx_data(port, "StopTxnSampledData", "Sample.Periodic", None)
         if save:  # the last meter value a PowerLoss stop will report
             port.saved_at = now
-            save_json(_tx_file(port.id), tx)
+            save_json("data/tx%d.json" % port.id, tx)
 
     def aligned(self):
         # Clock-aligned meter values every ClockAlignedDataInterval from midnight UTC, stamped on
@@ -168,7 +250,7 @@ class Transactions:
         aligned = s["ClockAlignedDataInterval"]
         if not aligned:
             return
-        t = clock.now()
+        t = ocpp.now()
         if self.next_aligned == 0:
             self.next_aligned = (t // aligned + 1) * aligned
         elif t >= self.next_aligned:

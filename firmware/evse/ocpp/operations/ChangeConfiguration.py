@@ -1,5 +1,6 @@
 # ChangeConfiguration: a writable key takes a value of its kind (settings.parse) and keeps it
-# across reboots; read-only keys and bad values are Rejected, unknown keys NotSupported.
+# across reboots and takes effect at once; read-only keys and bad values are Rejected, unknown
+# keys NotSupported.
 from evse.ocpp.rpc import field
 from evse.ocpp.settings import AUTH_KEY, parse, spec
 
@@ -7,7 +8,23 @@ from evse.ocpp.settings import AUTH_KEY, parse, spec
 def answer(cp, p):
     key = field(p, "key", str, maxlen=50)
     value = field(p, "value", str, maxlen=500)
-    return {"status": change(cp.settings, key, value)}
+    status = change(cp.settings, key, value)
+    if status == "Accepted":
+        _apply(cp, key)
+    return {"status": status}
+
+
+def _apply(cp, key):
+    # What a changed key means for the running charge point, before the answer goes out.
+    s = cp.settings
+    for port in cp.ports:
+        port.machine.timeout_s = s["ConnectionTimeOut"]
+        port.machine.stop_on_unplug = s["StopTransactionOnEVSideDisconnect"]
+    if key == "ClockAlignedDataInterval":
+        cp.transactions.next_aligned = 0
+    if key == "WebSocketPingInterval" and cp.rpc:
+        cp.rpc.conn.ping_interval = s[key]
+    cp.wake.set()
 
 
 def change(settings, key, text):

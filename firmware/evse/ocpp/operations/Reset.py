@@ -1,5 +1,5 @@
-# Reset (Soft or Hard): accepted at once and carried out by the hardware loop (carry_out, each
-# poll while cp.reset is set): every transaction stops (reason SoftReset / HardReset), the
+# Reset (Soft or Hard): accepted at once and carried out by the hardware loop (poll, each pass
+# while cp.reset is set): every transaction stops (reason SoftReset / HardReset), the
 # journal gets up to _FLUSH_MS to deliver the stops while online, then Reboot leaves the app and
 # main.py restarts the board.
 from time import ticks_diff, ticks_ms
@@ -16,7 +16,7 @@ def answer(cp, p):
     return {"status": "Accepted"}
 
 
-def carry_out(cp, now):
+def poll(cp, now):
     kind, at = cp.reset
     reason = "HardReset" if kind == "Hard" else "SoftReset"
     for port in cp.ports:

@@ -3,7 +3,7 @@
 # the stop of a transaction a power loss cut, loaded only when data/tx<n>.json is still there.
 from evse.files import load_json, remove
 from evse.log import log
-from evse.ocpp import clock
+from evse import ocpp
 
 
 def recover(cp):
@@ -14,7 +14,7 @@ def recover(cp):
         path = "data/tx%d.json" % port.id  # as transactions.py writes it
         tx = load_json(path, None)
         if tx:
-            p = {"idTag": tx["tag"], "meterStop": int(tx["m"]), "timestamp": clock.iso(tx["mt"]),
+            p = {"idTag": tx["tag"], "meterStop": int(tx["m"]), "timestamp": ocpp.iso(tx["mt"]),
                  "reason": "PowerLoss", "_r": tx["r"]}
             port.lost = (cp.journal.append("StopTransaction", p), p)
             log("tx stop", "connector", port.id, "ref", tx["r"], "reason", "PowerLoss",

@@ -1,7 +1,7 @@
 # TriggerMessage: queue the message asked for, (message, connector id or None), for the
 # charge point's sender, which sends it before anything else, through send() below (also
 # while BootNotification is Pending: the one kind of message allowed then).
-from evse.ocpp import clock
+from evse import ocpp
 from evse.ocpp.rpc import field
 
 _MESSAGES = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
@@ -41,7 +41,7 @@ async def send(cp, rpc):
         if cid not in av.pending:
             c = cp.port(cid).machine if cid else None
             av.pending[cid] = [av.state(cid), c.error if c else "NoError", c.info if c else None,
-                               clock.now(), 0]
+                               ocpp.now(), 0]
         await av.send(rpc, cid, True)
     else:  # MeterValues now, with the transaction's id when one runs
         port = cp.port(cid)

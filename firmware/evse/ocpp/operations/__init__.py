@@ -3,8 +3,10 @@
 # (rpc.field: missing -> OccurenceConstraintViolation, wrong type -> TypeConstraintViolation,
 # bad value -> PropertyConstraintViolation), answers at once, and leaves follow-up messages to
 # the charge point's sender: an answer never waits for a CALL of our own. For a message the
-# charge point sends, the module holds the rare part of its feature (Authorize.py: a card at
-# the reader; StopTransaction.py: the stop of a transaction a power loss cut). The state an operation acts on lives with its feature (transactions,
+# charge point sends, the module holds its rare part (Authorize.py: a card at the reader;
+# BootNotification.py: waiting out Pending or Rejected; StopTransaction.py: the stop of a
+# transaction a power loss cut); the messages of every session are built by their feature
+# (transactions.py...) and the boot by chargepoint.py. The state an operation acts on lives with its feature (transactions,
 # availability, authorization, settings), reached through `cp`.
 import sys
 
@@ -22,7 +24,7 @@ from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 #   no    a CALL of a profile not supported here: NotSupported
 # A CALL of any other action, or of one the charge point sends, is NotImplemented. A frozen
 # build holds every module in flash; there the column only decides what is imported when.
-_ROUTES = """
+_ROUTES = const("""
 ChangeAvailability use Core
 ChangeConfiguration use Core
 ClearCache use Core
@@ -33,6 +35,7 @@ RemoteStopTransaction keep Core
 Reset use Core
 UnlockConnector use Core
 Authorize use Core cp
+BootNotification use Core cp
 StopTransaction use Core cp
 TriggerMessage use RemoteTrigger
 GetDiagnostics no FirmwareManagement
@@ -44,8 +47,8 @@ ReserveNow no Reservation
 ClearChargingProfile no SmartCharging
 GetCompositeSchedule no SmartCharging
 SetChargingProfile no SmartCharging
-"""
-_PACKAGE = "evse.ocpp.operations."
+""")
+_PACKAGE = const("evse.ocpp.operations.")
 
 
 def route(action):
