@@ -4,7 +4,7 @@
 import machine
 from machine import Pin
 
-from evse.hal.board import Board, NoDisplay, Outlet, connector_count
+from evse.hal import Board, NoDisplay, Outlet, connector_count
 from evse.hal.plug import PlugInput
 from evse.hal.relay import Relay
 from evse.hal.watchdog import Watchdog, maintenance_mode

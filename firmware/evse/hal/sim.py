@@ -9,8 +9,7 @@ import time
 
 from evse import drop
 from evse.files import load_energy, save_json
-from evse.hal import MeterError
-from evse.hal.board import Board, NoDisplay, Outlet, connector_count
+from evse.hal import Board, MeterError, NoDisplay, Outlet, connector_count
 from evse.hal.display import ConsoleScreen
 from evse.hal.plug import PlugInput
 from evse.hal.relay import Relay

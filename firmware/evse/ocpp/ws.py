@@ -331,7 +331,10 @@ async def connect(url, protocol="ocpp1.6", auth=None, cadata=None, timeout_ms=10
     """Open a WebSocket; raises WSError (.status: HTTP status of a refusal) on any failure."""
     # The opening handshake (and TLS set-up) runs once per connection: its code is in
     # wsopen.py, imported for the call and dropped after, so it does not sit in the heap.
+    import sys
+
     from evse import drop
     from evse.ocpp import wsopen
     drop("evse.ocpp.wsopen")
-    return await wsopen.connect(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval)
+    return await wsopen.connect(sys.modules[__name__], url, protocol, auth, cadata, timeout_ms,
+                                max_frame, ping_interval)

@@ -1,35 +1,34 @@
 # The WebSocket opening handshake (RFC 6455 section 4) and TLS set-up, for ws.connect(): loaded
-# per connection and dropped after (see ws.py for the API and why this client is ours).
+# per connection and dropped after (see ws.py for the API and why this client is ours). ws.py
+# passes itself in (`ws`), so this module never imports it back.
 import asyncio
 import binascii
 import os
 
-from evse.ocpp.ws import WebSocket, WSError, accept_key, parse_url, pem_to_der
-
 _MAX_HEADER_LINES = const(40)
 
 
-def _tls(cadata):
+def _tls(ws, cadata):
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
     try:
-        ctx.load_verify_locations(cadata=pem_to_der(cadata))
+        ctx.load_verify_locations(cadata=ws.pem_to_der(cadata))
     except ValueError as e:
-        raise WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
+        raise ws.WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
     return ctx
 
 
-async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
-    tls, host, port, path = parse_url(url)
+async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
+    tls, host, port, path = ws.parse_url(url)
     if tls and not cadata:
-        raise WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
+        raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
-        r, w = await asyncio.open_connection(host, port, ssl=_tls(cadata) if tls else None,
+        r, w = await asyncio.open_connection(host, port, ssl=_tls(ws, cadata) if tls else None,
                                              server_hostname=host)
     except OSError as e:
-        raise WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
+        raise ws.WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
     try:
         key = binascii.b2a_base64(os.urandom(16))[:-1]
         req = "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
@@ -45,13 +44,13 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
             status = (await r.readline()).split(None, 2)
         except (OSError, ValueError) as e:
             # mbedtls refuses a certificate here, on the first write (ValueError or OSError)
-            raise WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection", host,
-                                                        port, str(e).strip() or repr(e))) from None
+            raise ws.WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection",
+                                                           host, port, str(e).strip() or repr(e))) from None
         if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
-            raise WSError("not an HTTP response from %s:%d" % (host, port))
+            raise ws.WSError("not an HTTP response from %s:%d" % (host, port))
         code = int(status[1])
         if code != 101:
-            e = WSError("upgrade refused: HTTP %d" % code)
+            e = ws.WSError("upgrade refused: HTTP %d" % code)
             e.status = code
             raise e
         hs = {}
@@ -62,14 +61,14 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
             name, _, value = line.partition(b":")
             hs[name.strip().lower()] = value.strip()
         else:
-            raise WSError("too many header lines")
+            raise ws.WSError("too many header lines")
         if hs.get(b"upgrade", b"").lower() != b"websocket" or b"upgrade" not in hs.get(b"connection", b"").lower():
-            raise WSError("no Upgrade: websocket / Connection: Upgrade")
-        if hs.get(b"sec-websocket-accept") != accept_key(key):
-            raise WSError("wrong Sec-WebSocket-Accept")
+            raise ws.WSError("no Upgrade: websocket / Connection: Upgrade")
+        if hs.get(b"sec-websocket-accept") != ws.accept_key(key):
+            raise ws.WSError("wrong Sec-WebSocket-Accept")
         chosen = hs.get(b"sec-websocket-protocol")
         if chosen != (protocol.encode() if protocol else None):
-            raise WSError("server chose subprotocol %r, not %r" % (chosen, protocol))
+            raise ws.WSError("server chose subprotocol %r, not %r" % (chosen, protocol))
     except BaseException:
         w.close()
         try:
@@ -77,12 +76,12 @@ async def _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_in
         except OSError:
             pass
         raise
-    return WebSocket(r, w, max_frame, timeout_ms, ping_interval)
+    return ws.WebSocket(r, w, max_frame, timeout_ms, ping_interval)
 
 
-async def connect(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
+async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     try:
         return await asyncio.wait_for_ms(
-            _handshake(url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
+            _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
     except asyncio.TimeoutError:
-        raise WSError("no WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+        raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
