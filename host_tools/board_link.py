@@ -61,47 +61,53 @@ class BoardError(Exception):
     """The board answered with a Python exception."""
 
 
+# The snippets below run at the raw REPL's global scope, and one may run between two others
+# (the watchdog feed between the base64 path's open and its chunks): each keeps its names
+# under its own prefix (_hs_ hashes, _mk_ makedirs, _rd_ read, _wb_ base64 write, _kf_ feed,
+# _rs_ reset; the receiver's _PS/_pt), so none can delete another's.
+
+
 # Hashes every file under the given paths (folders walked, files hashed), in one round trip.
 _HASHES = """
 import os, hashlib, binascii
-_b = bytearray(512)
-def _f(p, out):
+_hs_b = bytearray(512)
+def _hs_f(p, out):
     h = hashlib.sha256()
-    mv = memoryview(_b)
+    mv = memoryview(_hs_b)
     try:
         f = open(p, 'rb')
     except OSError:
         return
     while True:
-        n = f.readinto(_b)
+        n = f.readinto(_hs_b)
         if not n:
             break
         h.update(mv[:n])
     f.close()
     out.append((p, binascii.hexlify(h.digest()).decode()))
-def _h(d, out):
+def _hs_h(d, out):
     try:
         items = list(os.ilistdir(d))
     except OSError:
-        _f(d, out)
+        _hs_f(d, out)
         return
     for it in items:
         p = d + '/' + it[0]
         if it[1] & 0x4000:
             out.append((p, None))
-            _h(p, out)
+            _hs_h(p, out)
         else:
-            _f(p, out)
-_o = []
-for _p in %r:
-    _h(_p, _o)
-print(repr(_o))
-del _o, _h, _f, _b
+            _hs_f(p, out)
+_hs_o = []
+for _hs_p in %r:
+    _hs_h(_hs_p, _hs_o)
+print(repr(_hs_o))
+del _hs_o, _hs_h, _hs_f, _hs_b
 """
 
 _MAKEDIRS = """
 import os
-def _md(p):
+def _mk_d(p):
     cur = ''
     for part in p.split('/'):
         if not part:
@@ -111,24 +117,24 @@ def _md(p):
             os.mkdir(cur)
         except OSError:
             pass
-_md(%r)
-del _md
+_mk_d(%r)
+del _mk_d
 """
 
 _READ = """
 import binascii
 try:
-    _f = open({path!r}, 'rb')
+    _rd_f = open({path!r}, 'rb')
 except OSError:
     print('NONE')
 else:
     while True:
-        _b = _f.read({chunk})
-        if not _b:
+        _rd_b = _rd_f.read({chunk})
+        if not _rd_b:
             break
-        print(binascii.b2a_base64(_b).decode().strip())
-    _f.close()
-    del _f, _b
+        print(binascii.b2a_base64(_rd_b).decode().strip())
+    _rd_f.close()
+    del _rd_f, _rd_b
     print('END')
 """
 
@@ -232,23 +238,23 @@ def _compact(script: str) -> str:
 
 _PUT = _compact(_PUT)
 
-# The base64 path: opens the temp file; _w writes a chunk and hashes it.
+# The base64 path: opens the temp file; _wb_w writes a chunk and hashes it.
 _OPEN = """
 import binascii, hashlib
-_f = open({tmp!r}, 'wb')
-_h = hashlib.sha256()
-def _w(d):
-    _f.write(d)
-    _h.update(d)
-_a = binascii.a2b_base64
+_wb_f = open({tmp!r}, 'wb')
+_wb_h = hashlib.sha256()
+def _wb_w(d):
+    _wb_f.write(d)
+    _wb_h.update(d)
+_wb_a = binascii.a2b_base64
 """
 
 # Closes the temp file, checks the sha256 of what was written, renames it over the target (FAT
 # cannot rename over a file).
 _COMMIT = """
-_f.close()
+_wb_f.close()
 import os
-if binascii.hexlify(_h.digest()).decode() != {want!r}:
+if binascii.hexlify(_wb_h.digest()).decode() != {want!r}:
     os.remove({tmp!r})
     raise OSError('transfer to ' + {path!r} + ' failed: sha256')
 try:
@@ -256,7 +262,7 @@ try:
 except OSError:
     os.remove({path!r})
     os.rename({tmp!r}, {path!r})
-del _f, _h, _w, _a
+del _wb_f, _wb_h, _wb_w, _wb_a
 """
 
 # The firmware's hardware watchdog keeps running after Ctrl-C (machine.WDT cannot be stopped):
@@ -264,10 +270,10 @@ del _f, _h, _w, _a
 _FEED = """
 try:
     import sys
-    _w = sys.modules['evse.app'].board.watchdog
-    if _w.running:
-        _w.feed()
-    del _w
+    _kf_w = sys.modules['evse.app'].board.watchdog
+    if _kf_w.running:
+        _kf_w.feed()
+    del _kf_w
 except Exception:
     pass
 """
@@ -275,11 +281,11 @@ except Exception:
 _RESET = """
 try:
     import machine
-    _r = machine.reset
+    _rs_r = machine.reset
 except (ImportError, AttributeError):
     import sys
-    _r = sys.exit
-_r()
+    _rs_r = sys.exit
+_rs_r()
 """
 
 
@@ -398,7 +404,7 @@ class BoardLink:
         for i in range(0, len(data), _CHUNK):
             self.keepalive()
             chunk = data[i:i + _CHUNK]
-            self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
+            self.exec(f"_wb_w(_wb_a({base64.b64encode(chunk)!r}))")
             if progress:
                 progress(len(chunk))
         self.exec(_compact(_COMMIT).format(tmp=tmp, path=path,
