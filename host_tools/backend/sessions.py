@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from . import oplog
+from ..connector_states import refusal
+from . import meter, oplog
 from .clock import Clock, iso
 from .payments import CANCELED, REQUIRES_CAPTURE, SUCCEEDED, PaymentError, PaymentProvider
 from .store import Store
@@ -63,12 +64,13 @@ class Refused(Exception):
     """A request the API answers with an error status and a Laravel-style body."""
 
     def __init__(self, status: int, message: str, errors: dict | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields of the body, e.g. connector_status on a 409
 
 
 @dataclass
@@ -131,6 +133,8 @@ class Sessions:
 
     def view(self, s: dict) -> dict:
         c = self.store.one("SELECT * FROM chargers WHERE identity = ?", s["identity"]) or {}
+        tx = self.store.one("SELECT * FROM transactions WHERE id = ?",
+                            s["transaction_id"]) if s["transaction_id"] else None
         return {
             "status": s["status"],
             "failure_reason": s["failure_reason"],
@@ -151,6 +155,7 @@ class Sessions:
             "charging_started_at": iso(s["charging_started_at"]),
             "completed_at": iso(s["completed_at"]),
             "captured_at": iso(s["captured_at"]),
+            **meter.live(self.store, tx, s["status"] == CHARGING),
         }
 
     def payment_view(self, s: dict) -> dict | None:
@@ -224,7 +229,8 @@ class Sessions:
                 f"SELECT id FROM sessions WHERE identity = ? AND connector_id = ? AND status IN "
                 f"({', '.join('?' for _ in ACTIVE)})", identity, connector_id, *ACTIVE)
             if busy or status not in STARTABLE_CONNECTOR:
-                raise Refused(409, f"The connector is not available (status: {status or 'unknown'}).")
+                raise Refused(409, refusal(status, connector_id),
+                              extra={"connector_status": status})
             now = self.clock()
             recent = self.store.all(
                 "SELECT created_at FROM sessions WHERE identity = ? AND created_at > ? "
@@ -320,8 +326,7 @@ class Sessions:
         return s
 
     async def cancel(self, s: dict) -> dict:
-        if s["status"] == CANCELLED:
-            return s
+        # Only created/authorized/starting: a second cancel is a 409 like any other state.
         if s["status"] not in CANCELLABLE:
             raise Refused(409, f"The session can no longer be cancelled (status: {s['status']}).")
         s = self._transition(s, CANCELLED, completed_at=self.clock(), start_deadline=None)
