@@ -87,9 +87,10 @@ def probe(port: str, timeout: float = PROBE_TIMEOUT_S) -> BoardState | None:
     except (serial.SerialException, OSError) as e:
         raise PortUnavailable(f"cannot open {port}: {e}") from e
     nonce = secrets.token_hex(4)
+    echo = b"#evse? " + nonce.encode()
     try:
         ser.reset_input_buffer()  # console output from before: an old answer must not count
-        ser.write(b"\r#evse? " + nonce.encode() + b"\r\n")
+        ser.write(b"\r" + echo + b"\r\n")
         ser.flush()
         deadline = time.monotonic() + timeout
         pending = b""
@@ -100,6 +101,8 @@ def probe(port: str, timeout: float = PROBE_TIMEOUT_S) -> BoardState | None:
                 state = _parse(line, nonce)
                 if state is not None:
                     return state
+                if echo in line:
+                    return None  # a friendly REPL echoes what it is sent; the app does not
         return None
     except (serial.SerialException, OSError) as e:
         raise PortUnavailable(f"lost {port}: {e}") from e

@@ -13,15 +13,16 @@ import click
 # name -> "module:attribute" of a click command; each module owns its command.
 COMMANDS = {
     "backend": "host_tools.backend.cli:backend",
-    "devices": "host_tools.board_cli:devices",
-    "flash": "host_tools.board_cli:flash",
-    "config": "host_tools.board_cli:config",
-    "logs": "host_tools.board_cli:logs",
-    "virtual-board": "host_tools.board_cli:virtual_board",
+    "devices": "host_tools.commands.devices:devices",
+    "flash": "host_tools.commands.flash:flash",
+    "config": "host_tools.commands.config:config",
+    "logs": "host_tools.commands.logs:logs",
+    "virtual-board": "host_tools.commands.virtual_board:virtual_board",
+    "board": "host_tools.commands.board:board",
     "sim": "host_tools.board_cli:sim",
     "display": "host_tools.board_cli:display",
     "session": "host_tools.driver_cli:session",
-    "commission": "host_tools.commission:commission",
+    "commission": "host_tools.commands.commission:commission",
     "demo": "host_tools.demo:demo",
 }
 

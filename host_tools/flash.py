@@ -61,7 +61,7 @@ from host_tools.deploy_errors import (
 __all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "EsptoolFailed",
            "Incompatible", "ToolMissing", "TransactionOpen", "TransferFailed", "Unreachable",
            "check_config", "config_bytes", "load_config_file", "run_config_rules", "Image",
-           "build_image", "load_board", "deploy", "flash_board", "write_image"]
+           "build_image", "load_board", "deploy", "flash_board", "write_image", "ask_firmware"]
 
 BOARD_CODE_DIR = "lib/evse"  # the firmware package on the board
 ENTRY = "main.py"
@@ -211,9 +211,10 @@ def record_digest(files: dict[str, bytes]) -> str:
     return _sha(deploy_record(files))
 
 
-def _ask_firmware(port: str, wanted: dict[str, bytes], force: bool, full: bool) -> bool:
+def ask_firmware(port: str, wanted: dict[str, bytes] | None, force: bool = False,
+                 full: bool = False) -> bool:
     """True when the board already holds `wanted` (by its deploy record) and the app runs;
-    raises TransactionOpen when interrupting it would end a session."""
+    raises TransactionOpen when interrupting it would end a session (unless `force`)."""
     from host_tools.board_probe import PortUnavailable, probe
 
     try:
@@ -223,7 +224,7 @@ def _ask_firmware(port: str, wanted: dict[str, bytes], force: bool, full: bool) 
                           "programs using it (mpremote, screen, chargerctl logs)") from e
     if state is None:
         return False  # the app does not run: nothing to interrupt
-    if not full and state.deploy_digest == record_digest(wanted):
+    if wanted is not None and not full and state.deploy_digest == record_digest(wanted):
         return True
     why = state.refusal()
     if why and not force:
@@ -253,7 +254,7 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
     wanted["config.json"] = config_bytes(config)
 
     rep.stage(port, "asking the firmware")
-    if _ask_firmware(port, wanted, force, full):
+    if ask_firmware(port, wanted, force, full):
         result.up_to_date = True
         result.unchanged = list(wanted)
         result.seconds = time.monotonic() - started
