@@ -21,7 +21,7 @@ COMMANDS = {
     "board": "host_tools.commands.board:board",
     "sim": "host_tools.board_cli:sim",
     "display": "host_tools.board_cli:display",
-    "session": "host_tools.driver_cli:session",
+    "session": "host_tools.commands.session:session",
     "commission": "host_tools.commands.commission:commission",
     "demo": "host_tools.demo:demo",
 }

@@ -115,7 +115,7 @@ def run_demo(workdir: Path, code: str = "DEMO42", connector: int = 1, watch_s: f
             say.detail(f"status {s['status']}, relay {'closed' if relay.get('relay_closed') else 'open'}")
         rec = driver.receipt(s)
 
-    from host_tools.driver_cli import print_receipt
+    from host_tools.commands.session import print_receipt
 
     say.step("Receipt")
     print_receipt(rec, console)
