@@ -258,7 +258,7 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
         result.up_to_date = True
         result.unchanged = list(wanted)
         result.seconds = time.monotonic() - started
-        rep.stage(port, "done")
+        rep.stage(port, "up to date")
         return result
     rep.stage(port, "connecting")
     try:

@@ -135,7 +135,7 @@ def ls(port, path, force, no_restart, as_json):
     guard(port, force)
     link = open_link(port)
     try:
-        entries = link.eval_script(_LS % path.strip("/"))
+        entries = sorted(link.eval_script(_LS % path.strip("/")))
     except BoardUnreachable as e:
         fail(str(e), Exit.UNREACHABLE, PORT_HINT)
     except BoardError as e:
