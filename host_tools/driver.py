@@ -66,16 +66,12 @@ from host_tools.driver_progress import (  # noqa: F401
     receipt,
     wait_for,
 )
-from host_tools.exits import Exit
 from host_tools.session_file import SessionFile, default_state_path  # noqa: F401
 
 # The local backend's default (host_tools/backend/cli.py) and the real service.
 DEFAULT_API = "http://127.0.0.1:8180/api/v3"
 REAL_API = "https://app.plugchoice.com/api/v3"
 API_ENV = "CHARGERCTL_API"
-
-# Until host_tools/commission.py imports host_tools.exits itself.
-ExitCode = Exit
 
 # httpx logs every request URL at INFO, and session URLs carry the token: keep that quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
