@@ -128,7 +128,10 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     def one(port: str):
         try:
             if image:  # esptool first, in this port's thread: its last line is the status
-                fl.ask_firmware(port, None, force)  # an erase ends a session as a restart does
+                try:  # an erase ends a session as a restart does
+                    fl.ask_firmware(port, None, force)
+                except fl.Unreachable:
+                    pass  # esptool says best why the port does not answer
                 reporter.stage(port, "esptool: starting")
                 fl.write_image(port, image, offset=offset, erase=erase, baud=baud,
                                output=lambda line: line.strip() and reporter.stage(

@@ -67,6 +67,16 @@ def firmware(tmp_path) -> Path:
 
 
 @pytest.fixture
+def real_firmware(tmp_path) -> Path:
+    """A copy of the repository's firmware as it is (its main.py boots evse.app), for tests
+    that change a module and see the new code boot."""
+    fw = tmp_path / "real-firmware"
+    shutil.copytree(FIRMWARE_DIR / "evse", fw / "evse", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(FIRMWARE_DIR / "main.py", fw / "main.py")
+    return fw
+
+
+@pytest.fixture
 def boards():
     """Start virtual boards; every one is stopped at teardown."""
     started: list[VirtualBoard] = []
