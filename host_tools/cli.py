@@ -23,7 +23,7 @@ COMMANDS = {
     "display": "host_tools.commands.display:display",
     "session": "host_tools.commands.session:session",
     "commission": "host_tools.commands.commission:commission",
-    "demo": "host_tools.demo:demo",
+    "demo": "host_tools.commands.demo:demo",
 }
 
 
