@@ -24,6 +24,7 @@ COMMANDS = {
     "session": "host_tools.commands.session:session",
     "commission": "host_tools.commands.commission:commission",
     "demo": "host_tools.commands.demo:demo",
+    "ocpp-log": "host_tools.commands.ocpp_log:ocpp_log",
 }
 
 
