@@ -59,7 +59,9 @@ _CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.BOARD_FILE, Exit.UNREACHABLE, E
 @click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False),
               help="config.json to write to the board (validated first).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False),
-              help="MicroPython firmware .bin: write it with esptool first (blank ESP32).")
+              help="MicroPython firmware .bin: write it with esptool first (blank ESP32). A stock "
+                   "image, or one with evse frozen in by firmware/manifest.py (firmware/README.md, "
+                   "\"Deploy modes\").")
 @click.option("--offset", default="0x1000", show_default=True,
               help="Flash offset for --image (0x0 for ESP32-S3/C3).")
 @click.option("--erase", is_flag=True, help="With --image: erase the whole flash first.")
@@ -91,6 +93,8 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
       chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config cp1.json
       chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config cp1.json \\
           --image ESP32_GENERIC-v1.26.1.bin
+      chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config cp1.json \\
+          --image build-ESP32_GENERIC/firmware.bin      (evse frozen into the image)
       chargerctl flash --port /dev/cu.SLAB_USBtoUART --board esp32-devkitc --config cp1.json
       chargerctl flash --port COM3 --board esp32-devkitc --config cp1.json
       chargerctl flash --port /dev/pts/3 --board unix-sim --config config.json
