@@ -8,7 +8,7 @@ those commands ask first. The protocol, on the board's console (`firmware/evse/c
     board -> host    b"#evse {json}\\r\\n"           (json["q"] == nonce)
 
 The JSON holds `version`, `board`, `charge_point_id`, `csms_url`, `public_code`,
-`connectors` ([[1, "Charging"], ...]), `transactions` ([{"connector", "ref", "id_tag",
+`connectors` ([[1, "Charging"], ...]), `sim` (a virtual board's settings), `transactions` ([{"connector", "ref", "id_tag",
 "start_wh", "meter_wh"}]) and `deploy` (sha256 of the board's deploy.json, or null). No
 answer within the timeout: the app is not running (a REPL, a crash, older firmware), so no
 transaction can be open either.

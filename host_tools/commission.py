@@ -112,6 +112,9 @@ class Commissioning:
         self.port, self.code, self.connector = port, code, connector
         self.client = Client(api)
         self.control_port = control_port if use_sim else None
+        # The simulated EV is unplugged and plugged in again afterwards even with use_sim=False
+        # (which is about judging the energy): a virtual board is left as it was found.
+        self.sim_port = control_port
         self.email = email
         self.t = timeouts or Timeouts()
         self.restart_board = restart_board
@@ -254,10 +257,11 @@ class Commissioning:
             raise StepFailed(f"the board's public_code is {on_board or '(none)'}, not "
                              f"{self.code.upper()}: this is another charger, or its config is "
                              "wrong (chargerctl config set public_code ...).")
+        sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
+        if self.sim_port is None and sim.get("control_port"):
+            self.sim_port = int(sim["control_port"])
         if self.control_port is None and self.use_sim:
-            sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
-            if sim.get("control_port"):
-                self.control_port = int(sim["control_port"])
+            self.control_port = self.sim_port
         self._board_name = (board or {}).get("name")
         if connectors and not 1 <= self.connector <= connectors:
             raise StepFailed(f"connector {self.connector} does not exist: the board has "
@@ -310,8 +314,8 @@ class Commissioning:
         return self._board_name == "unix-sim"
 
     def _session(self) -> str:
-        if self.control_port:
-            self._plugged_before = bool(self._sim_state().get("plugged"))
+        if self.sim_port:
+            self._plugged_before = bool(self._sim_state(self.sim_port).get("plugged"))
         started = self.client.start(self.code, self.connector, self.email)
         self.token, self.session = started.token, started.session
         self.session = driver.confirm_payment(self.client, started.token, started.payment,
@@ -329,12 +333,12 @@ class Commissioning:
             raise
         return self.session
 
-    def _sim_state(self) -> dict:
+    def _sim_state(self, port: int | None = None) -> dict:
         from host_tools.bench_rig import sim_command
         from host_tools.sim_client import SimError
 
         try:
-            state = sim_command(self.control_port, {"cmd": "state"})
+            state = sim_command(port or self.control_port, {"cmd": "state"})
         except (SimError, OSError, ValueError) as err:
             raise StepFailed(f"the simulated hardware on control port {self.control_port} "
                              f"does not answer: {err}") from None
@@ -419,19 +423,19 @@ class Commissioning:
         plugged, and the next driver's start is refused until it is unplugged."""
         from host_tools.sim_client import SimClient, SimError
 
-        if self.control_port and self._plugged_before:
+        if self.sim_port and self._plugged_before:
             try:
-                with SimClient(self.control_port) as sim:
+                with SimClient(self.sim_port) as sim:
                     sim.plug(self.connector, False)
                     time.sleep(1.0)  # the firmware polls its plug sense every 250 ms
                     sim.plug(self.connector, True)
             except SimError as err:
                 return (f"connector {self.connector}: could not unplug the simulated EV ({err}); "
-                        f"unplug it: chargerctl sim plug --control-port {self.control_port} "
+                        f"unplug it: chargerctl sim plug --control-port {self.sim_port} "
                         f"--connector {self.connector} --unplugged")
             deadline = time.monotonic() + timeout
             status = self._status()
-            while status in (None, "Finishing", "Charging") and time.monotonic() < deadline:
+            while status != "Preparing" and time.monotonic() < deadline:  # plugged, idle
                 time.sleep(self.poll_s)
                 status = self._status()
             return (f"connector {self.connector} left {status or 'unknown'}: the simulated EV "

@@ -2,7 +2,8 @@
 # the app, every relay opens and an open transaction is stopped as PowerLoss at the next boot.
 # The host sends "#evse? NONCE" (a comment, should it reach a plain REPL); the app prints one
 # line "#evse {json}": identity, connector states, the open transactions (from their flash
-# files) and the digest of the deploy record host tools write (deploy.json). Stdin is read a
+# files), the digest of the deploy record host tools write (deploy.json) and, on a virtual
+# board, its simulated hardware's settings. Stdin is read a
 # byte at a time, so a partial line never blocks the app; nothing is kept between questions.
 import sys
 
@@ -41,7 +42,8 @@ def answer(cfg, fields, shown, nonce=""):
     return json.dumps({"q": nonce, "version": fields.get("firmwareVersion"),
                        "board": fields.get("chargePointModel"),
                        "charge_point_id": cfg.get("charge_point_id"), "csms_url": cfg.get("csms_url"),
-                       "public_code": cfg.get("public_code"), "connectors": shown,
+                       "public_code": cfg.get("public_code"), "sim": cfg.get("sim"),
+                       "connectors": shown,
                        "transactions": txs, "deploy": digest(_DEPLOY)})
 
 
