@@ -86,31 +86,6 @@ def reset(port, force):
     click.echo(f"{port}: restarting ({was}).")
 
 
-_LS = """
-import os
-def _ls_w(d, out):
-    try:
-        items = list(os.ilistdir(d or '.'))
-    except OSError:
-        try:
-            out.append((d, os.stat(d)[6], 0))
-        except OSError:
-            pass
-        return
-    for it in items:
-        p = (d + '/' if d else '') + it[0]
-        if it[1] & 0x4000:
-            out.append((p, 0, 1))
-            _ls_w(p, out)
-        else:
-            out.append((p, os.stat(p)[6], 0))
-_ls_o = []
-_ls_w(%r, _ls_o)
-print(repr(_ls_o))
-del _ls_w, _ls_o
-"""
-
-
 @board.command("ls", context_settings=CTX,
                epilog=epilog(Exit.OK, Exit.UNREACHABLE, Exit.BOARD_ERROR, Exit.TRANSACTION_OPEN,
                              Exit.NOTHING_FOUND))
@@ -135,7 +110,7 @@ def ls(port, path, force, no_restart, as_json):
     guard(port, force)
     link = open_link(port)
     try:
-        entries = sorted(link.eval_script(_LS % path.strip("/")))
+        entries = link.ls(path)
     except BoardUnreachable as e:
         fail(str(e), Exit.UNREACHABLE, PORT_HINT)
     except BoardError as e:
