@@ -75,6 +75,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from host_tools import running_boards
 from host_tools.children import die_with_parent
 from host_tools.micropython import micropython_binary
 
@@ -111,25 +112,6 @@ def _raw(fd: int, isig: bool = False) -> None:
         attrs = termios.tcgetattr(fd)
         attrs[3] |= termios.ISIG  # Ctrl-C from mpremote must reach the interpreter as SIGINT
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
-
-
-def _registry_file(port: str) -> Path:
-    # Per user, in the temp folder: "/dev/pts/3" -> .../chargerctl-1000/vb-dev-pts-3.json
-    import tempfile
-
-    folder = Path(tempfile.gettempdir()) / f"chargerctl-{os.getuid()}"
-    return folder / ("vb" + port.replace("/", "-") + ".json")
-
-
-def find_running(port: str) -> dict | None:
-    """The virtual board serving `port` in some process of this user: {"port", "console_log",
-    "control_port", "flash_dir", "pid"}, or None (not a virtual board, or it has stopped)."""
-    try:
-        info = json.loads(_registry_file(port).read_text())
-        os.kill(int(info["pid"]), 0)  # the process that runs it is still there
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info if info.get("port") == port else None
 
 
 def _load_config(config: dict | str | os.PathLike | None) -> dict | None:
@@ -206,24 +188,15 @@ class VirtualBoard:
         if self._spawn_error is not None:
             self.stop()
             raise self._spawn_error
-        self._register()
+        running_boards.register(self.port, console_log=str(self.console_log),
+                                control_port=self.control_port, flash_dir=str(self.flash_dir))
         return self
-
-    def _register(self) -> None:
-        # So that `chargerctl logs --port` can show this board's recent console (find_running).
-        info = {"port": self.port, "console_log": str(self.console_log), "pid": os.getpid(),
-                "control_port": self.control_port, "flash_dir": str(self.flash_dir)}
-        path = _registry_file(self.port)
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            path.write_text(json.dumps(info))
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the interpreter for good and release the terminals."""
         self._stopping.set()
-        if self.port and (find_running(self.port) or {}).get("pid") == os.getpid():
-            with contextlib.suppress(OSError):
-                _registry_file(self.port).unlink()
+        if self.port:
+            running_boards.unregister(self.port)
         # The supervisor goes first, so that no new boot can start behind our back.
         for t in self._threads:
             t.join(timeout)

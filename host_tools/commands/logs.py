@@ -16,9 +16,9 @@ from host_tools.exits import Exit, epilog
 
 def _backlog(port: str, lines: int) -> list[str]:
     """The last lines of a virtual board's console log (a USB board keeps none: [])."""
-    from host_tools.virtual_board import find_running
+    from host_tools import running_boards
 
-    info = find_running(port)
+    info = running_boards.find(port)
     if not info or lines <= 0:
         return []
     try:
