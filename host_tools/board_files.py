@@ -1,7 +1,9 @@
-"""A board's files as host tools see them: one place that reads config.json and board.json,
+"""A board's files as host tools see them: one place that loads a board file, reads
+config.json and board.json,
 checks the config with the firmware's own rules (`evse.config.validate`, run in the unix port,
 as `flash` does) and shows it with its secrets redacted.
 
+    board, raw = load_board("unix-sim")        # boards/unix-sim.json, schema-checked
     cfg = check_config(json.load(f), board)    # ConfigInvalid with every (key, reason)
     files = read(link)                         # BoardFiles(config, board) from a BoardLink
     values, defaults = shown(cfg, board)       # real values (None when unset), secrets hidden
@@ -16,8 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools import FIRMWARE_DIR
-from host_tools.deploy_errors import BuildFailed, ConfigInvalid, ToolMissing
+from host_tools import BOARDS_DIR, FIRMWARE_DIR
 from host_tools.micropython import micropython_binary
 
 # Every key of config.json (evse.config._KEYS), the required ones first.
@@ -27,6 +28,50 @@ REQUIRED = KEYS[:3]
 REDACTED = "<redacted>"  # a secret that is set; an unset one is None
 
 
+# ============================================================================ board file
+def board_path(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> Path:
+    """`unix-sim` -> boards/unix-sim.json; a path to a .json file is taken as it is."""
+    p = Path(name)
+    if p.suffix == ".json" and p.exists():
+        return p
+    return Path(boards_dir) / f"{name}.json"
+
+
+def load_board(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> tuple[dict, bytes]:
+    """The board file (dict, raw bytes) after checking it against boards/schema.json."""
+    import jsonschema
+
+    from host_tools.flash import BoardFileInvalid  # (flash imports this module)
+
+    boards_dir = Path(boards_dir)
+    path = board_path(name, boards_dir)
+    if not path.exists():
+        known = sorted(p.stem for p in boards_dir.glob("*.json") if p.stem != "schema")
+        raise BoardFileInvalid(f"no board file for {name!r} ({path})",
+                               f"use one of: {', '.join(known) or '(none found)'}")
+    raw = path.read_bytes()
+    try:
+        board = json.loads(raw)
+    except ValueError as e:
+        raise BoardFileInvalid(f"{path} is not valid JSON: {e}") from e
+    schema_path = boards_dir / "schema.json"
+    if not schema_path.exists():
+        raise BoardFileInvalid(f"{schema_path} is missing: cannot check the board file")
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(board), key=lambda e: list(e.absolute_path))
+    if errors:
+        parts = []
+        for e in errors[:5]:
+            where = "/".join(str(x) for x in e.absolute_path) or "(top level)"
+            parts.append(f"{where}: {e.message}")
+        raise BoardFileInvalid(f"board file {path} refused by {schema_path.name}: " + "; ".join(parts),
+                               "fix the board file; nothing was written")
+    return board, raw
+
+
+
+# ============================================================================ config rules
 _VALIDATE = """
 import json, sys
 sys.path.insert(0, %r)
@@ -57,6 +102,11 @@ def check_config(config: dict, board: dict | None,
 def run_config_rules(config: dict, board: dict | None,
                      firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> dict:
     """check_config's whole answer: {"config": as stored, "public_url": the QR code's URL}."""
+    from host_tools.flash import (  # (flash imports this module)
+        BuildFailed,
+        ConfigInvalid,
+        ToolMissing,
+    )
     if not isinstance(config, dict):
         raise ConfigInvalid([("(top level)", "must be a JSON object")])
     firmware_dir = Path(firmware_dir).resolve()
@@ -91,6 +141,7 @@ def config_bytes(config: dict) -> bytes:
 
 
 def load_config_file(path: str | os.PathLike) -> dict:
+    from host_tools.flash import ConfigInvalid  # (flash imports this module)
     try:
         text = Path(path).read_text()
     except OSError as e:
@@ -110,6 +161,7 @@ class BoardFiles:
 
 def read(link) -> BoardFiles:
     """config.json and board.json from a BoardLink; ConfigInvalid when one is not JSON."""
+    from host_tools.flash import ConfigInvalid  # (flash imports this module)
     def parse(name: str):
         raw = link.read_file(name)
         if raw is None:
@@ -137,6 +189,11 @@ def redact(cfg: dict) -> dict:
 
 def shown(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     """(redacted values, defaults): what the firmware uses for a key that is not set."""
+    from host_tools.flash import (  # (flash imports this module)
+        BuildFailed,
+        ConfigInvalid,
+        ToolMissing,
+    )
     defaults: dict = {}
     if cfg.get("public_url") is None and cfg.get("public_code"):
         try:

@@ -174,11 +174,11 @@ class Commissioning:
             d = self._state.data
             cfg = {k: d.get(k) for k in ("charge_point_id", "csms_url", "public_code", "sim")}
             return cfg, {"name": d.get("board")}, len(d.get("connectors") or []) or None
-        from host_tools import board_files
+        from host_tools import board_files, flash
 
         try:
             files = self._on_board(board_files.read)
-        except board_files.ConfigInvalid as err:
+        except flash.ConfigInvalid as err:
             raise StepFailed(f"{err}") from None
         finally:
             link, self._link = self._link, None
@@ -188,11 +188,11 @@ class Commissioning:
                              "--config FILE (or chargerctl config set).")
         try:
             board_files.check_config(files.config, files.board)
-        except board_files.ConfigInvalid as err:
+        except flash.ConfigInvalid as err:
             detail = "; ".join(f"{k}: {why}" for k, why in err.errors)
             raise StepFailed(f"config.json is invalid: {detail}. Fix it with chargerctl config "
                              "set.", Exit.CONFIG) from None
-        except (board_files.BuildFailed, board_files.ToolMissing) as err:
+        except (flash.BuildFailed, flash.ToolMissing) as err:
             raise StepFailed(f"cannot check config.json: {err}", err.exit_code) from None
         board = files.board if isinstance(files.board, dict) else None
         connectors = files.config.get("connectors") or len((board or {}).get("connectors") or [])

@@ -42,30 +42,82 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_tools import BOARDS_DIR, FIRMWARE_DIR
-from host_tools.board_files import check_config, config_bytes, load_config_file, run_config_rules
-from host_tools.deploy_errors import (
-    BoardFileInvalid,
-    BuildFailed,
-    ConfigInvalid,
-    DeployError,
-    EsptoolFailed,
-    Incompatible,
-    ToolMissing,
-    TransactionOpen,
-    TransferFailed,
-    Unreachable,
+from host_tools import FIRMWARE_DIR
+from host_tools.board_files import (
+    board_path,
+    check_config,
+    config_bytes,
+    load_board,
+    load_config_file,
+    run_config_rules,
 )
+from host_tools.exits import Exit
 
 # Re-exported: `flash.check_config(...)`, `except flash.DeployError` in the commands and tests.
 __all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "EsptoolFailed",
            "Incompatible", "ToolMissing", "TransactionOpen", "TransferFailed", "Unreachable",
            "check_config", "config_bytes", "load_config_file", "run_config_rules", "Image",
-           "build_image", "load_board", "deploy", "flash_board", "write_image", "ask_firmware"]
+           "build_image", "board_path", "load_board", "deploy", "flash_board", "write_image", "ask_firmware"]
 
 BOARD_CODE_DIR = "lib/evse"  # the firmware package on the board
 ENTRY = "main.py"
 DEPLOY_RECORD = "deploy.json"  # path -> sha256 of every file the last complete deploy wrote
+
+
+class DeployError(Exception):
+    """Base: `message` is for people; `hint` says what to do."""
+
+    exit_code = Exit.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ConfigInvalid(DeployError):
+    exit_code = Exit.CONFIG
+
+    def __init__(self, errors: list[tuple[str, str]], source: str = "config") -> None:
+        self.errors = errors
+        lines = "".join(f"\n  {k}: {r}" for k, r in errors)
+        super().__init__(f"{source} refused, nothing was written:{lines}",
+                         "fix the values named above and run the command again")
+
+
+class BoardFileInvalid(DeployError):
+    exit_code = Exit.BOARD_FILE
+
+
+class Unreachable(DeployError):
+    exit_code = Exit.UNREACHABLE
+
+
+class TransferFailed(DeployError):
+    exit_code = Exit.BOARD_ERROR
+
+
+class EsptoolFailed(DeployError):
+    exit_code = Exit.ESPTOOL
+
+
+class BuildFailed(DeployError):
+    exit_code = Exit.BUILD
+
+
+class Incompatible(DeployError):
+    """The board's MicroPython cannot load the compiled firmware (.mpy version)."""
+
+    exit_code = Exit.MICROPYTHON_OLD
+
+
+class TransactionOpen(DeployError):
+    """A charging session runs on the board: interrupting the firmware would end it."""
+
+    exit_code = Exit.TRANSACTION_OPEN
+
+
+class ToolMissing(DeployError):
+    exit_code = Exit.TOOL_MISSING
 
 
 # ================================================================================ the image
@@ -128,46 +180,6 @@ def build_image(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> Image:
 
 
 # ============================================================================ board and config
-def board_path(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> Path:
-    """`unix-sim` -> boards/unix-sim.json; a path to a .json file is taken as it is."""
-    p = Path(name)
-    if p.suffix == ".json" and p.exists():
-        return p
-    return Path(boards_dir) / f"{name}.json"
-
-
-def load_board(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> tuple[dict, bytes]:
-    """The board file (dict, raw bytes) after checking it against boards/schema.json."""
-    import jsonschema
-
-    boards_dir = Path(boards_dir)
-    path = board_path(name, boards_dir)
-    if not path.exists():
-        known = sorted(p.stem for p in boards_dir.glob("*.json") if p.stem != "schema")
-        raise BoardFileInvalid(f"no board file for {name!r} ({path})",
-                               f"use one of: {', '.join(known) or '(none found)'}")
-    raw = path.read_bytes()
-    try:
-        board = json.loads(raw)
-    except ValueError as e:
-        raise BoardFileInvalid(f"{path} is not valid JSON: {e}") from e
-    schema_path = boards_dir / "schema.json"
-    if not schema_path.exists():
-        raise BoardFileInvalid(f"{schema_path} is missing: cannot check the board file")
-    schema = json.loads(schema_path.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(board), key=lambda e: list(e.absolute_path))
-    if errors:
-        parts = []
-        for e in errors[:5]:
-            where = "/".join(str(x) for x in e.absolute_path) or "(top level)"
-            parts.append(f"{where}: {e.message}")
-        raise BoardFileInvalid(f"board file {path} refused by {schema_path.name}: " + "; ".join(parts),
-                               "fix the board file; nothing was written")
-    return board, raw
-
-
-
 # ================================================================================== deploy
 class Reporter:
     """Progress hooks; the CLI draws them with rich, tests pass nothing."""

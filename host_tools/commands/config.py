@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from host_tools import board_files as bf
+from host_tools import flash as fl
 from host_tools.commands import CTX, fail, print_json
 from host_tools.commands.board import (
     finish,
@@ -40,7 +41,7 @@ def _read(port: str, force: bool, no_restart: bool, change=None):
     try:
         files = bf.read(link)
         return files, (change(link, files) if change else None)
-    except bf.ConfigInvalid as e:
+    except fl.ConfigInvalid as e:
         fail(str(e), e.exit_code, e.hint)
     except BoardUnreachable as e:
         fail(str(e), Exit.UNREACHABLE, "the board stopped answering; run the command again")
@@ -154,9 +155,9 @@ def config_set(port, key, value, password, unset, force, no_restart):
             cfg[k] = new_value
         try:
             checked = bf.check_config(cfg, files.board)
-        except bf.ConfigInvalid as e:
+        except fl.ConfigInvalid as e:
             fail(str(e).replace("config refused", f"{k} refused"), e.exit_code, e.hint)
-        except (bf.BuildFailed, bf.ToolMissing) as e:
+        except (fl.BuildFailed, fl.ToolMissing) as e:
             fail(str(e), e.exit_code, e.hint)
         link.write_file("config.json", bf.config_bytes(checked))
         link.remove(DEPLOY_RECORD)  # the next flash compares every file's hash again

@@ -77,6 +77,19 @@ def real_firmware(tmp_path) -> Path:
 
 
 @pytest.fixture
+def flashed(vboard, good_config) -> VirtualBoard:
+    """A virtual board flashed with the repository's firmware and good_config, its app
+    started (its csms_url leads nowhere: no OCPP, so no transaction)."""
+    from host_tools import flash
+
+    require_schema()
+    mark = vboard.console_mark()
+    flash.flash_board(vboard.port, "unix-sim", good_config)
+    vboard.wait_for_console("app started", timeout=20, since=mark)
+    return vboard
+
+
+@pytest.fixture
 def boards():
     """Start virtual boards; every one is stopped at teardown."""
     started: list[VirtualBoard] = []

@@ -16,18 +16,9 @@ from host_tools import exits
 from host_tools import flash as fl
 from host_tools.board_probe import probe
 from host_tools.exits import Exit
-from tests.host.conftest import CHARGERCTL, chargerctl, require_schema
+from tests.host.conftest import CHARGERCTL, chargerctl
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def flashed(vboard, good_config):
-    require_schema()
-    mark = vboard.console_mark()
-    fl.flash_board(vboard.port, "unix-sim", good_config)
-    vboard.wait_for_console("app started", timeout=20, since=mark)
-    return vboard
 
 
 def test_board_reset_restarts_the_app(flashed):

@@ -11,22 +11,11 @@ import json
 
 import pytest
 
-from host_tools import flash as fl
 from host_tools.board_probe import probe
 from host_tools.exits import Exit
-from tests.host.conftest import chargerctl, require_schema
+from tests.host.conftest import chargerctl
 
 SECRET = "0123456789abcdef-SECRET"  # the authorization_key in good_config
-
-
-@pytest.fixture
-def flashed(vboard, good_config):
-    """A virtual board flashed with the repository's firmware and good_config, app started."""
-    require_schema()
-    mark = vboard.console_mark()
-    fl.flash_board(vboard.port, "unix-sim", good_config)
-    vboard.wait_for_console("app started", timeout=20, since=mark)
-    return vboard
 
 
 def _stored(vb) -> dict:
