@@ -168,10 +168,14 @@ def error_for(resp: httpx.Response, op: str, **ctx: Any) -> DriverError:
     if status == 409:
         if op == "cancel":
             m = _STATUS_IN_MESSAGE.search(server or "")
-            now = f" (it is {m.group(1)})" if m and m.group(1) else ""
-            return NotCancellable(f"Session {token} can no longer be cancelled{now}: cancel is "
-                                  "only possible before charging starts. A charging session "
-                                  "ends with `chargerctl session stop`.", **kw)
+            now = m.group(1) if m and m.group(1) else None
+            if now == "cancelled":
+                return NotCancellable(f"Session {token} is already cancelled; its payment hold "
+                                      "was released.", **kw)
+            return NotCancellable(f"Session {token} can no longer be cancelled"
+                                  f"{f' (it is {now})' if now else ''}: cancel is only possible "
+                                  "before charging starts. A charging session ends with "
+                                  "`chargerctl session stop`.", **kw)
         if op == "start":
             state = body.get("connector_status") if isinstance(body, dict) else None
             if state is None and server and (m := _STATUS_IN_MESSAGE.search(server)):

@@ -73,7 +73,7 @@ def test_second_cancel_is_refused_409(cli, charger):
     assert cli("session cancel").exit_code == 0
     again = cli("session cancel")
     assert again.exit_code == Exit.CONFLICT == 23
-    assert "can no longer be cancelled (it is cancelled): cancel is only possible" in again.stderr
+    assert "is already cancelled; its payment hold was released." in again.stderr
 
 
 def test_piped_output_is_not_wrapped_and_the_receipt_rows_say_what_they_are(backend, charger, tmp_path):
