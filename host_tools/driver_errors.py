@@ -16,15 +16,22 @@ from host_tools.exits import Exit
 
 
 class DriverError(Exception):
-    """Base of every driver error: `str(err)` is the sentence to show a person."""
+    """Base of every driver error: `str(err)` is the sentence to show a person. Keyword
+    arguments beyond `status` and `body` become attributes (each subclass names its own:
+    `retry_after`, `connector_status`, `errors`, `session`)."""
 
     exit_code = Exit.ERROR
 
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None):
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None,
+                 **details: Any):
         super().__init__(message)
         self.message = message
         self.status = status
         self.body = body
+        for name, value in details.items():
+            if not hasattr(type(self), name):
+                raise TypeError(f"{type(self).__name__} has no detail {name!r}")
+            setattr(self, name, value)
 
 
 class NotFound(DriverError):
@@ -57,10 +64,7 @@ class ChargerTimeout(Refused):
 
 class Unprocessable(DriverError):
     exit_code = Exit.UNPROCESSABLE
-
-    def __init__(self, message: str, *, errors: dict | None = None, **kw: Any):
-        super().__init__(message, **kw)
-        self.errors = errors or {}
+    errors: dict | None = None  # the API's field errors
 
 
 class Conflict(DriverError):
@@ -68,9 +72,7 @@ class Conflict(DriverError):
 
 
 class ConnectorUnavailable(Conflict):
-    def __init__(self, message: str, *, connector_status: str | None = None, **kw: Any):
-        super().__init__(message, **kw)
-        self.connector_status = connector_status
+    connector_status: str | None = None  # the OCPP status that made it unavailable
 
 
 class NotCancellable(Conflict):
@@ -79,10 +81,7 @@ class NotCancellable(Conflict):
 
 class RateLimited(DriverError):
     exit_code = Exit.RATE_LIMITED
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
+    retry_after: float | None = None  # seconds, from Retry-After
 
 
 class NetworkError(DriverError):
@@ -91,10 +90,7 @@ class NetworkError(DriverError):
 
 class SessionFailed(DriverError):
     exit_code = Exit.SESSION_FAILED
-
-    def __init__(self, message: str, *, session: dict | None = None, **kw: Any):
-        super().__init__(message, **kw)
-        self.session = session
+    session: dict | None = None  # the session as last seen
 
 
 class PaymentActionNeeded(DriverError):
