@@ -23,13 +23,14 @@ from tests.ocpp.test_core_profile import start_charging
 
 SAMPLES = int(os.environ.get("EVSE_MEM_SAMPLES", "5"))
 # Measured (unix port, 64-bit, .mpy without line numbers as flash.build_image deploys it): the
-# smallest heap that runs the 60-sample session is 104k (102k fails; it was 120k before the rare
+# smallest heap that ran the 60-sample session was 104k at commit 3143d1e (120k before the rare
 # OCPP parts, start-up code, the WebSocket handshake and the sim control commands became
-# load-per-use modules). The heap after all imports and boot objects ("app started mem_alloc")
-# is ~86.2 KB (was 96.5 KB), the live heap at steady state ~92.4 KB. The suite keeps a margin.
-# The 64k goal of issue 3 needs the code out of the heap (frozen into the firmware image): see
-# readme-parts/m.md.
-HEAP = os.environ.get("EVSE_MEM_HEAP", "112k")
+# load-per-use modules). Since the console probe task (de59f2d) and the display work (c22ab3e)
+# this session needs 116k (112k fails at the sim's plug command), hence 120k here; the field
+# session of `make bench-memory` (with Change/GetConfiguration and TriggerMessage) needs 128k.
+# The heap after start ("app started mem_alloc") is ~87 KB on 64-bit. Frozen into a 32-bit
+# image the code leaves the heap: see BUILDS below and firmware/README.md.
+HEAP = os.environ.get("EVSE_MEM_HEAP", "120k")
 
 
 async def session(station: Station, samples: int) -> dict:
