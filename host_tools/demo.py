@@ -79,7 +79,7 @@ def run_demo(workdir: Path, code: str = "DEMO42", connector: int = 1, watch_s: f
              echo_board: bool = False, console: Console | None = None) -> dict:
     """The whole demo; returns the receipt. Raises on failure (after cleaning up)."""
     from host_tools.bench_rig import bench_rig
-    from host_tools.commands.session import print_receipt
+    from host_tools.commands.session_view import print_receipt
     from host_tools.commission import FAIL, SKIP, Commissioning, StepResult
 
     console = console or Console(highlight=False)

@@ -7,34 +7,41 @@ use). The current session's token lives in a 0600 state file and is only shown s
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from host_tools import driver
 from host_tools.commands import CTX, console
+from host_tools.commands.session_options import (
+    Ctx,
+    common_options,
+    emit,
+    handles_errors,
+    token_option,
+)
+from host_tools.commands.session_view import (
+    plain_line,
+    print_receipt,
+    progress_table,
+    status_style,
+)
 from host_tools.driver import (
     API_ENV,
     DEFAULT_API,
     MIN_POLL_S,
     REAL_API,
     TERMINAL,
-    Client,
-    DriverError,
     Progress,
     money,
     shorten,
 )
 from host_tools.exits import Exit, epilog
-from host_tools.session_file import STATE_ENV, SessionFile
+from host_tools.session_file import STATE_ENV
 
 # What each sub-command can return, for its --help.
 _API = (Exit.OK, Exit.ERROR, Exit.USAGE, Exit.NETWORK, Exit.RATE_LIMITED)
@@ -49,79 +56,6 @@ EXITS = {
     "receipt": _API + (Exit.NOT_FOUND,),
 }
 ALL_EXITS = tuple(sorted({c for codes in EXITS.values() for c in codes}))
-
-
-class Ctx:
-    def __init__(self, api: str, api_given: bool, state: str | None):
-        self.api = api
-        self.api_given = api_given
-        self.state = SessionFile(state)
-
-    def client(self, saved: dict | None = None) -> Client:
-        """The API of the saved session unless --api/CHARGERCTL_API names another."""
-        api = self.api
-        if saved and not self.api_given and saved.get("api"):
-            api = saved["api"]
-        return Client(api)
-
-    def target(self, token: str | None) -> dict:
-        """The session to act on: `--token` when given, else the saved one."""
-        if token:
-            return {"session_token": token}
-        return self.state.load()
-
-
-def _set_api(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        obj = ctx.ensure_object(Ctx) if ctx.obj is None else ctx.obj
-        obj.api, obj.api_given = value, True
-
-
-def _set_state(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.obj.state = SessionFile(value)
-
-
-def common_options(fn: Callable) -> Callable:
-    """`--api`, `--state` and `--json` on every sub-command (also accepted before it)."""
-    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
-    fn = click.option("--state", type=click.Path(dir_okay=False), metavar="FILE", default=None,
-                      expose_value=False, callback=_set_state, is_eager=True,
-                      help="Where the current session's token is kept (0600).")(fn)
-    return click.option("--api", metavar="URL", default=None, expose_value=False,
-                        callback=_set_api, is_eager=True,
-                        help=f"Public-charging API base URL (default {DEFAULT_API}).")(fn)
-
-
-def token_option(fn: Callable) -> Callable:
-    return click.option("--token", default=None, metavar="TOKEN",
-                        help="Any session by its token (default: the saved session).")(fn)
-
-
-def handles_errors(fn: Callable) -> Callable:
-    """Turn a DriverError into its sentence on stderr and its documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        err_console = console(stderr=True)
-        try:
-            return fn(*args, **kwargs)
-        except DriverError as err:
-            if kwargs.get("as_json"):
-                print(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
-                                  "http_status": err.status}), flush=True)
-            err_console.print(f"[bold red]error:[/] {err.message}")
-            sys.exit(int(err.exit_code))
-        except KeyboardInterrupt:
-            err_console.print("Interrupted; the session itself goes on "
-                              "(chargerctl session stop ends it).")
-            sys.exit(130)
-
-    return wrapper
-
-
-def emit(data: Any) -> None:
-    print(json.dumps(data, default=str), flush=True)
 
 
 def _command(name: str, **kw: Any) -> Callable:
@@ -190,16 +124,10 @@ def charger(obj: Ctx, code: str, as_json: bool) -> None:
               f"{money(data.get('preauth_amount'), cur)}")
     table = Table("Connector", "Status", "Standard", "Format", "Power")
     for c in data.get("connectors") or []:
-        table.add_row(str(c.get("connector_id")), _status_style(c.get("status")),
+        table.add_row(str(c.get("connector_id")), status_style(c.get("status")),
                       str(c.get("standard") or "-"), str(c.get("format") or "-"),
                       str(c.get("power_type") or "-"))
     out.print(table)
-
-
-def _status_style(status: str | None) -> str:
-    colour = {"Available": "green", "Charging": "cyan", "Preparing": "yellow",
-              "Faulted": "red", "Unavailable": "red"}.get(status or "", "white")
-    return f"[{colour}]{status or '-'}[/]"
 
 
 # --- start / confirm / stop / cancel ---------------------------------------------------------
@@ -332,37 +260,6 @@ def cancel(obj: Ctx, as_json: bool) -> None:
 
 # --- status / watch --------------------------------------------------------------------------
 
-def progress_table(p: Progress, token: str) -> Table:
-    s = p.session
-    cur = (s.get("pricing") or {}).get("currency")
-    table = Table(title=f"Session {shorten(token)}", show_header=False, min_width=40)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("Status", s.get("status", "?") + (f" ({s['failure_reason']})"
-                                                     if s.get("failure_reason") else ""))
-    table.add_row("Connector", f"{s.get('connector_id', '?')}: "
-                               f"{_status_style(s.get('connector_status'))}")
-    energy = driver.energy_kwh(s)
-    table.add_row("Energy", "-" if energy is None else f"{energy:.3f} kWh")
-    table.add_row("Power", _power(p))
-    table.add_row("Cost so far", money(driver.cost_so_far(s), cur))
-    elapsed = driver.elapsed_s(s)
-    table.add_row("Elapsed", "-" if elapsed is None else _duration(elapsed))
-    return table
-
-
-def _power(p: Progress) -> str:
-    if p.power_kw is not None:
-        return f"{p.power_kw:.2f} kW"
-    return p.meter_note or "-"
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 @_command("status")
 @token_option
 def status(obj: Ctx, token: str | None, as_json: bool) -> None:
@@ -431,7 +328,7 @@ def watch(obj: Ctx, token: str | None, interval: float, until: tuple[str, ...],
             last: list[Any] = [None]
 
             def line(p: Progress) -> None:
-                text = _plain_line(p)
+                text = plain_line(p)
                 key = text.rsplit("  elapsed", 1)[0]
                 if key != last[0]:
                     last[0] = key
@@ -450,15 +347,6 @@ def _ticking(live: Live, progress: Progress, token: str) -> Callable[[float], No
             live.update(progress_table(progress, token))
 
     return sleep
-
-
-def _plain_line(p: Progress) -> str:
-    row = p.as_json()
-    energy = row["energy_kwh"] or "-"
-    elapsed = "-" if row["elapsed_s"] is None else _duration(row["elapsed_s"])
-    return (f"{row['status']:<10} connector {row['connector_status'] or '-':<13} "
-            f"energy {energy} kWh  power {_power(p)}  cost {money(row['cost_so_far'], row['currency'])}"
-            f"  elapsed {elapsed}")
 
 
 # --- receipt ---------------------------------------------------------------------------------
@@ -494,28 +382,3 @@ def receipt(obj: Ctx, token: str | None, wait_s: float, as_json: bool) -> None:
         console(stderr=True).print(driver.describe_end(data))
 
 
-RECEIPT_TIME_LABELS = {"created_at": "Created at", "authorized_at": "Payment authorized at",
-                       "charging_started_at": "Charging started at",
-                       "completed_at": "Completed at", "captured_at": "Payment captured at"}
-
-
-def print_receipt(rec: dict, out: Console) -> None:
-    cur = rec.get("currency")
-    table = Table(title="Receipt", show_header=False, min_width=40)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("Status", str(rec.get("status")))
-    table.add_row("Charger", f"{rec.get('charger')} connector {rec.get('connector_id')}")
-    table.add_row("Energy", f"{rec.get('energy_kwh') or '-'} kWh")
-    table.add_row("Cost", money(rec.get("cost_amount"), cur))
-    table.add_row("Pre-authorized (hold)", money(rec.get("amount_authorized"), cur))
-    table.add_row("Captured", money(rec.get("amount_captured"), cur))
-    table.add_row("Released", money(rec.get("amount_released"), cur))
-    table.add_row("Tax (included)", money(rec.get("tax_amount"), cur))
-    if rec.get("failure_reason"):
-        table.add_row("Failure", str(rec["failure_reason"]))
-    for key in driver.RECEIPT_TIMES:
-        table.add_row(RECEIPT_TIME_LABELS[key], str(rec.get(key) or "-"))
-    out.print(table)
-    if rec.get("status") not in TERMINAL:
-        out.print(f"Not settled yet (status {rec.get('status')}); amounts are provisional.")
