@@ -47,7 +47,8 @@ class _RichReporter:
 
 
 _CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.BOARD_FILE, Exit.UNREACHABLE, Exit.BOARD_ERROR,
-          Exit.ESPTOOL, Exit.BUILD, Exit.MICROPYTHON_OLD, Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING)
+          Exit.ESPTOOL, Exit.BUILD, Exit.MICROPYTHON_OLD, Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING,
+          Exit.NOTHING_FOUND)
 
 
 @click.command("flash", context_settings=CTX, epilog=epilog(*_CODES))
@@ -110,6 +111,9 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     targets = list(dict.fromkeys(ports))
     if all_ports:
         targets += [p for p in usb_ports() if p not in targets]
+    if not targets and all_ports:
+        fail("--all found no USB serial board to flash", Exit.NOTHING_FOUND,
+             "check the cable and the driver (chargerctl devices), or give --port PORT")
     if not targets:
         fail("no board to flash", Exit.USAGE, "give --port PORT (see `chargerctl devices`) or --all")
     kwargs = {"firmware_dir": firmware_dir} if firmware_dir else {}
