@@ -52,6 +52,7 @@ def main() -> None:
       chargerctl virtual-board --config config.json --flash-dir ./vb
       chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config config.json
       chargerctl session start --code ABC123 --connector 1
+      chargerctl ocpp-log CP-1
       chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
     """
 

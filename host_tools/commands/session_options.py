@@ -37,9 +37,8 @@ class Ctx:
 
 
 def _set_api(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        obj = ctx.ensure_object(Ctx) if ctx.obj is None else ctx.obj
-        obj.api, obj.api_given = value, True
+    if value is not None:  # the group's callback made ctx.obj before the sub-command parses
+        ctx.obj.api, ctx.obj.api_given = value, True
 
 
 def _set_state(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
