@@ -4,7 +4,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint flash clean
+.PHONY: setup test demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info
+
+# ---- 32-bit unix ports built from MicroPython's source (an ESP32 has 4-byte pointers) --------
+# MPY_SRC: a MicroPython v1.28 source tree or its .tar.gz (extracted once under .build/src).
+# Two builds, cached under .build/: plain (firmware deployed as .mpy, like a stock image) and
+# with `evse` frozen by firmware/manifest.py (rebuilt when a firmware source changes). `make
+# test` and `make bench` run their 32-bit parts on them; without MPY_SRC those parts are skipped.
+MPY_SRC ?=
+BUILD_DIR := $(abspath .build)
+MPY_FLAGS := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_BTREE=0
+FIRMWARE_SRC := firmware/manifest.py \
+	$(shell find firmware/evse -name __pycache__ -prune -o \( -name '*.py' -o -type d \) -print)
+ifneq ($(MPY_SRC),)
+ifneq ($(filter %.tar.gz %.tgz,$(MPY_SRC)),)
+MPY_KEY := $(patsubst %.tar.gz,%,$(patsubst %.tgz,%,$(notdir $(MPY_SRC))))
+MPY_TREE := $(BUILD_DIR)/src/$(MPY_KEY)
+MPY_TREE_DEP := $(MPY_TREE)/.extracted
+else
+MPY_KEY := $(notdir $(abspath $(MPY_SRC)))
+MPY_TREE := $(abspath $(MPY_SRC))
+MPY_TREE_DEP := $(MPY_TREE)/py/mpconfig.h
+endif
+MPY_CROSS := $(MPY_TREE)/mpy-cross/build/mpy-cross
+MP32 := $(BUILD_DIR)/$(MPY_KEY)/unix32/micropython
+MP32F := $(BUILD_DIR)/$(MPY_KEY)/unix32-frozen/micropython
+MP32_BUILDS := $(MP32) $(MP32F)
+export MICROPYTHON_32 := $(MP32)
+export MICROPYTHON_32_FROZEN := $(MP32F)
+endif
 
 setup: $(STAMP)
 
@@ -13,14 +41,57 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-test: setup
+test: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+mpy-info:
+ifeq ($(MPY_SRC),)
+	@echo "32-bit MicroPython passes skipped: no MPY_SRC. To run them: make $(MAKECMDGOALS) MPY_SRC=/path/to/micropython-1.28.0-src.tar.gz (or a v1.28 source tree); needs gcc-multilib"
+else
+	@echo "32-bit MicroPython: $(MP32) and $(MP32F) (from $(MPY_SRC))"
+endif
+
+mpy-unix32: $(MP32)
+mpy-unix32-frozen: $(MP32F)
+
+ifneq ($(MPY_SRC),)
+$(MPY_TREE)/.extracted: $(MPY_SRC)
+	rm -rf $(MPY_TREE) && mkdir -p $(MPY_TREE)
+	tar xzf $(MPY_SRC) -C $(MPY_TREE) --strip-components=1
+	touch $@
+
+# the port's make needs the tree's mpy-cross to freeze its own modules (asyncio, ...)
+$(MPY_CROSS): $(MPY_TREE_DEP)
+	$(MAKE) -C $(MPY_TREE)/mpy-cross -j2 >$(BUILD_DIR)/$(MPY_KEY)-mpy-cross.log 2>&1 \
+		|| (tail -30 $(BUILD_DIR)/$(MPY_KEY)-mpy-cross.log; false)
+	touch $@
+
+# The port's own make decides what to recompile; touch, so that ours is satisfied next time.
+$(MP32): $(MPY_CROSS)
+	mkdir -p $(@D)
+	$(MAKE) -C $(MPY_TREE)/ports/unix -j2 $(MPY_FLAGS) BUILD=$(@D) >$(@D).log 2>&1 \
+		|| (tail -30 $(@D).log; rm -rf $(@D); false)
+	touch $@
+
+$(MP32F): $(MPY_CROSS) $(FIRMWARE_SRC)
+	mkdir -p $(@D)
+	$(MAKE) -C $(MPY_TREE)/ports/unix -j2 $(MPY_FLAGS) BUILD=$(@D) \
+		FROZEN_MANIFEST=$(abspath firmware/manifest.py) >$(@D).log 2>&1 || (tail -30 $(@D).log; rm -rf $(@D); false)
+	touch $@
+else
+mpy-unix32 mpy-unix32-frozen: mpy-info
+	@false
+endif
 
 demo: setup
 	$(BIN)/chargerctl demo
 
-bench: setup
+bench: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m bench.run
+
+# only the memory benchmark (three builds: 64-bit .mpy, 32-bit .mpy, 32-bit frozen)
+bench-memory: setup $(MP32_BUILDS) mpy-info
+	$(BIN)/python -m bench.run --only memory
 
 lint: setup
 	$(BIN)/ruff check --exclude tests/firmware host_tools tests bench
@@ -31,4 +102,4 @@ flash: setup
 	$(BIN)/chargerctl flash --port $(PORT) --board $(BOARD) --config $(CONFIG)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .build

@@ -1,52 +1,57 @@
-"""Memory: the smallest `-X heapsize` with which a full session of the complete firmware passes.
+"""Memory: the smallest `-X heapsize` in which a charger runs what it meets in the field.
 
-The firmware is compiled the way `chargerctl flash` compiles it (host_tools.flash.build_image:
-every module of firmware/evse as .mpy, main.py as source) and laid out like a board's flash.
-A full session: boot, BootNotification accepted, RemoteStartTransaction, StartTransaction,
-`samples` MeterValues (MeterValueSampleInterval 1 s), RemoteStopTransaction, StopTransaction,
-against the `ocpp`-package central system of tests/ocpp (conftest.Server). It passes when all of
-that happens with no MemoryError, crash or restart.
+Three builds, measured in the same run (tests/builds.py): the 64-bit PyPI unix port with the
+firmware as `.mpy` (as `chargerctl flash` deploys it: host_tools.flash.build_image), the 32-bit
+unix port built from MicroPython's source with the same `.mpy` files, and the 32-bit port with
+`evse` frozen into it (firmware/manifest.py; no lib/evse on its flash, so the frozen copy runs).
+The 32-bit ones come from `make bench MPY_SRC=...`; without it their rows say they were skipped.
 
-The smallest heap is found by bisection (granularity `STEP_K`). One more instrumented run at a
-roomy heap splits it: a wrapper main (`_WRAPPER`) samples the live heap (gc.collect() then
-gc.mem_alloc()) every 10 ms from an asyncio task and reports the peak and the modules loaded;
-a fresh interpreter that only imports those modules gives the heap after imports (code).
-Working set = sampled peak - code. The sampler sees the heap between task steps only; a
-transient peak inside one step (the QR render at boot, building a frame) shows in the bisected
-minimum instead, hence the second split: minimum heap - code.
+One session is a whole virtual board (host_tools.virtual_board.VirtualBoard: pseudo-terminal,
+simulated relay, meter and plug with their control server, `--heapsize`) against the `ocpp`
+central system of tests/ocpp: boot with the EV plugged in, then from the central system a
+ChangeConfiguration, a GetConfiguration and a TriggerMessage (rare operations, loaded per use:
+they need free heap late in a session too), RemoteStartTransaction, `samples` MeterValues at
+MeterValueSampleInterval 1 s, RemoteStopTransaction, StopTransaction, Finishing. It passes when
+all of that happens with every answer as expected, no CALLERROR, no MemoryError, crash or
+restart of the board.
+
+Smallest heap: bisected in `STEP_K` steps between the instrumented run's live peak (expected to
+fail) and a margin above it; the answer must pass once more. The instrumented run (same
+session, roomy heap, a main.py that samples `gc.collect(); gc.mem_alloc()` every 10 ms from an
+asyncio task) gives the working set: sampled live peak - heap after start (the firmware's
+`app started mem_alloc`, logged after a gc.collect()).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
-import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import Context, Figure
 from host_tools import BOARDS_DIR
-from host_tools.micropython import micropython_binary
 
-STEP_K = 2  # bisection granularity (the tiny size of the smoke test uses 16)
-GOAL_TOTAL_K = 96
-GOAL_WORKING_K = 24
+STEP_K = 4  # bisection granularity
+GOALS_K = {"unix32": 80, "unix32-frozen": 32}  # issue 10: smallest heap
+GOAL_WORKING_K = 16
+LABEL = {"unix64": "64-bit .mpy (PyPI port)", "unix32": "32-bit .mpy", "unix32-frozen": "32-bit frozen"}
 OCPP_KEYS = {"HeartbeatInterval": 30, "MeterValueSampleInterval": 1, "ConnectionTimeOut": 30,
              "TransactionMessageRetryInterval": 1, "ReconnectBackoffMax": 1}
+_HEAP_TOO_SMALL = re.compile(r"MemoryError|crash|Traceback")
 
-# main.py's job (asyncio.run(app.main())) with a task that records the live heap's peak. Not
-# `import main`: a session run from inside an import needs ~10 KB more heap than main.py run as
-# the script (as the board runs it), which would skew the split.
+# main.py's job (asyncio.run(app.main()), relays opened on a crash by nobody: any crash fails the
+# run anyway) with a task that records the live heap's peak.
 _WRAPPER = """\
-import gc, sys
-gc.collect()
-print("@@base", gc.mem_alloc())
+import gc
 import asyncio
 from evse import app
-_peak = [0, 0]
+_peak = [0]
 
 async def _sample():
     while True:
@@ -55,9 +60,6 @@ async def _sample():
         if a > _peak[0]:
             _peak[0] = a
             print("@@peak", a)
-        if len(sys.modules) != _peak[1]:
-            _peak[1] = len(sys.modules)
-            print("@@mods", " ".join(sorted(sys.modules)))
         await asyncio.sleep_ms(10)
 
 async def _main():
@@ -67,26 +69,25 @@ async def _main():
 asyncio.run(_main())
 """
 
-_IMPORTS = """\
-import gc
-gc.collect()
-base = gc.mem_alloc()
-for name in %r:
-    try:
-        __import__(name)
-    except ImportError as e:
-        print("@@missing", name, e)
-gc.collect()
-print("@@code", base, gc.mem_alloc())
-"""
-
 
 class SessionFailed(Exception):
     pass
 
 
+@dataclass
+class Result:
+    build: str
+    started: int | None = None  # app started mem_alloc
+    peak: int | None = None  # instrumented run
+    smallest_k: int | None = None
+    fails_k: int | None = None
+    fail_reason: str = ""
+    trials: list = field(default_factory=list)
+    error: str = ""
+
+
 def build_lib(dest: Path) -> int:
-    """The firmware image (our deploy's compile step) laid out as /lib; returns its size."""
+    """The firmware image (our deploy's compile step) laid out as a board's flash; its size."""
     from host_tools.flash import build_image
 
     image = build_image()
@@ -97,206 +98,229 @@ def build_lib(dest: Path) -> int:
     return image.total_bytes
 
 
-async def _session(flash: Path, lib: Path, heap_k: int, samples: int, wrapper: bool) -> list[str]:
-    """One full session at `heap_k` KB; returns the console lines, raises SessionFailed."""
-    from tests.ocpp.conftest import Server, free_port
-
+def _flash(flash: Path, image: Path, frozen: bool, wrapper: bool, csms_port: int, sim_port: int) -> None:
     if flash.exists():
         shutil.rmtree(flash)
     flash.mkdir(parents=True)
-    shutil.copy(lib / "main.py", flash / "main.py")
+    if not frozen:
+        shutil.copytree(image / "lib", flash / "lib")
+    (flash / "main.py").write_text(_WRAPPER if wrapper else (image / "main.py").read_text())
     shutil.copy(BOARDS_DIR / "unix-sim.json", flash / "board.json")
-    server = Server()
-    cfg = {"charge_point_id": "CP-MEM", "csms_url": f"ws://127.0.0.1:{server.port}/ocpp",
+    cfg = {"charge_point_id": "CP-MEM", "csms_url": f"ws://127.0.0.1:{csms_port}/ocpp",
            "public_code": "MEM123", "connectors": 1,
-           "sim": {"ev_plugged": True, "power_w": 7400, "control_port": free_port()},
+           "sim": {"ev_plugged": True, "power_w": 7400, "control_port": sim_port},
            "ocpp": OCPP_KEYS}
     (flash / "config.json").write_text(json.dumps(cfg))
-    entry = "main.py"
-    if wrapper:
-        (flash / "bench_main.py").write_text(_WRAPPER)
-        entry = "bench_main.py"
+
+
+async def session(flash: Path, image: Path, micropython: str, frozen: bool, heap_k: int,
+                  samples: int, wrapper: bool = False) -> str:
+    """One field session at `heap_k` KB on a virtual board; its console text. SessionFailed
+    says what went wrong first."""
+    from ocpp.exceptions import OCPPError
+    from ocpp.v16 import call
+    from ocpp.v16.enums import MessageTrigger
+
+    from host_tools.virtual_board import VirtualBoard
+    from tests.ocpp.conftest import Server, free_port
+
+    server = Server()
+    _flash(flash, image, frozen, wrapper, server.port, free_port())
     await server.start()
-    env = dict(os.environ, MICROPYPATH=f"{lib / 'lib'}:.frozen")
-    proc = await asyncio.create_subprocess_exec(
-        micropython_binary(), "-X", f"heapsize={heap_k}k", entry, cwd=flash, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    lines: list[str] = []
+    vb = VirtualBoard(flash, heapsize=f"{heap_k}k", micropython=micropython)
+    await asyncio.to_thread(vb.start)
 
-    async def read() -> None:
-        while line := await proc.stdout.readline():
-            lines.append(line.decode(errors="replace").rstrip())
-
-    reader = asyncio.create_task(read())
+    def check(what: str) -> None:
+        text = vb.console_text()
+        bad = _HEAP_TOO_SMALL.search(text)
+        if bad:
+            line = text[text.rfind("\n", 0, bad.start()) + 1:].split("\n", 1)[0].strip()
+            raise SessionFailed(f"{what}: {line[:200]}")
+        if vb.boots > 1:
+            raise SessionFailed(f"{what}: the board restarted")
 
     async def wait(pred, timeout: float, what: str):
         end = time.monotonic() + timeout
         while True:
-            bad = [x for x in lines if "MemoryError" in x or "crash" in x or "Traceback" in x]
-            if bad:
-                raise SessionFailed(f"{what}: {bad[0][:200]}")
-            if proc.returncode is not None or reader.done():
-                raise SessionFailed(f"{what}: the interpreter exited ({proc.returncode})")
+            check(what)
             value = pred()
             if value:
                 return value
             if time.monotonic() > end:
                 raise SessionFailed(f"{what}: not within {timeout:g} s")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
 
     def msgs(action: str, **match):
         return [kw for a, kw in server.got if a == action
                 and all(kw.get(k) == v for k, v in match.items())]
 
+    async def ask(payload, what: str):
+        try:
+            res = await asyncio.wait_for(server.cp.call(payload, suppress=False), 10)
+        except OCPPError as e:  # a CALLERROR, e.g. InternalError from a MemoryError
+            check(what)
+            raise SessionFailed(f"{what} answered {type(e).__name__}: {e.description}") from None
+        except TimeoutError:
+            check(what)
+            raise SessionFailed(f"{what}: no answer within 10 s") from None
+        check(what)
+        return res
+
     try:
-        await wait(lambda: msgs("StatusNotification", connector_id=1, status="Preparing"), 15,
-                   "boot")
-        res = await asyncio.wait_for(server.cp.call(
-            __import__("ocpp.v16", fromlist=["call"]).call.RemoteStartTransaction(
-                id_tag="MEMTAG", connector_id=1)), 10)
-        if res is None or res.status != "Accepted":
-            raise SessionFailed(f"remote start answered {res}")
+        await wait(lambda: msgs("StatusNotification", connector_id=1, status="Preparing"), 20, "boot")
+        res = await ask(call.ChangeConfiguration(key="HeartbeatInterval", value="60"),
+                        "ChangeConfiguration")
+        if res.status != "Accepted":
+            raise SessionFailed(f"ChangeConfiguration answered {res.status}")
+        res = await ask(call.GetConfiguration(key=["HeartbeatInterval", "MeterValueSampleInterval"]),
+                        "GetConfiguration")
+        got = {k["key"]: k.get("value") for k in res.configuration_key or []}
+        if got.get("HeartbeatInterval") != "60" or res.unknown_key:
+            raise SessionFailed(f"GetConfiguration answered {got}, unknown {res.unknown_key}")
+        beats = len(msgs("Heartbeat"))
+        res = await ask(call.TriggerMessage(requested_message=MessageTrigger.heartbeat),
+                        "TriggerMessage")
+        if res.status != "Accepted":
+            raise SessionFailed(f"TriggerMessage answered {res.status}")
+        await wait(lambda: len(msgs("Heartbeat")) > beats, 10, "triggered Heartbeat")
+        res = await ask(call.RemoteStartTransaction(id_tag="MEMTAG", connector_id=1), "RemoteStart")
+        if res.status != "Accepted":
+            raise SessionFailed(f"RemoteStart answered {res.status}")
         await wait(lambda: msgs("StartTransaction"), 10, "StartTransaction")
         tid = server.next_tx
-        await wait(lambda: len(msgs("MeterValues", transaction_id=tid)) >= samples,
-                   samples + 10, f"{samples} MeterValues")
-        from ocpp.v16 import call
-
-        res = await asyncio.wait_for(server.cp.call(call.RemoteStopTransaction(
-            transaction_id=tid)), 10)
-        if res is None or res.status != "Accepted":
-            raise SessionFailed(f"remote stop answered {res}")
+        await wait(lambda: len(msgs("MeterValues", transaction_id=tid)) >= samples, samples + 15,
+                   f"{samples} MeterValues")
+        res = await ask(call.RemoteStopTransaction(transaction_id=tid), "RemoteStop")
+        if res.status != "Accepted":
+            raise SessionFailed(f"RemoteStop answered {res.status}")
         await wait(lambda: msgs("StopTransaction"), 10, "StopTransaction")
         await wait(lambda: msgs("StatusNotification", connector_id=1, status="Finishing"), 10,
                    "Finishing")
-        await asyncio.sleep(0.3)  # the last samples of the wrapper
-        await wait(lambda: True, 0, "end")
-    except TimeoutError as e:
-        raise SessionFailed(f"no answer from the charge point ({type(e).__name__})") from None
+        await asyncio.sleep(0.3)  # the wrapper's last samples
+        check("end")
+        return vb.console_text()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        await asyncio.wait_for(reader, 5)
+        await asyncio.to_thread(vb.stop)
         server._srv.close()
-    return lines
 
 
-def smallest_heap(flash: Path, lib: Path, samples: int, lo: int, hi: int, step: int,
-                  confirm: int) -> tuple[int, list[tuple[int, str]]]:
-    """Bisect the smallest heap (KB, multiple of `step`) with which a session passes: `hi` must
-    pass, `lo` is expected to fail. Near the edge a pass depends on fragmentation, so the
-    answer must pass once more (up to `confirm` steps up)."""
-    trials: list[tuple[int, str]] = []
-
-    def trial(k: int) -> bool:
-        ok, why = passes(flash, lib, k, samples)
-        trials.append((k, why or "pass"))
-        return ok
-
-    if not trial(hi):
-        raise RuntimeError(f"a full session fails even at {hi}k: {trials[-1][1]}")
-    lo = max(16, lo)
-    if trial(lo):
-        hi, lo = lo, 16
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if mid in (lo, hi):
-            break
-        if trial(mid):
-            hi = mid
-        else:
-            lo = mid
-    for _ in range(confirm):
-        if trial(hi):
-            break
-        hi += step
-    return hi, trials
+def _started(text: str) -> int | None:
+    m = re.search(r"app started .*mem_alloc=(\d+)", text)
+    return int(m.group(1)) if m else None
 
 
-def passes(flash: Path, lib: Path, heap_k: int, samples: int) -> tuple[bool, str]:
-    try:
-        asyncio.run(_session(flash, lib, heap_k, samples, wrapper=False))
-        return True, ""
-    except SessionFailed as e:
-        return False, str(e)
+def measure(build: str, micropython: str, image: Path, work: Path, samples: int, step: int,
+            confirm: int, tiny: bool, log: list[str], lock: threading.Lock) -> Result:
+    """Instrumented run, then the smallest heap by bisection, for one build."""
+    frozen = build == "unix32-frozen"
+    r = Result(build)
 
+    def trial(k: int, wrapper: bool = False) -> tuple[bool, str, str]:
+        try:
+            text = asyncio.run(session(work / f"flash-{build}", image, micropython, frozen, k,
+                                       samples, wrapper))
+            ok, why = True, ""
+        except SessionFailed as e:
+            text, ok, why = "", False, str(e)
+        with lock:
+            log.append(f"{build} {k}k {'pass' if ok else 'FAIL ' + why}")
+        if not wrapper:
+            r.trials.append((k, why or "pass"))
+        return ok, why, text
 
-def source_lib(dest: Path) -> None:
-    """The same firmware as .py sources in the same layout (plain `mpremote cp -r`)."""
-    from host_tools import FIRMWARE_DIR
-
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(FIRMWARE_DIR / "evse", dest / "lib" / "evse",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(FIRMWARE_DIR / "main.py", dest / "main.py")
-
-
-def code_bytes(lib: Path, modules: list[str]) -> tuple[int, int]:
-    """(interpreter base, heap after importing `modules`) in a fresh interpreter."""
-    env = dict(os.environ, MICROPYPATH=f"{lib / 'lib'}:.frozen")
-    proc = subprocess.run([micropython_binary(), "-X", "heapsize=512k", "-c", _IMPORTS % modules],
-                          capture_output=True, text=True, timeout=30, env=env, cwd=lib)
-    m = re.search(r"@@code (\d+) (\d+)", proc.stdout)
-    if not m:
-        raise RuntimeError(f"import run failed: {(proc.stdout + proc.stderr)[-500:]}")
-    return int(m.group(1)), int(m.group(2))
+    ok, why, text = trial(256, wrapper=True)
+    if not ok:
+        r.error = f"the instrumented session fails at 256k: {why}"
+        return r
+    r.started = _started(text)
+    r.peak = max((int(x.split()[1]) for x in text.splitlines() if x.startswith("@@peak ")), default=None)
+    lo = max(8, (r.peak or 16 * 1024) // 1024 // step * step)  # the live peak itself cannot fit
+    hi = lo + 6 * step
+    while not trial(hi)[0]:  # widen until a pass (bounded)
+        lo, hi = hi, hi + 8 * step
+        if hi > 256:
+            r.error = f"no pass up to 256k: {r.trials[-1][1]}"
+            return r
+    if not tiny:
+        while hi - lo > step:
+            mid = (lo + hi) // 2 // step * step
+            if mid in (lo, hi):
+                break
+            if trial(mid)[0]:
+                hi = mid
+            else:
+                lo = mid
+        for _ in range(confirm):  # near the edge a pass depends on fragmentation: once more
+            if trial(hi)[0]:
+                break
+            hi += step
+    r.smallest_k = hi
+    fails = [(k, why) for k, why in r.trials if why != "pass" and k < hi]
+    if fails:
+        r.fails_k, r.fail_reason = max(fails)
+    return r
 
 
 def run(ctx: Context) -> list[Figure]:
-    samples = ctx.pick(1, 3, 10)
-    work = ctx.workdir
-    lib = work / "image"
-    lib.mkdir(parents=True, exist_ok=True)
-    image_bytes = build_lib(lib)
+    import host_tools.virtual_board  # noqa: F401 - imported here, not first in three threads
+    import tests.ocpp.conftest  # noqa: F401
+    from tests import builds
 
-    # instrumented run at a roomy heap: peak live heap and the modules a session loads
-    lines = asyncio.run(_session(work / "flash-instrumented", lib, 192, samples, wrapper=True))
-    peak = max(int(x.split()[1]) for x in lines if x.startswith("@@peak "))
-    base = int(next(x.split()[1] for x in lines if x.startswith("@@base ")))
-    mods = [x.split()[1:] for x in lines if x.startswith("@@mods ")][-1]
-    started = next((int(m.group(1)) for x in lines
-                    if (m := re.search(r"app started .*mem_alloc=(\d+)", x))), None)
-    interp, code = code_bytes(lib, mods)
-
+    samples = ctx.pick(1, 10, 60)
     step = ctx.pick(16, STEP_K, STEP_K)
-    confirm = ctx.pick(0, 3, 4)
-    total_k, trials = smallest_heap(work / "flash", lib, samples, (peak // 1024) // step * step,
-                                    192, step, confirm)
-    # the baseline: the same firmware deployed as .py sources (compiled on the board at import)
-    py_k = py_code = None
-    py_trials: list = []
-    if ctx.size != "tiny":
-        py_lib = work / "sources"
-        source_lib(py_lib)
-        _, py_code = code_bytes(py_lib, mods)
-        try:
-            py_k, py_trials = smallest_heap(work / "flash-py", py_lib, samples, total_k, 384,
-                                            step, confirm)
-        except RuntimeError as e:
-            py_trials = [(384, str(e))]
-    working = peak - code
-    details = {"samples": samples, "trials_k": trials,
-               "sampled_peak_bytes": peak, "code_bytes": code, "interpreter_base_bytes": interp,
-               "wrapper_base_bytes": base, "app_started_mem_alloc": started,
-               "image_bytes": image_bytes, "modules": mods, "py_trials_k": py_trials,
-               "py_code_bytes": py_code}
-    note = (f"full session, {samples} samples, .mpy image; bisect step {step}k, "
-            f"passed twice")
-    return [
-        Figure("memory", "smallest heap for a full session", total_k, "KB", py_k,
-               ".py sources" if py_k else "", f"<= {GOAL_TOTAL_K}k", total_k <= GOAL_TOTAL_K,
-               note, details),
-        Figure("memory", "code: heap after imports", round(code / 1024, 1), "KB",
-               round(py_code / 1024, 1) if py_code else None, ".py sources" if py_code else "",
-               note=f"{len(mods)} modules loaded by the session (incl. interpreter "
-                    f"{interp / 1024:.1f} KB); 'app started' line said {started}",
-               details={"bytes": code}),
-        Figure("memory", "working set: sampled live peak - code", round(working / 1024, 1), "KB",
-               goal=f"<= {GOAL_WORKING_K} KB", met=working <= GOAL_WORKING_K * 1024,
-               note=f"peak {peak / 1024:.1f} KB (gc.collect + mem_alloc every 10 ms)"),
-        Figure("memory", "working set: smallest heap - code", round(total_k - code / 1024, 1),
-               "KB", goal=f"<= {GOAL_WORKING_K} KB",
-               met=total_k * 1024 - code <= GOAL_WORKING_K * 1024,
-               note="includes transient peaks and fragmentation"),
-    ]
+    confirm = ctx.pick(0, 1, 1)
+    work = ctx.workdir
+    image = work / "image"
+    image.mkdir(parents=True, exist_ok=True)
+    image_bytes = build_lib(image)
+    available = {b: builds.binary(b) for b in LABEL}
+    log: list[str] = []
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each session mostly waits on its samples
+        futures = {b: pool.submit(measure, b, exe, image, work, samples, step, confirm,
+                                  ctx.size == "tiny", log, lock)
+                   for b, exe in available.items() if exe}
+        results = {b: f.result() for b, f in futures.items()}
+    (work / "trials.log").write_text("\n".join(log) + "\n")
+
+    figures: list[Figure] = []
+    base = {"unix32": "unix64", "unix32-frozen": "unix32"}
+    note_session = (f"virtual board; Change/GetConfiguration, TriggerMessage, RemoteStart, "
+                    f"{samples} samples, RemoteStop; step {step}k")
+    for b in LABEL:
+        if b not in results:
+            figures.append(Figure("memory", f"{LABEL[b]}: skipped", None, "",
+                                  note=f"{builds.SKIP_REASON.replace('make test', 'make bench')}",
+                                  details={"skipped": True}))
+            continue
+        r = results[b]
+        if r.error:
+            figures.append(Figure("memory", f"{LABEL[b]}: error", None, "", met=False,
+                                  note=r.error[:400], details={"trials_k": r.trials}))
+            continue
+        ref = results.get(base.get(b, ""))
+        goal = GOALS_K.get(b)
+        fail = (f"fails at {r.fails_k}k: {r.fail_reason[:160]}" if r.fails_k
+                else "nothing smaller tried")
+        figures.append(Figure(
+            "memory", f"smallest heap, {LABEL[b]}", r.smallest_k, "KB",
+            ref.smallest_k if ref and not ref.error else None,
+            LABEL[base[b]] if b in base else "", f"<= {goal}k" if goal else "",
+            None if goal is None else r.smallest_k <= goal, f"{fail}; {note_session}",
+            {"trials_k": r.trials, "image_bytes": image_bytes, "samples": samples}))
+        figures.append(Figure(
+            "memory", f"app started mem_alloc, {LABEL[b]}", round(r.started / 1024, 1)
+            if r.started else None, "KB",
+            round(ref.started / 1024, 1) if ref and ref.started else None,
+            LABEL[base[b]] if b in base else "",
+            note="heap after start (code, board, settings, charge point), after gc.collect()",
+            details={"bytes": r.started}))
+        working = (r.peak - r.started) if r.peak and r.started else None
+        figures.append(Figure(
+            "memory", f"working set, {LABEL[b]}", round(working / 1024, 1) if working else None,
+            "KB", goal=f"<= {GOAL_WORKING_K} KB",
+            met=None if working is None else working <= GOAL_WORKING_K * 1024,
+            note=f"sampled live peak {r.peak / 1024:.1f} KB (gc.collect + mem_alloc every 10 ms) "
+                 f"- app started" if r.peak else "no peak sampled",
+            details={"peak_bytes": r.peak}))
+    return figures

@@ -5,7 +5,7 @@ soft-resets (Ctrl-D would end the unix port): it interrupts whatever runs with C
 the raw REPL with ``soft_reset=False``. Paths are relative to the board's working directory,
 which is ``/`` on the ESP32 and the flash folder on a virtual board.
 
-Files travel as raw deflate on the board's stdin while a small receiver (``_PUT``) runs in the
+Files travel as raw deflate on the board's stdin while a small receiver (``board_scripts.PUT``) runs in the
 raw REPL: 256-byte blocks, each acknowledged with 0x06 once the board has taken it out of its
 input buffer (so the ESP32's 260-byte stdin ring buffer never overflows), inflated by
 ``deflate.DeflateIO`` straight into the temp file. Boards without ``deflate`` (MicroPython
@@ -16,6 +16,7 @@ input buffer (so the ESP32's 260-byte stdin ring buffer never overflows), inflat
         link.write_file("config.json", data)          # atomic: temp file, then rename
                                                       # (deflated when the board has `deflate`)
         link.hashes("lib/evse")                       # {"lib/evse/app.mpy": "ab12..."}
+        link.ls("lib")                                # [("lib/evse", 0, True), ...]
         link.reset()                                  # machine.reset() or, unix port, exit
 """
 
@@ -32,19 +33,24 @@ import serial
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
-_CHUNK = 2048  # bytes of file data per raw-REPL exec (base64 on the wire; the fallback path)
-# Compressed transfer: raw deflate, 1 KB window (the board needs that much RAM to inflate).
-_WBITS = 10
-# Compressed bytes go to the board's stdin in blocks of this size, one block in flight: the
-# board acknowledges a block once it has taken it out of its input buffer (the ESP32's stdin
-# ring buffer holds 260 bytes), so the next block never overflows it.
-_BLOCK = 256
-_ACK = b"\x06"
-_DEFLATE_MIN = 1536  # smaller files go as base64 while the receiver is not on the board yet
-# The board gives up on a block that has not arrived whole within this time (a host that died
-# mid-file), so that it is back at its raw REPL for the next connection instead of taking that
-# connection's knocks (Ctrl-C, Ctrl-A) for data. A block takes 22 ms at 115200 baud.
-_STALL_MS = 2000
+from host_tools.board_scripts import (
+    ACK,
+    BLOCK,
+    CHUNK,
+    COMMIT,
+    DEFLATE_MIN,
+    FEED,
+    HASHES,
+    LS,
+    MAKEDIRS,
+    OPEN,
+    PUT,
+    READ,
+    RESET,
+    WBITS,
+    compact,
+)
+
 # Per read on the port. mpremote reads a pty blocking: without a timeout a silent board hangs
 # the host. Long while transferring (a busy ESP32 may pause in raw-paste flow control),
 # short while knocking for the raw REPL, so that a retry comes soon.
@@ -59,228 +65,6 @@ class BoardUnreachable(Exception):
 
 class BoardError(Exception):
     """The board answered with a Python exception."""
-
-
-# Hashes every file under the given paths (folders walked, files hashed), in one round trip.
-_HASHES = """
-import os, hashlib, binascii
-_b = bytearray(512)
-def _f(p, out):
-    h = hashlib.sha256()
-    mv = memoryview(_b)
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return
-    while True:
-        n = f.readinto(_b)
-        if not n:
-            break
-        h.update(mv[:n])
-    f.close()
-    out.append((p, binascii.hexlify(h.digest()).decode()))
-def _h(d, out):
-    try:
-        items = list(os.ilistdir(d))
-    except OSError:
-        _f(d, out)
-        return
-    for it in items:
-        p = d + '/' + it[0]
-        if it[1] & 0x4000:
-            out.append((p, None))
-            _h(p, out)
-        else:
-            _f(p, out)
-_o = []
-for _p in %r:
-    _h(_p, _o)
-print(repr(_o))
-del _o, _h, _f, _b
-"""
-
-_MAKEDIRS = """
-import os
-def _md(p):
-    cur = ''
-    for part in p.split('/'):
-        if not part:
-            continue
-        cur = cur + '/' + part if cur else part
-        try:
-            os.mkdir(cur)
-        except OSError:
-            pass
-_md(%r)
-del _md
-"""
-
-_READ = """
-import binascii
-try:
-    _f = open({path!r}, 'rb')
-except OSError:
-    print('NONE')
-else:
-    while True:
-        _b = _f.read({chunk})
-        if not _b:
-            break
-        print(binascii.b2a_base64(_b).decode().strip())
-    _f.close()
-    del _f, _b
-    print('END')
-"""
-
-# The receiver, sent once per link (its first line tells whether the board has `deflate`):
-# _pt(tmp, path, nbytes, sha256_hex) reads `nbytes` of raw deflate from stdin in _BLOCK-byte
-# blocks (acknowledging each), inflates it while writing the temp file (never the whole file in
-# RAM), checks the sha256 of what it wrote, then renames it over path.
-# Ctrl-C is off while the binary stream runs (its bytes are data); the raw REPL turns it on again
-# for the next command. A block waits at most _STALL_MS (select.poll on stdin).
-_PUT = """
-import deflate
-import sys, io, os, micropython, hashlib, binascii, select, time
-class _PS(io.IOBase):
-    def __init__(s, n):
-        s.n = n
-        s.b = bytearray(@BLOCK@)
-        s.m = memoryview(s.b)
-        s.o = bytearray(1)
-        s.p = s.q = 0
-        s.w = select.poll()
-        s.w.register(sys.stdin, select.POLLIN)
-    def readinto(s, buf):
-        if s.p >= s.q:
-            if not s.n:
-                return 0
-            k = min(s.n, @BLOCK@)
-            r = sys.stdin.buffer.readinto
-            o = s.o
-            b = s.b
-            w = s.w.poll
-            c = time.ticks_ms
-            d = time.ticks_diff
-            end = time.ticks_add(c(), @STALL@)
-            for g in range(k):
-                t = d(end, c())
-                if t <= 0 or not w(t):
-                    s.n = 0
-                    raise OSError('stream stalled')
-                r(o)
-                b[g] = o[0]
-            s.n -= k
-            s.p = 0
-            s.q = k
-            sys.stdout.write('\\x06')
-        k = min(len(buf), s.q - s.p)
-        buf[:k] = s.m[s.p:s.p + k]
-        s.p += k
-        return k
-def _pt(tmp, path, n, want):
-    src = _PS(n)
-    h = hashlib.sha256()
-    b = bytearray(512)
-    m = memoryview(b)
-    f = open(tmp, 'wb')
-    micropython.kbd_intr(-1)
-    e = None
-    try:
-        sys.stdout.write('\\x06')
-        try:
-            d = deflate.DeflateIO(src, deflate.RAW, @WBITS@)
-            while True:
-                k = d.readinto(b)
-                if not k:
-                    break
-                f.write(m[:k])
-                h.update(m[:k])
-        except Exception as x:
-            e = x
-        left = src.n + src.q - src.p
-        try:
-            while src.n:
-                src.p = src.q
-                src.readinto(m[:1])
-        except Exception as x:
-            e = x
-    finally:
-        f.close()
-        micropython.kbd_intr(3)
-    got = binascii.hexlify(h.digest()).decode()
-    if e or left or got != want:
-        os.remove(tmp)
-        raise OSError('transfer to %s failed: %r, %d bytes left, sha256 %s' % (path, e, left, got))
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.remove(path)
-        os.rename(tmp, path)
-""".replace("@BLOCK@", str(_BLOCK)).replace("@WBITS@", str(_WBITS)).replace(
-    "@STALL@", str(_STALL_MS))
-
-
-def _compact(script: str) -> str:
-    """Fewer bytes on the wire: one space per indentation level (four in the source)."""
-    out = []
-    for line in script.splitlines():
-        body = line.lstrip(" ")
-        if body:
-            out.append(" " * ((len(line) - len(body)) // 4) + body)
-    return "\n".join(out) + "\n"
-
-
-_PUT = _compact(_PUT)
-
-# The base64 path: opens the temp file; _w writes a chunk and hashes it.
-_OPEN = """
-import binascii, hashlib
-_f = open({tmp!r}, 'wb')
-_h = hashlib.sha256()
-def _w(d):
-    _f.write(d)
-    _h.update(d)
-_a = binascii.a2b_base64
-"""
-
-# Closes the temp file, checks the sha256 of what was written, renames it over the target (FAT
-# cannot rename over a file).
-_COMMIT = """
-_f.close()
-import os
-if binascii.hexlify(_h.digest()).decode() != {want!r}:
-    os.remove({tmp!r})
-    raise OSError('transfer to ' + {path!r} + ' failed: sha256')
-try:
-    os.rename({tmp!r}, {path!r})
-except OSError:
-    os.remove({path!r})
-    os.rename({tmp!r}, {path!r})
-del _f, _h, _w, _a
-"""
-
-# The firmware's hardware watchdog keeps running after Ctrl-C (machine.WDT cannot be stopped):
-# feed it while the host holds the REPL, but never start one that is not running.
-_FEED = """
-try:
-    import sys
-    _w = sys.modules['evse.app'].board.watchdog
-    if _w.running:
-        _w.feed()
-    del _w
-except Exception:
-    pass
-"""
-
-_RESET = """
-try:
-    import machine
-    _r = machine.reset
-except (ImportError, AttributeError):
-    import sys
-    _r = sys.exit
-_r()
-"""
 
 
 class BoardLink:
@@ -350,7 +134,7 @@ class BoardLink:
     # ----- files -----------------------------------------------------------------------------
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
-        out = self.exec(_READ.format(path=path, chunk=_CHUNK))
+        out = self.exec(READ.format(path=path, chunk=CHUNK))
         lines = out.decode().split()
         if lines[:1] == ["NONE"]:
             return None
@@ -363,7 +147,7 @@ class BoardLink:
 
         Deflated on the host and inflated by the board while it writes, when the board has
         MicroPython's `deflate` module (`compress=None`: asked once per link, on the first file of
-        at least _DEFLATE_MIN bytes); otherwise, or with `compress=False`, base64 chunks through
+        at least DEFLATE_MIN bytes); otherwise, or with `compress=False`, base64 chunks through
         the raw REPL. The board checks the sha256 of what it wrote before the rename either
         way."""
         parent = path.rpartition("/")[0]
@@ -373,7 +157,7 @@ class BoardLink:
         if compress is None:
             # The receiver costs ~1.6 KB on the wire once per link: a small file alone (the
             # usual one-module change) is cheaper as base64 until the receiver is there.
-            if self._deflate is None and len(data) < _DEFLATE_MIN:
+            if self._deflate is None and len(data) < DEFLATE_MIN:
                 compress = False
             else:
                 compress = self.has_deflate()
@@ -386,7 +170,7 @@ class BoardLink:
         """Whether the board can inflate (MicroPython >= 1.21 with `deflate`); asked once."""
         if self._deflate is None:
             try:
-                self.exec(_PUT)  # begins with `import deflate`; defines the receiver
+                self.exec(PUT)  # begins with `import deflate`; defines the receiver
                 self._deflate = True
             except BoardError:
                 self._deflate = False
@@ -394,21 +178,21 @@ class BoardLink:
 
     def _write_base64(self, path: str, data: bytes, progress) -> None:
         tmp = path + ".tmp"
-        self.exec(_compact(_OPEN).format(tmp=tmp))
-        for i in range(0, len(data), _CHUNK):
+        self.exec(compact(OPEN).format(tmp=tmp))
+        for i in range(0, len(data), CHUNK):
             self.keepalive()
-            chunk = data[i:i + _CHUNK]
-            self.exec(f"_w(_a({base64.b64encode(chunk)!r}))")
+            chunk = data[i:i + CHUNK]
+            self.exec(f"_wb_w(_wb_a({base64.b64encode(chunk)!r}))")
             if progress:
                 progress(len(chunk))
-        self.exec(_compact(_COMMIT).format(tmp=tmp, path=path,
+        self.exec(compact(COMMIT).format(tmp=tmp, path=path,
                                            want=hashlib.sha256(data).hexdigest()))
 
     def _write_deflated(self, path: str, data: bytes, progress) -> None:
         self.keepalive()
         if not self.has_deflate():  # compress=True on a board without deflate
             raise BoardError(f"{self.port} has no deflate module")
-        co = zlib.compressobj(9, zlib.DEFLATED, -_WBITS)
+        co = zlib.compressobj(9, zlib.DEFLATED, -WBITS)
         packed = co.compress(data) + co.flush()
         want = hashlib.sha256(data).hexdigest()
         t = self.transport
@@ -416,11 +200,11 @@ class BoardLink:
             t.exec_raw_no_follow(f"_pt({path + '.tmp'!r},{path!r},{len(packed)},{want!r})")
             done = 0
             # One acknowledgement when the temp file is open, then one per block taken in.
-            for i in range(0, len(packed), _BLOCK):
+            for i in range(0, len(packed), BLOCK):
                 self._await_ack()
-                t.serial.write(packed[i:i + _BLOCK])
+                t.serial.write(packed[i:i + BLOCK])
                 if progress:
-                    now = len(data) * min(i + _BLOCK, len(packed)) // len(packed)
+                    now = len(data) * min(i + BLOCK, len(packed)) // len(packed)
                     progress(now - done)
                     done = now
             self._await_ack()
@@ -435,7 +219,7 @@ class BoardLink:
     def _await_ack(self) -> None:
         t = self.transport
         ack = t.serial.read(1)
-        if ack == _ACK:
+        if ack == ACK:
             return
         # The board stopped before taking the whole stream (an exception while opening, or
         # bytes lost): collect its error, then knock until the raw REPL answers again, so that
@@ -457,10 +241,10 @@ class BoardLink:
         now = time.monotonic()
         if now - self._fed >= every:
             self._fed = now
-            self.exec(_FEED)
+            self.exec(FEED)
 
     def makedirs(self, path: str) -> None:
-        self.exec(_MAKEDIRS % path)
+        self.exec(MAKEDIRS % path)
 
     def remove(self, path: str) -> None:
         self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
@@ -471,7 +255,12 @@ class BoardLink:
     def hashes(self, *paths: str) -> dict[str, str | None]:
         """sha256 hex of every file under the given folders and of the given files (folders
         themselves map to None; missing paths are left out)."""
-        return dict(self.eval_script(_HASHES % (list(paths),)))
+        return dict(self.eval_script(HASHES % (list(paths),)))
+
+    def ls(self, path: str = "") -> list[tuple[str, int, bool]]:
+        """(path, size in bytes, is a folder) of everything under `path` (a file: itself),
+        sorted; [] when nothing is there."""
+        return sorted((p, size, bool(d)) for p, size, d in self.eval_script(LS % path.strip("/")))
 
     def eval_script(self, script: str):
         import ast
@@ -491,7 +280,7 @@ class BoardLink:
         """Restart the board: machine.reset() on hardware; the virtual board's interpreter
         exits and its supervisor boots it again. The link is closed afterwards."""
         try:
-            self.transport.exec_raw_no_follow(_RESET)
+            self.transport.exec_raw_no_follow(RESET)
         except (TransportError, serial.SerialException, OSError):
             pass  # the board may vanish mid-reply: that is the reset working
         # Let the old interpreter go before anyone talks to the port again: bytes sent while it

@@ -13,16 +13,18 @@ import click
 # name -> "module:attribute" of a click command; each module owns its command.
 COMMANDS = {
     "backend": "host_tools.backend.cli:backend",
-    "devices": "host_tools.board_cli:devices",
-    "flash": "host_tools.board_cli:flash",
-    "config": "host_tools.board_cli:config",
-    "logs": "host_tools.board_cli:logs",
-    "virtual-board": "host_tools.board_cli:virtual_board",
-    "sim": "host_tools.board_cli:sim",
-    "display": "host_tools.board_cli:display",
-    "session": "host_tools.driver_cli:session",
-    "commission": "host_tools.commission:commission",
-    "demo": "host_tools.demo:demo",
+    "devices": "host_tools.commands.devices:devices",
+    "flash": "host_tools.commands.flash:flash",
+    "config": "host_tools.commands.config:config",
+    "logs": "host_tools.commands.logs:logs",
+    "virtual-board": "host_tools.commands.virtual_board:virtual_board",
+    "board": "host_tools.commands.board:board",
+    "sim": "host_tools.commands.sim:sim",
+    "display": "host_tools.commands.display:display",
+    "session": "host_tools.commands.session:session",
+    "commission": "host_tools.commands.commission:commission",
+    "demo": "host_tools.commands.demo:demo",
+    "ocpp-log": "host_tools.commands.ocpp_log:ocpp_log",
 }
 
 
@@ -50,6 +52,7 @@ def main() -> None:
       chargerctl virtual-board --config config.json --flash-dir ./vb
       chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config config.json
       chargerctl session start --code ABC123 --connector 1
+      chargerctl ocpp-log CP-1
       chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
     """
 

@@ -3,9 +3,10 @@
 Seven steps, in order; each passes or fails with a detail a person can act on, and after the
 first failure the rest are skipped (they would only fail for the same reason):
 
-    board      the board answers its raw REPL on --port
-    config     config.json is valid by the firmware's own rules (run on the board) and its
-               public_code is --code
+    board      the running firmware answers the probe on --port (host_tools.board_probe),
+               or, when the app does not run, the raw REPL answers
+    config     the config the firmware runs with (the probe's answer; else config.json,
+               checked by the firmware's own rules) has public_code --code
     online     the backend sees the charger online (public lookup of --code)
     session    a public session starts and its payment is confirmed (same code as `session`)
     charging   relay closed and energy rising: on a virtual board from the simulated
@@ -13,108 +14,38 @@ first failure the rest are skipped (they would only fail for the same reason):
     stopped    the stop is accepted and the relay opens
     settled    the session completes and captured <= authorized
 
-Reading the board's config interrupts its firmware (the raw REPL needs the prompt), so the board
-is restarted right after; the `online` step then waits for it to reconnect.
+A running app is never interrupted: the probe answers without it, and a transaction open on
+--connector is refused (exit TRANSACTION_OPEN) unless force. Only a board whose app does not
+run (no transaction can be open) is read through the raw REPL and restarted; the `online`
+step then waits for it to reconnect. Afterwards the connector is left as it was found: on a
+virtual board the simulated EV is unplugged and plugged in again (Finishing -> Preparing); on
+a real board the report says to unplug it (`Report.connector_left`).
 The report is printed and written as JSON; exit 0 only when every step passed.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import click
-from rich.console import Console
-
 from host_tools import driver
-from host_tools.driver import API_ENV, DEFAULT_API, Client, DriverError, ExitCode, money
-
-STEPS = (
-    ("board", "board reachable"),
-    ("config", "config sane"),
-    ("online", "charger online in the backend"),
-    ("session", "public session started"),
-    ("charging", "relay closed, energy rising"),
-    ("stopped", "session stopped, relay open"),
-    ("settled", "session settled"),
+from host_tools.commission_report import (
+    FAIL,
+    PASS,
+    SKIP,
+    STEPS,
+    Report,
+    StepFailed,
+    StepResult,
+    Timeouts,
 )
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+from host_tools.driver import Client, DriverError, money
+from host_tools.exits import Exit
 
-# Runs on the board, with the firmware deployed there: the config rules are the firmware's own.
-_READ_AND_VALIDATE = """
-import json
-def _r(p):
-    try:
-        with open(p) as f:
-            return json.load(f)
-    except OSError:
-        return None
-    except ValueError:
-        return 'invalid JSON'
-_c = _r('config.json')
-_b = _r('board.json')
-_e = None
-if isinstance(_c, dict):
-    try:
-        from evse.config import validate
-        _e = [list(x) for x in validate(_c, _b if isinstance(_b, dict) else None)]
-    except ImportError as e:
-        _e = 'firmware not deployed: ' + str(e)
-print(json.dumps({'config': _c, 'board': _b, 'errors': _e}))
-del _r, _c, _b, _e
-"""
-
-
-class StepFailed(Exception):
-    """A commissioning step did not pass; the message says what was seen."""
-
-
-@dataclass
-class StepResult:
-    name: str
-    title: str
-    status: str = SKIP
-    detail: str = ""
-    seconds: float = 0.0
-
-
-@dataclass
-class Report:
-    port: str
-    code: str
-    connector: int
-    api: str
-    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    steps: list[StepResult] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.steps) and all(s.status == PASS for s in self.steps)
-
-    @property
-    def failed_step(self) -> str | None:
-        return next((s.name for s in self.steps if s.status == FAIL), None)
-
-    def as_dict(self) -> dict:
-        return {"passed": self.passed, "failed_step": self.failed_step, "port": self.port,
-                "code": self.code, "connector": self.connector, "api": self.api,
-                "started_at": self.started_at, "steps": [asdict(s) for s in self.steps]}
-
-
-@dataclass
-class Timeouts:
-    board: float = 10.0  # raw REPL answer
-    online: float = 45.0  # board restarts and reconnects
-    boot: float = 15.0  # real board: a reset's old connection may look online this long
-    charging: float = 60.0  # confirm -> charging
-    energy: float = 150.0  # real board: two MeterValues at the default 60 s sample interval
-    settle: float = 60.0  # stop -> completed
+# Re-exported: the check's vocabulary (tests and `chargerctl commission` import it from here).
+__all__ = ["FAIL", "PASS", "SKIP", "STEPS", "Commissioning", "Report", "StepFailed", "StepResult",
+           "Timeouts"]
 
 
 class Commissioning:
@@ -125,10 +56,13 @@ class Commissioning:
                  timeouts: Timeouts | None = None, restart_board: bool = True,
                  use_sim: bool = True, stripe_secret_key: str | None = None,
                  poll_s: float = driver.MIN_POLL_S,
-                 on_step: Callable[[StepResult], None] | None = None):
+                 on_step: Callable[[StepResult], None] | None = None, force: bool = False):
         self.port, self.code, self.connector = port, code, connector
         self.client = Client(api)
         self.control_port = control_port if use_sim else None
+        # The simulated EV is unplugged and plugged in again afterwards even with use_sim=False
+        # (which is about judging the energy): a virtual board is left as it was found.
+        self.sim_port = control_port
         self.email = email
         self.t = timeouts or Timeouts()
         self.restart_board = restart_board
@@ -142,6 +76,9 @@ class Commissioning:
         self._reset_at: float | None = None
         self._board_name: str | None = None
         self._link: Any = None  # the board's raw REPL, open between the board and config steps
+        self._state: Any = None  # the running firmware's answer to the probe (board_probe)
+        self.force = force  # run even while a transaction is open on the connector
+        self._plugged_before: bool | None = None  # the simulated EV, before the session
 
     # --- the run -------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -162,8 +99,11 @@ class Commissioning:
                         step.status = PASS
                     except (StepFailed, DriverError) as err:
                         step.status, step.detail, failed = FAIL, str(err), True
+                        self.report.exit_code = int(getattr(err, "exit_code", Exit.STEP_FAILED)
+                                                    if isinstance(err, StepFailed) else Exit.STEP_FAILED)
                     except Exception as err:  # noqa: BLE001 - a report must always come out
                         step.status, failed = FAIL, True
+                        self.report.exit_code = int(Exit.STEP_FAILED)
                         step.detail = f"unexpected {type(err).__name__}: {err}"
                     step.seconds = round(time.monotonic() - t0, 2)
                 if self.on_step:
@@ -173,6 +113,8 @@ class Commissioning:
             if link is not None and link.transport is not None:
                 self._restart(link)  # never leave the firmware stopped at the REPL
             self._leave_no_session_behind()
+            if self.token:
+                self.report.connector_left = self._leave_connector()
             self.client.close()
         return self.report
 
@@ -190,16 +132,29 @@ class Commissioning:
     # --- the steps -----------------------------------------------------------------------------
     def _board(self) -> str:
         from host_tools.board_link import BoardLink, BoardUnreachable
+        from host_tools.board_probe import PortUnavailable, probe
 
         try:
+            self._state = probe(self.port)
+        except PortUnavailable as err:
+            raise StepFailed(f"{err}. Check the cable/port (chargerctl devices), that the board "
+                             "is powered and that nothing else uses the port.", Exit.UNREACHABLE) from None
+        if self._state is not None:
+            why = self._state.refusal({self.connector}, "a test session")
+            if why and not self.force:
+                raise StepFailed(why, Exit.TRANSACTION_OPEN)
+            d = self._state.data
+            return (f"firmware {d.get('version')} on {d.get('board')} answers on {self.port} "
+                    "(not interrupted)")
+        try:  # the app does not run: no transaction can be open, the raw REPL may be used
             self._link = BoardLink(self.port, timeout=self.t.board)
         except BoardUnreachable as err:
             raise StepFailed(f"{err}. Check the cable/port (chargerctl devices) and that the "
-                             "board is powered.") from None
+                             "board is powered.", Exit.UNREACHABLE) from None
         impl = self._on_board(lambda link: link.eval(
             "'%s %s on %s' % (__import__('sys').implementation.name, '.'.join(str(x) for x in "
             "__import__('sys').implementation.version[:3]), __import__('sys').platform)"))
-        return f"{impl} answers on {self.port}"
+        return f"{impl} answers on {self.port} (its firmware was not running)"
 
     def _on_board(self, fn: Callable[[Any], Any]) -> Any:
         from host_tools.board_link import BoardError, BoardUnreachable
@@ -207,45 +162,56 @@ class Commissioning:
         try:
             return fn(self._link)
         except BoardUnreachable as err:
-            raise StepFailed(f"the board stopped answering: {err}") from None
+            raise StepFailed(f"the board stopped answering: {err}", Exit.UNREACHABLE) from None
         except BoardError as err:
             raise StepFailed(f"the board raised: {err}") from None
 
-    def _config(self) -> str:
+    def _read_config(self) -> tuple[dict, dict | None, int | None]:
+        """(config, board file, connector count): what the firmware runs with, from the probe;
+        else config.json and board.json read through the raw REPL and checked by the
+        firmware's own rules (host_tools.board_files, as flash does)."""
+        if self._state is not None:
+            d = self._state.data
+            cfg = {k: d.get(k) for k in ("charge_point_id", "csms_url", "public_code", "sim")}
+            return cfg, {"name": d.get("board")}, len(d.get("connectors") or []) or None
+        from host_tools import board_files, flash
+
         try:
-            out = self._on_board(lambda link: link.exec(_READ_AND_VALIDATE))
+            files = self._on_board(board_files.read)
+        except flash.ConfigInvalid as err:
+            raise StepFailed(f"{err}") from None
         finally:
             link, self._link = self._link, None
             self._restart(link)
-        try:
-            found = json.loads(out.decode().strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise StepFailed(f"unexpected answer from the board: {out[-300:]!r}") from None
-        cfg, board, errors = found["config"], found["board"], found["errors"]
-        if cfg is None:
+        if files.config is None:
             raise StepFailed("the board has no config.json; provision it with chargerctl flash "
                              "--config FILE (or chargerctl config set).")
-        if not isinstance(cfg, dict):
-            raise StepFailed(f"config.json on the board is not usable: {cfg}.")
-        if isinstance(errors, str):
-            raise StepFailed(f"cannot check config.json: {errors}; flash the firmware first.")
-        if errors:
-            detail = "; ".join(f"{k}: {why}" for k, why in errors)
-            raise StepFailed(f"config.json is invalid: {detail}. Fix it with chargerctl config set.")
-        on_board = str(cfg.get("public_code", "")).upper()
+        try:
+            board_files.check_config(files.config, files.board)
+        except flash.ConfigInvalid as err:
+            detail = "; ".join(f"{k}: {why}" for k, why in err.errors)
+            raise StepFailed(f"config.json is invalid: {detail}. Fix it with chargerctl config "
+                             "set.", Exit.CONFIG) from None
+        except (flash.BuildFailed, flash.ToolMissing) as err:
+            raise StepFailed(f"cannot check config.json: {err}", err.exit_code) from None
+        board = files.board if isinstance(files.board, dict) else None
+        connectors = files.config.get("connectors") or len((board or {}).get("connectors") or [])
+        return files.config, board, connectors or None
+
+    def _config(self) -> str:
+        cfg, board, connectors = self._read_config()
+        on_board = str(cfg.get("public_code") or "").upper()
         if on_board != self.code.upper():
             raise StepFailed(f"the board's public_code is {on_board or '(none)'}, not "
                              f"{self.code.upper()}: this is another charger, or its config is "
                              "wrong (chargerctl config set public_code ...).")
+        sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
+        if self.sim_port is None and sim.get("control_port"):
+            self.sim_port = int(sim["control_port"])
         if self.control_port is None and self.use_sim:
-            sim = cfg.get("sim") if isinstance(cfg.get("sim"), dict) else {}
-            if sim.get("control_port"):
-                self.control_port = int(sim["control_port"])
-        self._board_name = (board or {}).get("name") if isinstance(board, dict) else None
-        connectors = cfg.get("connectors") or (board or {}).get("connectors")
-        if isinstance(connectors, list):
-            connectors = len(connectors)
-        if isinstance(connectors, int) and not 1 <= self.connector <= connectors:
+            self.control_port = self.sim_port
+        self._board_name = (board or {}).get("name")
+        if connectors and not 1 <= self.connector <= connectors:
             raise StepFailed(f"connector {self.connector} does not exist: the board has "
                              f"{connectors}.")
         return (f"{cfg.get('charge_point_id')} -> {cfg.get('csms_url')}, public code {on_board}"
@@ -296,6 +262,8 @@ class Commissioning:
         return self._board_name == "unix-sim"
 
     def _session(self) -> str:
+        if self.sim_port:
+            self._plugged_before = bool(self._sim_state(self.sim_port).get("plugged"))
         started = self.client.start(self.code, self.connector, self.email)
         self.token, self.session = started.token, started.session
         self.session = driver.confirm_payment(self.client, started.token, started.payment,
@@ -313,12 +281,12 @@ class Commissioning:
             raise
         return self.session
 
-    def _sim_state(self) -> dict:
+    def _sim_state(self, port: int | None = None) -> dict:
         from host_tools.bench_rig import sim_command
         from host_tools.sim_client import SimError
 
         try:
-            state = sim_command(self.control_port, {"cmd": "state"})
+            state = sim_command(port or self.control_port, {"cmd": "state"})
         except (SimError, OSError, ValueError) as err:
             raise StepFailed(f"the simulated hardware on control port {self.control_port} "
                              f"does not answer: {err}") from None
@@ -387,73 +355,41 @@ class Commissioning:
         return (f"completed: {s.get('energy_kwh')} kWh, cost {money(s.get('cost_amount'), cur)}, "
                 f"captured {money(captured, cur)} of {money(authorized, cur)}")
 
+    # --- afterwards ------------------------------------------------------------------------------
+    def _status(self) -> str | None:
+        try:
+            data = self.client.charger(self.code)
+        except DriverError:
+            return None
+        for c in data.get("connectors") or []:
+            if c.get("connector_id") == self.connector:
+                return c.get("status")
+        return None
 
-# --- the command -------------------------------------------------------------------------------
+    def _leave_connector(self, timeout: float = 15.0) -> str:
+        """Leave the connector as it was found: a session ends in Finishing while the EV stays
+        plugged, and the next driver's start is refused until it is unplugged."""
+        from host_tools.sim_client import SimClient, SimError
 
-_MARK = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]SKIP[/]"}
-
-
-@click.command(epilog="""\b
-Exit codes: 0 every step passed; 1 a step failed (the report names it); 2 usage.""")
-@click.option("--port", required=True, help="Serial port of the board (or virtual board pty).")
-@click.option("--code", required=True, help="The public code the charger must have.")
-@click.option("--connector", "connector", type=click.IntRange(1, 100), required=True,
-              help="Connector to run the test session on.")
-@click.option("--api", envvar=API_ENV, default=DEFAULT_API, show_default=True, metavar="URL",
-              help=f"Public-charging API base URL (env {API_ENV}).")
-@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
-              help="Write the JSON report here (default commission-CODE.json).")
-@click.option("--control-port", type=int, default=None,
-              help="Virtual board: its simulated hardware's control port (read from the "
-                   "board's config sim.control_port when absent).")
-@click.option("--no-sim", is_flag=True,
-              help="Virtual board: ignore its simulated hardware and judge the energy by the "
-                   "backend only, as on a real board.")
-@click.option("--email", default=None, help="Receipt address for the test session.")
-@click.option("--stripe-secret-key", envvar="STRIPE_TEST_SECRET_KEY", default=None,
-              metavar="sk_test_...",
-              help="Real service in Stripe test mode: confirm the test session's payment "
-                   "(env STRIPE_TEST_SECRET_KEY).")
-@click.option("--online-timeout", type=float, default=Timeouts.online, show_default=True,
-              help="Seconds to wait for the charger to (re)connect to the backend.")
-@click.option("--energy-timeout", type=float, default=Timeouts.energy, show_default=True,
-              help="Real board: seconds to wait for the session's energy to rise.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def commission(port: str, code: str, connector: int, api: str, report_file: str | None,
-               control_port: int | None, no_sim: bool, email: str | None,
-               stripe_secret_key: str | None, online_timeout: float,
-               energy_timeout: float, as_json: bool) -> None:
-    """Check an installed charger end to end and write a pass/fail report.
-
-    Steps: board reachable, config sane, charger online, public session started, relay closed
-    and energy rising, stopped, settled. The board is restarted after its config is read.
-    A short real session is charged (and paid) on the connector.
-
-    \b
-    Examples:
-      chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
-      chargerctl commission --port /dev/pts/5 --code DEMO42 --connector 1 \\
-          --api http://127.0.0.1:8180/api/v3 --report vb.json
-    """
-    console = Console(stderr=as_json, highlight=False)
-    console.print(f"Commissioning [bold]{code.upper()}[/] connector {connector} on {port} "
-                  f"against {api}", soft_wrap=True)
-
-    def show(step: StepResult) -> None:
-        took = f" [dim]({step.seconds:g} s)[/]" if step.status != SKIP else ""
-        console.print(f"  {_MARK[step.status]}  {step.title:<32} {step.detail}{took}",
-                      soft_wrap=True)
-
-    timeouts = Timeouts(online=online_timeout, energy=energy_timeout)
-    report = Commissioning(port, code, connector, api, control_port=control_port, email=email,
-                           timeouts=timeouts, use_sim=not no_sim,
-                           stripe_secret_key=stripe_secret_key, on_step=show).run()
-    path = Path(report_file or f"commission-{code.upper()}.json")
-    path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-    if as_json:
-        print(json.dumps(report.as_dict()), flush=True)
-    if report.passed:
-        console.print(f"[bold green]PASSED[/]: all {len(report.steps)} steps. Report: {path}")
-        return
-    console.print(f"[bold red]FAILED[/] at step '{report.failed_step}'. Report: {path}")
-    sys.exit(int(ExitCode.ERROR))
+        if self.sim_port and self._plugged_before:
+            try:
+                with SimClient(self.sim_port) as sim:
+                    sim.plug(self.connector, False)
+                    time.sleep(1.0)  # the firmware polls its plug sense every 250 ms
+                    sim.plug(self.connector, True)
+            except SimError as err:
+                return (f"connector {self.connector}: could not unplug the simulated EV ({err}); "
+                        f"unplug it: chargerctl sim plug --control-port {self.sim_port} "
+                        f"--connector {self.connector} --unplugged")
+            deadline = time.monotonic() + timeout
+            status = self._status()
+            while status != "Preparing" and time.monotonic() < deadline:  # plugged, idle
+                time.sleep(self.poll_s)
+                status = self._status()
+            return (f"connector {self.connector} left {status or 'unknown'}: the simulated EV "
+                    "was unplugged and plugged in again, as it was found")
+        status = self._status()
+        if status == "Finishing":
+            return (f"connector {self.connector} is Finishing: unplug the EV (or test box) so "
+                    "that the next driver can start")
+        return f"connector {self.connector} left {status or 'in an unknown state'}"

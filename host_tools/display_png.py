@@ -10,8 +10,6 @@ black), scaled up so a phone or `zxing-cpp` can read the QR code from the file.
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 from pathlib import Path
 
 from PIL import Image
@@ -39,20 +37,10 @@ def framebuffer_to_png(width: int, height: int, data: bytes, path: str | Path, s
 
 def fetch_display(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> tuple[int, int, bytes]:
     """Ask a virtual board's sim control server for its framebuffer."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(b'{"cmd": "display"}\n')
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf)
-    if not reply.get("ok"):
-        raise RuntimeError(f"display command refused: {reply.get('error')}")
-    if reply.get("format") != "MONO_HLSB":
-        raise RuntimeError(f"unexpected framebuffer format {reply.get('format')!r}")
-    return reply["width"], reply["height"], bytes.fromhex(reply["data"])
+    from host_tools.sim_client import SimClient
+
+    with SimClient(port, host=host, timeout=timeout) as sim:
+        return sim.display()
 
 
 def main(argv: list[str] | None = None) -> None:

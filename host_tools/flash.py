@@ -16,10 +16,16 @@ Validation happens before the board is touched: a bad board file or config write
 `flash_board(port, "unix-sim", config)` does all four steps in one call.
 `write_image(port, firmware_bin)` runs esptool for a blank ESP32 first.
 
-Every failure is a DeployError subclass with `exit_code`, a message for people and a `hint`:
-ConfigInvalid (3, `.errors` = [(key, reason)]), BoardFileInvalid (4), Unreachable (5),
-TransferFailed (6), EsptoolFailed (7), BuildFailed (8), Incompatible (10: the board's
-MicroPython cannot load the .mpy files).
+Before it interrupts the firmware (Ctrl-C ends the app: every relay opens and an open
+transaction is stopped as PowerLoss), `deploy` asks the running app (host_tools.board_probe):
+when the board's deploy record (`deploy.json`: path -> sha256 of every file deployed, written
+last) has the digest this deploy would write, nothing is copied and the board is not touched;
+when a transaction is open it refuses (TransactionOpen) unless `force=True`.
+
+Every failure is a DeployError subclass with `exit_code` (host_tools.exits.Exit), a message for
+people and a `hint`: ConfigInvalid (`.errors` = [(key, reason)]), BoardFileInvalid,
+Unreachable, TransferFailed, EsptoolFailed, BuildFailed, Incompatible (the board's
+MicroPython cannot load the .mpy files), TransactionOpen, ToolMissing.
 """
 
 from __future__ import annotations
@@ -36,17 +42,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_tools import BOARDS_DIR, FIRMWARE_DIR
-from host_tools.micropython import micropython_binary
+from host_tools import FIRMWARE_DIR
+from host_tools.board_files import (
+    board_path,
+    check_config,
+    config_bytes,
+    load_board,
+    load_config_file,
+    run_config_rules,
+)
+from host_tools.exits import Exit
+
+# Re-exported: `flash.check_config(...)`, `except flash.DeployError` in the commands and tests.
+__all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "EsptoolFailed",
+           "Incompatible", "ToolMissing", "TransactionOpen", "TransferFailed", "Unreachable",
+           "check_config", "config_bytes", "load_config_file", "run_config_rules", "Image",
+           "build_image", "board_path", "load_board", "deploy", "flash_board", "write_image", "ask_firmware"]
 
 BOARD_CODE_DIR = "lib/evse"  # the firmware package on the board
 ENTRY = "main.py"
+DEPLOY_RECORD = "deploy.json"  # path -> sha256 of every file the last complete deploy wrote
 
 
 class DeployError(Exception):
     """Base: `message` is for people; `hint` says what to do."""
 
-    exit_code = 1
+    exit_code = Exit.ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -54,7 +75,7 @@ class DeployError(Exception):
 
 
 class ConfigInvalid(DeployError):
-    exit_code = 3
+    exit_code = Exit.CONFIG
 
     def __init__(self, errors: list[tuple[str, str]], source: str = "config") -> None:
         self.errors = errors
@@ -64,29 +85,39 @@ class ConfigInvalid(DeployError):
 
 
 class BoardFileInvalid(DeployError):
-    exit_code = 4
+    exit_code = Exit.BOARD_FILE
 
 
 class Unreachable(DeployError):
-    exit_code = 5
+    exit_code = Exit.UNREACHABLE
 
 
 class TransferFailed(DeployError):
-    exit_code = 6
+    exit_code = Exit.BOARD_ERROR
 
 
 class EsptoolFailed(DeployError):
-    exit_code = 7
+    exit_code = Exit.ESPTOOL
 
 
 class BuildFailed(DeployError):
-    exit_code = 8
+    exit_code = Exit.BUILD
 
 
 class Incompatible(DeployError):
     """The board's MicroPython cannot load the compiled firmware (.mpy version)."""
 
-    exit_code = 10
+    exit_code = Exit.MICROPYTHON_OLD
+
+
+class TransactionOpen(DeployError):
+    """A charging session runs on the board: interrupting the firmware would end it."""
+
+    exit_code = Exit.TRANSACTION_OPEN
+
+
+class ToolMissing(DeployError):
+    exit_code = Exit.TOOL_MISSING
 
 
 # ================================================================================ the image
@@ -149,102 +180,6 @@ def build_image(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> Image:
 
 
 # ============================================================================ board and config
-def board_path(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> Path:
-    """`unix-sim` -> boards/unix-sim.json; a path to a .json file is taken as it is."""
-    p = Path(name)
-    if p.suffix == ".json" and p.exists():
-        return p
-    return Path(boards_dir) / f"{name}.json"
-
-
-def load_board(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> tuple[dict, bytes]:
-    """The board file (dict, raw bytes) after checking it against boards/schema.json."""
-    import jsonschema
-
-    boards_dir = Path(boards_dir)
-    path = board_path(name, boards_dir)
-    if not path.exists():
-        known = sorted(p.stem for p in boards_dir.glob("*.json") if p.stem != "schema")
-        raise BoardFileInvalid(f"no board file for {name!r} ({path})",
-                               f"use one of: {', '.join(known) or '(none found)'}")
-    raw = path.read_bytes()
-    try:
-        board = json.loads(raw)
-    except ValueError as e:
-        raise BoardFileInvalid(f"{path} is not valid JSON: {e}") from e
-    schema_path = boards_dir / "schema.json"
-    if not schema_path.exists():
-        raise BoardFileInvalid(f"{schema_path} is missing: cannot check the board file")
-    schema = json.loads(schema_path.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(board), key=lambda e: list(e.absolute_path))
-    if errors:
-        parts = []
-        for e in errors[:5]:
-            where = "/".join(str(x) for x in e.absolute_path) or "(top level)"
-            parts.append(f"{where}: {e.message}")
-        raise BoardFileInvalid(f"board file {path} refused by {schema_path.name}: " + "; ".join(parts),
-                               "fix the board file; nothing was written")
-    return board, raw
-
-
-_VALIDATE = """
-import json, sys
-sys.path.insert(0, %r)
-from evse import config as _c
-cfg = json.loads(%r)
-board = json.loads(%r)
-errs = [list(e) for e in _c.validate(cfg, board)]
-norm = getattr(_c, "normalize", None)
-if norm and not errs:
-    cfg = norm(cfg) or cfg
-print("@@RESULT" + json.dumps({"errors": errs, "config": cfg}))
-"""
-
-
-def check_config(config: dict, board: dict | None,
-                 firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> dict:
-    """Run the firmware's own `evse.config.validate(cfg, board)` in the unix port.
-
-    Returns the config as the firmware would store it; raises ConfigInvalid with every
-    (key, reason) the firmware reports.
-    """
-    if not isinstance(config, dict):
-        raise ConfigInvalid([("(top level)", "must be a JSON object")])
-    firmware_dir = Path(firmware_dir).resolve()
-    if not (firmware_dir / "evse" / "config.py").exists():
-        raise BuildFailed(f"{firmware_dir}/evse/config.py is missing: cannot validate the config")
-    script = _VALIDATE % (str(firmware_dir), json.dumps(config), json.dumps(board))
-    env = dict(os.environ, MICROPYPATH=f"{firmware_dir}:.frozen")
-    try:
-        proc = subprocess.run([micropython_binary(), "-c", script], capture_output=True,
-                              text=True, timeout=30, env=env, cwd=tempfile.gettempdir())
-    except subprocess.TimeoutExpired as e:
-        raise BuildFailed("the config validator did not finish within 30 s") from e
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@RESULT"):
-            result = json.loads(line[len("@@RESULT"):])
-            if result["errors"]:
-                raise ConfigInvalid([tuple(e) for e in result["errors"]])
-            return result["config"]
-    raise BuildFailed(f"the firmware's config validator failed: {(proc.stdout + proc.stderr).strip()[-800:]}")
-
-
-def config_bytes(config: dict) -> bytes:
-    return (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
-
-
-def load_config_file(path: str | os.PathLike) -> dict:
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigInvalid([("(file)", f"cannot read {path}: {e.strerror}")]) from e
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise ConfigInvalid([("(file)", f"{path} is not valid JSON: {e}")]) from e
-
-
 # ================================================================================== deploy
 class Reporter:
     """Progress hooks; the CLI draws them with rich, tests pass nothing."""
@@ -264,25 +199,62 @@ class DeployResult:
     bytes_copied: int = 0
     seconds: float = 0.0
     restarted: bool = False
+    up_to_date: bool = False  # the board's deploy record matched: it was not interrupted
 
     def as_dict(self) -> dict:
         return {"port": self.port, "copied": self.copied, "unchanged": len(self.unchanged),
                 "removed": self.removed, "bytes_copied": self.bytes_copied,
-                "seconds": round(self.seconds, 3), "restarted": self.restarted}
+                "seconds": round(self.seconds, 3), "restarted": self.restarted,
+                "up_to_date": self.up_to_date}
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def deploy_record(files: dict[str, bytes]) -> bytes:
+    """The deploy record for these files (board path -> bytes): what `deploy` writes last."""
+    return json.dumps({p: _sha(d) for p, d in files.items()}, sort_keys=True,
+                      separators=(",", ":")).encode() + b"\n"
+
+
+def record_digest(files: dict[str, bytes]) -> str:
+    """What the running firmware's probe reports for a board that holds exactly these files."""
+    return _sha(deploy_record(files))
+
+
+def ask_firmware(port: str, wanted: dict[str, bytes] | None, force: bool = False,
+                 full: bool = False) -> bool:
+    """True when the board already holds `wanted` (by its deploy record) and the app runs;
+    raises TransactionOpen when interrupting it would end a session (unless `force`)."""
+    from host_tools.board_probe import PortUnavailable, probe
+
+    try:
+        state = probe(port)
+    except PortUnavailable as e:
+        raise Unreachable(str(e), "check the cable and the port (chargerctl devices); close other "
+                          "programs using it (mpremote, screen, chargerctl logs)") from e
+    if state is None:
+        return False  # the app does not run: nothing to interrupt
+    if wanted is not None and not full and state.deploy_digest == record_digest(wanted):
+        return True
+    why = state.refusal()
+    if why and not force:
+        raise TransactionOpen(why, "nothing was written; flash again when the session has ended")
+    return False
+
+
 def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
            reporter: Reporter | None = None, restart: bool = True,
-           connect_timeout: float = 10.0, compress: bool | None = None) -> DeployResult:
+           connect_timeout: float = 10.0, compress: bool | None = None,
+           force: bool = False, full: bool = False) -> DeployResult:
     """Bring the board on `port` to `image` + board.json + config.json; copy only changes.
 
-    `config` must already be checked (check_config). Raises Unreachable / TransferFailed.
-    Files travel deflated when the board has `deflate` (`compress=None`), else as base64;
-    `compress=False` forces base64 (see BoardLink.write_file).
+    `config` must already be checked (check_config). Asks the running firmware first: up to
+    date by its deploy record (`full=True` compares every file's hash instead) -> nothing is
+    done; a transaction open -> TransactionOpen unless `force`. Raises Unreachable /
+    TransferFailed. Files travel deflated when the board has `deflate` (`compress=None`), else
+    as base64; `compress=False` forces base64 (see BoardLink.write_file).
     """
     from host_tools.board_link import BoardError, BoardLink, BoardUnreachable
 
@@ -293,6 +265,13 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
     wanted["board.json"] = board_raw
     wanted["config.json"] = config_bytes(config)
 
+    rep.stage(port, "asking the firmware")
+    if ask_firmware(port, wanted, force, full):
+        result.up_to_date = True
+        result.unchanged = list(wanted)
+        result.seconds = time.monotonic() - started
+        rep.stage(port, "up to date")
+        return result
     rep.stage(port, "connecting")
     try:
         link = BoardLink(port, timeout=connect_timeout)
@@ -303,7 +282,8 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
         link.keepalive()
         _check_mpy_version(link, image, port)
         rep.stage(port, "comparing")
-        on_board = link.hashes(BOARD_CODE_DIR, ENTRY, "board.json", "config.json")
+        on_board = link.hashes(BOARD_CODE_DIR, ENTRY, "board.json", "config.json", DEPLOY_RECORD)
+        record = deploy_record(wanted)
         changed = [p for p, data in wanted.items() if on_board.get(p) != _sha(data)]
         # Code first, the config last: an interrupted deploy never leaves new config on old code.
         changed.sort(key=lambda p: (p == "config.json", p == "board.json", p))
@@ -313,6 +293,9 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
         stale_dirs = [p for p, h in on_board.items()
                       if h is None and not any(w.startswith(p + "/") for w in wanted)]
         rep.plan(port, len(changed), sum(len(wanted[p]) for p in changed))
+        if (changed or stale or stale_dirs) and DEPLOY_RECORD in on_board:
+            link.remove(DEPLOY_RECORD)  # a deploy cut short must not look complete
+            on_board.pop(DEPLOY_RECORD)
         for path in changed:
             rep.file(port, path)
             link.write_file(path, wanted[path], progress=lambda n: rep.advance(port, n),
@@ -327,6 +310,8 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
         for path in sorted(stale_dirs, key=len, reverse=True):
             link.rmdir(path)
             result.removed.append(path + "/")
+        if on_board.get(DEPLOY_RECORD) != _sha(record):
+            link.write_file(DEPLOY_RECORD, record, compress=compress)
         if restart:
             rep.stage(port, "restarting")
             link.reset()
@@ -346,14 +331,14 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
 
 def flash_board(port: str, board: str, config: dict | str | os.PathLike, *,
                 firmware_dir: str | os.PathLike = FIRMWARE_DIR, restart: bool = True,
-                reporter: Reporter | None = None) -> DeployResult:
+                reporter: Reporter | None = None, force: bool = False) -> DeployResult:
     """The whole `chargerctl flash` for one port in one call (make demo, e2e fixtures):
     board file checked, config checked (dict or path), image built, deployed, restarted."""
     board_dict, board_raw = load_board(board)
     cfg = config if isinstance(config, dict) else load_config_file(config)
     checked = check_config(cfg, board_dict, firmware_dir)
     return deploy(port, build_image(firmware_dir), board_raw, checked, reporter=reporter,
-                  restart=restart)
+                  restart=restart, force=force)
 
 
 def _check_mpy_version(link, image: Image, port: str) -> None:

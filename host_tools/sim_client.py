@@ -76,6 +76,8 @@ class SimClient:
 
     def display(self) -> tuple[int, int, bytes]:
         reply = self.request({"cmd": "display"})
+        if reply.get("format", "MONO_HLSB") != "MONO_HLSB":
+            raise SimError(f"unexpected framebuffer format {reply.get('format')!r}")
         return reply["width"], reply["height"], bytes.fromhex(reply["data"])
 
     def close(self) -> None:

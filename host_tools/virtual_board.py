@@ -75,6 +75,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from host_tools import running_boards
 from host_tools.children import die_with_parent
 from host_tools.micropython import micropython_binary
 
@@ -187,11 +188,15 @@ class VirtualBoard:
         if self._spawn_error is not None:
             self.stop()
             raise self._spawn_error
+        running_boards.register(self.port, console_log=str(self.console_log),
+                                control_port=self.control_port, flash_dir=str(self.flash_dir))
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the interpreter for good and release the terminals."""
         self._stopping.set()
+        if self.port:
+            running_boards.unregister(self.port)
         # The supervisor goes first, so that no new boot can start behind our back.
         for t in self._threads:
             t.join(timeout)

@@ -4,6 +4,9 @@ Each `tests/firmware/test_*.py` runs in one fresh `micropython` process (the uni
 board through mpremote with `--board PORT`), with the firmware package on the import path.
 Every `test_*` function becomes its own pytest item; a failure shows the MicroPython traceback.
 Test names are read from the file with `ast`, so collection never starts an interpreter.
+On the unix port every file runs twice: on the 64-bit PyPI port (`test_x`) and on the 32-bit
+build from MicroPython's source (`test_x[unix32]`, see tests/builds.py; skipped, saying how to
+build it, when `make test` was not given MPY_SRC).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.micropython import micropython_binary, micropython_path
+from tests import builds
 
 FIRMWARE_TESTS = Path(__file__).parent / "firmware"
 SUPPORT = FIRMWARE_TESTS / "support"
@@ -51,19 +55,24 @@ class FirmwareFile(pytest.File):
         tree = ast.parse(self.path.read_text(), filename=str(self.path))
         self.names = [n.name for n in tree.body
                       if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test_")]
-        self._results: dict[str, tuple[str, str]] | None = None
-        self._raw = ""
-        for name in self.names:
-            yield FirmwareItem.from_parent(self, name=name)
+        self._results: dict[str, dict[str, tuple[str, str]]] = {}
+        self._raw: dict[str, str] = {}
+        self._rc: dict[str, int] = {}
+        # a board runs its own interpreter; on the host, the 64-bit and the 32-bit unix port
+        for build in ("unix64",) if self.config.getoption("--board") else ("unix64", "unix32"):
+            for name in self.names:
+                item = FirmwareItem.from_parent(self, name=name if build == "unix64" else f"{name}[{build}]")
+                item.test, item.build = name, build
+                yield item
 
-    def results(self) -> dict[str, tuple[str, str]]:
-        if self._results is None:
+    def results(self, build: str) -> dict[str, tuple[str, str]]:
+        if build not in self._results:
             opt = self.config.getoption
-            self._raw, rc = run_file(self.path, self.names, heap=opt("--mp-heap"), board=opt("--board"),
-                                     timeout=opt("--mp-timeout"))
-            self._results = parse_output(self._raw)
-            self._rc = rc
-        return self._results
+            self._raw[build], self._rc[build] = run_file(
+                self.path, self.names, heap=opt("--mp-heap"), board=opt("--board"),
+                timeout=opt("--mp-timeout"), binary=builds.binary(build))
+            self._results[build] = parse_output(self._raw[build])
+        return self._results[build]
 
 
 class FirmwareFailure(Exception):
@@ -71,14 +80,20 @@ class FirmwareFailure(Exception):
 
 
 class FirmwareItem(pytest.Item):
+    test: str  # the function's name
+    build: str  # tests/builds.py
+
     def runtest(self) -> None:
         parent: FirmwareFile = self.parent  # type: ignore[assignment]
-        results = parent.results()
-        if self.name not in results:
+        if builds.binary(self.build) is None:
+            pytest.skip(builds.SKIP_REASON)
+        results = parent.results(self.build)
+        if self.test not in results:
             raise FirmwareFailure(
-                f"the MicroPython process ended (exit {parent._rc}) before reporting {self.name}:\n{parent._raw[-4000:]}"
+                f"the MicroPython process ({self.build}) ended (exit {parent._rc[self.build]}) before "
+                f"reporting {self.test}:\n{parent._raw[self.build][-4000:]}"
             )
-        status, detail = results[self.name]
+        status, detail = results[self.test]
         if status == "SKIP":
             pytest.skip(detail)
         if status == "FAIL":
@@ -115,10 +130,10 @@ def _runner_code(module: str, names: list[str]) -> str:
 
 
 def run_file(path: Path, names: list[str], heap: str | None = None, board: str | None = None,
-             timeout: float = 180.0) -> tuple[str, int]:
+             timeout: float = 180.0, binary: str | None = None) -> tuple[str, int]:
     if board:
         return _run_on_board(board, path, names, timeout)
-    cmd = [micropython_binary()]
+    cmd = [binary or micropython_binary()]
     if heap:
         cmd += ["-X", f"heapsize={heap}"]
     cmd += ["-c", _runner_code(path.stem, names)]

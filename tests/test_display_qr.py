@@ -1,7 +1,8 @@
 """The display's QR code and public code, end to end: the firmware draws the screen in the
 MicroPython unix port, the host turns the framebuffer into a PNG, and real tools read it back:
 `zxing-cpp` decodes the QR code, `segno` (a well-kept QR library) gives the reference matrix,
-and framebuf's own font (rendered by MicroPython) is the reference for the large code text."""
+and tests/display_text.py reads the code and the words back from the PNG (a slashed zero
+checked against a drawing of one)."""
 
 from __future__ import annotations
 
@@ -16,25 +17,32 @@ from PIL import Image
 
 from host_tools.display_png import framebuffer_to_png
 from host_tools.micropython import micropython_binary, micropython_path
+from tests.display_text import (
+    OH,
+    PANEL_X,
+    SCAN_Y,
+    STATE_Y,
+    ZERO,
+    art_columns,
+    code_cells,
+    find_code,
+    png_pixels,
+    read_code,
+    read_line,
+)
 
 SCALE = 4
 
 _RENDER = """
-import json, binascii, framebuf
+import json, binascii
 from evse.hal.display import ConsoleScreen
 with open("args.json") as f:
     args = json.load(f)
 d = ConsoleScreen()
 d.show(args["code"], args["url"], args["states"], args.get("banner"))
-# framebuf's font for each character of the code, for the readability check.
-glyphs = []
-for ch in args["code"]:
-    b = bytearray(8)
-    f = framebuf.FrameBuffer(b, 8, 8, framebuf.MONO_HLSB)
-    f.text(ch, 0, 0, 1)
-    glyphs.append(binascii.hexlify(b).decode())
-print("@@" + json.dumps({"data": binascii.hexlify(d.buf).decode(), "code_box": d.code_box,
-                         "glyphs": glyphs}))
+x, y, widths, gap, sy = d.code_box
+print("@@" + json.dumps({"data": binascii.hexlify(d.buf).decode(),
+                         "code_box": [x, y, list(widths), gap, sy]}))
 """
 
 _MATRIX = """
@@ -84,24 +92,37 @@ def test_default_public_url_screen(tmp_path):
     assert Image.open(png).size == (128 * SCALE, 64 * SCALE)
 
 
-def test_public_code_text_matches_framebuf_font_in_png(tmp_path):
-    code = "ABC123"
-    png, out = render(tmp_path, code, "https://app.plugchoice.com/p/ABC123")
-    img = Image.open(png).convert("L")
-    x0, y0, sx, sy, per = out["code_box"]
-    assert (sx, sy) == (2, 2), "the code is drawn in large type"
-    for i, hexglyph in enumerate(out["glyphs"]):
-        glyph = bytes.fromhex(hexglyph)
-        gx = x0 + (i % per) * 8 * sx
-        gy = y0 + (i // per) * (8 * sy + 1)
-        for y in range(8):
-            for x in range(8):
-                want = 255 if glyph[y] & (0x80 >> x) else 0
-                # Sample the centre of the enlarged pixel in the PNG.
-                px = (gx + x * sx) * SCALE + sx * SCALE // 2
-                py = (gy + y * sy) * SCALE + sy * SCALE // 2
-                assert img.getpixel((px, py)) == want, (code[i], x, y)
-    assert sum(1 for h in out["glyphs"] for b in bytes.fromhex(h) if b) > 20  # non-trivial glyphs
+# The longest URL the screen shows with the default public_url (a 10-character code), and one
+# of the local backend.
+LONGEST = "https://app.plugchoice.com/p/ABCDE12345"
+LOCAL = "http://127.0.0.1:8180/p/ABC123"
+
+
+@pytest.mark.parametrize(("code", "url"), [("ABCDE12345", LONGEST), ("ABC123", LOCAL)])
+def test_screen_png_decodes_and_reads_as_laid_out(tmp_path, code, url):
+    """One screen as a driver sees it: the QR code decodes to the exact URL, the code reads
+    back on one line, "Scan to pay" beside the QR code, the states in words."""
+    png, out = render(tmp_path, code, url, states=((1, "Preparing"), (2, "Finishing")), banner="offline")
+    found = zxingcpp.read_barcodes(Image.open(png))
+    assert [r.text for r in found] == [url]
+    assert found[0].format == zxingcpp.BarcodeFormat.QRCode
+    pixel = png_pixels(png, SCALE)
+    x0, y0, widths, gap, sy = out["code_box"]
+    assert (x0, y0, sy) == (PANEL_X, 0, 2)
+    assert read_code(pixel, x0, widths, gap, len(code)) == code
+    assert find_code(pixel) == code
+    assert read_line(pixel, PANEL_X, SCAN_Y) == "Scan to pay"
+    assert read_line(pixel, PANEL_X, STATE_Y) == "1 Ready"
+    assert read_line(pixel, PANEL_X, STATE_Y + 9) == "2 Unplug"
+
+
+def test_zero_and_o_differ_in_the_png(tmp_path):
+    png, out = render(tmp_path, "O0D", "http://127.0.0.1:8180/p/O0D")
+    x0, _, widths, gap, _ = out["code_box"]
+    assert widths == [2] * 5, "a short code is drawn at 2x"
+    oh, zero, _ = code_cells(png_pixels(png, SCALE), x0, widths, gap, 3)
+    assert oh == art_columns(OH)
+    assert zero == art_columns(ZERO)
 
 
 def segno_rows(text, version, mask):

@@ -63,6 +63,7 @@ async def main():
 
     for t in board.tasks():
         asyncio.create_task(t)
+    asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, shown))  # host tools' "#evse?"
     await cp.poll()
     asyncio.create_task(cp.run(connect))
     gc.collect()

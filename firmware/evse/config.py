@@ -33,6 +33,24 @@ def _host_part(url, schemes):
     return None
 
 
+def _port_error(host):
+    # "host", "host:8180", "[::1]:8180", "user@host:1": a host name, and a port 1..65535.
+    host = host.rpartition("@")[2]
+    if host.startswith("["):
+        name, _, port = host[1:].partition("]")
+        if port and port[0] != ":":
+            return "only :port may follow the IPv6 address"
+        port = port[1:] if port else None
+    else:
+        name, colon, port = host.partition(":")
+        port = port if colon else None
+    if not name:
+        return "has no host name: write ws://HOST:PORT/PATH"
+    if port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        return "port '%s' must be a number 1..65535 (the local backend's is 8180)" % port
+    return None
+
+
 def _is_int(v):
     return type(v) is int
 
@@ -62,6 +80,11 @@ def validate(cfg, board=None):
         err.append(("csms_url", "drop the trailing '/': the charge_point_id is appended as /<id>"))
     elif " " in v or "?" in v or "#" in v:
         err.append(("csms_url", "must not contain spaces, '?' or '#'"))
+    elif _port_error(_host_part(v, ("ws://", "wss://"))):
+        err.append(("csms_url", _port_error(_host_part(v, ("ws://", "wss://")))))
+    elif isinstance(cfg.get("charge_point_id"), str) and v.endswith("/" + cfg["charge_point_id"]):
+        err.append(("csms_url", "ends in the charge_point_id, which the firmware appends itself: "
+                    "write %s" % v[:-len(cfg["charge_point_id"]) - 1]))
 
     v = cfg.get("public_code")
     if v is None:

@@ -23,6 +23,7 @@ from . import oplog, schemas
 from .clock import Clock, system_clock
 from .config import Charger, load_chargers, parse_chargers
 from .ocpp_server import CentralSystem
+from .operator import add_operator_routes
 from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
 from .ratelimit import RateLimiter, Verdict
 from .sessions import Refused, Sessions, Settings
@@ -238,7 +239,7 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
         return _json(429, {"message": "Too Many Attempts."}, v)
 
     def refused(e: Refused, v: Verdict) -> JSONResponse:
-        body = {"message": e.message}
+        body = {"message": e.message, **e.extra}
         if e.errors:
             body["errors"] = e.errors
         return _json(e.status, body, v, e.headers)
@@ -365,5 +366,6 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
         return _json(200, {"id": intent.id, "object": "payment_intent", "status": intent.status,
                            "amount": intent.amount, "last_payment_error": err}, v)
 
+    add_operator_routes(app)
     app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
     return app

@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from host_tools.exits import Exit, epilog
+
 
 class _OperatorFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -71,7 +73,8 @@ def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
     return limits
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+               epilog=epilog(Exit.OK, Exit.ERROR, Exit.USAGE))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8180, show_default=True, type=int, help="Port for REST and OCPP.")
 @click.option("--db", "db_path", default="backend.db", show_default=True,
@@ -101,6 +104,25 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     \b
     REST: http://HOST:PORT/api/v3/public-charging/...  (OpenAPI at /docs)
     OCPP: ws://HOST:PORT/ocpp/{identity}  (board csms_url = ws://HOST:PORT/ocpp)
+    Operator, this machine only: GET /api/v3/operator/chargers/{identity}/ocpp-log
+      (what `chargerctl ocpp-log IDENTITY` shows)
+
+    \b
+    The chargers file (pricing in cents; identity = the board's charge_point_id,
+    public_code = what drivers type):
+      {"chargers": [{"identity": "CP-1", "name": "Bench charger", "public_code": "ABC123",
+        "public_charging": true, "connectors": 2,
+        "pricing": {"currency": "EUR", "price_per_kwh": 35, "start_fee": 50},
+        "preauth_amount": 5000, "max_sessions_per_hour": 10, "authorization_key": null}]}
+
+    \b
+    Examples:
+      chargerctl backend --chargers chargers.json --db backend.db
+      chargerctl backend --chargers chargers.json --host 0.0.0.0 --port 8180   # ESP32s on the LAN
+      chargerctl backend --chargers chargers.json --rate-limit get=600        # fast test polling
+      curl -s http://127.0.0.1:8180/api/v3/public-charging/chargers/abc123
+      chargerctl session charger ABC123
+      chargerctl ocpp-log CP-1
     """
     from decimal import Decimal, InvalidOperation
 

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import oplog
 from .clock import Clock, ocpp_time
+from .ocpp_log import REDACTED, FrameLog
 from .sessions import ChargerOffline, ChargerTimeout, Sessions
 from .store import Store
 
@@ -75,9 +76,10 @@ def _spec_error(error: OCPPError, action: str) -> OCPPError:
 
 
 class _Connection:
-    def __init__(self, ws: WebSocket, identity: str):
+    def __init__(self, ws: WebSocket, identity: str, frames: FrameLog | None = None):
         self.ws = ws
         self.identity = identity
+        self.frames = frames
         self._actions: dict[str, str] = {}  # unique id -> action, to name the answers
 
     def _log(self, direction: str, raw: str) -> None:
@@ -96,13 +98,18 @@ class _Connection:
             return
         if kind == "CALL" and len(msg) > 3:
             self._actions[uid] = str(msg[2])
-            fields = _summary(msg[3])
+            payload = msg[3]
+            fields = _summary(payload)
         elif kind == "CALLERROR":
             fields = {"code": msg[2] if len(msg) > 2 else None,
                       "description": msg[3] if len(msg) > 3 else None}
+            payload = {**fields, "details": msg[4] if len(msg) > 4 else None}
         else:
-            fields = _summary(msg[2]) if len(msg) > 2 else {}
+            payload = msg[2] if len(msg) > 2 else None
+            fields = _summary(payload)
         action = self._actions.get(uid) if kind == "CALL" else self._actions.pop(uid, None)
+        if self.frames is not None:
+            self.frames.record(self.identity, direction, kind, action, uid, payload)
         record = {"identity": self.identity, "dir": direction, "type": kind, "action": action,
                   "uid": uid}
         for k, v in fields.items():  # a payload key never overwrites ours (e.g. "type")
@@ -236,6 +243,7 @@ class CentralSystem:
         self.connections: dict[str, CentralChargePoint] = {}
         self._booted: set[str] = set()  # booted_at is set once and never cleared: remember it
         self._tasks: set[asyncio.Task] = set()
+        self.frames = FrameLog(clock)  # recent traffic per charger, for `chargerctl ocpp-log`
 
     def cancel_tasks(self) -> None:
         for task in list(self._tasks):
@@ -340,7 +348,11 @@ class CentralSystem:
         if SUBPROTOCOL not in ws.scope.get("subprotocols", []):
             return await self._deny(ws, 400, "The ocpp1.6 subprotocol is required.", "no_subprotocol")
         await ws.accept(subprotocol=SUBPROTOCOL)
-        cp = CentralChargePoint(identity, _Connection(ws, identity), self)
+        client = ws.client.host if ws.client else None
+        self.frames.record(identity, "-", "CONNECTED", None, None, {
+            "client": client, "subprotocol": SUBPROTOCOL,
+            "authorization": REDACTED if ws.headers.get("authorization") else None})
+        cp = CentralChargePoint(identity, _Connection(ws, identity, self.frames), self)
         old = self.connections.get(identity)
         self.connections[identity] = cp
         if old is not None:
@@ -348,7 +360,7 @@ class CentralSystem:
             oplog.log("ocpp.replaced", identity=identity)
             self.spawn(old._connection.ws.close(code=1000))
         self.store.set_charger(identity, last_seen_at=self.clock())
-        oplog.log("ocpp.connected", identity=identity, client=ws.client.host if ws.client else None)
+        oplog.log("ocpp.connected", identity=identity, client=client)
         self.spawn(self._ensure_booted(cp))
         try:
             await cp.start()
@@ -358,6 +370,7 @@ class CentralSystem:
             oplog.log("ocpp.disconnected", identity=identity, error=str(e))
         finally:
             cp.closed.set()
+            self.frames.record(identity, "-", "DISCONNECTED", None, None, {})
             if self.connections.get(identity) is cp:
                 del self.connections[identity]
             self.store.set_charger(identity, last_seen_at=self.clock())

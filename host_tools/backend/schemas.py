@@ -67,6 +67,12 @@ class SessionData(BaseModel):
     charging_started_at: str | None
     completed_at: str | None
     captured_at: str | None
+    meter_reading_at: str | None = Field(
+        None, description="Local backend only: the charger's time of the latest energy reading "
+                          "(null until the first MeterValues)")
+    power_w: int | None = Field(
+        None, description="Local backend only, while charging: the latest Power.Active.Import, "
+                          "else the energy between the last two readings over their time apart")
 
 
 class Payment(BaseModel):

@@ -1,14 +1,11 @@
-"""Public charging sessions: the lifecycle, the money, and the OCPP events that drive them.
+"""Public charging sessions: the lifecycle driven by the API (the charger's side is in
+charger_events.py, the names and money rules in lifecycle.py).
 
     created --confirm--> authorized --RemoteStartTransaction Accepted--> starting
     starting --StartTransaction--> charging --stop / EV unplugged / charger stop--> stopping
     stopping --StopTransaction--> settling --capture--> completed
     created|authorized|starting --cancel--> cancelled
     created|authorized|starting --rejected, no start in time, offline, payment failed--> failed
-
-Money is integer minor units. cost = round_half_up(energy_wh * price_per_kwh / 1000) + start_fee;
-capture = min(cost, hold) and the rest of the hold is released; tax is the VAT contained in the
-captured amount, round_half_up(captured * rate / (1 + rate)).
 """
 
 from __future__ import annotations
@@ -18,29 +15,37 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
-from . import oplog
+from ..connector_states import refusal
+from . import meter, oplog
+from .charger_events import ChargerEvents
 from .clock import Clock, iso
+from .lifecycle import (  # noqa: F401 - cost_for, energy_kwh, tax_in: the money rules, importable here
+    ACTIVE,
+    AUTHORIZED,
+    CANCELLABLE,
+    CANCELLED,
+    CHARGER_OFFLINE,
+    CHARGER_REJECTED,
+    CHARGING,
+    COMPLETED,
+    CREATED,
+    FAILED,
+    PAYMENT_FAILED,
+    SETTLING,
+    START_TIMEOUT,
+    STARTABLE_CONNECTOR,
+    STARTING,
+    STOPPING,
+    TERMINAL,
+    cost_for,
+    energy_kwh,
+    tax_in,
+)
 from .payments import CANCELED, REQUIRES_CAPTURE, SUCCEEDED, PaymentError, PaymentProvider
 from .store import Store
-
-CREATED, AUTHORIZED, STARTING, CHARGING = "created", "authorized", "starting", "charging"
-STOPPING, SETTLING, COMPLETED = "stopping", "settling", "completed"
-CANCELLED, FAILED = "cancelled", "failed"
-ACTIVE = (CREATED, AUTHORIZED, STARTING, CHARGING, STOPPING)
-CANCELLABLE = (CREATED, AUTHORIZED, STARTING)
-TERMINAL = (COMPLETED, CANCELLED, FAILED)
-
-# failure_reason values
-CHARGER_REJECTED = "charger_rejected"
-START_TIMEOUT = "start_timeout"
-CHARGER_OFFLINE = "charger_offline"
-PAYMENT_FAILED = "payment_failed"
-
-# A driver may only start on a connector that is free or has a car waiting.
-STARTABLE_CONNECTOR = ("Available", "Preparing")
 
 
 class ChargerOffline(Exception):
@@ -63,12 +68,13 @@ class Refused(Exception):
     """A request the API answers with an error status and a Laravel-style body."""
 
     def __init__(self, status: int, message: str, errors: dict | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields of the body, e.g. connector_status on a 409
 
 
 @dataclass
@@ -84,23 +90,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def energy_kwh(wh: int | None) -> str | None:
-    if wh is None:
-        return None
-    wh = max(0, int(wh))
-    return f"{wh // 1000}.{wh % 1000:03d}"
-
-
-def cost_for(wh: int, price_per_kwh: int, start_fee: int) -> int:
-    """Half-up rounding on cents, as a payment provider rounds."""
-    return (max(0, wh) * price_per_kwh + 500) // 1000 + start_fee
-
-
-def tax_in(amount: int, rate: Decimal) -> int:
-    return int((Decimal(amount) * rate / (1 + rate)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-class Sessions:
+class Sessions(ChargerEvents):
     def __init__(self, store: Store, payments: PaymentProvider, clock: Clock, link: ChargerLink,
                  settings: Settings | None = None):
         self.store = store
@@ -131,6 +121,8 @@ class Sessions:
 
     def view(self, s: dict) -> dict:
         c = self.store.one("SELECT * FROM chargers WHERE identity = ?", s["identity"]) or {}
+        tx = self.store.one("SELECT * FROM transactions WHERE id = ?",
+                            s["transaction_id"]) if s["transaction_id"] else None
         return {
             "status": s["status"],
             "failure_reason": s["failure_reason"],
@@ -151,6 +143,7 @@ class Sessions:
             "charging_started_at": iso(s["charging_started_at"]),
             "completed_at": iso(s["completed_at"]),
             "captured_at": iso(s["captured_at"]),
+            **meter.live(self.store, tx, s["status"] == CHARGING),
         }
 
     def payment_view(self, s: dict) -> dict | None:
@@ -224,7 +217,8 @@ class Sessions:
                 f"SELECT id FROM sessions WHERE identity = ? AND connector_id = ? AND status IN "
                 f"({', '.join('?' for _ in ACTIVE)})", identity, connector_id, *ACTIVE)
             if busy or status not in STARTABLE_CONNECTOR:
-                raise Refused(409, f"The connector is not available (status: {status or 'unknown'}).")
+                raise Refused(409, refusal(status, connector_id),
+                              extra={"connector_status": status})
             now = self.clock()
             recent = self.store.all(
                 "SELECT created_at FROM sessions WHERE identity = ? AND created_at > ? "
@@ -320,8 +314,7 @@ class Sessions:
         return s
 
     async def cancel(self, s: dict) -> dict:
-        if s["status"] == CANCELLED:
-            return s
+        # Only created/authorized/starting: a second cancel is a 409 like any other state.
         if s["status"] not in CANCELLABLE:
             raise Refused(409, f"The session can no longer be cancelled (status: {s['status']}).")
         s = self._transition(s, CANCELLED, completed_at=self.clock(), start_deadline=None)
@@ -368,98 +361,6 @@ class Sessions:
             if s := self._still(s, SETTLING):
                 await self._capture(s)  # a capture a restart or a network error interrupted
 
-    # OCPP events -----------------------------------------------------------------------
-    def authorize(self, identity: str, id_tag: str) -> str:
-        s = self.store.one("SELECT * FROM sessions WHERE id_tag = ?", id_tag)
-        if s and s["identity"] == identity and s["status"] in (AUTHORIZED, STARTING, CHARGING):
-            return "Accepted"
-        return "Invalid"
-
-    def start_transaction(self, identity: str, connector_id: int, id_tag: str, meter_start: int,
-                          timestamp: str) -> tuple[int, str]:
-        """Returns (transactionId, idTagInfo.status). The charger gets an id in every case."""
-        s = self.store.one("SELECT * FROM sessions WHERE id_tag = ?", id_tag)
-        mine = s is not None and s["identity"] == identity and s["connector_id"] == connector_id
-        if mine and s["transaction_id"] is not None:
-            return s["transaction_id"], "Accepted"  # a repeat after a lost StartTransaction.conf
-        tx = self.store.insert(
-            "transactions", identity=identity, connector_id=connector_id, id_tag=id_tag,
-            session_id=s["id"] if mine else None, meter_start=meter_start,
-            last_meter_wh=meter_start, started_at=timestamp, received_at=self.clock())
-        if mine and s["status"] in (AUTHORIZED, STARTING):
-            self._transition(s, CHARGING, transaction_id=tx, charging_started_at=self.clock(),
-                             energy_wh=0, cost_amount=cost_for(0, s["price_per_kwh"], s["start_fee"]),
-                             start_deadline=None)
-            return tx, "Accepted"
-        return tx, "Invalid"
-
-    def meter_values(self, identity: str, connector_id: int, transaction_id: int | None,
-                     meter_value: list) -> None:
-        tx = None
-        if transaction_id is not None and transaction_id > 0:
-            tx = self.store.one("SELECT * FROM transactions WHERE id = ? AND identity = ?",
-                                transaction_id, identity)
-        register = self._store_samples(identity, connector_id, tx["id"] if tx else None, meter_value)
-        if tx is None or register is None or tx["meter_stop"] is not None:
-            return
-        self.store.update("transactions", tx["id"], last_meter_wh=register)
-        s = self.store.session(tx["session_id"]) if tx["session_id"] else None
-        if s and s["status"] in (CHARGING, STOPPING):
-            wh = register - tx["meter_start"]
-            self.store.update("sessions", s["id"], energy_wh=max(0, wh), updated_at=self.clock(),
-                              cost_amount=cost_for(wh, s["price_per_kwh"], s["start_fee"]))
-
-    def _store_samples(self, identity: str, connector_id: int, tx_id: int | None,
-                       meter_value: list) -> int | None:
-        """Stores every sampled value; returns the last energy register reading in Wh."""
-        register = None
-        for mv in meter_value or []:
-            for sv in mv.get("sampled_value", []):
-                measurand = sv.get("measurand", "Energy.Active.Import.Register")
-                self.store.insert(
-                    "meter_values", identity=identity, connector_id=connector_id,
-                    transaction_id=tx_id, timestamp=mv.get("timestamp", ""), measurand=measurand,
-                    phase=sv.get("phase"), context=sv.get("context"), value=str(sv.get("value")),
-                    unit=sv.get("unit"))
-                if measurand == "Energy.Active.Import.Register" and sv.get("phase") is None:
-                    try:
-                        v = float(sv.get("value"))
-                    except (TypeError, ValueError):
-                        continue
-                    register = round(v * 1000 if sv.get("unit") == "kWh" else v)
-        return register
-
-    async def stop_transaction(self, identity: str, transaction_id: int, meter_stop: int,
-                               timestamp: str, reason: str | None, id_tag: str | None,
-                               transaction_data: list | None) -> str | None:
-        """Returns the idTagInfo status for the idTag, or None when none was given."""
-        tx = None
-        if transaction_id > 0:
-            tx = self.store.one("SELECT * FROM transactions WHERE id = ? AND identity = ?",
-                                transaction_id, identity)
-        if tx is None and id_tag:  # transactionId -1: the charger never got StartTransaction.conf
-            s = self.store.one("SELECT * FROM sessions WHERE id_tag = ?", id_tag)
-            if s and s["transaction_id"]:
-                tx = self.store.one("SELECT * FROM transactions WHERE id = ?", s["transaction_id"])
-        if tx is None:
-            oplog.log("ocpp.unknown_transaction", identity=identity, transaction=transaction_id)
-            self._store_samples(identity, 0, None, transaction_data or [])
-            return "Accepted" if id_tag else None
-        if tx["meter_stop"] is not None:
-            return "Accepted" if id_tag else None  # a repeat: settled already
-        self._store_samples(identity, tx["connector_id"], tx["id"], transaction_data or [])
-        self.store.update("transactions", tx["id"], meter_stop=meter_stop, stopped_at=timestamp,
-                          stop_reason=reason)
-        s = self.store.session(tx["session_id"]) if tx["session_id"] else None
-        if s and s["status"] in (CHARGING, STOPPING):
-            if s["status"] == CHARGING:  # charger-side stop or EV unplugged: like a driver stop
-                s = self._transition(s, STOPPING, stop_requested_at=self.clock())
-            wh = max(0, meter_stop - tx["meter_start"])
-            s = self._transition(s, SETTLING, energy_wh=wh,
-                                 cost_amount=cost_for(wh, s["price_per_kwh"], s["start_fee"]))
-            await self._capture(s)
-        return "Accepted" if id_tag else None
-
     async def _capture(self, s: dict) -> dict:
         if s["id"] in self._capturing:
             return s
@@ -493,23 +394,3 @@ class Sessions:
         return self._transition(s, COMPLETED, amount_captured=captured,
                                 tax_amount=tax_in(captured, self.settings.vat_rate),
                                 captured_at=now, completed_at=now)
-
-    def status_notification(self, identity: str, connector_id: int, status: str) -> int | None:
-        """Returns a transactionId the backend should stop because the EV has gone."""
-        if connector_id == 0:
-            return None
-        s = self.store.one("SELECT * FROM sessions WHERE identity = ? AND connector_id = ? AND "
-                           "status = ?", identity, connector_id, CHARGING)
-        if s and status in ("Finishing", "Available"):
-            self._transition(s, STOPPING, stop_requested_at=self.clock())
-            # Available with the transaction still open: the charger will not stop it by itself.
-            return s["transaction_id"] if status == "Available" else None
-        return None
-
-    def offending_transaction(self, tx_id: int) -> bool:
-        """True when a started transaction belongs to no live session (stop it)."""
-        tx = self.store.one("SELECT session_id FROM transactions WHERE id = ?", tx_id)
-        if tx is None or tx["session_id"] is None:
-            return True
-        s = self.store.session(tx["session_id"])
-        return s is None or s["status"] not in (CHARGING, STOPPING)

@@ -28,3 +28,14 @@ def fail(message: str, code: Exit | int, hint: str | None = None) -> NoReturn:
 
 def print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def console(stderr: bool = False):
+    """Rich output for people: wrapped to a terminal's width, never wrapped when piped (a long
+    line reaches `grep` or a log file whole, not cut at 80 columns)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=10_000, soft_wrap=True)

@@ -12,6 +12,7 @@ SESSION_FIELDS = {
     "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
     "captured_at",
 }
+LOCAL_FIELDS = {"meter_reading_at", "power_w"}  # the local backend's live meter figures
 
 
 # -- GET /chargers/{code} --------------------------------------------------------------------
@@ -56,7 +57,7 @@ async def test_start_201(http, charger):
     body = r.json()
     assert set(body) == {"session_token", "data", "payment"}
     assert len(body["session_token"]) >= 43  # 256 random bits, base64url
-    assert set(body["data"]) == SESSION_FIELDS
+    assert set(body["data"]) == SESSION_FIELDS | LOCAL_FIELDS
     assert body["data"]["status"] == "created" and body["data"]["connector_id"] == 2
     assert body["data"]["charger"] == {"public_code": "ABC123", "name": "Bench charger", "online": True}
     assert body["data"]["connector_status"] == "Available"
@@ -92,7 +93,12 @@ async def test_start_409_connector_unavailable(http, charger, status):
     await charger.cp.status(1, status)
     r = await http.post(f"{API}/sessions", json={"code": "ABC123", "connector_id": 1})
     assert r.status_code == 409
-    assert status in r.json()["message"]
+    body = r.json()
+    assert body["connector_status"] == status
+    assert body["message"].startswith(f"Connector 1 is {status}: ")
+    assert "not available" not in body["message"]
+    if status == "Finishing":
+        assert "the last session ended; unplug the EV to start a new one" in body["message"]
 
 
 async def test_start_409_connector_has_a_session(http, charger):
@@ -245,13 +251,17 @@ async def test_stop_400_when_not_charging(http, charger):
     assert r.status_code == 400 and "not charging" in r.json()["message"]
 
 
-async def test_cancel_created_releases_hold(server, http, charger):
+async def test_cancel_created_releases_hold_and_a_second_cancel_is_409(server, http, charger):
+    """cancel: "releases the payment hold; allowed only in created, authorized, starting";
+    "409 when it can no longer be cancelled" (a cancelled session included)."""
     token, body = await start_session(http)
     await pay(http, body)
     r = await http.post(f"{API}/sessions/{token}/cancel")
     assert r.status_code == 200 and r.json()["data"]["status"] == "cancelled"
     assert server.backend.store.one("SELECT status FROM payments")["status"] == "canceled"
-    assert (await http.post(f"{API}/sessions/{token}/cancel")).status_code == 200
+    again = await http.post(f"{API}/sessions/{token}/cancel")  # allowed only in created,
+    assert again.status_code == 409                            # authorized, starting
+    assert again.json() == {"message": "The session can no longer be cancelled (status: cancelled)."}
     r = await http.post(f"{API}/sessions/{token}/confirm")
     assert r.json()["data"]["status"] == "cancelled"
 

@@ -80,3 +80,14 @@ def test_create_app_takes_a_file_its_json_or_entries(tmp_path):
         assert store.charger_by_code("abc123")["identity"] == "CP-1"
         assert store.charger("CP-KEY")["authorization_key"] == "0123456789abcdef0123"
         store.close()
+
+
+def test_help_has_examples_the_chargers_file_and_exit_codes():
+    from click.testing import CliRunner
+
+    from host_tools.cli import main
+
+    text = CliRunner().invoke(main, ["backend", "--help"]).output
+    assert "Examples:" in text and "chargerctl backend --chargers chargers.json" in text
+    assert '"public_code": "ABC123"' in text and "curl -s http" in text
+    assert "Exit codes:" in text and "chargerctl ocpp-log CP-1" in text

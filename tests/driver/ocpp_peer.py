@@ -22,7 +22,7 @@ from ocpp.v16.enums import Action, RegistrationStatus, RemoteStartStopStatus
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class _CP(ChargePoint):
@@ -30,7 +30,7 @@ class _CP(ChargePoint):
         super().__init__(identity, ws)
         self.peer = peer
         self.tx: dict[int, int] = {}  # connector -> transaction id
-        self.energy_wh: dict[int, int] = {}
+        self.energy_wh: dict[int, float] = {}
         self._meters: dict[int, asyncio.Task] = {}
 
     async def status(self, connector: int, status: str) -> None:
@@ -50,18 +50,28 @@ class _CP(ChargePoint):
         await self.status(connector, "Preparing")
         meter = self.energy_wh.setdefault(connector, 1000)
         res = await self.call(call.StartTransaction(connector_id=connector, id_tag=id_tag,
-                                                    meter_start=meter, timestamp=_now()))
+                                                    meter_start=round(meter), timestamp=_now()))
         self.tx[connector] = res.transaction_id
         await self.status(connector, "Charging")
         self._meters[connector] = asyncio.get_running_loop().create_task(self._meter(connector))
 
     async def _meter(self, connector: int) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while connector in self.tx:
             await asyncio.sleep(self.peer.sample_s)
-            self.energy_wh[connector] += self.peer.wh_per_sample
-            sample = {"timestamp": _now(), "sampled_value": [
-                {"value": str(self.energy_wh[connector]),
-                 "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}
+            now = loop.time()
+            if self.peer.power_w is None:
+                self.energy_wh[connector] += self.peer.wh_per_sample
+            else:  # the energy the EV drew since the last sample, as a meter counts it
+                self.energy_wh[connector] += self.peer.power_w * (now - last) / 3600
+            last = now
+            values = [{"value": f"{self.energy_wh[connector]:.3f}",
+                       "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+            if self.peer.power_w is not None and self.peer.send_power:
+                values.append({"value": str(self.peer.power_w), "measurand": "Power.Active.Import",
+                               "unit": "W"})
+            sample = {"timestamp": _now(), "sampled_value": values}
             with contextlib.suppress(Exception):
                 await self.call(call.MeterValues(connector_id=connector,
                                                  transaction_id=self.tx.get(connector),
@@ -82,7 +92,7 @@ class _CP(ChargePoint):
         if task:
             task.cancel()
         await self.status(connector, "Finishing")
-        await self.call(call.StopTransaction(meter_stop=self.energy_wh[connector],
+        await self.call(call.StopTransaction(meter_stop=round(self.energy_wh[connector]),
                                              timestamp=_now(), transaction_id=tx,
                                              reason="Remote"))
         await self.status(connector, "Available")
@@ -93,13 +103,16 @@ class OcppPeer:
 
     def __init__(self, csms_url: str, identity: str, *, connectors: int = 1,
                  statuses: dict[int, str] | None = None, sample_s: float = 0.3,
-                 wh_per_sample: int = 50, password: str | None = None):
+                 wh_per_sample: int = 50, password: str | None = None,
+                 power_w: int | None = None, send_power: bool = False):
         self.url = f"{csms_url.rstrip('/')}/{identity}"
         self.identity = identity
         self.connectors = connectors
         self.statuses = statuses or {}
         self.sample_s = sample_s
         self.wh_per_sample = wh_per_sample
+        self.power_w = power_w  # the EV's draw: energy follows it (instead of wh_per_sample)
+        self.send_power = send_power  # also report Power.Active.Import, as the firmware does
         self.password = password
         self.refuse_start = False
         self.refuse_stop = False

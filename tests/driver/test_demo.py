@@ -30,9 +30,16 @@ def test_demo_runs_one_session_and_stops_everything(tmp_path, capsys):
     png = tmp_path / "display.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
-    for text in ("Driver looks up charger DEMO42", "Driver confirms the payment", "Receipt",
+    # the commissioning check's steps (the same code as `chargerctl commission`), then the watch
+    for text in ("PASS  board reachable", "PASS  public session started",
+                 "PASS  relay closed, energy rising", "Watching it charge",
+                 "PASS  session settled", "Receipt", "Pre-authorized (hold)",
                  "display was saved to", "Everything started by the demo is stopped"):
-        assert text in out
+        assert text in out, text
+    assert "FAIL" not in out
+    watched = [line for line in out.splitlines() if "power " in line and "kW" in line]
+    assert watched and all("power 7.40 kW" in line or "power 7.39 kW" in line
+                           or "power 7.41 kW" in line for line in watched), watched
     assert _children() <= before  # backend and board processes are gone
 
 
@@ -78,5 +85,7 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, "".join(seen) + rest
+    intro = " ".join("".join(seen).split())
+    assert "CP-BENCH is its OCPP identity" in intro and "DEMO42 is its public code" in intro
     assert "everything the demo started has been stopped" in rest
     assert _processes_in(work) == []

@@ -18,18 +18,33 @@ from host_tools.driver import (
 )
 
 
-def test_power_is_derived_from_energy_changes():
+def test_power_without_backend_figures_is_between_two_observed_readings():
+    """The real service gives only energy_kwh: the first change seen is only a baseline (the
+    energy before it may be a minute old), power needs two changes, i.e. two meter readings."""
     p = Progress()
-    p.update({"status": "charging", "energy_kwh": "1.000"}, now=0.0)
+    p.update({"status": "charging", "energy_kwh": "1.000"}, now=0.0)  # watch starts
+    assert p.power_kw is None and p.meter_note == "measuring (needs a second meter reading)"
+    p.update({"status": "charging", "energy_kwh": "1.123"}, now=2.0)  # a 60 s reading arrives
+    assert p.power_kw is None  # not 1.123 - 1.000 over 2 s = 221 kW (the old bug)
+    p.update({"status": "charging", "energy_kwh": "1.123"}, now=30.0)
     assert p.power_kw is None
-    p.update({"status": "charging", "energy_kwh": "1.000"}, now=2.0)  # no new sample yet
-    assert p.power_kw is None
-    p.update({"status": "charging", "energy_kwh": "1.005"}, now=4.0)  # 5 Wh in 4 s = 4.5 kW
-    assert p.power_kw == pytest.approx(4.5)
-    p.update({"status": "charging", "energy_kwh": "1.009"}, now=6.0)  # 4 Wh in 2 s = 7.2 kW
-    assert p.power_kw == pytest.approx(7.2)
-    p.update({"status": "completed", "energy_kwh": "1.009"}, now=8.0)
+    p.update({"status": "charging", "energy_kwh": "1.246"}, now=62.0)  # the next one
+    assert p.power_kw == pytest.approx(7.38)
+    p.update({"status": "completed", "energy_kwh": "1.246"}, now=64.0)
     assert p.power_kw == 0.0
+
+
+def test_power_from_the_backend_is_used_as_is_and_no_reading_yet_is_said():
+    p = Progress()
+    p.update({"status": "charging", "energy_kwh": "0.000", "meter_reading_at": None,
+              "power_w": None}, now=0.0)
+    assert p.power_kw is None
+    assert p.meter_note == "waiting for the first meter reading (every 60 s by default)"
+    p.update({"status": "charging", "energy_kwh": "0.123", "power_w": 7391,
+              "meter_reading_at": "2026-01-10T01:16:00.000000Z"}, now=2.0)
+    assert p.power_kw == pytest.approx(7.391) and p.meter_note is None
+    fresh = Progress().update({"status": "charging", "energy_kwh": "0.000"}, now=0.0)
+    assert fresh.meter_note.startswith("waiting for the first meter reading")
 
 
 def test_cost_so_far_is_energy_times_price_plus_fee_until_the_backend_knows():
@@ -66,7 +81,7 @@ def test_real_service_payment_without_test_keys_says_what_to_do():
                "stripe_account_id": "acct_1"}
     with pytest.raises(PaymentActionNeeded) as err:
         driver.confirm_payment(None, "tok", payment)  # type: ignore[arg-type] - no call is made
-    assert "Scan to Pay" in str(err.value) and err.value.exit_code == 10
+    assert "Scan to Pay" in str(err.value) and err.value.exit_code == 27
     with pytest.raises(driver.DriverError, match="test keys"):
         driver.confirm_payment(None, "tok", payment, stripe_secret_key="sk_live_nope")  # type: ignore[arg-type]
 

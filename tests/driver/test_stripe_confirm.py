@@ -12,7 +12,7 @@ import json
 import pytest
 
 from host_tools.bench_rig import LocalBackend, bench_charger
-from host_tools.driver import ExitCode
+from host_tools.exits import Exit
 from tests.backend.fake_stripe import FakeStripe
 from tests.driver.conftest import Cli
 from tests.driver.ocpp_peer import OcppPeer
@@ -56,7 +56,7 @@ def test_real_service_payment_needs_the_browser_without_test_keys(stripe_rig):
     _, cli = stripe_rig
     assert cli("session start --code STRIPE1 --connector 1").exit_code == 0
     result = cli("session confirm")
-    assert result.exit_code == ExitCode.ACTION_NEEDED == 10
+    assert result.exit_code == Exit.ACTION_NEEDED == 27
     assert "Scan to Pay" in result.stderr and "--stripe-secret-key" in result.stderr
     secret = json.loads(cli.state.read_text())["payment"]["client_secret"]
     assert secret not in result.stdout + result.stderr
@@ -75,12 +75,12 @@ def test_stripe_test_keys_confirm_the_payment_intent(stripe_rig):
     assert cli("session stop").exit_code == 0
 
 
-def test_stripe_declined_test_card_is_refused_exit_4(stripe_rig):
+def test_stripe_declined_test_card_is_refused_exit_21(stripe_rig):
     _, cli = stripe_rig
     assert cli("session start --code STRIPE1 --connector 1").exit_code == 0
     result = cli("session confirm --stripe-secret-key sk_test_driver "
                  "--payment-method pm_card_chargeDeclined")
-    assert result.exit_code == ExitCode.REFUSED
+    assert result.exit_code == Exit.REFUSED
     assert "not authorized" in result.stderr and "card_declined" in result.stderr
 
 
@@ -88,5 +88,5 @@ def test_live_keys_are_refused(stripe_rig):
     _, cli = stripe_rig
     assert cli("session start --code STRIPE1 --connector 1").exit_code == 0
     result = cli("session confirm --stripe-secret-key sk_live_nope")
-    assert result.exit_code == ExitCode.ERROR
+    assert result.exit_code == Exit.ERROR
     assert "Only Stripe test keys" in result.stderr

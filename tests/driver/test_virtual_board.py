@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from host_tools.commission import FAIL, PASS, SKIP, STEPS, Commissioning, Timeouts
-from host_tools.driver import ExitCode
+from host_tools.exits import Exit
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDS = [ROOT / "firmware" / "main.py", ROOT / "firmware" / "evse" / "app.py",
@@ -124,14 +124,15 @@ def test_commission_fails_at_online_when_the_board_cannot_reach_the_backend(tmp_
 
 
 def test_commission_fails_at_board_when_nothing_answers(tmp_path):
-    """No board on the port: the first step fails, everything else is skipped, exit 1."""
+    """No board on the port: the first step fails, everything else is skipped, exit 5
+    (board unreachable, as for every board command)."""
     from host_tools.cli import main
 
     report_file = tmp_path / "r.json"
     result = CliRunner(mix_stderr=False).invoke(main, [
         "commission", "--port", str(tmp_path / "no-such-tty"), "--code", "X1", "--connector", "1",
         "--api", "http://127.0.0.1:9/api/v3", "--report", str(report_file)])
-    assert result.exit_code == ExitCode.ERROR
+    assert result.exit_code == Exit.UNREACHABLE
     report = json.loads(report_file.read_text())
     assert report["failed_step"] == "board"
     assert [s["status"] for s in report["steps"]] == [FAIL] + [SKIP] * 6

@@ -170,3 +170,21 @@ def test_load_missing_and_broken():
     raises(ValueError, config.load, "broken_config.json")
     os.remove("broken_config.json")
     assert json.loads(json.dumps(good()))  # the test config itself is plain JSON
+
+
+def test_csms_url_port_must_be_a_port():
+    """The port of csms_url is 1..65535 (ws://127.0.0.1:99999/ocpp was accepted)."""
+    assert "1..65535" in bad("csms_url", "ws://127.0.0.1:99999/ocpp")
+    assert "1..65535" in bad("csms_url", "ws://127.0.0.1:0/ocpp")
+    assert "1..65535" in bad("csms_url", "ws://127.0.0.1:/ocpp")
+    assert "host" in bad("csms_url", "ws://:8180/ocpp")
+    cfg = good()
+    for url in ("wss://[::1]:443/ocpp", "ws://host/ocpp", "ws://127.0.0.1:65535/ocpp"):
+        cfg["csms_url"] = url
+        assert config.validate(cfg, BOARD) == [], url
+
+
+def test_csms_url_must_not_end_in_the_charge_point_id():
+    """The firmware appends /{charge_point_id}: a URL that already ends in it gets HTTP 403."""
+    why = bad("csms_url", "ws://127.0.0.1:8180/ocpp/CP-1")
+    assert "write ws://127.0.0.1:8180/ocpp" in why

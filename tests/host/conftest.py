@@ -67,6 +67,29 @@ def firmware(tmp_path) -> Path:
 
 
 @pytest.fixture
+def real_firmware(tmp_path) -> Path:
+    """A copy of the repository's firmware as it is (its main.py boots evse.app), for tests
+    that change a module and see the new code boot."""
+    fw = tmp_path / "real-firmware"
+    shutil.copytree(FIRMWARE_DIR / "evse", fw / "evse", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(FIRMWARE_DIR / "main.py", fw / "main.py")
+    return fw
+
+
+@pytest.fixture
+def flashed(vboard, good_config) -> VirtualBoard:
+    """A virtual board flashed with the repository's firmware and good_config, its app
+    started (its csms_url leads nowhere: no OCPP, so no transaction)."""
+    from host_tools import flash
+
+    require_schema()
+    mark = vboard.console_mark()
+    flash.flash_board(vboard.port, "unix-sim", good_config)
+    vboard.wait_for_console("app started", timeout=20, since=mark)
+    return vboard
+
+
+@pytest.fixture
 def boards():
     """Start virtual boards; every one is stopped at teardown."""
     started: list[VirtualBoard] = []

@@ -1,4 +1,9 @@
-"""`chargerctl config get|set` on a flashed virtual board: the firmware's rules, secrets hidden."""
+"""`chargerctl config get|set` on a virtual board flashed with the real firmware (evse.app runs:
+its watchdog, its console, its boot): the firmware's rules, secrets hidden, real JSON values.
+
+No transaction is open here (the board's csms_url leads nowhere); the refusals while one is
+open are in test_board_transactions.py.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +11,87 @@ import json
 
 import pytest
 
-from host_tools import flash as fl
-from tests.host.conftest import chargerctl, require_schema, snapshot
+from host_tools.board_probe import probe
+from host_tools.exits import Exit
+from tests.host.conftest import chargerctl
 
 SECRET = "0123456789abcdef-SECRET"  # the authorization_key in good_config
-
-
-@pytest.fixture
-def flashed(vboard, firmware, good_config):
-    """A virtual board flashed with the test firmware and good_config, booted."""
-    require_schema()
-    board, raw = fl.load_board("unix-sim")
-    fl.deploy(vboard.port, fl.build_image(firmware), raw, fl.check_config(good_config, board))
-    vboard.wait_boot(2)
-    vboard.wait_for_console("BOOT CP-TEST-1")
-    return vboard
 
 
 def _stored(vb) -> dict:
     return json.loads((vb.flash_dir / "config.json").read_text())
 
 
+def _booted_again(vb, mark: int, text: str = "app started") -> str:
+    return vb.wait_for_console(text, timeout=20, since=mark)
+
+
 def test_get_shows_config_but_never_the_authorization_key(flashed):
     proc = chargerctl("config", "get", "--port", flashed.port)
     assert proc.returncode == 0, proc.stderr
-    assert "CP-TEST-1" in proc.stdout and "ABC123" in proc.stdout
-    assert "authorization_key  set" in proc.stdout
+    lines = dict(line.split(None, 1) for line in proc.stdout.splitlines())
+    assert lines["charge_point_id"] == "CP-TEST-1"
+    assert lines["public_code"] == "ABC123"  # stored upper-case by the firmware's rules
+    assert lines["authorization_key"] == "set"
+    assert lines["wifi"] == "not set"
+    assert lines["public_url"] == "https://app.plugchoice.com/p/ABC123 (default)"
     assert SECRET not in proc.stdout + proc.stderr
 
+
+def test_get_json_has_real_values_nulls_and_defaults_apart(flashed):
     proc = chargerctl("config", "get", "--port", flashed.port, "--json")
+    assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["charge_point_id"] == "CP-TEST-1"
-    assert data["authorization_key"] == "set"
+    cfg = data["config"]
+    assert cfg["charge_point_id"] == "CP-TEST-1"
+    assert cfg["authorization_key"] == "<redacted>"
+    assert cfg["wifi"] is None and cfg["public_url"] is None and cfg["ca_cert"] is None
+    assert data["defaults"] == {"public_url": "https://app.plugchoice.com/p/ABC123", "connectors": 2}
     assert SECRET not in proc.stdout
 
-    proc = chargerctl("config", "get", "--port", flashed.port, "authorization_key")
-    assert proc.stdout.strip() == "set"
+    one = json.loads(chargerctl("config", "get", "--port", flashed.port, "public_url", "--json").stdout)
+    assert one == {"key": "public_url", "value": None,
+                   "default": "https://app.plugchoice.com/p/ABC123"}
 
 
 def test_get_restarts_the_firmware_it_interrupted(flashed):
-    mark = flashed.console_mark()
-    assert chargerctl("config", "get", "--port", flashed.port, "identity").stdout.strip() == "CP-TEST-1"
-    flashed.wait_boot(3)
-    flashed.wait_for_console("BOOT CP-TEST-1", since=mark)
+    mark, boots = flashed.console_mark(), flashed.boots
+    proc = chargerctl("config", "get", "--port", flashed.port, "charge_point_id")
+    assert proc.stdout.strip() == "CP-TEST-1", proc.stderr
+    flashed.wait_boot(boots + 1)
+    _booted_again(flashed, mark)
 
 
-def test_set_identity_is_written_and_booted(flashed):
-    mark = flashed.console_mark()
+def test_identity_is_not_a_key_any_more(flashed):
+    """`config set` called the key identity while `config get` and the README said
+    charge_point_id: there is one name now, and the old one gets a clear error."""
     proc = chargerctl("config", "set", "--port", flashed.port, "identity", "CP-NEW-7")
+    assert proc.returncode == Exit.USAGE
+    assert "unknown config key 'identity'" in proc.stderr
+    assert "charge_point_id" in proc.stderr
+    assert _stored(flashed)["charge_point_id"] == "CP-TEST-1"
+
+
+def test_set_charge_point_id_is_written_and_booted(flashed):
+    """The real firmware's app was running: the watchdog feed used to delete the base64
+    writer here (NameError: name '_w' isn't defined)."""
+    mark = flashed.console_mark()
+    proc = chargerctl("config", "set", "--port", flashed.port, "charge_point_id", "CP-NEW-7")
     assert proc.returncode == 0, proc.stderr
+    assert "NameError" not in proc.stderr
+    assert proc.stdout.strip() == "charge_point_id = CP-NEW-7 (board restarting)"
     assert _stored(flashed)["charge_point_id"] == "CP-NEW-7"
-    flashed.wait_for_console("BOOT CP-NEW-7", since=mark)
+    _booted_again(flashed, mark, "/ocpp/CP-NEW-7")  # the app's "ocpp url=..." line
     assert not (flashed.flash_dir / "config.json.tmp").exists()  # written via temp + rename
 
 
-def test_set_public_code_is_normalised_by_the_firmware_rules(flashed):
+def test_set_keeps_the_deploy_record_honest(flashed):
+    """flash trusts the deploy record to skip a board that is up to date; a config changed
+    behind its back must not look deployed."""
+    assert (flashed.flash_dir / "deploy.json").exists()
     assert chargerctl("config", "set", "--port", flashed.port, "public_code", "xyz9").returncode == 0
-    assert _stored(flashed)["public_code"] == "XYZ9"
+    assert _stored(flashed)["public_code"] == "XYZ9"  # normalised by the firmware's rules
+    assert not (flashed.flash_dir / "deploy.json").exists()
 
 
 def test_set_authorization_key_is_stored_but_not_printed(flashed):
@@ -83,21 +112,26 @@ def test_set_authorization_key_prompts_hidden_when_no_value(flashed):
     assert new_key not in proc.stdout
 
 
-def test_bad_value_is_refused_with_the_reason_and_nothing_written(flashed):
-    before = snapshot(flashed.flash_dir)
-    proc = chargerctl("config", "set", "--port", flashed.port, "csms_url", "https://example.com/ocpp")
-    assert proc.returncode == 3
-    assert "csms_url" in proc.stderr and "ws://" in proc.stderr
-    assert snapshot(flashed.flash_dir) == before
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://example.com/ocpp", "ws://"),
+    ("ws://127.0.0.1:8180/ocpp/CP-TEST-1", "write ws://127.0.0.1:8180/ocpp"),
+    ("ws://127.0.0.1:99999/ocpp", "port '99999' must be a number 1..65535"),
+])
+def test_bad_csms_url_is_refused_with_what_to_write(flashed, url, says):
+    before = (flashed.flash_dir / "config.json").read_bytes()
+    proc = chargerctl("config", "set", "--port", flashed.port, "csms_url", url)
+    assert proc.returncode == Exit.CONFIG, proc.stderr
+    assert "csms_url" in proc.stderr and says in proc.stderr
+    assert (flashed.flash_dir / "config.json").read_bytes() == before
 
 
 def test_short_authorization_key_refused_without_echo(flashed):
-    before = snapshot(flashed.flash_dir)
+    before = (flashed.flash_dir / "config.json").read_bytes()
     proc = chargerctl("config", "set", "--port", flashed.port, "authorization_key", "short-SECRET")
-    assert proc.returncode == 3
+    assert proc.returncode == Exit.CONFIG
     assert "authorization_key" in proc.stderr
     assert "short-SECRET" not in proc.stderr + proc.stdout
-    assert snapshot(flashed.flash_dir) == before
+    assert (flashed.flash_dir / "config.json").read_bytes() == before
 
 
 def test_wifi_and_ca_cert(flashed, tmp_path):
@@ -111,21 +145,23 @@ def test_wifi_and_ca_cert(flashed, tmp_path):
     stored = _stored(flashed)
     assert stored["wifi"] == {"ssid": "Depot-WLAN", "password": "correct horse"}
     assert stored["ca_cert"] == pem.read_text()
-    shown = json.loads(chargerctl("config", "get", "--port", flashed.port, "--json").stdout)
-    assert shown["wifi"] == {"ssid": "Depot-WLAN", "password": "set"}
-    assert shown["ca_cert"].startswith("set (")
+    proc = chargerctl("config", "get", "--port", flashed.port, "--json")
+    shown = json.loads(proc.stdout)["config"]
+    assert shown["wifi"] == {"ssid": "Depot-WLAN", "password": "<redacted>"}
+    assert shown["ca_cert"] == pem.read_text()  # a CA certificate is public
+    assert "correct horse" not in proc.stdout
 
 
 def test_unset_optional_key_and_required_key_refused(flashed):
     assert chargerctl("config", "set", "--port", flashed.port, "authorization_key", "--unset").returncode == 0
     assert "authorization_key" not in _stored(flashed)
     proc = chargerctl("config", "set", "--port", flashed.port, "csms_url", "--unset")
-    assert proc.returncode == 3 and "required" in proc.stderr
+    assert proc.returncode == Exit.CONFIG and "required" in proc.stderr
 
 
 def test_unknown_key_names_the_known_ones(flashed):
     proc = chargerctl("config", "set", "--port", flashed.port, "colour", "red")
-    assert proc.returncode == 2
+    assert proc.returncode == Exit.USAGE
     assert "csms_url" in proc.stderr
 
 
@@ -134,11 +170,23 @@ def test_console_log_keeps_raw_repl_traffic_out(flashed):
     import base64
 
     raw = (flashed.flash_dir / "config.json").read_bytes()
+    mark = flashed.console_mark()
     assert chargerctl("config", "get", "--port", flashed.port).returncode == 0
-    flashed.wait_boot(3)
-    flashed.wait_for_console("BOOT CP-TEST-1", since=flashed.console_mark() - 100)
+    _booted_again(flashed, mark)
     text = flashed.console_text()
     assert "not logged" in text
     assert SECRET not in text
     assert base64.b64encode(raw)[:40].decode() not in text
-    assert "BOOT CP-TEST-1" in text  # the firmware's own output is still there
+    assert "app started" in text  # the firmware's own output is still there
+
+
+def test_the_app_answers_the_probe_after_config_set(flashed):
+    """The probe is how every board command looks before it interrupts: the restarted app
+    answers it with the new identity."""
+    mark = flashed.console_mark()
+    assert chargerctl("config", "set", "--port", flashed.port, "public_code", "NEW1").returncode == 0
+    _booted_again(flashed, mark)
+    state = probe(flashed.port, timeout=5)
+    assert state is not None
+    assert state.data["public_code"] == "NEW1" and state.data["charge_point_id"] == "CP-TEST-1"
+    assert state.transactions == []

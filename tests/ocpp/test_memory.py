@@ -15,18 +15,22 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from tests import builds
 from tests.ocpp.conftest import Station, frame_problems
 from tests.ocpp.test_core_profile import start_charging
 
 SAMPLES = int(os.environ.get("EVSE_MEM_SAMPLES", "5"))
 # Measured (unix port, 64-bit, .mpy without line numbers as flash.build_image deploys it): the
-# smallest heap that runs the 60-sample session is 104k (102k fails; it was 120k before the rare
+# smallest heap that ran the 60-sample session was 104k at commit 3143d1e (120k before the rare
 # OCPP parts, start-up code, the WebSocket handshake and the sim control commands became
-# load-per-use modules). The heap after all imports and boot objects ("app started mem_alloc")
-# is ~86.2 KB (was 96.5 KB), the live heap at steady state ~92.4 KB. The suite keeps a margin.
-# The 64k goal of issue 3 needs the code out of the heap (frozen into the firmware image): see
-# readme-parts/m.md.
-HEAP = os.environ.get("EVSE_MEM_HEAP", "112k")
+# load-per-use modules). Since the console probe task (de59f2d) and the display work (c22ab3e)
+# this session needs 116k (112k fails at the sim's plug command), hence 120k here; the field
+# session of `make bench-memory` (with Change/GetConfiguration and TriggerMessage) needs 128k.
+# The heap after start ("app started mem_alloc") is ~87 KB on 64-bit. Frozen into a 32-bit
+# image the code leaves the heap: see BUILDS below and firmware/README.md.
+HEAP = os.environ.get("EVSE_MEM_HEAP", "120k")
 
 
 async def session(station: Station, samples: int) -> dict:
@@ -42,12 +46,35 @@ async def session(station: Station, samples: int) -> dict:
     return {"stop": stop, "code_bytes": int(started.group(1)), "exits": list(station.fw.exits)}
 
 
-async def test_full_session_fits_small_heap(tmp_path, firmware_lib):
+# build -> (heap, most heap the code may take at "app started"). Measured with 60 samples and
+# the rare operations by `make bench-memory` (bench/memory.py; figures in firmware/README.md);
+# the 5-sample session here keeps a margin. The frozen build's low code figure also proves
+# that the frozen copy of evse runs (MICROPYPATH holds no lib/evse).
+BUILDS = {"unix64": (HEAP, 90 * 1024), "unix32": ("88k", 64 * 1024),
+          "unix32-frozen": ("40k", 26 * 1024)}
+
+
+@pytest.fixture(scope="module")
+def mpy_lib(tmp_path_factory) -> Path:
+    lib = tmp_path_factory.mktemp("mpy-lib")
+    _compile(lib)
+    return lib
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+async def test_full_session_fits_small_heap(tmp_path, tmp_path_factory, mpy_lib, build):
     """Issue 3: "A full session (boot, remote start, 60 samples, remote stop) runs with .mpy
-    files under micropython -X heapsize=..." - no MemoryError, no restart, every frame valid
-    (HEAP above; EVSE_MEM_HEAP=64k shows how far the goal is)."""
-    st = Station(tmp_path, firmware_lib)
-    st.fw.heap = HEAP
+    files under micropython -X heapsize=..." - no MemoryError, no restart, every frame valid.
+    Issue 10: the same on the 32-bit port (.mpy) and with evse frozen into it."""
+    binary = builds.binary(build)
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    heap, code_limit = BUILDS[build]
+    lib = tmp_path_factory.mktemp("empty-lib") if builds.frozen(build) else mpy_lib
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    st = Station(flash, lib, binary)
+    st.fw.heap = heap
     try:
         res = await session(st, SAMPLES)
     finally:
@@ -55,7 +82,7 @@ async def test_full_session_fits_small_heap(tmp_path, firmware_lib):
     assert res["exits"] == [], "\n".join(st.fw.lines[-30:])
     assert not [line for line in st.fw.lines if "MemoryError" in line or "crash" in line]
     assert frame_problems(st.server.frames) == []
-    assert res["code_bytes"] < 90 * 1024  # measured ~86.2 KB (was 96.5 KB)
+    assert res["code_bytes"] < code_limit, res["code_bytes"]
 
 
 def _compile(lib: Path):

@@ -2,104 +2,85 @@
 
 Every command is a thin layer over host_tools/driver.py (the same code `commission` and `demo`
 use). The current session's token lives in a 0600 state file and is only shown shortened.
+`--api` and `--state` work before or after the sub-command.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from host_tools import driver
+from host_tools.commands import CTX, console
+from host_tools.commands.session_options import (
+    Ctx,
+    common_options,
+    emit,
+    handles_errors,
+    token_option,
+)
+from host_tools.commands.session_view import (
+    plain_line,
+    print_receipt,
+    progress_table,
+    status_style,
+)
 from host_tools.driver import (
     API_ENV,
     DEFAULT_API,
     MIN_POLL_S,
     REAL_API,
     TERMINAL,
-    Client,
-    DriverError,
-    ExitCode,
     Progress,
-    SessionFile,
     money,
     shorten,
 )
+from host_tools.exits import Exit, epilog
+from host_tools.session_file import STATE_ENV
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  ok                      6  conflict (connector busy, cannot cancel)
-  2  usage / no session      7  rate limited (see Retry-After)
-  3  not found (code/token)  8  network (API unreachable)
-  4  offline or refused      9  session failed / cancelled / timed out
-  5  unprocessable (422)    10  payment must be confirmed in a browser
-  1  unexpected answer"""
-
-out = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-class Ctx:
-    def __init__(self, api: str, api_given: bool, state: str | None):
-        self.api = api
-        self.api_given = api_given
-        self.state = SessionFile(state)
-
-    def client(self, saved: dict | None = None) -> Client:
-        """The API of the saved session unless --api/CHARGERCTL_API names another."""
-        api = self.api
-        if saved and not self.api_given and saved.get("api"):
-            api = saved["api"]
-        return Client(api)
+# What each sub-command can return, for its --help.
+_API = (Exit.OK, Exit.ERROR, Exit.USAGE, Exit.NETWORK, Exit.RATE_LIMITED)
+EXITS = {
+    "charger": _API + (Exit.NOT_FOUND,),
+    "start": _API + (Exit.NOT_FOUND, Exit.REFUSED, Exit.UNPROCESSABLE, Exit.CONFLICT),
+    "confirm": _API + (Exit.NOT_FOUND, Exit.REFUSED, Exit.ACTION_NEEDED),
+    "stop": _API + (Exit.NOT_FOUND, Exit.REFUSED),
+    "cancel": _API + (Exit.NOT_FOUND, Exit.CONFLICT),
+    "status": _API + (Exit.NOT_FOUND,),
+    "watch": _API + (Exit.NOT_FOUND, Exit.SESSION_FAILED),
+    "receipt": _API + (Exit.NOT_FOUND,),
+}
+ALL_EXITS = tuple(sorted({c for codes in EXITS.values() for c in codes}))
 
 
-def json_option(fn: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+def _command(name: str, **kw: Any) -> Callable:
+    """A sub-command with the shared options, its exit codes in --help, and error handling."""
+
+    def wrap(fn: Callable) -> Callable:
+        fn = handles_errors(fn)
+        fn = click.pass_obj(fn)
+        fn = common_options(fn)
+        return session.command(name, context_settings=CTX, epilog=epilog(*sorted(EXITS[name])), **kw)(fn)
+
+    return wrap
 
 
-def handles_errors(fn: Callable) -> Callable:
-    """Turn a DriverError into its sentence on stderr and its documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DriverError as err:
-            if kwargs.get("as_json"):
-                print(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
-                                  "http_status": err.status}), flush=True)
-            err_console.print(f"[bold red]error:[/] {err.message}")
-            sys.exit(int(err.exit_code))
-        except KeyboardInterrupt:
-            err_console.print("Interrupted; the session itself goes on "
-                              "(chargerctl session stop ends it).")
-            sys.exit(130)
-
-    return wrapper
-
-
-def emit(data: Any) -> None:
-    print(json.dumps(data, default=str), flush=True)
-
-
-@click.group(epilog=EXIT_CODES_HELP)
+@click.group(context_settings=CTX, epilog=epilog(*ALL_EXITS))
 @click.option("--api", envvar=API_ENV, default=DEFAULT_API, show_default=True, metavar="URL",
               help=f"Public-charging API base URL (env {API_ENV}); the real service is {REAL_API}.")
-@click.option("--state", envvar="CHARGERCTL_STATE", type=click.Path(dir_okay=False),
-              metavar="FILE",
+@click.option("--state", envvar=STATE_ENV, type=click.Path(dir_okay=False), metavar="FILE",
               help="Where the current session's token is kept (0600). "
-                   "Default ~/.config/chargerctl/session.json (env CHARGERCTL_STATE).")
+                   f"Default ~/.config/chargerctl/session.json (env {STATE_ENV}).")
 @click.pass_context
 def session(ctx: click.Context, api: str, state: str | None) -> None:
     """Play the driver: look up a charger, start, pay, watch, stop and get the receipt.
+
+    `--api`, `--state` and `--json` go before or after the sub-command.
 
     \b
     Examples:
@@ -107,9 +88,10 @@ def session(ctx: click.Context, api: str, state: str | None) -> None:
       chargerctl session start --code ABC123 --connector 1 --email me@example.com
       chargerctl session confirm
       chargerctl session watch
+      chargerctl session status --token <token> --json
       chargerctl session stop
       chargerctl session receipt --json
-      chargerctl session --api https://app.plugchoice.com/api/v3 charger ABC123
+      chargerctl session charger ABC123 --api https://app.plugchoice.com/api/v3
     """
     source = ctx.get_parameter_source("api")
     given = source not in (None, click.core.ParameterSource.DEFAULT)
@@ -118,11 +100,8 @@ def session(ctx: click.Context, api: str, state: str | None) -> None:
 
 # --- charger ---------------------------------------------------------------------------------
 
-@session.command()
+@_command("charger")
 @click.argument("code")
-@json_option
-@click.pass_obj
-@handles_errors
 def charger(obj: Ctx, code: str, as_json: bool) -> None:
     """Look up a charger by its public code (case-insensitive).
 
@@ -135,6 +114,7 @@ def charger(obj: Ctx, code: str, as_json: bool) -> None:
     if as_json:
         emit(data)
         return
+    out = console()
     pricing = data.get("pricing") or {}
     cur = pricing.get("currency")
     online = "[green]online[/]" if data.get("online") else "[red]offline[/]"
@@ -144,36 +124,28 @@ def charger(obj: Ctx, code: str, as_json: bool) -> None:
               f"{money(data.get('preauth_amount'), cur)}")
     table = Table("Connector", "Status", "Standard", "Format", "Power")
     for c in data.get("connectors") or []:
-        table.add_row(str(c.get("connector_id")), _status_style(c.get("status")),
+        table.add_row(str(c.get("connector_id")), status_style(c.get("status")),
                       str(c.get("standard") or "-"), str(c.get("format") or "-"),
                       str(c.get("power_type") or "-"))
     out.print(table)
 
 
-def _status_style(status: str | None) -> str:
-    colour = {"Available": "green", "Charging": "cyan", "Preparing": "yellow",
-              "Faulted": "red", "Unavailable": "red"}.get(status or "", "white")
-    return f"[{colour}]{status or '-'}[/]"
-
-
 # --- start / confirm / stop / cancel ---------------------------------------------------------
 
-@session.command()
+@_command("start")
 @click.option("--code", required=True, help="The charger's public code (on its display).")
 @click.option("--connector", "connector_id", required=True, type=click.IntRange(1, 100),
               help="Connector number, from 1.")
 @click.option("--email", default=None, help="Send the receipt to this address.")
 @click.option("--replace", is_flag=True,
               help="Start even if the saved session has not ended (its token is forgotten).")
-@json_option
-@click.pass_obj
-@handles_errors
 def start(obj: Ctx, code: str, connector_id: int, email: str | None, replace: bool,
           as_json: bool) -> None:
     """Start a public session: creates the payment pre-authorization.
 
     The session token is saved to the state file (0600); the next commands use it. A saved
-    session that has not ended is never overwritten silently (see --replace).
+    session that has not ended is never overwritten silently (see --replace). A refusal names
+    the connector's state in plain words and what to do (e.g. unplug the EV after a session).
 
     \b
     Example:
@@ -190,6 +162,7 @@ def start(obj: Ctx, code: str, connector_id: int, email: str | None, replace: bo
         emit({"session_token_short": shorten(started.token), "state_file": str(obj.state.path),
               "data": s})
         return
+    out = console()
     cur = (s.get("pricing") or {}).get("currency")
     hold = s.get("amount_authorized")
     out.print(f"Session [bold]{shorten(started.token)}[/] created on "
@@ -216,16 +189,13 @@ def _refuse_to_forget(obj: Ctx) -> None:
             "stop or cancel it first (chargerctl session stop / cancel), or pass --replace.")
 
 
-@session.command()
+@_command("confirm")
 @click.option("--stripe-secret-key", envvar="STRIPE_TEST_SECRET_KEY", default=None,
               metavar="sk_test_...",
               help="Real service only: confirm the PaymentIntent in Stripe test mode "
                    "(env STRIPE_TEST_SECRET_KEY).")
 @click.option("--payment-method", default="pm_card_visa", show_default=True,
               help="Stripe test payment method, with --stripe-secret-key.")
-@json_option
-@click.pass_obj
-@handles_errors
 def confirm(obj: Ctx, stripe_secret_key: str | None, payment_method: str, as_json: bool) -> None:
     """Confirm the payment, then tell the backend (POST /confirm) so charging starts.
 
@@ -247,8 +217,8 @@ def confirm(obj: Ctx, stripe_secret_key: str | None, payment_method: str, as_jso
     if as_json:
         emit({"data": data})
         return
-    out.print(f"Payment confirmed; session {shorten(saved['session_token'])} is "
-              f"[bold]{data.get('status')}[/]. Next: [bold]chargerctl session watch[/]")
+    console().print(f"Payment confirmed; session {shorten(saved['session_token'])} is "
+                    f"[bold]{data.get('status')}[/]. Next: [bold]chargerctl session watch[/]")
 
 
 def _action(obj: Ctx, name: str, as_json: bool) -> dict:
@@ -260,10 +230,7 @@ def _action(obj: Ctx, name: str, as_json: bool) -> dict:
     return data
 
 
-@session.command()
-@json_option
-@click.pass_obj
-@handles_errors
+@_command("stop")
 def stop(obj: Ctx, as_json: bool) -> None:
     """Stop charging: the charger opens its relay and the session is settled.
 
@@ -273,16 +240,13 @@ def stop(obj: Ctx, as_json: bool) -> None:
     """
     data = _action(obj, "stop", as_json)
     if not as_json:
-        out.print(f"Stop requested: status [bold]{data.get('status')}[/]. "
-                  "Next: [bold]chargerctl session receipt --wait 30[/]")
+        console().print(f"Stop requested: status [bold]{data.get('status')}[/]. "
+                        "Next: [bold]chargerctl session receipt --wait 30[/]")
 
 
-@session.command()
-@json_option
-@click.pass_obj
-@handles_errors
+@_command("cancel")
 def cancel(obj: Ctx, as_json: bool) -> None:
-    """Cancel before charging starts; releases the payment hold.
+    """Cancel before charging starts (created, authorized, starting); releases the payment hold.
 
     \b
     Example:
@@ -290,87 +254,86 @@ def cancel(obj: Ctx, as_json: bool) -> None:
     """
     data = _action(obj, "cancel", as_json)
     if not as_json:
-        out.print(f"Session cancelled (status [bold]{data.get('status')}[/]); "
-                  "the payment hold is released.")
+        console().print(f"Session cancelled (status [bold]{data.get('status')}[/]); "
+                        "the payment hold is released.")
 
 
-# --- watch -----------------------------------------------------------------------------------
+# --- status / watch --------------------------------------------------------------------------
 
-def progress_table(p: Progress, token: str) -> Table:
-    s = p.session
-    cur = (s.get("pricing") or {}).get("currency")
-    table = Table(title=f"Session {shorten(token)}", show_header=False, min_width=40)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("Status", s.get("status", "?") + (f" ({s['failure_reason']})"
-                                                     if s.get("failure_reason") else ""))
-    table.add_row("Connector", f"{s.get('connector_id', '?')}: "
-                               f"{_status_style(s.get('connector_status'))}")
-    energy = driver.energy_kwh(s)
-    table.add_row("Energy", "-" if energy is None else f"{energy:.3f} kWh")
-    table.add_row("Power", "-" if p.power_kw is None else f"{p.power_kw:.2f} kW")
-    table.add_row("Cost so far", money(driver.cost_so_far(s), cur))
-    elapsed = driver.elapsed_s(s)
-    table.add_row("Elapsed", "-" if elapsed is None else _duration(elapsed))
-    return table
+@_command("status")
+@token_option
+def status(obj: Ctx, token: str | None, as_json: bool) -> None:
+    """Show a session once: status, connector, energy, power, cost so far, elapsed.
 
+    Any session by its token (`--token`), or the saved one.
 
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    \b
+    Examples:
+      chargerctl session status
+      chargerctl session status --token "$TOKEN" --json
+    """
+    target = obj.target(token)
+    with obj.client(None if token else target) as client:
+        data, _ = client.session(target["session_token"])
+    progress = Progress().update(data, time.monotonic())
+    if as_json:
+        emit({**progress.as_json(), "token_short": shorten(target["session_token"]),
+              "data": data})
+        return
+    console().print(progress_table(progress, target["session_token"]))
 
 
-@session.command()
+@_command("watch")
+@token_option
 @click.option("--interval", type=click.FloatRange(min=MIN_POLL_S), default=MIN_POLL_S,
               show_default=True, help="Seconds between polls (the API allows 30/min).")
 @click.option("--until", "until", multiple=True, type=click.Choice(driver.STATUSES),
               help="Also end when the session reaches this status (repeatable).")
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
-@json_option
-@click.pass_obj
-@handles_errors
-def watch(obj: Ctx, interval: float, until: tuple[str, ...], timeout: float | None,
-          as_json: bool) -> None:
+def watch(obj: Ctx, token: str | None, interval: float, until: tuple[str, ...],
+          timeout: float | None, as_json: bool) -> None:
     """Follow the session live until it ends (status, energy, power, cost, elapsed).
 
-    Exits 0 when it completes (or reaches --until), 9 when it fails or is cancelled.
+    Power is the meter's: the charger's own power reading when the backend has one, else the
+    energy between two meter readings over the time between them. Until the first reading
+    (every MeterValueSampleInterval, 60 s by default) it says it is waiting for one.
+    Exits 0 when it completes (or reaches --until), 26 when it fails or is cancelled.
     With --json, prints one JSON object per poll.
 
     \b
     Examples:
       chargerctl session watch
       chargerctl session watch --until charging --timeout 60
-      chargerctl session watch --json | jq .energy_kwh
+      chargerctl session watch --json | jq .power_kw
     """
-    saved = obj.state.load()
-    token = saved["session_token"]
+    target = obj.target(token)
+    token = target["session_token"]
     wanted = set(until) | {"completed"}
     limit = timeout if timeout is not None else 365 * 24 * 3600.0
     progress = Progress()
-    with obj.client(saved) as client:
+    out = console()
+    with obj.client(target if "api" in target else None) as client:
+        def follow(on_update: Callable[[Progress], None], **kw: Any) -> dict:
+            return driver.wait_for(client, token, wanted, timeout=limit, interval=interval,
+                                   progress=progress, on_update=on_update, **kw)
+
         if as_json:
-            driver.wait_for(client, token, wanted, timeout=limit, interval=interval,
-                            progress=progress, on_update=lambda p: emit(p.as_json()))
+            follow(lambda p: emit(p.as_json()))
             return
         if out.is_terminal:
             with Live(progress_table(progress, token), console=out, refresh_per_second=4) as live:
-                def show(p: Progress) -> None:
-                    live.update(progress_table(p, token))
-                session = driver.wait_for(client, token, wanted, timeout=limit,
-                                          interval=interval, progress=progress,
-                                          on_update=show, sleep=_ticking(live, progress, token))
+                session = follow(lambda p: live.update(progress_table(p, token)),
+                                 sleep=_ticking(live, progress, token))
         else:
             last: list[Any] = [None]
 
             def line(p: Progress) -> None:
-                row = p.as_json()
-                key = (row["status"], row["connector_status"], row["energy_kwh"])
+                text = plain_line(p)
+                key = text.rsplit("  elapsed", 1)[0]
                 if key != last[0]:
                     last[0] = key
-                    out.print(_plain_line(p))
-            session = driver.wait_for(client, token, wanted, timeout=limit, interval=interval,
-                                      progress=progress, on_update=line)
+                    out.print(text)
+            session = follow(line)
     out.print(f"Session is [bold]{session.get('status')}[/].")
 
 
@@ -386,25 +349,13 @@ def _ticking(live: Live, progress: Progress, token: str) -> Callable[[float], No
     return sleep
 
 
-def _plain_line(p: Progress) -> str:
-    row = p.as_json()
-    energy = row["energy_kwh"] or "-"
-    power = "-" if row["power_kw"] is None else f"{row['power_kw']:.2f} kW"
-    elapsed = "-" if row["elapsed_s"] is None else _duration(row["elapsed_s"])
-    return (f"{row['status']:<10} connector {row['connector_status'] or '-':<13} "
-            f"energy {energy} kWh  power {power}  cost {money(row['cost_so_far'], row['currency'])}"
-            f"  elapsed {elapsed}")
-
-
 # --- receipt ---------------------------------------------------------------------------------
 
-@session.command()
+@_command("receipt")
+@token_option
 @click.option("--wait", "wait_s", type=float, default=0.0, metavar="SECONDS",
               help="Wait up to this long for the session to be settled.")
-@json_option
-@click.pass_obj
-@handles_errors
-def receipt(obj: Ctx, wait_s: float, as_json: bool) -> None:
+def receipt(obj: Ctx, token: str | None, wait_s: float, as_json: bool) -> None:
     """The session's receipt: energy, cost, captured, released, tax and timestamps.
 
     \b
@@ -412,9 +363,9 @@ def receipt(obj: Ctx, wait_s: float, as_json: bool) -> None:
       chargerctl session receipt
       chargerctl session receipt --wait 30 --json
     """
-    saved = obj.state.load()
-    token = saved["session_token"]
-    with obj.client(saved) as client:
+    target = obj.target(token)
+    token = target["session_token"]
+    with obj.client(target if "api" in target else None) as client:
         if wait_s > 0:
             try:
                 data = driver.wait_for(client, token, TERMINAL, timeout=wait_s)
@@ -425,33 +376,9 @@ def receipt(obj: Ctx, wait_s: float, as_json: bool) -> None:
     rec = driver.receipt(data)
     if as_json:
         emit(rec)
-    else:
-        print_receipt(rec, out)
-    if rec["status"] in ("failed", "cancelled") and not as_json:
-        err_console.print(driver.describe_end(data))
+        return
+    print_receipt(rec, console())
+    if rec["status"] in ("failed", "cancelled"):
+        console(stderr=True).print(driver.describe_end(data))
 
 
-def print_receipt(rec: dict, console: Console) -> None:
-    cur = rec.get("currency")
-    table = Table(title="Receipt", show_header=False, min_width=40)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("Status", str(rec.get("status")))
-    table.add_row("Charger", f"{rec.get('charger')} connector {rec.get('connector_id')}")
-    table.add_row("Energy", f"{rec.get('energy_kwh') or '-'} kWh")
-    table.add_row("Cost", money(rec.get("cost_amount"), cur))
-    table.add_row("Authorized", money(rec.get("amount_authorized"), cur))
-    table.add_row("Captured", money(rec.get("amount_captured"), cur))
-    table.add_row("Released", money(rec.get("amount_released"), cur))
-    table.add_row("Tax", money(rec.get("tax_amount"), cur))
-    if rec.get("failure_reason"):
-        table.add_row("Failure", str(rec["failure_reason"]))
-    for key in driver.RECEIPT_TIMES:
-        table.add_row(key.removesuffix("_at").replace("_", " ").capitalize(),
-                      str(rec.get(key) or "-"))
-    console.print(table)
-    if rec.get("status") not in TERMINAL:
-        console.print(f"Not settled yet (status {rec.get('status')}); amounts are provisional.")
-
-
-__all__ = ["session", "ExitCode", "print_receipt", "progress_table"]

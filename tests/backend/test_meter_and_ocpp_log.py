@@ -1,0 +1,117 @@
+"""The session's live meter figures and the operator's OCPP log, against a real `ocpp` charge point."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import httpx
+import pytest
+from ocpp.v16 import call
+
+from host_tools.backend.ocpp_log import redact
+
+from .conftest import API, T0, connect
+from .test_lifecycle import charging
+
+LOG = "/api/v3/operator/chargers/{}/ocpp-log"
+
+
+def _ts(offset: float) -> str:
+    from host_tools.backend.clock import ocpp_time
+
+    return ocpp_time(T0 + offset)
+
+
+async def _meter(charger, tx: int, offset: float, wh: int, power_w: int | None = None):
+    values = [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+               "context": "Sample.Periodic"}]
+    if power_w is not None:
+        values.append({"value": str(power_w), "measurand": "Power.Active.Import", "unit": "W",
+                       "context": "Sample.Periodic"})
+    await charger.cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[
+        {"timestamp": _ts(offset), "sampled_value": values}]))
+
+
+async def _view(http, token: str) -> dict:
+    return (await http.get(f"{API}/sessions/{token}")).json()["data"]
+
+
+async def test_power_is_between_two_meter_readings_by_their_timestamps(server, http, charger):
+    """No reading yet: meter_reading_at and power_w are null. Then power = energy between two
+    successive readings over the time between their timestamps, not since anyone watched."""
+    token, tx, _ = await charging(http, server, charger, meter_start=1000)  # StartTransaction at 01:15:00
+    data = await _view(http, token)
+    assert data["status"] == "charging"
+    assert data["meter_reading_at"] is None and data["power_w"] is None
+    # 60 s sample interval at 7.4 kW: 123.3 Wh a minute
+    start = 28.0  # START_TS is T0 + 28 s
+    await _meter(charger, tx, start + 60, 1123)
+    data = await _view(http, token)
+    assert data["meter_reading_at"] == "2026-01-10T01:16:00.000000Z"
+    assert data["power_w"] == pytest.approx(7380, abs=5)  # from meterStart at the start time
+    await _meter(charger, tx, start + 120, 1123 + 61)  # the EV slows to 3.66 kW
+    assert (await _view(http, token))["power_w"] == pytest.approx(3660, abs=5)
+
+
+async def test_power_is_the_chargers_own_power_reading_when_it_sends_one(server, http, charger):
+    token, tx, _ = await charging(http, server, charger, meter_start=1000)
+    await _meter(charger, tx, 88, 1123, power_w=7391)
+    assert (await _view(http, token))["power_w"] == 7391
+    await charger.cp.call(call.StopTransaction(meter_stop=1130, timestamp=_ts(95), transaction_id=tx))
+    data = await _view(http, token)
+    assert data["status"] == "completed" and data["power_w"] is None
+
+
+async def test_ocpp_log_has_the_chargers_frames_in_order_and_long_polls(server, http, charger):
+    r = await http.get(LOG.format("CP-1"))
+    assert r.status_code == 200
+    body = r.json()
+    frames = body["data"]
+    assert body["online"] is True
+    assert frames[0]["type"] == "CONNECTED" and frames[0]["payload"]["authorization"] is None
+    boot = next(f for f in frames if f["action"] == "BootNotification" and f["direction"] == "in")
+    answer = next(f for f in frames if f["message_id"] == boot["message_id"] and f["type"] == "CALLRESULT")
+    assert boot["type"] == "CALL" and boot["payload"]["chargePointVendor"] == "Test"
+    assert answer["direction"] == "out" and answer["payload"]["status"] == "Accepted"
+    assert [f["seq"] for f in frames] == sorted(f["seq"] for f in frames)
+    last = body["last_seq"]
+    # a follower waits for the next frame instead of polling
+    waiting = asyncio.create_task(http.get(LOG.format("CP-1"), params={"after": last, "wait": 5}))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await charger.cp.call(call.Heartbeat())
+    later = (await asyncio.wait_for(waiting, 5)).json()["data"]
+    assert [f["action"] for f in later][:2] == ["Heartbeat", "Heartbeat"]
+    assert later[0]["seq"] > last
+    backlog = (await http.get(LOG.format("CP-1"), params={"limit": 2})).json()["data"]
+    assert [f["seq"] for f in backlog] == [f["seq"] for f in later[-2:]]
+
+
+async def test_ocpp_log_redacts_the_authorization_header_and_keys(server, http):
+    key = "0123456789abcdef0123"
+    auth = "Basic " + base64.b64encode(f"CP-KEY:{key}".encode()).decode()
+    link = await connect(server, "CP-KEY", statuses=("Available",),
+                         additional_headers={"Authorization": auth})
+    try:
+        r = await http.get(LOG.format("CP-KEY"))
+        assert r.json()["data"][0]["payload"]["authorization"] == "***"
+        assert key not in r.text and auth not in r.text
+    finally:
+        await link.close()
+    conf = {"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": key},
+                                 {"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}
+    assert redact(conf) == {"configurationKey": [
+        {"key": "AuthorizationKey", "readonly": False, "value": "***"},
+        {"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}
+    assert redact({"key": "AuthorizationKey", "value": key})["value"] == "***"
+    assert redact({"idTag": "PC12AB"}) == {"idTag": "PC12AB"}
+
+
+async def test_ocpp_log_unknown_charger_is_404_and_only_for_loopback(server, http):
+    r = await http.get(LOG.format("CP-NOPE"))
+    assert r.status_code == 404 and "CP-NOPE" in r.json()["message"]
+    transport = httpx.ASGITransport(app=server.app, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://backend") as lan:
+        r = await lan.get(LOG.format("CP-1"))
+    assert r.status_code == 403 and "loopback" in r.json()["message"]

@@ -1,0 +1,159 @@
+"""`chargerctl board reset|ls`, `logs`, `devices`, `virtual-board` and the exit-code table, on
+virtual boards running the real firmware."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from host_tools import exits
+from host_tools import flash as fl
+from host_tools.board_probe import probe
+from host_tools.exits import Exit
+from tests.host.conftest import CHARGERCTL, chargerctl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_board_reset_restarts_the_app(flashed):
+    boots, mark = flashed.boots, flashed.console_mark()
+    proc = chargerctl("board", "reset", "--port", flashed.port)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{flashed.port}: restarting (the app was running)."
+    flashed.wait_boot(boots + 1)
+    flashed.wait_for_console("app started", timeout=20, since=mark)
+
+
+def test_board_ls_lists_files_with_sizes_and_restarts(flashed):
+    mark = flashed.console_mark()
+    proc = chargerctl("board", "ls", "--port", flashed.port, "lib/evse")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[1]: line.split()[0] for line in proc.stdout.splitlines()[:-1]}
+    app = flashed.flash_dir / "lib/evse/app.mpy"
+    assert rows["lib/evse/app.mpy"] == str(app.stat().st_size)
+    assert rows["lib/evse/ocpp/"] == "-"
+    files = [p for p in (flashed.flash_dir / "lib/evse").rglob("*") if p.is_file()]
+    assert proc.stdout.splitlines()[-1] == (f"{len(files)} file(s), "
+                                            f"{sum(p.stat().st_size for p in files)} bytes")
+    flashed.wait_for_console("app started", timeout=20, since=mark)
+
+    listed = json.loads(chargerctl("board", "ls", "--port", flashed.port, "--json").stdout)
+    by_path = {e["path"]: e for e in listed}
+    assert by_path["config.json"]["size"] == (flashed.flash_dir / "config.json").stat().st_size
+    assert by_path["deploy.json"]["dir"] is False and by_path["lib"]["dir"] is True
+
+
+def test_board_ls_of_nothing_is_nothing_found(flashed):
+    proc = chargerctl("board", "ls", "--port", flashed.port, "no/such/folder")
+    assert proc.returncode == Exit.NOTHING_FOUND
+    assert "nothing at no/such/folder" in proc.stderr
+
+
+def test_logs_says_where_it_listens_and_shows_the_backlog_first(flashed):
+    """The backlog (the virtual board's console log) comes first, then what the firmware
+    prints while it listens; the firmware is not interrupted."""
+    boots = flashed.boots
+    logs = subprocess.Popen([*CHARGERCTL, "logs", "--port", flashed.port, "--duration", "4",
+                             "--backlog", "5", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    # Something for the firmware to print while logs listens: a probe's answer (the probe
+    # cannot open the port while logs holds it, so ask through the sim control server).
+    from host_tools.sim_client import SimClient
+
+    with SimClient(flashed.control_port, connect_wait=5) as sim:
+        sim.plug(2, False)
+    out, err = logs.communicate(timeout=30)
+    assert logs.returncode == 0, err
+    assert err.startswith(f"listening on {flashed.port}, Ctrl-C to stop")
+    lines = [json.loads(x) for x in out.splitlines()]
+    backlog = [x for x in lines if x["backlog"]]
+    assert len(backlog) == 5 and all(x["time"] is None for x in backlog)
+    assert lines[:5] == backlog  # first
+    live = [x["line"] for x in lines if not x["backlog"]]
+    assert any("sim plug=2" in line for line in live), live
+    assert flashed.boots == boots
+
+
+def test_logs_on_a_port_that_does_not_exist(tmp_path):
+    proc = chargerctl("logs", "--port", tmp_path / "ttyUSB9", "--duration", "1")
+    assert proc.returncode == Exit.UNREACHABLE
+    assert "cannot open" in proc.stderr and "chargerctl devices" in proc.stderr
+
+
+def test_devices_exits_nothing_found_when_there_is_no_board():
+    from serial.tools import list_ports
+
+    if any(p.vid is not None for p in list_ports.comports()):
+        pytest.skip("this machine has a USB serial port")
+    proc = chargerctl("devices")
+    assert proc.returncode == Exit.NOTHING_FOUND
+    assert "no USB serial boards found" in proc.stderr
+    assert "COM3" in proc.stderr and "/dev/cu.SLAB_USBtoUART" in proc.stderr
+    proc = chargerctl("devices", "--json")
+    assert proc.returncode == Exit.NOTHING_FOUND and json.loads(proc.stdout) == []
+
+
+def test_virtual_board_with_invalid_json_names_line_and_column(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text('{"charge_point_id": "CP-1",\n "csms_url": "ws://127.0.0.1:8180/ocpp"\n'
+                   ' "public_code": "ABC123"}\n')
+    proc = chargerctl("virtual-board", "--config", bad, "--flash-dir", tmp_path / "vb", timeout=30)
+    assert proc.returncode == Exit.CONFIG, proc.stderr
+    assert f"{bad} is not valid JSON: Expecting ',' delimiter at line 3, column 2" in proc.stderr
+    assert "writable" not in proc.stderr
+    assert not (tmp_path / "vb").exists()
+
+
+def test_virtual_board_without_micropython_is_tool_missing(tmp_path, config_file):
+    proc = subprocess.run([*CHARGERCTL, "virtual-board", "--config", str(config_file),
+                           "--flash-dir", str(tmp_path / "vb")], capture_output=True, text=True,
+                          timeout=30, env={"MICROPYTHON": "/nope/micropython", "PATH": "/usr/bin"})
+    assert proc.returncode == Exit.TOOL_MISSING, proc.stderr
+    assert "/nope/micropython" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["flash"], ["config", "get"], ["config", "set"], ["commission"],
+                                  ["logs"], ["devices"], ["virtual-board"], ["board", "reset"],
+                                  ["board", "ls"]])
+def test_help_lists_the_exit_codes_from_the_one_table(argv):
+    proc = subprocess.run([*CHARGERCTL, *argv, "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    block = proc.stdout.split("Exit codes:", 1)[1]
+    rows = re.findall(r"^\s+(\d+)\s+(.+)$", block, re.M)
+    assert rows and all(exits.TABLE[Exit(int(code))] == text.strip() for code, text in rows), rows
+    assert ("0", exits.TABLE[Exit.OK]) in rows
+
+
+def test_port_help_names_the_ports_of_each_os():
+    text = subprocess.run([*CHARGERCTL, "config", "get", "--help"], capture_output=True,
+                          text=True, timeout=30).stdout
+    text = " ".join(text.split())
+    for name in ("/dev/ttyUSB0", "/dev/cu.usbserial-*", "/dev/cu.SLAB_USBtoUART", "COM3"):
+        assert name in text
+
+
+def test_readme_prints_the_exit_code_table():
+    """README and --help print from the same table (host_tools.exits)."""
+    assert exits.markdown() in (ROOT / "README.md").read_text()
+
+
+def test_every_board_exit_code_is_one_of_the_table():
+    assert sys.modules["host_tools.exits"].Exit is Exit
+    for cls in (fl.ConfigInvalid, fl.BoardFileInvalid, fl.Unreachable, fl.TransferFailed,
+                fl.EsptoolFailed, fl.BuildFailed, fl.Incompatible, fl.TransactionOpen,
+                fl.ToolMissing):
+        assert isinstance(cls.exit_code, Exit), cls
+
+
+def test_probe_of_a_board_at_its_repl_answers_nothing_at_once(vboard):
+    """A blank board (MicroPython only) echoes the probe as a comment: no app, no wait."""
+    t0 = time.monotonic()
+    assert probe(vboard.port) is None
+    assert time.monotonic() - t0 < 1.0
