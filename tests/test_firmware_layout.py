@@ -48,7 +48,7 @@ def _modules() -> dict[str, Path]:
 
 
 def _routes() -> dict[str, list[str]]:
-    """The route table of operations/__init__.py: action -> [how, profile(, "cp")]."""
+    """The route table of operations/__init__.py: action -> [how(, "cp")]."""
     tree = ast.parse((OPERATIONS / "__init__.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "_ROUTES":

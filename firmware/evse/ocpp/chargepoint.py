@@ -110,7 +110,7 @@ class ChargePoint:
             await self._boot(rpc)
             while True:
                 if not await self._send_next(rpc):
-                    await self.idle()
+                    await self._idle()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
@@ -120,8 +120,8 @@ class ChargePoint:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def idle(self):
-        """Until something is queued, or a poll's time has passed."""
+    async def _idle(self):
+        # Until something is queued, or a poll's time has passed.
         self.wake.clear()
         try:
             await asyncio.wait_for_ms(self.wake.wait(), _POLL_MS * 4)
@@ -147,7 +147,9 @@ class ChargePoint:
         return status, interval
 
     async def _boot(self, rpc):
-        # Until Accepted; a Pending or Rejected answer is waited out in BootNotification.py.
+        # Until Accepted. Pending: answer the central system and send only what a
+        # TriggerMessage asks for (a triggered BootNotification ends the wait); Rejected: say
+        # nothing at all. Both until `interval` has passed (30 s when none was given).
         if self.reg == "Accepted" and self.booted == self.boot_fields:
             log("boot accepted", "resend", 0)  # a reconnect within the same boot
             return
@@ -164,7 +166,17 @@ class ChargePoint:
                 return
             self.reg = status
             log("boot", "status", status, "interval", interval)
-            await load("BootNotification").wait(self, rpc, status, interval)
+            deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
+            rpc.mute = status != "Pending"
+            while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+                if status == "Pending" and self.triggers:
+                    if ("BootNotification", None) in self.triggers:
+                        self.triggers.remove(("BootNotification", None))
+                        break
+                    await self._send_trigger(rpc)
+                    continue
+                await self._idle()
+            rpc.mute = False
 
     # -- the sender -------------------------------------------------------------------------
 
@@ -177,8 +189,7 @@ class ChargePoint:
         res = await self.call(rpc, "Heartbeat", {})
         ocpp.set_time(res.get("currentTime"))
 
-    async def send_trigger(self, rpc):
-        """The oldest message a TriggerMessage asked for (operations/TriggerMessage.py)."""
+    async def _send_trigger(self, rpc):
         await load("TriggerMessage").send(self, rpc)
 
     async def _send_next(self, rpc):
@@ -198,7 +209,7 @@ class ChargePoint:
         # In this order: what a TriggerMessage asked for, status changes, Authorize, the
         # journal (transactions), MeterValues outside a transaction, the heartbeat.
         if self.triggers:
-            await self.send_trigger(rpc)
+            await self._send_trigger(rpc)
             return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -96,12 +96,12 @@ class Settings:
         self.listeners = []  # fn(key) called after a change
         src = initial or {}
         for k in src:
-            self._initial(k, src[k])
+            self._set(k, src[k])
         for k in self._changed:
-            self._initial(k, self._changed[k])
+            self._set(k, self._changed[k])
         self._v["NumberOfConnectors"] = connectors
 
-    def _initial(self, key, value):
+    def _set(self, key, value):
         # Initial values may come as JSON types or as text.
         if key == AUTH_KEY:
             self._v[key] = value

@@ -79,10 +79,8 @@ class Port:
         try:
             r = await o.meter.read()
             self.reading = r
-            if lost and int(r[0]) > lost[1]["meterStop"]:
-                lost[1]["meterStop"] = int(r[0])
-                cp.journal.update(lost[0], lost[1])
-                log("tx stop", "connector", self.id, "ref", lost[1]["_r"], "meter_wh", int(r[0]))
+            if lost:
+                load("StopTransaction").raise_meter(cp, self, lost)
             if c.error == "PowerMeterFailure":
                 self.apply("clear")
         except MeterError:
@@ -296,12 +294,7 @@ class Transactions:
             cp.journal.pop(seq)
             log("tx confirmed", "ref", ref, "transaction_id", tid, "status", info.get("status"))
             if info.get("status") != "Accepted":
-                for port in cp.ports:
-                    if port.tx and port.tx["r"] == ref:
-                        if s["StopTransactionOnInvalidId"]:
-                            port.apply("stop", "DeAuthorized")
-                        else:
-                            port.apply("deauthorize")
+                load("StartTransaction").refused(cp, ref)
             return
         cp.journal.pop(seq)
         if action == "StopTransaction":

@@ -4,7 +4,7 @@
 # bad value -> PropertyConstraintViolation), answers at once, and leaves follow-up messages to
 # the charge point's sender: an answer never waits for a CALL of our own. For a message the
 # charge point sends, the module holds its rare part (Authorize.py: a card at the reader;
-# BootNotification.py: waiting out Pending or Rejected; StopTransaction.py: the stop of a
+# StartTransaction.py: an idTag the answer refuses; StopTransaction.py: the stop of a
 # transaction a power loss cut); the messages of every session are built by their feature
 # (transactions.py...) and the boot by chargepoint.py. The state an operation acts on lives with its feature (transactions,
 # availability, authorization, settings), reached through `cp`.
@@ -13,46 +13,51 @@ import sys
 from evse import drop
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 
-# The route table: each operation of OCPP 1.6 we know, how its module is held on an .mpy build
-# (where code lives in the heap), its feature profile, and "cp" when the charge point sends it.
-#   keep  resident: imported at start-up while the heap is still in one piece, never dropped;
-#         the hot path of a public session (importing it later, into a fragmented heap, could
-#         fail just when a driver stops charging)
+# The route table: each operation of OCPP 1.6 we know, and how its module is held on an .mpy
+# build, where code lives in the heap:
+#   keep  resident: imported at start-up while the heap is still in one piece, never dropped.
+#         RemoteStopTransaction: ending a session must never depend on free heap.
 #   use   loaded per use: imported for the call and dropped after (evse.drop), so its code does
 #         not sit in the heap for the whole session; its names stay interned (qstrs are never
-#         freed)
-#   no    a CALL of a profile not supported here: NotSupported
-# A CALL of any other action, or of one the charge point sends, is NotImplemented. A frozen
-# build holds every module in flash; there the column only decides what is imported when.
-_ROUTES = const("""
-ChangeAvailability use Core
-ChangeConfiguration use Core
-ClearCache use Core
-DataTransfer use Core
-GetConfiguration use Core
-RemoteStartTransaction keep Core
-RemoteStopTransaction keep Core
-Reset use Core
-UnlockConnector use Core
-Authorize use Core cp
-BootNotification use Core cp
-StopTransaction use Core cp
-TriggerMessage use RemoteTrigger
-GetDiagnostics no FirmwareManagement
-UpdateFirmware no FirmwareManagement
-GetLocalListVersion no LocalAuthListManagement
-SendLocalList no LocalAuthListManagement
-CancelReservation no Reservation
-ReserveNow no Reservation
-ClearChargingProfile no SmartCharging
-GetCompositeSchedule no SmartCharging
-SetChargingProfile no SmartCharging
-""")
+#         freed). A load that fails (MemoryError) answers that one CALL InternalError and
+#         leaves nothing behind: the next CALL loads it again. RemoteStartTransaction is one:
+#         it is needed once a session, and a failed load only refuses a start.
+#   no    a CALL of a feature profile not supported here: NotSupported
+# "cp" marks a message the charge point sends. A CALL of any other action, or of one the
+# charge point sends, is NotImplemented. A frozen build holds every module in flash; there the
+# column only decides what is imported when.
+_ROUTES = const(
+    # Core
+    "\nChangeAvailability use"
+    "\nChangeConfiguration use"
+    "\nClearCache use"
+    "\nDataTransfer use"
+    "\nGetConfiguration use"
+    "\nRemoteStartTransaction use"
+    "\nRemoteStopTransaction keep"
+    "\nReset use"
+    "\nUnlockConnector use"
+    "\nAuthorize use cp"
+    "\nStartTransaction use cp"
+    "\nStopTransaction use cp"
+    # RemoteTrigger
+    "\nTriggerMessage use"
+    # FirmwareManagement, LocalAuthListManagement, Reservation, SmartCharging
+    "\nGetDiagnostics no"
+    "\nUpdateFirmware no"
+    "\nGetLocalListVersion no"
+    "\nSendLocalList no"
+    "\nCancelReservation no"
+    "\nReserveNow no"
+    "\nClearChargingProfile no"
+    "\nGetCompositeSchedule no"
+    "\nSetChargingProfile no"
+    "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
 
 def route(action):
-    """The table's row of `action` as a list (action, how, profile[, "cp"]); None if not there."""
+    """The table's row of `action` as a list (action, how[, "cp"]); None if not there."""
     if not action or " " in action or "\n" in action:
         return None
     i = _ROUTES.find("\n" + action + " ")
@@ -75,7 +80,7 @@ def load(action):
 def operation(action):
     """The module that answers a CALL of the central system; CallError when there is none."""
     r = route(action)
-    if r is None or len(r) > 3:
+    if r is None or len(r) > 2:
         raise CallError(NOT_IMPLEMENTED, action)
     if r[1] == "no":
         raise CallError(NOT_SUPPORTED, action)
@@ -85,5 +90,5 @@ def operation(action):
 def preload():
     # The resident modules, imported once at start-up.
     for line in _ROUTES.split("\n"):
-        if " keep " in line:
+        if " keep" in line:
             load(line[:line.find(" ")])
