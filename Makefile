@@ -66,14 +66,19 @@ $(MPY_CROSS): $(MPY_TREE_DEP)
 		|| (tail -30 $(BUILD_DIR)/$(MPY_KEY)-mpy-cross.log; false)
 	touch $@
 
+MULTILIB_CHECK := printf 'int main(void){return 0;}' | $(CC) -m32 -x c - -o /dev/null 2>/dev/null \
+	|| (echo "the 32-bit build needs gcc-multilib: sudo apt-get install gcc-multilib"; false)
+
 # The port's own make decides what to recompile; touch, so that ours is satisfied next time.
 $(MP32): $(MPY_CROSS)
+	@$(MULTILIB_CHECK)
 	mkdir -p $(@D)
 	$(MAKE) -C $(MPY_TREE)/ports/unix -j2 $(MPY_FLAGS) BUILD=$(@D) >$(@D).log 2>&1 \
 		|| (tail -30 $(@D).log; rm -rf $(@D); false)
 	touch $@
 
 $(MP32F): $(MPY_CROSS) $(FIRMWARE_SRC)
+	@$(MULTILIB_CHECK)
 	mkdir -p $(@D)
 	$(MAKE) -C $(MPY_TREE)/ports/unix -j2 $(MPY_FLAGS) BUILD=$(@D) \
 		FROZEN_MANIFEST=$(abspath firmware/manifest.py) >$(@D).log 2>&1 || (tail -30 $(@D).log; rm -rf $(@D); false)

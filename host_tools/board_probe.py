@@ -58,21 +58,23 @@ class BoardState:
     def describe(self, tx: dict) -> str:
         """'connector 2 is charging (transaction ref 7, idTag 'ABC', 1.2 kWh)'."""
         state = self.connector_state(tx["connector"]) or ""
-        kwh = max(0.0, float(tx.get("meter_wh") or 0) - float(tx.get("start_wh") or 0)) / 1000
+        wh = max(0.0, float(tx.get("meter_wh") or 0) - float(tx.get("start_wh") or 0))
+        energy = f"{wh / 1000:.1f} kWh" if wh >= 1000 else f"{wh:.0f} Wh"
         doing = _DOING.get(state, f"in a session ({state})" if state else "in a session")
         return (f"connector {tx['connector']} is {doing} (transaction ref {tx.get('ref')}, "
-                f"idTag {tx.get('id_tag')!r}, {kwh:.1f} kWh)")
+                f"idTag {tx.get('id_tag')!r}, {energy})")
 
-    def refusal(self, connectors: set[int] | None = None, what: str = "a restart") -> str | None:
+    def refusal(self, connectors: set[int] | None = None, why: str | None = None) -> str | None:
         """The sentence that refuses an interruption while a transaction is open (None: none is).
-        `connectors`: only those count (None: all)."""
+        `connectors`: only those count (None: all); `why`: what stands in the way (default:
+        a restart would end the session)."""
         open_txs = [t for t in self.transactions
                     if connectors is None or t.get("connector") in connectors]
         if not open_txs:
             return None
         sessions = "; ".join(self.describe(t) for t in open_txs)
         whose = "the driver's session" if len(open_txs) == 1 else "the drivers' sessions"
-        return (f"{sessions}: {what} would end {whose}. Wait for it to end, or use --force.")
+        return f"{sessions}: {why or 'a restart would end ' + whose}. Wait for it to end, or use --force."
 
     @property
     def deploy_digest(self) -> str | None:

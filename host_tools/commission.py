@@ -140,7 +140,8 @@ class Commissioning:
             raise StepFailed(f"{err}. Check the cable/port (chargerctl devices), that the board "
                              "is powered and that nothing else uses the port.", Exit.UNREACHABLE) from None
         if self._state is not None:
-            why = self._state.refusal({self.connector}, "a test session")
+            why = self._state.refusal({self.connector}, "the check needs this connector free "
+                                      "for its test session")
             if why and not self.force:
                 raise StepFailed(why, Exit.TRANSACTION_OPEN)
             d = self._state.data

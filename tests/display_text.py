@@ -1,8 +1,8 @@
 """Read the charger's screen back from a PNG (or any pixel source): the public code's glyphs and
-the lines of words, through the firmware's own font table in firmware/evse/hal/display.py, so a
+the lines of words, through the firmware's own font table in firmware/evse/hal/lettering.py, so a
 host test can say "the PNG shows `1 Available`" instead of only "the PNG is not blank".
 
-The layout it reads (display.py's header comment): the QR code in the 64 px square on the left,
+The layout it reads (lettering.py's header comment): the QR code in the 64 px square on the left,
 the text from x = PANEL_X: the code at y 0..13, "Scan to pay" at SCAN_Y, connector lines from
 STATE_Y, 9 px apart."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-DISPLAY_PY = Path(__file__).resolve().parent.parent / "firmware" / "evse" / "hal" / "display.py"
+LETTERING_PY = Path(__file__).resolve().parent.parent / "firmware" / "evse" / "hal" / "lettering.py"
 PANEL_X = 66
 SCAN_Y = 17
 STATE_Y = 27
@@ -31,15 +31,15 @@ Pixel = Callable[[int, int], int]
 
 @cache
 def font() -> dict[str, tuple[int, ...]]:
-    """character -> its 5 column bytes (bit n = row n), parsed from display.py's _FONT."""
+    """character -> its 5 column bytes (bit n = row n), parsed from lettering.py's _FONT."""
     values = {}
-    for node in ast.parse(DISPLAY_PY.read_text()).body:
+    for node in ast.parse(LETTERING_PY.read_text()).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             if node.targets[0].id in ("_FONT", "_PUNCT"):
                 values[node.targets[0].id] = ast.literal_eval(node.value)
     chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + values["_PUNCT"].decode()
     data = values["_FONT"]
-    assert len(data) == 5 * len(chars), "display.py's _FONT and its character order disagree"
+    assert len(data) == 5 * len(chars), "lettering.py's _FONT and its character order disagree"
     return {ch: tuple(data[i * 5:i * 5 + 5]) for i, ch in enumerate(chars)}
 
 
@@ -107,7 +107,7 @@ def read_code(pixel: Pixel, x0: int, widths: list[int], gap: int, n: int) -> str
 
 def find_code(pixel: Pixel, x0: int = PANEL_X, width: int = 128) -> str:
     """The public code beside the QR code without knowing its size: tries each column-width
-    pattern display.py uses and the gaps it picks from, and returns the first reading that
+    pattern lettering.py uses and the gaps it picks from, and returns the first reading that
     gives letters and digits only, or ""."""
     for widths in ([2] * 5, [2, 1, 2, 1, 2], [1] * 5):
         for gap in (2, 1):

@@ -22,7 +22,7 @@ restart_option = click.option("--no-restart", is_flag=True,
                               help="Leave the board at the REPL afterwards instead of restarting it.")
 
 
-def guard(port: str, force: bool, what: str = "a restart"):
+def guard(port: str, force: bool):
     """Ask the running firmware before interrupting it; refuse (exit TRANSACTION_OPEN) while a
     transaction is open, unless --force. Returns the firmware's answer (None: not running)."""
     from host_tools.board_probe import PortUnavailable, probe
@@ -31,7 +31,7 @@ def guard(port: str, force: bool, what: str = "a restart"):
         state = probe(port)
     except PortUnavailable as e:
         fail(str(e), Exit.UNREACHABLE, PORT_HINT)
-    why = state.refusal(what=what) if state is not None else None
+    why = state.refusal() if state is not None else None
     if why and not force:
         fail(why, Exit.TRANSACTION_OPEN, "nothing was done on the board")
     return state

@@ -29,7 +29,7 @@ class _RichReporter:
         self.tasks[port] = self.progress.add_task(port, total=None, port=port, what="waiting")
 
     def stage(self, port: str, text: str) -> None:
-        self.progress.update(self.tasks[port], what=text)
+        self.progress.update(self.tasks[port], what=text, visible=text != "up to date")
         if text == "done":
             task = self.progress.tasks[self.tasks[port]]
             self.progress.update(self.tasks[port], total=task.total or 1,

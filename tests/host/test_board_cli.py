@@ -157,3 +157,17 @@ def test_probe_of_a_board_at_its_repl_answers_nothing_at_once(vboard):
     t0 = time.monotonic()
     assert probe(vboard.port) is None
     assert time.monotonic() - t0 < 1.0
+
+
+def test_refusal_sentence_names_every_open_session():
+    from host_tools.board_probe import BoardState
+
+    state = BoardState({"connectors": [[1, "SuspendedEV"], [2, "Charging"]], "transactions": [
+        {"connector": 1, "ref": 3, "id_tag": "TAG1", "start_wh": 100, "meter_wh": 350.4},
+        {"connector": 2, "ref": 7, "id_tag": "ABC", "start_wh": 1000, "meter_wh": 2234}]})
+    assert state.refusal() == (
+        "connector 1 is in a session (paused by the EV) (transaction ref 3, idTag 'TAG1', 250 Wh); "
+        "connector 2 is charging (transaction ref 7, idTag 'ABC', 1.2 kWh): a restart would end "
+        "the drivers' sessions. Wait for it to end, or use --force.")
+    assert state.refusal({2}).startswith("connector 2 is charging")
+    assert BoardState({"connectors": [[1, "Available"]], "transactions": []}).refusal() is None

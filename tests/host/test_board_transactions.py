@@ -59,7 +59,7 @@ def _assert_refused(proc, rig) -> None:
     assert proc.returncode == Exit.TRANSACTION_OPEN, (proc.stdout, proc.stderr)
     tx = probe(rig.port).transactions[0]
     sentence = (re.escape(f"connector 1 is charging (transaction ref {tx['ref']}, "
-                          f"idTag '{tx['id_tag']}', ") + r"\d+\.\d kWh"
+                          f"idTag '{tx['id_tag']}', ") + r"(\d+ Wh|\d+\.\d kWh)"
                 + re.escape("): a restart would end the driver's session. "
                             "Wait for it to end, or use --force."))
     assert re.search(sentence, proc.stderr), proc.stderr
@@ -123,7 +123,7 @@ def test_commission_refuses_on_the_charging_connector(charging, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["failed_step"] == "board"
     assert "connector 1 is charging (transaction ref" in report["steps"][0]["detail"]
-    assert "a test session would end the driver's session" in report["steps"][0]["detail"]
+    assert "the check needs this connector free for its test session" in report["steps"][0]["detail"]
     _untouched(rig, boots)
 
 

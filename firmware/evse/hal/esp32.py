@@ -14,7 +14,8 @@ _PULL = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}
 
 
 def _input(spec):
-    return Pin(spec["pin"], Pin.IN, _PULL.get(spec.get("pull")))
+    # pull=None (no pull resistor) is valid MicroPython; the ESP32 stub types `pull` as int only
+    return Pin(spec["pin"], Pin.IN, _PULL.get(spec.get("pull")))  # pyright: ignore[reportArgumentType]
 
 
 def relay(spec):
@@ -53,7 +54,8 @@ def meter(spec, index, bus):
         return cls(bus, spec.get("address", 1))
     if kind == "s0":
         from evse.hal.s0 import PinCounter, S0Meter
-        src = Pin(spec["pin"], Pin.IN, _PULL.get(spec.get("pull", "up")))
+        # pull=None is valid MicroPython; the stub types `pull` as int only (as in _input)
+        src = Pin(spec["pin"], Pin.IN, _PULL.get(spec.get("pull", "up")))  # pyright: ignore[reportArgumentType]
         counter_cls = getattr(machine, "Counter", None)
         if counter_cls is not None:
             counter = counter_cls(index, src, filter_ns=spec.get("filter_ns", 10000))
