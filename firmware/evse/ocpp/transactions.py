@@ -43,7 +43,8 @@ class Port:
 
     def apply(self, name, arg=None):
         """Feed event `name` to the state machine and carry out its actions. False if refused."""
-        state, acts = self.machine.event(name, arg, time.ticks_ms())
+        # pyright takes Connector.event's `now` (default 0) for an int; it is a ticks_ms value.
+        state, acts = self.machine.event(name, arg, time.ticks_ms())  # pyright: ignore[reportArgumentType]
         if acts is None:
             return False
         cp = self.cp
