@@ -48,8 +48,9 @@ class ChargePoint:
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
         self.transactions.recover()
-        # Loaded up front, while the heap is still in one piece: importing them later, into a
-        # fragmented heap, can fail exactly when a RemoteStopTransaction arrives.
+        # The resident operations (the route table's "keep"), loaded now while the heap is
+        # still in one piece: importing one later, into a fragmented heap, could fail exactly
+        # when a RemoteStopTransaction arrives.
         preload()
 
     def port(self, cid):

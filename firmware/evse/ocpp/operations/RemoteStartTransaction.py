@@ -1,6 +1,6 @@
 # RemoteStartTransaction: authorise the idTag on a connector (the given one, or the first free
 # one with a cable in it); the transaction starts when the cable is in, or after Authorize when
-# AuthorizeRemoteTxRequests is set. Resident: the start of every public session.
+# AuthorizeRemoteTxRequests is set. How it is held (per use): the route table in __init__.py.
 from evse.ocpp.rpc import field
 
 

@@ -1,5 +1,6 @@
 # RemoteStopTransaction: stop the transaction with this transactionId (known once its
-# StartTransaction was confirmed). Resident: the end of every public session.
+# StartTransaction was confirmed). Resident (the route table in __init__.py): ending a session
+# must never depend on free heap.
 from evse.ocpp.rpc import field
 
 
