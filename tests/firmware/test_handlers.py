@@ -108,6 +108,38 @@ def test_remote_start_checks():
     done(d)
 
 
+def test_failed_start_bookkeeping_leaves_the_relay_open():
+    # STYLE: keep the relay open until the bookkeeping that backs a transaction has succeeded.
+    d = flash()
+    cp = charge_point(plugged=True)
+    asyncio.run(cp.poll())
+    append = cp.journal.append
+
+    def flash_full(action, payload):
+        raise OSError(28)  # ENOSPC: the StartTransaction cannot be journaled
+
+    cp.journal.append = flash_full
+    try:
+        call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1})
+        raised = None
+    except OSError as e:
+        raised = e  # the RPC layer answers it InternalError, not Accepted
+    port = cp.port(1)
+    assert raised is not None and raised.args[0] == 28
+    assert not port.outlet.relay.is_closed and port.tx is None and not port.machine.tx
+    assert port.machine.id_tag is None  # the start is cancelled, not left pending
+    try:
+        os.stat("data/tx1.json")
+        left = True
+    except OSError:
+        left = False
+    assert not left  # no open transaction for a PowerLoss stop to report after a reboot
+    cp.journal.append = append
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
+    assert port.outlet.relay.is_closed and port.tx is not None
+    done(d)
+
+
 def test_remote_start_with_authorize_remote_tx_requests_queues_authorize():
     d = flash()
     cp = charge_point(plugged=True, keys={"AuthorizeRemoteTxRequests": True})

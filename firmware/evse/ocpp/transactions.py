@@ -126,8 +126,10 @@ class Transactions:
         return None
 
     def start(self, port):
-        # The relay closes as soon as the transaction exists in RAM; the flash writes (reference
-        # counter, open transaction, journal) follow, so they never delay the energy.
+        # The relay closes only once the transaction is on flash (reference counter, open
+        # transaction, StartTransaction in the journal): energy never flows for a transaction
+        # that a power loss could forget. A failed write cancels the start with the relay open
+        # and is raised on (a RemoteStart is answered InternalError, not Accepted).
         cp = self.cp
         tag = port.machine.id_tag
         ref = self.ids["n"]
@@ -135,14 +137,24 @@ class Transactions:
         e = port.energy()
         t = ocpp.now()
         tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
-        port.tx = tx
-        m = self._stop_measurands()
-        port.data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
+        path = "data/tx%d.json" % port.id
+        try:
+            port.tx = tx
+            m = self._stop_measurands()
+            port.data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
+            save_json(_IDS, self.ids)
+            save_json(path, tx)
+            cp.journal.append("StartTransaction", {"connectorId": port.id, "idTag": tag,
+                                                   "meterStart": int(e), "timestamp": ocpp.iso(t),
+                                                   "_r": ref})
+        except (OSError, MemoryError) as err:
+            port.tx = None
+            port.data = None
+            remove(path)
+            port.apply("stop")  # not started: the authorisation is dropped, the relay stays open
+            log("tx start", "connector", port.id, "ref", ref, "error", repr(err)[:60])
+            raise
         port.apply("started")
-        save_json(_IDS, self.ids)
-        save_json("data/tx%d.json" % port.id, tx)
-        cp.journal.append("StartTransaction", {"connectorId": port.id, "idTag": tag,
-                                               "meterStart": int(e), "timestamp": ocpp.iso(t), "_r": ref})
         now = time.ticks_ms()
         port.next_sample = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
         port.saved_at = now
