@@ -234,6 +234,9 @@ async def test_tc013_hard_reset_without_transaction(station):
     await srv.wait_msg("BootNotification", n=2, timeout=10)
     await srv.wait(lambda: len(station.fw.exits) == 1, what="restart")
     await station.fw.wait_log(r"reset type=Hard")
+    # A restart asked for, not a crash: main.py caught Reboot by its type.
+    await station.fw.wait_log(r"reboot reason=Hard")
+    assert station.fw.log_matches(r"\bcrash\b") == []
     await srv.wait_msg("StatusNotification", n=2, connector_id=1, status="Available")
 
 
@@ -247,6 +250,8 @@ async def test_tc014_soft_reset_without_transaction(station):
     assert (await srv.cp.call(call.Reset(type="Soft"))).status == "Accepted"
     await srv.wait_msg("BootNotification", n=2, timeout=10)
     await station.fw.wait_log(r"reset type=Soft")
+    await station.fw.wait_log(r"reboot reason=Soft")
+    assert station.fw.log_matches(r"\bcrash\b") == []
     assert srv.actions("StopTransaction") == []
 
 
