@@ -34,8 +34,7 @@ def _host_part(url, schemes):
 
 
 def _port_error(host):
-    # "host", "host:8180", "[::1]:8180", "user@host:1": a host name, and a port 1..65535.
-    host = host.rpartition("@")[2]
+    # "host", "host:8180", "[::1]:8180": a host name, and a port 1..65535 (no "user@": refused).
     if host.startswith("["):
         name, _, port = host[1:].partition("]")
         if port and port[0] != ":":
@@ -80,6 +79,10 @@ def validate(cfg, board=None):
         err.append(("csms_url", "drop the trailing '/': the charge_point_id is appended as /<id>"))
     elif " " in v or "?" in v or "#" in v:
         err.append(("csms_url", "must not contain spaces, '?' or '#'"))
+    elif "@" in v:
+        # user:password@host would be printed wherever the URL is (console, logs, the probe)
+        err.append(("csms_url", "must not contain '@' (user:password@host): put the password "
+                    "in authorization_key, the charge_point_id is the user (value not shown)"))
     elif _port_error(_host_part(v, ("ws://", "wss://"))):
         err.append(("csms_url", _port_error(_host_part(v, ("ws://", "wss://")))))
     elif isinstance(cfg.get("charge_point_id"), str) and v.endswith("/" + cfg["charge_point_id"]):

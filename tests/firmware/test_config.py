@@ -188,3 +188,13 @@ def test_csms_url_must_not_end_in_the_charge_point_id():
     """The firmware appends /{charge_point_id}: a URL that already ends in it gets HTTP 403."""
     why = bad("csms_url", "ws://127.0.0.1:8180/ocpp/CP-1")
     assert "write ws://127.0.0.1:8180/ocpp" in why
+
+
+def test_csms_url_with_credentials_is_refused_without_echoing_them():
+    """user:password@host would be stored, then printed by the console's answer and the logs:
+    the password belongs in authorization_key."""
+    for url in ("ws://cp1:hunter2-pw@127.0.0.1:8180/ocpp", "wss://hunter2-pw@csms.example.com/ocpp",
+                "ws://127.0.0.1:8180/ocpp/a@hunter2-pw"):
+        why = bad("csms_url", url)
+        assert "'@'" in why and "authorization_key" in why, why
+        assert "hunter2" not in why
