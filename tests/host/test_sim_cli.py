@@ -21,6 +21,7 @@ from host_tools.exits import Exit
 from host_tools.sim_client import SimClient, SimError
 from host_tools.virtual_board import free_tcp_port
 from tests.display_text import PANEL_X, SCAN_Y, STATE_Y, find_code, png_pixels, read_line
+from tests.e2e.conftest import wait_until
 from tests.host.conftest import chargerctl, require_schema
 
 # No central system answers (port 9): the charge point stays offline, and a card (idTag) at the
@@ -50,17 +51,6 @@ def sim_state(board) -> list[dict]:
     return json.loads(proc.stdout)
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
-
-
 def drawn_power_w(board, connector: int, seconds: float = 2.0) -> float:
     """What the simulated meter counts: its energy register's rise over `seconds`, as watts."""
     with SimClient(board.control_port) as sim:
@@ -76,7 +66,7 @@ def test_sim_power_changes_what_the_ev_draws_and_the_meter_counts(appboard):
     with SimClient(appboard.control_port) as sim:
         sim.request({"cmd": "idtag", "connector": 1, "id_tag": "BENCH1"})
     appboard.wait_for_console("tx start connector=1", timeout=15)
-    wait_for(lambda: sim_state(appboard)[0]["relay_closed"], 10, "relay 1 closed by the app")
+    wait_until(lambda: sim_state(appboard)[0]["relay_closed"], 10, "relay 1 closed by the app")
     assert sim_state(appboard)[0]["power_w"] == 7400
     before = drawn_power_w(appboard, 1)
     assert 5500 < before < 9500, before
@@ -144,7 +134,7 @@ def test_display_png_shows_what_the_app_draws(appboard, tmp_path):
 
     assert chargerctl("sim", "plug", "--control-port", appboard.control_port, "--connector", "2",
                       "--unplugged").returncode == 0
-    wait_for(lambda: read_line(screen(appboard, png), PANEL_X, STATE_Y + 9) == "2 Available", 10,
+    wait_until(lambda: read_line(screen(appboard, png), PANEL_X, STATE_Y + 9) == "2 Available", 10,
              "the screen saying connector 2 is available")
 
 
