@@ -3,30 +3,68 @@
 # The host sends "#evse? NONCE" (a comment, should it reach a plain REPL); the app prints one
 # line "#evse {json}": identity, connector states, the open transactions (from their flash
 # files), the digest of the deploy record host tools write (deploy.json) and, on a virtual
-# board, its simulated hardware's settings. Stdin is read a
-# byte at a time, so a partial line never blocks the app; nothing is kept between questions.
+# board, its simulated hardware's settings. Stdin is read a byte at a time into one
+# preallocated line buffer, so a partial line never blocks the app and no string is built per
+# byte; nothing is kept between questions. The task never ends while stdin is open: an answer
+# that fails (MemoryError, OSError, a bad file) is one line "#evse {"q": ..., "error": ...}"
+# and the next question is served as usual (host tools take it as "state unknown").
 import sys
 
 import asyncio
 
 _MAX_LINE = const(48)
+_ASK = b"#evse?"
 _DEPLOY = "deploy.json"
 
 
-async def serve(cfg, fields, shown):
+async def serve(cfg, fields, shown, stream=None, ask=None, out=print):
     # Runs on the unix port and on a UART/USB REPL alike (as micropython-lib's aiorepl does).
-    s = asyncio.StreamReader(sys.stdin)
-    line = ""
+    # `stream` (anything with `async read(1)`), `ask` and `out` are passed in by tests.
+    s = stream or asyncio.StreamReader(sys.stdin)
+    ask = ask or answer
+    line = bytearray(_MAX_LINE)
+    n = 0  # bytes in `line`; _MAX_LINE + 1: the line is too long and is ignored
     while True:
         ch = await s.read(1)
         if not ch:
             return  # stdin closed: nobody can ask any more
-        if ch == "\r" or ch == "\n":
-            if line.startswith("#evse?"):
-                print("#evse " + answer(cfg, fields, shown, line[6:].strip()))
-            line = ""
-        elif len(line) < _MAX_LINE:
-            line += ch
+        c = ord(ch[0]) if isinstance(ch, str) else ch[0]
+        if c == 13 or c == 10:
+            if 6 <= n <= _MAX_LINE and line[:6] == _ASK:
+                _reply(cfg, fields, shown, ask, out, line, n)
+            n = 0
+        elif n < _MAX_LINE:
+            line[n] = c if c < 128 else 63  # "?" for a byte of a non-ASCII character
+            n += 1
+        else:
+            n = _MAX_LINE + 1
+
+
+def _reply(cfg, fields, shown, ask, out, line, n):
+    # Never raises: a failed answer becomes the error line, a failed error line is dropped.
+    nonce, err = "", None
+    try:
+        nonce = bytes(line[6:n]).decode().strip()
+        text = ask(cfg, fields, shown, nonce)
+    except Exception as e:  # whatever failed (heap, file, key), the console keeps serving
+        text = None
+        err = e
+    try:
+        out("#evse " + (text if err is None else _failed(nonce, err)))
+    except Exception:  # no heap even for the error line: the next question may find some
+        pass
+
+
+def _failed(nonce, e):
+    # The error answer, built without json (the heap may be what failed): the nonce keeps only
+    # the characters a host sends (hex), the error its type and a short message, no quotes.
+    q = "".join(ch for ch in nonce if ch.isalpha() or ch.isdigit())
+    try:
+        why = "%s: %s" % (type(e).__name__, e)
+    except Exception:  # str(e) itself may need heap
+        why = type(e).__name__
+    why = why.replace("\\", "/").replace('"', "'")[:60]
+    return '{"q": "%s", "error": "%s"}' % (q, why)
 
 
 def answer(cfg, fields, shown, nonce=""):
@@ -57,10 +95,10 @@ def digest(path):
         return None
     h = hashlib.sha256()
     b = bytearray(128)
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(b if n == len(b) else b[:n])
-    f.close()
+    with f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            h.update(b if n == len(b) else b[:n])
     return binascii.hexlify(h.digest()).decode()

@@ -59,3 +59,73 @@ def test_deploy_digest_is_the_sha256_of_the_record():
         return console.digest("deploy.json")
     assert _in_tmp(run) == binascii.hexlify(hashlib.sha256(body).digest()).decode()
     assert console.digest("no-such-file.json") is None
+
+
+class _Feed:
+    """The console's stdin: `read(1)` gives the next character, "" at the end (stdin closed)."""
+
+    def __init__(self, text):
+        self.text = text
+        self.i = 0
+
+    async def read(self, n):
+        ch = self.text[self.i:self.i + n]
+        self.i += n
+        return ch
+
+
+def _serve(text, ask=None):
+    import asyncio
+
+    lines = []
+    asyncio.run(console.serve(CFG, FIELDS, [[1, "Available"]], _Feed(text), ask, lines.append))
+    return lines
+
+
+def test_serve_answers_only_whole_probe_lines():
+    """Non-probe input and an overlong line (even one that starts like the probe) are
+    ignored; the probe after them is answered."""
+    def run():
+        return _serve("print('hi')\r\n" + "x" * 300 + "\n#evse? " + "a" * 80 + "\r\n"
+                      + "é#evse? no\n" + "#evse? n1\r\n")
+    lines = _in_tmp(run)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("#evse ")
+    a = json.loads(lines[0][6:])
+    assert a["q"] == "n1" and a["connectors"] == [[1, "Available"]] and a["transactions"] == []
+
+
+def test_serve_keeps_answering_after_an_answer_fails():
+    """One MemoryError, OSError or KeyError must not end the console task for good: the
+    failed question gets an error answer and the next ones are served as usual."""
+    calls = []
+
+    def ask(cfg, fields, shown, nonce):
+        calls.append(nonce)
+        if nonce == "m1":
+            raise MemoryError("memory allocation failed, allocating 512 bytes")
+        if nonce == "o2":
+            raise OSError(5)
+        if nonce == "k3":
+            raise KeyError('tag"\\')
+        return json.dumps({"q": nonce, "ok": True})
+
+    lines = _serve("#evse? m1\r\n#evse? o2\n#evse? k3\n#evse? ok4\r\n", ask)
+    assert calls == ["m1", "o2", "k3", "ok4"]
+    assert len(lines) == 4, lines
+    answers = [json.loads(line[6:]) for line in lines]
+    assert answers[0]["q"] == "m1" and len(answers[0]) == 2
+    assert answers[0]["error"].startswith("MemoryError: memory allocation failed")
+    assert answers[1]["q"] == "o2" and answers[1]["error"].startswith("OSError")
+    assert answers[2]["q"] == "k3" and answers[2]["error"].startswith("KeyError")
+    assert answers[3] == {"q": "ok4", "ok": True}
+
+
+def test_serve_survives_a_transaction_file_it_cannot_read():
+    """The real answer, on a transaction file without the keys it needs (KeyError)."""
+    def run():
+        save_json("data/tx1.json", {"r": 7})
+        return _serve("#evse? e1\n#evse? e2\n")
+    lines = _in_tmp(run)
+    assert [json.loads(x[6:])["q"] for x in lines] == ["e1", "e2"]
+    assert json.loads(lines[1][6:])["error"].startswith("KeyError")
