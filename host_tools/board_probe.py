@@ -9,13 +9,18 @@ those commands ask first. The protocol, on the board's console (`firmware/evse/c
 
 The JSON holds `version`, `board`, `charge_point_id`, `csms_url`, `public_code`,
 `connectors` ([[1, "Charging"], ...]), `sim` (a virtual board's settings), `transactions` ([{"connector", "ref", "id_tag",
-"start_wh", "meter_wh"}]) and `deploy` (sha256 of the board's deploy.json, or null). No
-answer within the timeout: the app is not running (a REPL, a crash, older firmware), so no
-transaction can be open either.
+"start_wh", "meter_wh"}]) and `deploy` (sha256 of the board's deploy record, or null); or, when
+the firmware failed to build its answer, only `q` and `error` (the app runs, its state is unknown).
 
-    state = probe("/dev/pts/3")          # None: the app does not answer
-    if state and (why := state.refusal()):
-        ...                              # "connector 2 is charging (transaction ref 7, ...)"
+Only positive evidence counts as "the app is not running": a REPL echoing the probe back, or a
+REPL prompt (a blank board, an app crashed to the REPL). Silence is not: a busy board, or one
+running older firmware without the console task, may be charging. So silence is asked again with
+a longer wait, and then refused like an open transaction (`NoAnswer`), unless --force.
+
+    state = look("/dev/pts/3", force)    # None: the app does not run (positive evidence)
+                                         # raises Refused: a session, or no/an error answer
+                                         # (= judge(ask(port), force))
+    state = probe("/dev/pts/3")          # None: a REPL answered; raises NoAnswer on silence
 """
 
 from __future__ import annotations
@@ -27,8 +32,16 @@ from dataclasses import dataclass
 
 import serial
 
+from host_tools.exits import Exit
+
 PROBE_TIMEOUT_S = 1.5
+RETRY_TIMEOUT_S = 3.0  # the second question, after silence: a busy board gets longer
 _PREFIX = b"#evse "
+NO_ANSWER = "no answer"
+_PROMPTS = (b">>> ", b"raw REPL; CTRL-B to exit")  # a REPL runs, not the app
+
+SILENT = ("the board did not answer the firmware's status question; it may be busy or running "
+          "older firmware: a restart could end a charging session. Try again, or use --force.")
 
 # What a connector in a transaction is doing, in words for a technician.
 _DOING = {"Charging": "charging", "SuspendedEV": "in a session (paused by the EV)",
@@ -39,11 +52,29 @@ class PortUnavailable(Exception):
     """The serial port cannot be opened (missing, busy, no permission)."""
 
 
+class NoAnswer(Exception):
+    """Neither the firmware nor a REPL answered the probe: the app may be running."""
+
+
+class Refused(Exception):
+    """Interrupting the firmware could end a session: `str()` says why, `exit_code` which."""
+
+    def __init__(self, message: str, exit_code: Exit) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @dataclass
 class BoardState:
     """The running firmware's answer to the probe."""
 
     data: dict
+
+    @property
+    def error(self) -> str | None:
+        """The firmware's error instead of its state (or "no answer" under --force): the app
+        runs, but what it is doing is unknown."""
+        return self.data.get("error")
 
     @property
     def transactions(self) -> list[dict]:
@@ -81,9 +112,45 @@ class BoardState:
         return self.data.get("deploy")
 
 
-def probe(port: str, timeout: float = PROBE_TIMEOUT_S) -> BoardState | None:
-    """Send the probe and wait up to `timeout` for the answer; None when none comes.
-    Raises PortUnavailable when the port cannot be opened."""
+def look(port: str, force: bool = False, connectors: set[int] | None = None,
+         why: str | None = None) -> BoardState | None:
+    """Ask before interrupting: `ask` then `judge`. Raises Refused and PortUnavailable."""
+    state = ask(port)
+    judge(state, force, connectors, why)
+    return state
+
+
+def ask(port: str) -> BoardState | None:
+    """None when a REPL answered (the app does not run); the app's state; or, on silence,
+    `BoardState({"error": "no answer"})`: the app may run, what it does is unknown."""
+    try:
+        return probe(port)
+    except NoAnswer:
+        return BoardState({"error": NO_ANSWER})
+
+
+def judge(state: BoardState | None, force: bool = False, connectors: set[int] | None = None,
+          why: str | None = None) -> None:
+    """Raise Refused when interrupting could end a session: a transaction open on `connectors`
+    (see BoardState.refusal), or no answer / an error answer; never under `force`."""
+    if state is None or force:
+        return
+    if state.error == NO_ANSWER:
+        raise Refused(SILENT, Exit.STATE_UNKNOWN)
+    if state.error:
+        raise Refused(f"the board's firmware could not report its state ({state.error}): a "
+                      "restart could end a charging session. Try again, or use --force.",
+                      Exit.STATE_UNKNOWN)
+    refusal = state.refusal(connectors, why)
+    if refusal:
+        raise Refused(refusal, Exit.TRANSACTION_OPEN)
+
+
+def probe(port: str, timeout: float = PROBE_TIMEOUT_S,
+          retry_timeout: float = RETRY_TIMEOUT_S) -> BoardState | None:
+    """Send the probe and wait up to `timeout` for the answer, then once more up to
+    `retry_timeout`. None when a REPL answers instead (it echoes the probe, or prompts);
+    raises NoAnswer when nothing does, PortUnavailable when the port cannot be opened."""
     try:
         ser = serial.Serial(port, 115200, timeout=0.05, exclusive=True)
     except (serial.SerialException, OSError) as e:
@@ -92,20 +159,23 @@ def probe(port: str, timeout: float = PROBE_TIMEOUT_S) -> BoardState | None:
     echo = b"#evse? " + nonce.encode()
     try:
         ser.reset_input_buffer()  # console output from before: an old answer must not count
-        ser.write(b"\r" + echo + b"\r\n")
-        ser.flush()
-        deadline = time.monotonic() + timeout
         pending = b""
-        while time.monotonic() < deadline:
-            pending += ser.read(4096)
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                state = _parse(line, nonce)
-                if state is not None:
-                    return state
-                if echo in line:
-                    return None  # a friendly REPL echoes what it is sent; the app does not
-        return None
+        for wait in (timeout, retry_timeout):
+            ser.write(b"\r" + echo + b"\r\n")  # the same nonce: a late first answer counts
+            ser.flush()
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                pending += ser.read(4096)
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    state = _parse(line, nonce)
+                    if state is not None:
+                        return state
+                    if echo in line or line.rstrip().startswith(_PROMPTS[1]):
+                        return None  # a friendly REPL echoes what it is sent; the app does not
+                if pending.endswith(_PROMPTS[0]):
+                    return None  # a REPL prompt waits for input
+        raise NoAnswer(SILENT)
     except (serial.SerialException, OSError) as e:
         raise PortUnavailable(f"lost {port}: {e}") from e
     finally:

@@ -15,9 +15,10 @@ first failure the rest are skipped (they would only fail for the same reason):
     settled    the session completes and captured <= authorized
 
 A running app is never interrupted: the probe answers without it, and a transaction open on
---connector is refused (exit TRANSACTION_OPEN) unless force. Only a board whose app does not
-run (no transaction can be open) is read through the raw REPL and restarted; the `online`
-step then waits for it to reconnect. Afterwards the connector is left as it was found: on a
+--connector is refused (exit TRANSACTION_OPEN), as is a board that does not say (no answer,
+or an error answer: STATE_UNKNOWN), unless force. Only a board at its REPL (the app does not
+run: no transaction can be open), or one forced, is read through the raw REPL and restarted;
+the `online` step then waits for it to reconnect. Afterwards the connector is left as it was found: on a
 virtual board the simulated EV is unplugged and plugged in again (Finishing -> Preparing); on
 a real board the report says to unplug it (`Report.connector_left`).
 The report is printed and written as JSON; exit 0 only when every step passed.
@@ -132,22 +133,22 @@ class Commissioning:
     # --- the steps -----------------------------------------------------------------------------
     def _board(self) -> str:
         from host_tools.board_link import BoardLink, BoardUnreachable
-        from host_tools.board_probe import PortUnavailable, probe
+        from host_tools.board_probe import PortUnavailable, Refused, look
 
         try:
-            self._state = probe(self.port)
+            self._state = look(self.port, self.force, {self.connector},
+                               "the check needs this connector free for its test session")
         except PortUnavailable as err:
             raise StepFailed(f"{err}. Check the cable/port (chargerctl devices), that the board "
                              "is powered and that nothing else uses the port.", Exit.UNREACHABLE) from None
-        if self._state is not None:
-            why = self._state.refusal({self.connector}, "the check needs this connector free "
-                                      "for its test session")
-            if why and not self.force:
-                raise StepFailed(why, Exit.TRANSACTION_OPEN)
+        except Refused as err:
+            raise StepFailed(str(err), err.exit_code) from None
+        if self._state is not None and not self._state.error:
             d = self._state.data
             return (f"firmware {d.get('version')} on {d.get('board')} answers on {self.port} "
                     "(not interrupted)")
-        try:  # the app does not run: no transaction can be open, the raw REPL may be used
+        self._state = None  # --force on an unknown state: read the board through its REPL
+        try:  # a REPL answered (no transaction can be open), or --force: the raw REPL is used
             self._link = BoardLink(self.port, timeout=self.t.board)
         except BoardUnreachable as err:
             raise StepFailed(f"{err}. Check the cable/port (chargerctl devices) and that the "

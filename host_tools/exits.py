@@ -26,6 +26,7 @@ class Exit(IntEnum):
     TRANSACTION_OPEN = 11
     TOOL_MISSING = 12
     NOTHING_FOUND = 13
+    STATE_UNKNOWN = 14
     # the public-charging API
     NOT_FOUND = 20
     REFUSED = 21
@@ -54,6 +55,8 @@ TABLE: dict[Exit, str] = {
     Exit.TRANSACTION_OPEN: "a charging session is running on the board (use --force to interrupt it)",
     Exit.TOOL_MISSING: "a local tool is missing (MicroPython unix port, mpy-cross)",
     Exit.NOTHING_FOUND: "nothing found (no serial port, no log line)",
+    Exit.STATE_UNKNOWN: ("the board's firmware did not say whether a charging session runs "
+                         "(try again, or use --force to interrupt it)"),
     Exit.NOT_FOUND: "unknown public code or session token (404)",
     Exit.REFUSED: "refused: charger offline, stop refused, or no answer in time (400/504)",
     Exit.UNPROCESSABLE: "invalid input: unknown connector, email or code (422)",

@@ -20,12 +20,15 @@ Before it interrupts the firmware (Ctrl-C ends the app: every relay opens and an
 transaction is stopped as PowerLoss), `deploy` asks the running app (host_tools.board_probe):
 when the board's deploy record (`deploy.json`: path -> sha256 of every file deployed, written
 last) has the digest this deploy would write, nothing is copied and the board is not touched;
-when a transaction is open it refuses (TransactionOpen) unless `force=True`.
+when a transaction is open it refuses (TransactionOpen), and when the board is silent or
+answers with an error (StateUnknown), unless `force=True`. Only a REPL answering (a blank board,
+an app crashed to the REPL) counts as nothing to interrupt.
 
 Every failure is a DeployError subclass with `exit_code` (host_tools.exits.Exit), a message for
 people and a `hint`: ConfigInvalid (`.errors` = [(key, reason)]), BoardFileInvalid,
 Unreachable, TransferFailed, EsptoolFailed, BuildFailed, Incompatible (the board's
-MicroPython cannot load the .mpy files), TransactionOpen, ToolMissing.
+MicroPython cannot load the .mpy files), TransactionOpen, StateUnknown (the firmware did
+not answer whether a session runs), ToolMissing.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from host_tools.exits import Exit
 
 # Re-exported: `flash.check_config(...)`, `except flash.DeployError` in the commands and tests.
 __all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "EsptoolFailed",
-           "Incompatible", "ToolMissing", "TransactionOpen", "TransferFailed", "Unreachable",
+           "Incompatible", "StateUnknown", "ToolMissing", "TransactionOpen", "TransferFailed", "Unreachable",
            "check_config", "config_bytes", "load_config_file", "run_config_rules", "Image",
            "build_image", "board_path", "load_board", "deploy", "flash_board", "write_image", "ask_firmware"]
 
@@ -114,6 +117,12 @@ class TransactionOpen(DeployError):
     """A charging session runs on the board: interrupting the firmware would end it."""
 
     exit_code = Exit.TRANSACTION_OPEN
+
+
+class StateUnknown(DeployError):
+    """The firmware did not say whether a session runs (no answer, or an error answer)."""
+
+    exit_code = Exit.STATE_UNKNOWN
 
 
 class ToolMissing(DeployError):
@@ -226,21 +235,25 @@ def record_digest(files: dict[str, bytes]) -> str:
 def ask_firmware(port: str, wanted: dict[str, bytes] | None, force: bool = False,
                  full: bool = False) -> bool:
     """True when the board already holds `wanted` (by its deploy record) and the app runs;
-    raises TransactionOpen when interrupting it would end a session (unless `force`)."""
-    from host_tools.board_probe import PortUnavailable, probe
+    raises TransactionOpen when interrupting it would end a session, StateUnknown when the
+    firmware does not say (no answer, or an error answer), unless `force`."""
+    from host_tools.board_probe import PortUnavailable, Refused, ask, judge
 
     try:
-        state = probe(port)
+        state = ask(port)
     except PortUnavailable as e:
         raise Unreachable(str(e), "check the cable and the port (chargerctl devices); close other "
                           "programs using it (mpremote, screen, chargerctl logs)") from e
     if state is None:
-        return False  # the app does not run: nothing to interrupt
-    if wanted is not None and not full and state.deploy_digest == record_digest(wanted):
-        return True
-    why = state.refusal()
-    if why and not force:
-        raise TransactionOpen(why, "nothing was written; flash again when the session has ended")
+        return False  # a REPL answered: nothing to interrupt
+    if (not state.error and wanted is not None and not full
+            and state.deploy_digest == record_digest(wanted)):
+        return True  # up to date: not even a session stands in the way
+    try:
+        judge(state, force)
+    except Refused as e:
+        cls = TransactionOpen if e.exit_code == Exit.TRANSACTION_OPEN else StateUnknown
+        raise cls(str(e), "nothing was written; flash again when the session has ended") from e
     return False
 
 

@@ -23,18 +23,18 @@ restart_option = click.option("--no-restart", is_flag=True,
 
 
 def guard(port: str, force: bool):
-    """Ask the running firmware before interrupting it; refuse (exit TRANSACTION_OPEN) while a
-    transaction is open, unless --force. Returns the firmware's answer (None: not running)."""
-    from host_tools.board_probe import PortUnavailable, probe
+    """Ask the running firmware before interrupting it; refuse while a transaction is open
+    (exit TRANSACTION_OPEN) or when the firmware does not say (STATE_UNKNOWN), unless --force.
+    Returns the firmware's answer (None: a REPL answered, the app does not run; `.error`
+    set: it runs, its state is unknown)."""
+    from host_tools.board_probe import PortUnavailable, Refused, look
 
     try:
-        state = probe(port)
+        return look(port, force)
     except PortUnavailable as e:
         fail(str(e), Exit.UNREACHABLE, PORT_HINT)
-    why = state.refusal() if state is not None else None
-    if why and not force:
-        fail(why, Exit.TRANSACTION_OPEN, "nothing was done on the board")
-    return state
+    except Refused as e:
+        fail(str(e), e.exit_code, "nothing was done on the board")
 
 
 def open_link(port: str):
@@ -67,13 +67,15 @@ def board():
 
 
 @board.command("reset", context_settings=CTX,
-               epilog=epilog(Exit.OK, Exit.UNREACHABLE, Exit.TRANSACTION_OPEN))
+               epilog=epilog(Exit.OK, Exit.UNREACHABLE, Exit.TRANSACTION_OPEN,
+                             Exit.STATE_UNKNOWN))
 @port_option
 @force_option
 def reset(port, force):
     """Restart the board (machine.reset; a virtual board boots again from its flash).
 
-    Refused while a charging session runs, unless --force.
+    Refused while a charging session runs, or when the firmware does not answer whether one
+    does, unless --force.
 
     \b
     Examples:
@@ -82,13 +84,14 @@ def reset(port, force):
     """
     state = guard(port, force)
     open_link(port).reset()
-    was = "the app was running" if state is not None else "the app was not running"
+    was = ("the app was not running" if state is None else
+           "the app was running" if not state.error else "the app's state was unknown")
     click.echo(f"{port}: restarting ({was}).")
 
 
 @board.command("ls", context_settings=CTX,
                epilog=epilog(Exit.OK, Exit.UNREACHABLE, Exit.BOARD_ERROR, Exit.TRANSACTION_OPEN,
-                             Exit.NOTHING_FOUND))
+                             Exit.STATE_UNKNOWN, Exit.NOTHING_FOUND))
 @port_option
 @click.argument("path", required=False, default="")
 @force_option

@@ -21,7 +21,8 @@ _MARK = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]SKI
 
 @click.command("commission", context_settings=CTX,
                epilog=epilog(Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE,
-                             Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING, Exit.STEP_FAILED))
+                             Exit.TRANSACTION_OPEN, Exit.STATE_UNKNOWN, Exit.TOOL_MISSING,
+                             Exit.STEP_FAILED))
 @click.option("--port", required=True, metavar="PORT", help=PORT_HELP)
 @click.option("--code", required=True, help="The public code the charger must have.")
 @click.option("--connector", "connector", type=click.IntRange(1, 100), required=True,
@@ -47,7 +48,8 @@ _MARK = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]SKI
               help="Real board: seconds to wait for the session's energy to rise.")
 @click.option("--force", is_flag=True,
               help="Run even while a transaction is open on --connector (its start will most "
-                   "likely be refused by the backend).")
+                   "likely be refused by the backend), or when the firmware does not answer "
+                   "whether one is (the board is then read through its REPL and restarted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def commission(port: str, code: str, connector: int, api: str, report_file: str | None,
                control_port: int | None, no_sim: bool, email: str | None,

@@ -53,7 +53,7 @@ def _read(port: str, force: bool, no_restart: bool, change=None):
 
 
 _CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE, Exit.BOARD_ERROR,
-          Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING)
+          Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING, Exit.STATE_UNKNOWN)
 
 
 @click.group("config", context_settings=CTX)

@@ -48,7 +48,7 @@ class _RichReporter:
 
 _CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.BOARD_FILE, Exit.UNREACHABLE, Exit.BOARD_ERROR,
           Exit.ESPTOOL, Exit.BUILD, Exit.MICROPYTHON_OLD, Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING,
-          Exit.NOTHING_FOUND)
+          Exit.NOTHING_FOUND, Exit.STATE_UNKNOWN)
 
 
 @click.command("flash", context_settings=CTX, epilog=epilog(*_CODES))
@@ -86,8 +86,10 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     restarts the board. Several ports are flashed in parallel, one progress line each.
 
     It asks the running firmware first: when the board already holds exactly this deploy, it
-    says "up to date" and does not interrupt it; while a charging session runs it refuses
-    (unless --force), since the restart would end the session.
+    says "up to date" and does not interrupt it; while a charging session runs, or when the
+    board does not answer the question (busy, older firmware, a blank ESP32 before --image),
+    it refuses (unless --force), since the restart could end a session. A board at its REPL
+    (blank, or its app crashed) is flashed without asking for --force.
 
     \b
     Examples:
@@ -140,6 +142,10 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
                     fl.ask_firmware(port, None, force)
                 except fl.Unreachable:
                     pass  # esptool says best why the port does not answer
+                except fl.StateUnknown as e:
+                    e.hint = ("a blank ESP32 (no MicroPython yet) cannot answer: if this one is "
+                              "blank, add --force to write the image")
+                    raise
                 reporter.stage(port, "esptool: starting")
                 fl.write_image(port, image, offset=offset, erase=erase, baud=baud,
                                output=lambda line: line.strip() and reporter.stage(

@@ -16,7 +16,7 @@ from host_tools import exits
 from host_tools import flash as fl
 from host_tools.board_probe import probe
 from host_tools.exits import Exit
-from tests.host.conftest import CHARGERCTL, chargerctl
+from tests.host.conftest import CHARGERCTL, chargerctl, require_schema, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,3 +171,94 @@ def test_refusal_sentence_names_every_open_session():
         "the drivers' sessions. Wait for it to end, or use --force.")
     assert state.refusal({2}).startswith("connector 2 is charging")
     assert BoardState({"connectors": [[1, "Available"]], "transactions": []}).refusal() is None
+
+
+# A board whose app runs but does not answer the probe: older firmware without the console
+# task, or one too busy to answer (it may be charging). Nothing on it reads the console.
+SILENT_MAIN = """\
+import time
+print("SILENT APP UP")
+while True:
+    time.sleep(0.05)
+"""
+CRASHED_MAIN = 'print("CRASHING")\nraise OSError("meter lost")\n'
+
+
+def _board_with_main(boards, tmp_path, main: str, ready: str):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(main)
+    vb = boards(flash)
+    vb.wait_for_console(ready, timeout=10)
+    return vb
+
+
+@pytest.mark.parametrize("argv", [["board", "reset"], ["config", "get"], ["board", "ls"]])
+def test_silence_is_refused_not_taken_for_a_stopped_app(boards, tmp_path, argv):
+    """Silence is not "nothing to interrupt": the board is asked twice, then the command refuses
+    with a sentence and its own exit code; the app is never interrupted."""
+    vb = _board_with_main(boards, tmp_path, SILENT_MAIN, "SILENT APP UP")
+    boots, mark = vb.boots, vb.console_mark()
+    t0 = time.monotonic()
+    proc = chargerctl(*argv, "--port", vb.port)
+    assert proc.returncode == Exit.STATE_UNKNOWN, (proc.stdout, proc.stderr)
+    assert time.monotonic() - t0 >= 4.0  # 1.5 s, then a second question with 3 s
+    assert ("the board did not answer the firmware's status question; it may be busy or running "
+            "older firmware: a restart could end a charging session. Try again, or use --force."
+            ) in " ".join(proc.stderr.split())
+    time.sleep(0.5)
+    assert vb.boots == boots and "Traceback" not in vb.console_text()[mark:]
+    assert "KeyboardInterrupt" not in vb.console_text()[mark:]
+
+
+def test_silence_with_force_interrupts(boards, tmp_path):
+    vb = _board_with_main(boards, tmp_path, SILENT_MAIN, "SILENT APP UP")
+    boots = vb.boots
+    proc = chargerctl("board", "reset", "--port", vb.port, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{vb.port}: restarting (the app's state was unknown)."
+    vb.wait_boot(boots + 1)
+
+
+def test_flash_refuses_a_silent_board(boards, tmp_path, config_file):
+    require_schema()
+    vb = _board_with_main(boards, tmp_path, SILENT_MAIN, "SILENT APP UP")
+    before = snapshot(vb.flash_dir)
+    proc = chargerctl("flash", "--port", vb.port, "--board", "unix-sim", "--config", config_file)
+    assert proc.returncode == Exit.STATE_UNKNOWN, (proc.stdout, proc.stderr)
+    assert "did not answer the firmware's status question" in proc.stderr
+    assert "nothing was written" in proc.stderr
+    assert snapshot(vb.flash_dir) == before and vb.boots == 1
+
+
+def test_an_app_crashed_to_the_repl_is_not_running(boards, tmp_path):
+    """Positive evidence: the REPL the crash left echoes the probe, so no --force is needed."""
+    vb = _board_with_main(boards, tmp_path, CRASHED_MAIN, "CRASHING")
+    vb.wait_for_console("meter lost", timeout=10)
+    assert probe(vb.port) is None
+    proc = chargerctl("board", "reset", "--port", vb.port)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{vb.port}: restarting (the app was not running)."
+
+
+def test_a_blank_board_is_reset_without_force(vboard):
+    proc = chargerctl("board", "reset", "--port", vboard.port)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{vboard.port}: restarting (the app was not running)."
+
+
+def test_an_error_answer_is_refused_as_state_unknown(flashed):
+    """The real firmware cannot read a transaction file (KeyError in its answer): it says so
+    and keeps serving; the host takes it as "the app runs, its state is unknown"."""
+    (flashed.flash_dir / "data").mkdir(exist_ok=True)
+    (flashed.flash_dir / "data/tx1.json").write_text('{"r": 7}')
+    boots = flashed.boots
+    state = probe(flashed.port)
+    assert state is not None and state.error and state.error.startswith("KeyError"), state
+    proc = chargerctl("board", "reset", "--port", flashed.port)
+    assert proc.returncode == Exit.STATE_UNKNOWN, (proc.stdout, proc.stderr)
+    assert "the board's firmware could not report its state (KeyError" in proc.stderr
+    assert "Try again, or use --force." in " ".join(proc.stderr.split())
+    assert flashed.boots == boots
+    (flashed.flash_dir / "data/tx1.json").unlink()
+    assert probe(flashed.port).transactions == []  # the console task still serves
