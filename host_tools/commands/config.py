@@ -159,8 +159,10 @@ def config_set(port, key, value, password, unset, force, no_restart):
             fail(str(e).replace("config refused", f"{k} refused"), e.exit_code, e.hint)
         except (fl.BuildFailed, fl.ToolMissing) as e:
             fail(str(e), e.exit_code, e.hint)
+        # The record first: a link lost between the two steps must not leave a record that
+        # claims the old config (the next flash then compares every file's hash again).
+        link.remove(DEPLOY_RECORD)
         link.write_file("config.json", bf.config_bytes(checked))
-        link.remove(DEPLOY_RECORD)  # the next flash compares every file's hash again
         return checked
 
     _files, checked = _read(port, force, no_restart, change)

@@ -94,6 +94,17 @@ def test_set_keeps_the_deploy_record_honest(flashed):
     assert not (flashed.flash_dir / "deploy.json").exists()
 
 
+def test_set_removes_the_deploy_record_before_it_writes(flashed):
+    """A link lost between the two steps must not leave the old record claiming the old
+    config: the record goes first. Here the config write fails (its temp file cannot be
+    created), and the record is gone already, so the next flash compares every file."""
+    (flashed.flash_dir / "config.json.tmp").mkdir()
+    proc = chargerctl("config", "set", "--port", flashed.port, "public_code", "xyz9")
+    assert proc.returncode == Exit.BOARD_ERROR, (proc.stdout, proc.stderr)
+    assert _stored(flashed)["public_code"] == "ABC123"
+    assert not (flashed.flash_dir / "deploy.json").exists()
+
+
 def test_set_authorization_key_is_stored_but_not_printed(flashed):
     new_key = "ANOTHER-secret-key-42"
     proc = chargerctl("config", "set", "--port", flashed.port, "authorization_key", new_key)
