@@ -20,7 +20,7 @@ _MARK = {PASS: "[bold green]PASS[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]SKI
 
 
 @click.command("commission", context_settings=CTX,
-               epilog=epilog(Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE,
+               epilog=epilog(Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE, Exit.BUILD,
                              Exit.TRANSACTION_OPEN, Exit.STATE_UNKNOWN, Exit.TOOL_MISSING,
                              Exit.STEP_FAILED))
 @click.option("--port", required=True, metavar="PORT", help=PORT_HELP)
@@ -58,9 +58,12 @@ def commission(port: str, code: str, connector: int, api: str, report_file: str 
     """Check an installed charger end to end and write a pass/fail report.
 
     Steps: board reachable, config sane, charger online, public session started, relay closed
-    and energy rising, stopped, settled. The board is restarted after its config is read.
-    A short real session is charged (and paid) on the connector. A running firmware is asked,
-    not interrupted; a transaction open on the connector is refused unless --force. On a
+    and energy rising, stopped, settled. A short real session is charged (and paid) on the
+    connector. A running firmware is asked over its console and not interrupted: its config
+    is taken from its answer. Only a board at its REPL (blank, or its app crashed) is read
+    through the raw REPL and then restarted. A transaction open on the connector, or a
+    firmware that does not answer whether one is, is refused unless --force; with --force a
+    board that does not answer is interrupted, read and restarted. On a
     virtual board the simulated EV is unplugged and plugged in again afterwards, so the
     connector is left as it was found; on a real board the last line says to unplug the EV.
 

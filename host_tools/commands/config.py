@@ -52,7 +52,8 @@ def _read(port: str, force: bool, no_restart: bool, change=None):
         finish(link, not no_restart)
 
 
-_CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE, Exit.BOARD_ERROR,
+# config set checks the value with the firmware's own rules: BUILD when that check fails.
+_CODES = (Exit.OK, Exit.USAGE, Exit.CONFIG, Exit.UNREACHABLE, Exit.BOARD_ERROR, Exit.BUILD,
           Exit.TRANSACTION_OPEN, Exit.TOOL_MISSING, Exit.STATE_UNKNOWN)
 
 

@@ -262,3 +262,27 @@ def test_an_error_answer_is_refused_as_state_unknown(flashed):
     assert flashed.boots == boots
     (flashed.flash_dir / "data/tx1.json").unlink()
     assert probe(flashed.port).transactions == []  # the console task still serves
+
+
+def _help(*argv: str) -> str:
+    proc = subprocess.run([*CHARGERCTL, *argv, "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["config", "get"], ["config", "set"], ["commission"]])
+def test_help_lists_the_build_exit_of_the_firmware_config_check(argv):
+    """config set and commission check a config with the firmware's own rules, which ends in
+    BuildFailed (exit 8) when the check itself fails: their --help must say so."""
+    codes = re.findall(r"^\s+(\d+)\s", _help(*argv).split("Exit codes:", 1)[1], re.M)
+    assert str(int(Exit.BUILD)) in codes, codes
+
+
+def test_commission_help_says_when_the_board_is_restarted():
+    """It is restarted only when it was read through the REPL, not 'after its config is read'
+    (a running firmware is asked and never restarted)."""
+    text = " ".join(_help("commission").split())
+    assert "The board is restarted after its config is read" not in text
+    assert ("Only a board at its REPL (blank, or its app crashed) is read through the raw REPL "
+            "and then restarted.") in text
+    assert "with --force a board that does not answer is interrupted, read and restarted" in text
