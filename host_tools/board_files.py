@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools import BOARDS_DIR, FIRMWARE_DIR
+from host_tools.deploy_errors import BoardFileInvalid, BuildFailed, ConfigInvalid, ToolMissing
 from host_tools.micropython import micropython_binary
 
 # Every key of config.json (evse.config._KEYS), the required ones first.
@@ -40,8 +41,6 @@ def board_path(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> Path:
 def load_board(name: str, boards_dir: str | os.PathLike = BOARDS_DIR) -> tuple[dict, bytes]:
     """The board file (dict, raw bytes) after checking it against boards/schema.json."""
     import jsonschema
-
-    from host_tools.flash import BoardFileInvalid  # (flash imports this module)
 
     boards_dir = Path(boards_dir)
     path = board_path(name, boards_dir)
@@ -102,11 +101,6 @@ def check_config(config: dict, board: dict | None,
 def run_config_rules(config: dict, board: dict | None,
                      firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> dict:
     """check_config's whole answer: {"config": as stored, "public_url": the QR code's URL}."""
-    from host_tools.flash import (  # (flash imports this module)
-        BuildFailed,
-        ConfigInvalid,
-        ToolMissing,
-    )
     if not isinstance(config, dict):
         raise ConfigInvalid([("(top level)", "must be a JSON object")])
     firmware_dir = Path(firmware_dir).resolve()
@@ -141,7 +135,6 @@ def config_bytes(config: dict) -> bytes:
 
 
 def load_config_file(path: str | os.PathLike) -> dict:
-    from host_tools.flash import ConfigInvalid  # (flash imports this module)
     try:
         text = Path(path).read_text()
     except OSError as e:
@@ -161,7 +154,6 @@ class BoardFiles:
 
 def read(link) -> BoardFiles:
     """config.json and board.json from a BoardLink; ConfigInvalid when one is not JSON."""
-    from host_tools.flash import ConfigInvalid  # (flash imports this module)
     def parse(name: str):
         raw = link.read_file(name)
         if raw is None:
@@ -189,11 +181,6 @@ def redact(cfg: dict) -> dict:
 
 def shown(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     """(redacted values, defaults): what the firmware uses for a key that is not set."""
-    from host_tools.flash import (  # (flash imports this module)
-        BuildFailed,
-        ConfigInvalid,
-        ToolMissing,
-    )
     defaults: dict = {}
     if cfg.get("public_url") is None and cfg.get("public_code"):
         try:

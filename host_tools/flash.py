@@ -54,6 +54,19 @@ from host_tools.board_files import (
     load_config_file,
     run_config_rules,
 )
+from host_tools.deploy_errors import (
+    BoardFileInvalid,
+    BuildFailed,
+    ConfigInvalid,
+    DeployError,
+    EsptoolFailed,
+    Incompatible,
+    StateUnknown,
+    ToolMissing,
+    TransactionOpen,
+    TransferFailed,
+    Unreachable,
+)
 from host_tools.exits import Exit
 
 # Re-exported: `flash.check_config(...)`, `except flash.DeployError` in the commands and tests.
@@ -65,68 +78,6 @@ __all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "E
 BOARD_CODE_DIR = "lib/evse"  # the firmware package on the board
 ENTRY = "main.py"
 DEPLOY_RECORD = "deploy.json"  # path -> sha256 of every file the last complete deploy wrote
-
-
-class DeployError(Exception):
-    """Base: `message` is for people; `hint` says what to do."""
-
-    exit_code = Exit.ERROR
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-class ConfigInvalid(DeployError):
-    exit_code = Exit.CONFIG
-
-    def __init__(self, errors: list[tuple[str, str]], source: str = "config") -> None:
-        self.errors = errors
-        lines = "".join(f"\n  {k}: {r}" for k, r in errors)
-        super().__init__(f"{source} refused, nothing was written:{lines}",
-                         "fix the values named above and run the command again")
-
-
-class BoardFileInvalid(DeployError):
-    exit_code = Exit.BOARD_FILE
-
-
-class Unreachable(DeployError):
-    exit_code = Exit.UNREACHABLE
-
-
-class TransferFailed(DeployError):
-    exit_code = Exit.BOARD_ERROR
-
-
-class EsptoolFailed(DeployError):
-    exit_code = Exit.ESPTOOL
-
-
-class BuildFailed(DeployError):
-    exit_code = Exit.BUILD
-
-
-class Incompatible(DeployError):
-    """The board's MicroPython cannot load the compiled firmware (.mpy version)."""
-
-    exit_code = Exit.MICROPYTHON_OLD
-
-
-class TransactionOpen(DeployError):
-    """A charging session runs on the board: interrupting the firmware would end it."""
-
-    exit_code = Exit.TRANSACTION_OPEN
-
-
-class StateUnknown(DeployError):
-    """The firmware did not say whether a session runs (no answer, or an error answer)."""
-
-    exit_code = Exit.STATE_UNKNOWN
-
-
-class ToolMissing(DeployError):
-    exit_code = Exit.TOOL_MISSING
 
 
 # ================================================================================ the image

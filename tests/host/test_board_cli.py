@@ -286,3 +286,19 @@ def test_commission_help_says_when_the_board_is_restarted():
     assert ("Only a board at its REPL (blank, or its app crashed) is read through the raw REPL "
             "and then restarted.") in text
     assert "with --force a board that does not answer is interrupted, read and restarted" in text
+
+
+def test_board_files_does_not_import_flash():
+    """board_files <-> flash was a circle hidden by imports inside functions: the deploy
+    errors live in host_tools.deploy_errors, which both import; flash re-exports them."""
+    import ast
+
+    from host_tools import board_files, deploy_errors
+
+    tree = ast.parse(Path(board_files.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "host_tools.flash" not in imported, imported
+    for name in ("DeployError", "ConfigInvalid", "BoardFileInvalid", "BuildFailed", "ToolMissing",
+                 "TransactionOpen", "StateUnknown", "Unreachable"):
+        assert getattr(fl, name) is getattr(deploy_errors, name), name
