@@ -19,7 +19,9 @@ Validation happens before the board is touched: a bad board file or config write
 Before it interrupts the firmware (Ctrl-C ends the app: every relay opens and an open
 transaction is stopped as PowerLoss), `deploy` asks the running app (host_tools.board_probe):
 when the board's deploy record (`deploy.json`: path -> sha256 of every file deployed, written
-last) has the digest this deploy would write, nothing is copied and the board is not touched;
+last) and the names and sizes under lib/evse have the digest this deploy would leave (a stray
+file there, e.g. an app.py shadowing app.mpy, makes them differ), nothing is copied and the
+board is not touched;
 when a transaction is open it refuses (TransactionOpen), and when the board is silent or
 answers with an error (StateUnknown), unless `force=True`. Only a REPL answering (a blank board,
 an app crashed to the REPL) counts as nothing to interrupt.
@@ -179,8 +181,37 @@ def deploy_record(files: dict[str, bytes]) -> bytes:
 
 
 def record_digest(files: dict[str, bytes]) -> str:
-    """What the running firmware's probe reports for a board that holds exactly these files."""
-    return _sha(deploy_record(files))
+    """What the running firmware's probe reports for a board that holds exactly these files
+    (evse.status.deploy_digest): sha256 of the deploy record, then of the names and sizes
+    under lib/evse, so that a stray or missing file there is not "up to date"."""
+    h = hashlib.sha256(deploy_record(files))
+    for line in _code_tree(files):
+        h.update(line.encode())
+    return h.hexdigest()
+
+
+def _code_tree(files: dict[str, bytes], root: str = BOARD_CODE_DIR):
+    """Lines for what is under `root`, as the firmware lists it: depth first, names sorted,
+    "lib/evse/ocpp/\n" for a folder, "lib/evse/app.mpy 1234\n" for a file."""
+    tree: dict = {}
+    for path, data in files.items():
+        if path.startswith(root + "/"):
+            *folders, name = path[len(root) + 1:].split("/")
+            node = tree
+            for folder in folders:
+                node = node.setdefault(folder, {})
+            node[name] = len(data)
+
+    def walk(node: dict, prefix: str):
+        for name in sorted(node):
+            path = f"{prefix}/{name}"
+            if isinstance(node[name], dict):
+                yield path + "/\n"
+                yield from walk(node[name], path)
+            else:
+                yield f"{path} {node[name]}\n"
+
+    return walk(tree, root)
 
 
 def ask_firmware(port: str, wanted: dict[str, bytes] | None, force: bool = False,

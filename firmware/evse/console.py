@@ -2,26 +2,28 @@
 # the app, every relay opens and an open transaction is stopped as PowerLoss at the next boot.
 # The host sends "#evse? NONCE" (a comment, should it reach a plain REPL); the app prints one
 # line "#evse {json}": identity, connector states, the open transactions (from their flash
-# files), the digest of the deploy record host tools write (deploy.json) and, on a virtual
+# files), the digest of the deploy record host tools write (deploy.json) with the names and
+# sizes under lib/evse (deploy_digest) and, on a virtual
 # board, its simulated hardware's settings. Stdin is read a byte at a time into one
 # preallocated line buffer, so a partial line never blocks the app and no string is built per
 # byte; nothing is kept between questions. The task never ends while stdin is open: an answer
 # that fails (MemoryError, OSError, a bad file) is one line "#evse {"q": ..., "error": ...}"
-# and the next question is served as usual (host tools take it as "state unknown").
+# and the next question is served as usual (host tools take it as "state unknown"). Only the
+# reading is resident: the answer is built by evse.status, loaded per question and dropped.
 import sys
 
 import asyncio
+from evse import drop
 
 _MAX_LINE = const(48)
 _ASK = b"#evse?"
-_DEPLOY = "deploy.json"
 
 
 async def serve(cfg, fields, shown, stream=None, ask=None, out=print):
     # Runs on the unix port and on a UART/USB REPL alike (as micropython-lib's aiorepl does).
     # `stream` (anything with `async read(1)`), `ask` and `out` are passed in by tests.
     s = stream or asyncio.StreamReader(sys.stdin)
-    ask = ask or answer
+    ask = ask or _answer
     line = bytearray(_MAX_LINE)
     n = 0  # bytes in `line`; _MAX_LINE + 1: the line is too long and is ignored
     while True:
@@ -67,38 +69,7 @@ def _failed(nonce, e):
     return '{"q": "%s", "error": "%s"}' % (q, why)
 
 
-def answer(cfg, fields, shown, nonce=""):
-    import json
-
-    from evse.files import load_json
-    txs = []
-    for cid, _state in shown:
-        tx = load_json("data/tx%d.json" % cid)
-        if tx:
-            txs.append({"connector": cid, "ref": tx["r"], "id_tag": tx["tag"],
-                        "start_wh": tx["s"], "meter_wh": tx["m"]})
-    return json.dumps({"q": nonce, "version": fields.get("firmwareVersion"),
-                       "board": fields.get("chargePointModel"),
-                       "charge_point_id": cfg.get("charge_point_id"), "csms_url": cfg.get("csms_url"),
-                       "public_code": cfg.get("public_code"), "sim": cfg.get("sim"),
-                       "connectors": shown,
-                       "transactions": txs, "deploy": digest(_DEPLOY)})
-
-
-def digest(path):
-    # sha256 of a file, hex; None when it is missing.
-    import binascii
-    import hashlib
-    try:
-        f = open(path, "rb")
-    except OSError:
-        return None
-    h = hashlib.sha256()
-    b = bytearray(128)
-    with f:
-        while True:
-            n = f.readinto(b)
-            if not n:
-                break
-            h.update(b if n == len(b) else b[:n])
-    return binascii.hexlify(h.digest()).decode()
+def _answer(cfg, fields, shown, nonce):
+    from evse import status  # rare: loaded per question, then dropped (no resident code)
+    drop("evse.status")
+    return status.answer(cfg, fields, shown, nonce)

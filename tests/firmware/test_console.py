@@ -3,7 +3,7 @@
 import json
 import os
 
-from evse import console
+from evse import console, status
 from evse.files import remove, save_json
 
 CFG = {"charge_point_id": "CP-7", "csms_url": "ws://10.0.0.2:8180/ocpp", "public_code": "ABC123",
@@ -36,7 +36,7 @@ def test_answer_names_the_open_transactions_from_their_files():
     def run():
         save_json("data/tx2.json", {"r": 7, "tag": "ABC", "s": 100.0, "m": 1300.5, "mt": 5})
         shown = [[1, "Available"], [2, "Charging"]]
-        return json.loads(console.answer(CFG, FIELDS, shown, "n1"))
+        return json.loads(status.answer(CFG, FIELDS, shown, "n1"))
     a = _in_tmp(run)
     assert a["q"] == "n1" and a["version"] == "0.1.0" and a["board"] == "unix-sim"
     assert a["charge_point_id"] == "CP-7" and a["public_code"] == "ABC123"
@@ -56,9 +56,9 @@ def test_deploy_digest_is_the_sha256_of_the_record():
     def run():
         with open("deploy.json", "wb") as f:
             f.write(body)
-        return console.digest("deploy.json")
+        return status.digest("deploy.json")
     assert _in_tmp(run) == binascii.hexlify(hashlib.sha256(body).digest()).decode()
-    assert console.digest("no-such-file.json") is None
+    assert status.digest("no-such-file.json") is None
 
 
 class _Feed:

@@ -115,11 +115,44 @@ def test_full_compares_every_hash_behind_the_records_back(vboard, config_file, r
     mark = vboard.console_mark()
     assert _flash(vboard.port, config_file, real_firmware).returncode == 0
     _running(vboard, mark)
-    (vboard.flash_dir / "lib/evse/console.mpy").write_bytes(b"tampered")
+    tampered = vboard.flash_dir / "lib/evse/console.mpy"
+    tampered.write_bytes(b"t" * tampered.stat().st_size)  # same name and size: the record is trusted
     (res,) = _results(_flash(vboard.port, config_file, real_firmware))
     assert res["up_to_date"] is True
     (res,) = _results(_flash(vboard.port, config_file, real_firmware, "--full"))
     assert res["copied"] == ["lib/evse/console.mpy"], res
+
+
+def test_a_stray_file_under_lib_evse_is_not_up_to_date(vboard, config_file, real_firmware):
+    """A stray lib/evse/app.py (copied by mpremote, say) shadows app.mpy: the deploy record
+    alone would call the board up to date and leave it there. The digest covers the names
+    and sizes under lib/evse, so flash does its full compare and removes the stray file."""
+    require_schema()
+    mark = vboard.console_mark()
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
+    _running(vboard, mark)
+    stray = vboard.flash_dir / "lib/evse/app.py"
+    stray.write_text("print('stray app')\n")
+    mark = vboard.console_mark()
+    proc = _flash(vboard.port, config_file, real_firmware, as_json=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "up to date" not in proc.stdout
+    assert re.fullmatch(rf"{re.escape(vboard.port)}: ok: 0 file\(s\) copied \(0 bytes\), \d+ unchanged, "
+                        r"1 removed, [\d.]+ s, restarted", proc.stdout.strip()), proc.stdout
+    assert not stray.exists()
+    _running(vboard, mark)
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware))  # and now it is
+    assert res["up_to_date"] is True
+
+
+def test_a_missing_file_under_lib_evse_is_copied_again(vboard, config_file, real_firmware):
+    require_schema()
+    mark = vboard.console_mark()
+    assert _flash(vboard.port, config_file, real_firmware).returncode == 0
+    _running(vboard, mark)
+    (vboard.flash_dir / "lib/evse/log.mpy").unlink()
+    (res,) = _results(_flash(vboard.port, config_file, real_firmware))
+    assert res["up_to_date"] is False and res["copied"] == ["lib/evse/log.mpy"], res
 
 
 def test_stale_files_under_lib_evse_are_removed(vboard, config_file, real_firmware):
