@@ -9,7 +9,8 @@ those commands ask first. The protocol, on the board's console (`firmware/evse/c
 
 The JSON holds `version`, `board`, `charge_point_id`, `csms_url`, `public_code`,
 `connectors` ([[1, "Charging"], ...]), `sim` (a virtual board's settings), `transactions` ([{"connector", "ref", "id_tag",
-"start_wh", "meter_wh"}]) and `deploy` (sha256 of the board's deploy record, or null); or, when
+"start_wh", "meter_wh"}]), `authorised` ([{"connector", "id_tag"}]: authorised, waiting for the
+cable) and `deploy` (sha256 of the board's deploy record and lib/evse listing, or null); or, when
 the firmware failed to build its answer, only `q` and `error` (the app runs, its state is unknown).
 
 Only positive evidence counts as "the app is not running": a REPL echoing the probe back, or a
@@ -95,17 +96,33 @@ class BoardState:
         return (f"connector {tx['connector']} is {doing} (transaction ref {tx.get('ref')}, "
                 f"idTag {tx.get('id_tag')!r}, {energy})")
 
+    @property
+    def authorised(self) -> list[dict]:
+        """Connectors authorised (RemoteStart, a card) and waiting for the cable: no
+        transaction yet, but a restart would drop the driver's idTag."""
+        return list(self.data.get("authorised") or [])
+
     def refusal(self, connectors: set[int] | None = None, why: str | None = None) -> str | None:
-        """The sentence that refuses an interruption while a transaction is open (None: none is).
-        `connectors`: only those count (None: all); `why`: what stands in the way (default:
-        a restart would end the session)."""
-        open_txs = [t for t in self.transactions
-                    if connectors is None or t.get("connector") in connectors]
-        if not open_txs:
+        """The sentence that refuses an interruption while a transaction is open or a driver's
+        authorisation waits for the cable (None: neither). `connectors`: only those count
+        (None: all); `why`: what stands in the way (default: what a restart would end)."""
+        def mine(item: dict) -> bool:
+            return connectors is None or item.get("connector") in connectors
+
+        open_txs = [t for t in self.transactions if mine(t)]
+        waiting = [a for a in self.authorised if mine(a)]
+        if not open_txs and not waiting:
             return None
-        sessions = "; ".join(self.describe(t) for t in open_txs)
-        whose = "the driver's session" if len(open_txs) == 1 else "the drivers' sessions"
-        return f"{sessions}: {why or 'a restart would end ' + whose}. Wait for it to end, or use --force."
+        parts = [self.describe(t) for t in open_txs]
+        parts += [f"connector {a.get('connector')} is authorised for idTag {a.get('id_tag')!r} "
+                  "and waits for the cable" for a in waiting]
+        many = len(parts) > 1
+        if open_txs:
+            default = "a restart would end " + ("the drivers' sessions" if many else "the driver's session")
+        else:
+            default = "a restart would drop " + ("the drivers' authorisations" if many
+                                                 else "the driver's authorisation")
+        return f"{'; '.join(parts)}: {why or default}. Wait for it to end, or use --force."
 
     @property
     def deploy_digest(self) -> str | None:

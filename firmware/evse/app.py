@@ -63,7 +63,11 @@ async def main():
 
     for t in board.tasks():
         asyncio.create_task(t)
-    asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, shown))  # host tools' "#evse?"
+    def held():  # authorised, waiting for the cable: a restart would drop the idTag
+        return [(p.id, p.machine.id_tag) for p in cp.ports
+                if p.machine.id_tag is not None and not p.machine.tx]
+
+    asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, shown, held))  # host tools' "#evse?"
     await cp.poll()
     asyncio.create_task(cp.run(connect))
     gc.collect()

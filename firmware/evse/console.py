@@ -19,8 +19,9 @@ _MAX_LINE = const(48)
 _ASK = b"#evse?"
 
 
-async def serve(cfg, fields, shown, stream=None, ask=None, out=print):
+async def serve(cfg, fields, shown, held=None, stream=None, ask=None, out=print):
     # Runs on the unix port and on a UART/USB REPL alike (as micropython-lib's aiorepl does).
+    # `held()`: [(connector, idTag)] authorised and waiting for the cable (app.py's).
     # `stream` (anything with `async read(1)`), `ask` and `out` are passed in by tests.
     s = stream or asyncio.StreamReader(sys.stdin)
     ask = ask or _answer
@@ -33,7 +34,7 @@ async def serve(cfg, fields, shown, stream=None, ask=None, out=print):
         c = ord(ch[0]) if isinstance(ch, str) else ch[0]
         if c == 13 or c == 10:
             if 6 <= n <= _MAX_LINE and line[:6] == _ASK:
-                _reply(cfg, fields, shown, ask, out, line, n)
+                _reply(cfg, fields, shown, held, ask, out, line, n)
             n = 0
         elif n < _MAX_LINE:
             line[n] = c if c < 128 else 63  # "?" for a byte of a non-ASCII character
@@ -42,12 +43,12 @@ async def serve(cfg, fields, shown, stream=None, ask=None, out=print):
             n = _MAX_LINE + 1
 
 
-def _reply(cfg, fields, shown, ask, out, line, n):
+def _reply(cfg, fields, shown, held, ask, out, line, n):
     # Never raises: a failed answer becomes the error line, a failed error line is dropped.
     nonce, err = "", None
     try:
         nonce = bytes(line[6:n]).decode().strip()
-        text = ask(cfg, fields, shown, nonce)
+        text = ask(cfg, fields, shown, nonce, held)
     except Exception as e:  # whatever failed (heap, file, key), the console keeps serving
         text = None
         err = e
@@ -69,7 +70,7 @@ def _failed(nonce, e):
     return '{"q": "%s", "error": "%s"}' % (q, why)
 
 
-def _answer(cfg, fields, shown, nonce):
+def _answer(cfg, fields, shown, nonce, held):
     from evse import status  # rare: loaded per question, then dropped (no resident code)
     drop("evse.status")
-    return status.answer(cfg, fields, shown, nonce)
+    return status.answer(cfg, fields, shown, nonce, held)

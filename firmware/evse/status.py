@@ -1,11 +1,14 @@
 # The answer to a host tool's "#evse?" (evse.console reads the question): identity, connector
-# states, the open transactions (from their flash files) and the digest flash compares before
+# states, the open transactions (from their flash files), the connectors authorised and
+# waiting for the cable, and the digest flash compares before
 # it calls a board up to date. Loaded per question and dropped: none of it stays resident.
 _DEPLOY = "deploy.json"
 _CODE = "lib/evse"
 
 
-def answer(cfg, fields, shown, nonce=""):
+def answer(cfg, fields, shown, nonce="", held=None):
+    # held(): [(connector, idTag)] authorised (RemoteStart, a card) and waiting for the cable:
+    # Preparing like a plugged connector without one, but a restart would drop the idTag.
     import json
 
     from evse.files import load_json
@@ -20,7 +23,9 @@ def answer(cfg, fields, shown, nonce=""):
                        "charge_point_id": cfg.get("charge_point_id"), "csms_url": cfg.get("csms_url"),
                        "public_code": cfg.get("public_code"), "sim": cfg.get("sim"),
                        "connectors": shown,
-                       "transactions": txs, "deploy": deploy_digest()})
+                       "transactions": txs,
+                       "authorised": [{"connector": c, "id_tag": t} for c, t in (held() if held else ())],
+                       "deploy": deploy_digest()})
 
 
 def deploy_digest(record=_DEPLOY, code=_CODE):

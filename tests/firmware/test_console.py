@@ -43,8 +43,18 @@ def test_answer_names_the_open_transactions_from_their_files():
     assert a["connectors"] == [[1, "Available"], [2, "Charging"]]
     assert a["transactions"] == [{"connector": 2, "ref": 7, "id_tag": "ABC", "start_wh": 100.0,
                                   "meter_wh": 1300.5}]
-    assert a["deploy"] is None
+    assert a["deploy"] is None and a["authorised"] == []
     assert "never-in-the-answer" not in json.dumps(a)
+
+
+def test_answer_names_the_connectors_authorised_and_waiting_for_the_cable():
+    """A RemoteStart accepted on a connector without a cable: Preparing, an idTag held and no
+    transaction yet; the app's held() says so, and a restart would lose it."""
+    def run():
+        shown = [[1, "Preparing"], [2, "Preparing"]]
+        return json.loads(status.answer(CFG, FIELDS, shown, "n2", lambda: [(2, "RFID42")]))
+    a = _in_tmp(run)
+    assert a["transactions"] == [] and a["authorised"] == [{"connector": 2, "id_tag": "RFID42"}]
 
 
 def test_deploy_digest_is_the_sha256_of_the_record():
@@ -78,7 +88,8 @@ def _serve(text, ask=None):
     import asyncio
 
     lines = []
-    asyncio.run(console.serve(CFG, FIELDS, [[1, "Available"]], _Feed(text), ask, lines.append))
+    asyncio.run(console.serve(CFG, FIELDS, [[1, "Available"]], stream=_Feed(text), ask=ask,
+                              out=lines.append))
     return lines
 
 
@@ -100,7 +111,7 @@ def test_serve_keeps_answering_after_an_answer_fails():
     failed question gets an error answer and the next ones are served as usual."""
     calls = []
 
-    def ask(cfg, fields, shown, nonce):
+    def ask(cfg, fields, shown, nonce, held):
         calls.append(nonce)
         if nonce == "m1":
             raise MemoryError("memory allocation failed, allocating 512 bytes")

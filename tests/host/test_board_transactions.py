@@ -23,9 +23,11 @@ from host_tools.exits import Exit
 from tests.e2e.conftest import (
     Db,
     board_tail,
+    connector_status,
     e2e_rig,
     persisted_register,
     ready_connector,
+    start_and_pay,
     start_charging,
     wait_backend_energy,
     wait_until,
@@ -125,6 +127,41 @@ def test_commission_refuses_on_the_charging_connector(charging, tmp_path):
     assert "connector 1 is charging (transaction ref" in report["steps"][0]["detail"]
     assert "the check needs this connector free for its test session" in report["steps"][0]["detail"]
     _untouched(rig, boots)
+
+
+def test_an_authorised_connector_waiting_for_the_cable_is_protected(charging):
+    """A driver's RemoteStart accepted on connector 2 with no cable yet: Preparing, as a plugged
+    connector without authorisation is, but the firmware holds the idTag and a restart would
+    drop it. The firmware names it; board commands refuse for it too."""
+    rig, _token, _ = charging
+    with rig.client() as client:
+        rig.sim({"cmd": "plug", "connector": 2, "plugged": False})
+        wait_until(lambda: connector_status(rig, client, 2) == "Available", 15,
+                   "connector 2 Available without the EV", detail=lambda: board_tail(rig, 600))
+        token2, _ = start_and_pay(rig, client, 2)
+        try:
+            state = wait_until(lambda: (s := probe(rig.port)) and s.authorised and s, 20,
+                               "connector 2 authorised, waiting for the cable",
+                               detail=lambda: board_tail(rig, 800))
+            (held,) = state.authorised
+            assert held["connector"] == 2 and held["id_tag"]
+            assert state.connector_state(2) == "Preparing" and len(state.transactions) == 1
+            boots = rig.board.boots
+            proc = chargerctl("board", "ls", "--port", rig.port)
+            assert proc.returncode == Exit.TRANSACTION_OPEN, (proc.stdout, proc.stderr)
+            text = " ".join(proc.stderr.split())
+            assert f"connector 2 is authorised for idTag '{held['id_tag']}' and waits for the cable" in text
+            assert "connector 1 is charging" in text
+            _untouched(rig, boots)
+            proc = chargerctl("commission", "--port", rig.port, "--code", CODE, "--connector", "2",
+                              "--api", rig.api, "--report", rig.board.flash_dir.parent / "r2.json")
+            assert proc.returncode == Exit.TRANSACTION_OPEN, proc.stdout + proc.stderr
+            _untouched(rig, boots)
+        finally:
+            try:
+                client.cancel(token2)
+            except Exception:  # noqa: BLE001 - the next test restarts the board anyway
+                pass
 
 
 def test_forced_reset_stops_the_session_as_power_loss_at_the_register(charging):
