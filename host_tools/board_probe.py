@@ -11,7 +11,8 @@ The JSON holds `version`, `board`, `charge_point_id`, `csms_url`, `public_code`,
 `connectors` ([[1, "Charging"], ...]), `sim` (a virtual board's settings), `transactions` ([{"connector", "ref", "id_tag",
 "start_wh", "meter_wh"}]), `authorised` ([{"connector", "id_tag"}]: authorised, waiting for the
 cable) and `deploy` (sha256 of the board's deploy record and lib/evse listing, or null); or, when
-the firmware failed to build its answer, only `q` and `error` (the app runs, its state is unknown).
+the firmware failed to build its answer, only `q` and `error` (the app runs, its state is unknown);
+or, when the app halted on an invalid config (relays open, no session), only `q` and `halted`.
 
 Only positive evidence counts as "the app is not running": a REPL echoing the probe back, or a
 REPL prompt (a blank board, an app crashed to the REPL). Silence is not: a busy board, or one
@@ -138,12 +139,14 @@ def look(port: str, force: bool = False, connectors: set[int] | None = None,
 
 
 def ask(port: str) -> BoardState | None:
-    """None when a REPL answered (the app does not run); the app's state; or, on silence,
+    """None when a REPL answered (the app does not run) or the app says it is halted on a bad
+    config (relays open, no session can run); the app's state; or, on silence,
     `BoardState({"error": "no answer"})`: the app may run, what it does is unknown."""
     try:
-        return probe(port)
+        state = probe(port)
     except NoAnswer:
         return BoardState({"error": NO_ANSWER})
+    return None if state is not None and state.data.get("halted") else state
 
 
 def judge(state: BoardState | None, force: bool = False, connectors: set[int] | None = None,

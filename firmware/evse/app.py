@@ -35,6 +35,11 @@ async def main():
     board = build(board_dict, cfg)
     del board_dict
     if errors:
+        def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
+            return __import__("json").dumps({"q": nonce, "halted": errors})
+
+        # host tools' "#evse?" gets an answer here too: a silent board would be refused
+        asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, (), ask=halted))
         await _halt(board.display, errors)
     from evse.ocpp import ws  # all code loads now, into a heap still in one piece
     from evse.ocpp.chargepoint import ChargePoint

@@ -302,3 +302,17 @@ def test_board_files_does_not_import_flash():
     for name in ("DeployError", "ConfigInvalid", "BoardFileInvalid", "BuildFailed", "ToolMissing",
                  "TransactionOpen", "StateUnknown", "Unreachable"):
         assert getattr(fl, name) is getattr(deploy_errors, name), name
+
+
+def test_an_app_halted_on_a_bad_config_answers_and_is_not_refused(flashed):
+    """An invalid config.json (written behind flash's back) halts the app with every relay
+    open: it still answers the probe ("halted"), so a fix needs no --force."""
+    cfg = json.loads((flashed.flash_dir / "config.json").read_text())
+    (flashed.flash_dir / "config.json").write_text(json.dumps(dict(cfg, csms_url="http://x")))
+    boots, mark = flashed.boots, flashed.console_mark()
+    flashed.kill()
+    flashed.wait_boot(boots + 1)
+    flashed.wait_for_console("config csms_url", timeout=20, since=mark)
+    proc = chargerctl("board", "reset", "--port", flashed.port)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{flashed.port}: restarting (the app was not running)."
