@@ -215,19 +215,21 @@ def _code_tree(files: dict[str, bytes], root: str = BOARD_CODE_DIR):
 
 
 def ask_firmware(port: str, wanted: dict[str, bytes] | None, force: bool = False,
-                 full: bool = False) -> bool:
+                 full: bool = False, silence_ok: bool = False) -> bool:
     """True when the board already holds `wanted` (by its deploy record) and the app runs;
     raises TransactionOpen when interrupting it would end a session, StateUnknown when the
-    firmware does not say (no answer, or an error answer), unless `force`."""
-    from host_tools.board_probe import PortUnavailable, Refused, ask, judge
+    firmware does not say (no answer, or an error answer), unless `force`. `silence_ok`: no
+    answer at all counts as nothing of ours running (before esptool writes a new image: a board
+    running this firmware answers, a blank ESP32 cannot)."""
+    from host_tools.board_probe import NO_ANSWER, PortUnavailable, Refused, ask, judge
 
     try:
         state = ask(port)
     except PortUnavailable as e:
         raise Unreachable(str(e), "check the cable and the port (chargerctl devices); close other "
                           "programs using it (mpremote, screen, chargerctl logs)") from e
-    if state is None:
-        return False  # a REPL answered: nothing to interrupt
+    if state is None or (silence_ok and state.error == NO_ANSWER):
+        return False  # a REPL answered (or, before esptool, nothing did): nothing to interrupt
     if (not state.error and wanted is not None and not full
             and state.deploy_digest == record_digest(wanted)):
         return True  # up to date: not even a session stands in the way

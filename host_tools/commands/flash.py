@@ -87,9 +87,10 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
 
     It asks the running firmware first: when the board already holds exactly this deploy, it
     says "up to date" and does not interrupt it; while a charging session runs, or when the
-    board does not answer the question (busy, older firmware, a blank ESP32 before --image),
-    it refuses (unless --force), since the restart could end a session. A board at its REPL
-    (blank, or its app crashed) is flashed without asking for --force.
+    board does not answer the question (busy, older firmware), it refuses (unless --force),
+    since the restart could end a session. A board at its REPL (blank, or its app crashed) is
+    flashed without asking for --force, and so is a silent board with --image (a blank ESP32
+    cannot answer; one running this firmware does, and is refused while it charges).
 
     \b
     Examples:
@@ -138,14 +139,10 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     def one(port: str):
         try:
             if image:  # esptool first, in this port's thread: its last line is the status
-                try:  # an erase ends a session as a restart does
-                    fl.ask_firmware(port, None, force)
+                try:  # an erase ends a session as a restart does; a blank ESP32 is silent
+                    fl.ask_firmware(port, None, force, silence_ok=True)
                 except fl.Unreachable:
                     pass  # esptool says best why the port does not answer
-                except fl.StateUnknown as e:
-                    e.hint = ("a blank ESP32 (no MicroPython yet) cannot answer: if this one is "
-                              "blank, add --force to write the image")
-                    raise
                 reporter.stage(port, "esptool: starting")
                 fl.write_image(port, image, offset=offset, erase=erase, baud=baud,
                                output=lambda line: line.strip() and reporter.stage(

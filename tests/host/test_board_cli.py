@@ -231,6 +231,19 @@ def test_flash_refuses_a_silent_board(boards, tmp_path, config_file):
     assert snapshot(vb.flash_dir) == before and vb.boots == 1
 
 
+def test_flash_image_takes_a_silent_board_for_a_blank_esp32(boards, tmp_path, config_file):
+    """A blank ESP32 cannot answer the probe: with --image, silence does not stop esptool (on a
+    virtual board esptool's own refusal, exit 7, shows the probe let it through)."""
+    require_schema()
+    vb = _board_with_main(boards, tmp_path, SILENT_MAIN, "SILENT APP UP")
+    image = tmp_path / "ESP32_GENERIC.bin"
+    image.write_bytes(b"\xe9" + bytes(100))
+    proc = chargerctl("flash", "--port", vb.port, "--board", "unix-sim", "--config", config_file,
+                      "--image", str(image))
+    assert proc.returncode == Exit.ESPTOOL, (proc.stdout, proc.stderr)
+    assert "has no ROM bootloader" in proc.stderr
+
+
 def test_an_app_crashed_to_the_repl_is_not_running(boards, tmp_path):
     """Positive evidence: the REPL the crash left echoes the probe, so no --force is needed."""
     vb = _board_with_main(boards, tmp_path, CRASHED_MAIN, "CRASHING")
