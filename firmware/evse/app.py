@@ -31,6 +31,7 @@ async def main():
     cfg, board_dict, errors, public_url, fields = boot.prepare()
     del boot
     drop("evse.boot")
+    gc.collect()  # boot and config freed as one region, which the resident code then fills
     from evse.hal.board import build
     board = build(board_dict, cfg)
     del board_dict
@@ -68,6 +69,9 @@ async def main():
     asyncio.create_task(cp.run(connect))
     gc.collect()
     log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
+    from evse.ocpp.operations import intern
+    intern()  # before the first connection: see there
+    del intern
     n = 0
     shown_banner = 0
     while True:

@@ -10,7 +10,7 @@ import sys
 import asyncio
 
 _MAX_LINE = const(48)
-_DEPLOY = "deploy.json"
+_DEPLOY = const("deploy.json")
 
 
 async def serve(cfg, fields, shown):
