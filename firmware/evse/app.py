@@ -23,6 +23,11 @@ async def _halt(display, lines):
 
 async def main():
     global board
+    # Start-up loads code and drops what it used once (boot, config, the QR code...): a
+    # collection every 2 KB of allocation keeps what stays packed, so the heap after start has
+    # fewer holes and a large block (the qstr pool's growth, a frame) still fits. Restored after.
+    threshold = gc.threshold()
+    gc.threshold(2048)
     for name in ("wait_for", "Lock", "Event", "open_connection"):
         # asyncio loads these parts on first use: load them now, into a heap still in one
         # piece, rather than mid-session into a fragmented one.
@@ -67,11 +72,9 @@ async def main():
     asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, shown))  # host tools' "#evse?"
     await cp.poll()
     asyncio.create_task(cp.run(connect))
+    gc.threshold(threshold)
     gc.collect()
     log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
-    from evse.ocpp.operations import intern
-    intern()  # before the first connection: see there
-    del intern
     n = 0
     shown_banner = 0
     while True:

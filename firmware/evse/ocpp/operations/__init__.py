@@ -95,8 +95,8 @@ def preload():
 
 
 def intern():
-    """Load and drop every per-use module once, right after start-up, before the first
-    connection: their names are interned now. qstrs are never freed and a session interns some
+    """Load and drop every per-use module once, right after start-up (ChargePoint.run, before
+    the first connection): their names are interned now. qstrs are never freed and a session interns some
     of these anyway (RemoteStartTransaction, GetConfiguration...); on an .mpy build the names
     of start-up fill the qstr pools to about their 620 entries, so the next pool (640 entries,
     one block: ~4.5 KB on 32-bit, ~7 KB on 64-bit) is allocated here, at a known point, and not
