@@ -55,7 +55,7 @@ _LINE = const(9)  # a line of words: 8 rows and one blank
 # and middle columns are doubled, so stems stay 2 px and only diagonals are thinner; 1x (5 px).
 # The widest that puts the whole code on one line is used: 5 characters at 2x, 6 or 7 at 8 px,
 # up to 10 at 1x beside the QR code; 10 at 2x without it.
-_CODE_WIDTHS = (b"\x02\x02\x02\x02\x02", b"\x02\x01\x02\x01\x02", b"\x01\x01\x01\x01\x01")
+_CODE_WIDTHS = const((b"\x02\x02\x02\x02\x02", b"\x02\x01\x02\x01\x02", b"\x01\x01\x01\x01\x01"))
 _CODE_SY = const(2)  # the code's rows are 2 px tall: 14 px for capitals and digits
 
 

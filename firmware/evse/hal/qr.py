@@ -6,9 +6,9 @@
 # and version information.
 
 # Per version 1..9 at level M: (total codewords, EC codewords per block, number of blocks).
-_BLOCKS = ((26, 10, 1), (44, 16, 1), (70, 26, 1), (100, 18, 2), (134, 24, 2), (172, 16, 4),
-           (196, 18, 4), (242, 22, 4), (292, 22, 5))
-_ALIGN = ((), (6, 18), (6, 22), (6, 26), (6, 30), (6, 34), (6, 22, 38), (6, 24, 42), (6, 26, 46))
+_BLOCKS = const(((26, 10, 1), (44, 16, 1), (70, 26, 1), (100, 18, 2), (134, 24, 2), (172, 16, 4),
+                 (196, 18, 4), (242, 22, 4), (292, 22, 5)))
+_ALIGN = const(((), (6, 18), (6, 22), (6, 26), (6, 30), (6, 34), (6, 22, 38), (6, 24, 42), (6, 26, 46)))
 MAX_VERSION = const(9)
 
 # GF(256) with the QR polynomial x^8 + x^4 + x^3 + x^2 + 1, as exp/log tables.
@@ -257,7 +257,7 @@ class QR:
                 k += 1
 
 
-_FINDER = b"\x01\x00\x01\x01\x01\x00\x01"
+_FINDER = const(b"\x01\x00\x01\x01\x01\x00\x01")
 
 
 def _n3(line, s):

@@ -19,7 +19,7 @@ from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
 from evse import ocpp
-from evse.ocpp.operations import load, operation, preload
+from evse.ocpp.operations import intern, load, operation, preload
 from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
@@ -75,6 +75,7 @@ class ChargePoint:
 
     async def run(self, connect):
         """Connect, serve, and reconnect with exponential back-off and jitter, forever."""
+        intern()  # before the first connection, while the heap is as start-up left it
         backoff = 1
         while True:
             try:

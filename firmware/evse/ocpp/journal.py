@@ -38,7 +38,7 @@ import struct
 _E = const(10)  # index entry: seq u32, offset u32, kind u8, attempts u8
 _MIN_DEAD = const(64)
 _METER = const(0)
-KINDS = ("MeterValues", "StartTransaction", "StopTransaction")
+_KINDS = const(("MeterValues", "StartTransaction", "StopTransaction"))
 
 
 def _line(rec):
@@ -138,7 +138,7 @@ class Journal:
         seq = rec[1]
         if op == "A":
             self._next = max(self._next, seq + 1)
-            self._ix += struct.pack(">IIBB", seq, off, KINDS.index(rec[2]), min(rec[4], 255))
+            self._ix += struct.pack(">IIBB", seq, off, _KINDS.index(rec[2]), min(rec[4], 255))
             return
         i = self._find(seq)
         if i < 0:
@@ -207,7 +207,7 @@ class Journal:
             out.write(head)
             for i in range(len(ix) // _E):
                 seq, off, kind, att = struct.unpack_from(">IIBB", ix, i * _E)
-                line = _line(["A", seq, KINDS[kind], self._payload(self._read(src, off)), att])
+                line = _line(["A", seq, _KINDS[kind], self._payload(self._read(src, off)), att])
                 out.write(line)
                 struct.pack_into(">IIBB", ix, i * _E, seq, pos, kind, att)
                 pos += len(line)
@@ -226,7 +226,7 @@ class Journal:
 
     def append(self, action, payload):
         """Queue a message durably; returns its seq (None: a MeterValues dropped, see policy)."""
-        kind = KINDS.index(action)
+        kind = _KINDS.index(action)
         recs = []
         if len(self) >= self.max_records:
             for i in range(len(self)):
@@ -254,7 +254,7 @@ class Journal:
             return None
         seq, off, kind, _ = self._entry(0)
         with open(self.path, "rb") as f:
-            return seq, KINDS[kind], self._payload(self._read(f, off))
+            return seq, _KINDS[kind], self._payload(self._read(f, off))
 
     def items(self):
         """Every queued message, oldest first, as (seq, action, payload)."""
@@ -264,7 +264,7 @@ class Journal:
         with open(self.path, "rb") as f:
             for i in range(len(ix) // _E):
                 seq, off, kind, _ = struct.unpack_from(">IIBB", ix, i * _E)
-                yield seq, KINDS[kind], self._payload(self._read(f, off))
+                yield seq, _KINDS[kind], self._payload(self._read(f, off))
 
     def pop(self, seq):
         """Forget a delivered message; False if it is not queued (already popped or evicted)."""

@@ -9,14 +9,14 @@ import asyncio
 
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
-INTERNAL = "InternalError"
-PROTOCOL = "ProtocolError"
-SECURITY = "SecurityError"
-FORMATION = "FormationViolation"
+_INTERNAL = const("InternalError")
+_PROTOCOL = const("ProtocolError")
+_SECURITY = const("SecurityError")
+_FORMATION = const("FormationViolation")
 PROPERTY = "PropertyConstraintViolation"
 OCCURENCE = "OccurenceConstraintViolation"
 TYPE = "TypeConstraintViolation"
-GENERIC = "GenericError"
+_GENERIC = const("GenericError")
 
 _MAX_ID = const(36)
 _seq = [0]  # messageIds count on across connections, so no id repeats within a boot
@@ -102,17 +102,17 @@ class Rpc:
             try:
                 msg = json.loads(text)
             except ValueError:
-                raise CallError(FORMATION, "bad json") from None
+                raise CallError(_FORMATION, "bad json") from None
             if type(msg) is not list or len(msg) < 3:
-                raise CallError(FORMATION, "not an OCPP-J frame")
+                raise CallError(_FORMATION, "not an OCPP-J frame")
             kind = msg[0]
             if type(msg[1]) is str and len(msg[1]) <= _MAX_ID:
                 mid = msg[1]
             else:
-                raise CallError(FORMATION, "messageId")
+                raise CallError(_FORMATION, "messageId")
             if kind == 2:
                 if len(msg) != 4 or type(msg[2]) is not str or type(msg[3]) is not dict:
-                    raise CallError(FORMATION, "CALL frame")
+                    raise CallError(_FORMATION, "CALL frame")
                 if self.mute:
                     return
                 try:
@@ -120,7 +120,7 @@ class Rpc:
                 except CallError:
                     raise
                 except Exception as e:  # noqa: BLE001 - a handler bug becomes a CALLERROR, not a crash
-                    raise CallError(INTERNAL, repr(e)[:60]) from None
+                    raise CallError(_INTERNAL, repr(e)[:60]) from None
                 await self._send([3, mid, result])
             elif kind == 3 or kind == 4:
                 w = self._wait
@@ -131,10 +131,10 @@ class Rpc:
                 elif kind == 4 and len(msg) >= 4:
                     w[3] = CallError(msg[2], msg[3] if len(msg) > 3 else "")
                 else:
-                    w[3] = CallError(FORMATION, "bad answer frame")
+                    w[3] = CallError(_FORMATION, "bad answer frame")
                 w[1].set()
             else:
-                raise CallError(FORMATION, "messageTypeId")
+                raise CallError(_FORMATION, "messageTypeId")
         except CallError as e:
             await self._answer_error(mid, e.code, e.description)
 

@@ -6,12 +6,12 @@ from evse.files import load_json, save_json
 
 _FILE = const("data/ocpp.json")
 
-MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
+_MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"))
 
 # One line per key: name, kind (i int >= 0, b bool, m measurand list, s string), W if the
 # central system may write it, default. One string constant instead of a dict of tuples: the
 # table costs its text and nothing more in RAM.
-_TABLE = """
+_TABLE = const("""
 AllowOfflineTxForUnknownId b W false
 AuthorizationCacheEnabled b W true
 AuthorizeRemoteTxRequests b R false
@@ -45,7 +45,7 @@ UnlockConnectorOnEVSideDisconnect b W true
 WebSocketPingInterval i W 60
 ReconnectBackoffMax i W 60
 MessageTimeout i W 30
-"""
+""")
 # The last two are ours: the upper bound of the reconnect back-off, and how long a CALL waits
 # for its answer before the connection is taken for dead (seconds).
 
@@ -83,7 +83,7 @@ def parse(kind, text):
         return n if n >= 0 else None
     if kind == "m":
         items = [s.strip() for s in text.split(",") if s.strip()]
-        if len(items) > 4 or any(s not in MEASURANDS for s in items):
+        if len(items) > 4 or any(s not in _MEASURANDS for s in items):
             return None
         return ",".join(items)
     return text if len(text) <= 500 else None

@@ -43,7 +43,7 @@ _OP_BIN = const(2)
 _OP_CLOSE = const(8)
 _OP_PING = const(9)
 _OP_PONG = const(10)
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 
 
 class WSError(Exception):

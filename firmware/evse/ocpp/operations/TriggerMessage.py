@@ -4,8 +4,8 @@
 from evse import ocpp
 from evse.ocpp.rpc import field
 
-_MESSAGES = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
-             "Heartbeat", "MeterValues", "StatusNotification")
+_MESSAGES = const(("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+                   "Heartbeat", "MeterValues", "StatusNotification"))
 
 
 def answer(cp, p):

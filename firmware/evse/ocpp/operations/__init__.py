@@ -92,3 +92,21 @@ def preload():
     for line in _ROUTES.split("\n"):
         if " keep" in line:
             load(line[:line.find(" ")])
+
+
+def intern():
+    """Load and drop every per-use module once, right after start-up (ChargePoint.run, before
+    the first connection): their names are interned now. qstrs are never freed and a session interns some
+    of these anyway (RemoteStartTransaction, GetConfiguration...); on an .mpy build the names
+    of start-up fill the qstr pools to about their 620 entries, so the next pool (640 entries,
+    one block: ~4.5 KB on 32-bit, ~7 KB on 64-bit) is allocated here, at a known point, and not
+    at whichever rare CALL of a session, in a fragmented heap, happens to need one name more."""
+    import gc
+    for line in _ROUTES.split("\n"):
+        if " use" in line:
+            action = line[:line.find(" ")]
+            try:
+                load(action)
+            except MemoryError:  # only a head start: the CALL loads its module when it comes
+                drop(_PACKAGE + action)
+            gc.collect()
