@@ -181,11 +181,13 @@ def flash_virtual_board(port: str, config: dict, board: str = "unix-sim",
     return flash.deploy(port, image, board_raw, checked, reporter=reporter)
 
 
-def sim_command(control_port: int, cmd: dict, timeout: float = 5.0) -> dict:
-    """One request to the simulated hardware (host_tools/sim_client.py); raises SimError."""
+def sim_command(control_port: int, cmd: dict, timeout: float = 5.0,
+                connect_wait: float = 0.0) -> dict:
+    """One request to the simulated hardware (host_tools/sim_client.py); raises SimError.
+    `connect_wait`: retry the connection this long (a board that is booting)."""
     from host_tools.sim_client import SimClient
 
-    with SimClient(control_port, timeout=timeout) as sim:
+    with SimClient(control_port, timeout=timeout, connect_wait=connect_wait) as sim:
         return sim.request(cmd)
 
 
@@ -213,7 +215,8 @@ class Rig:
         return driver.Client(self.api)
 
     def sim(self, cmd: dict) -> dict:
-        return sim_command(self.control_port, cmd)
+        # After a restart the control server listens a moment after the app starts.
+        return sim_command(self.control_port, cmd, connect_wait=5.0)
 
     def connector_state(self, connector: int = 1) -> dict:
         for c in self.sim({"cmd": "state"})["connectors"]:

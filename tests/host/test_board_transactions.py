@@ -169,11 +169,12 @@ def test_forced_reset_stops_the_session_as_power_loss_at_the_register(charging):
     meter's register as it stood at the restart (to within 1 Wh)."""
     rig, token, _ = charging
     boots = rig.board.boots
+    mark = rig.board.console_mark()
     proc = chargerctl("board", "reset", "--port", rig.port, "--force")
     assert proc.returncode == 0, proc.stderr
     assert "restarting (the app was running)" in proc.stdout
     rig.board.wait_boot(boots + 1)
-    line = rig.board.wait_for_console("reason=PowerLoss", timeout=20)
+    line = rig.board.wait_for_console("reason=PowerLoss", timeout=20, since=mark)
     assert rig.connector_state(1)["relay_closed"] is False
     register = persisted_register(rig)
     tx_id = Db(rig).session(token)["transaction_id"]
