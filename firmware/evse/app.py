@@ -42,12 +42,13 @@ async def main():
     from evse.hal.board import build
     board = build(board_dict, cfg)
     del board_dict
+    from evse import console  # host tools' "#evse?": asked before they interrupt the board
     if errors:
         def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
             return __import__("json").dumps({"q": nonce, "halted": errors})
 
         # host tools' "#evse?" gets an answer here too: a silent board would be refused
-        asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, (), ask=halted))
+        asyncio.create_task(console.serve(cfg, fields, (), ask=halted))
         await _halt(board.display, errors)
     from evse.ocpp import ws  # all code loads now, into a heap still in one piece
     from evse.ocpp.chargepoint import ChargePoint
@@ -76,11 +77,12 @@ async def main():
 
     for t in board.tasks():
         asyncio.create_task(t)
+
     def held():  # authorised, waiting for the cable: a restart would drop the idTag
         return [(p.id, p.machine.id_tag) for p in cp.ports
                 if p.machine.id_tag is not None and not p.machine.tx]
 
-    asyncio.create_task(__import__("evse.console").console.serve(cfg, fields, shown, held))  # host tools' "#evse?"
+    asyncio.create_task(console.serve(cfg, fields, shown, held))
     await cp.poll()
     asyncio.create_task(cp.run(connect))
     gc.collect()
