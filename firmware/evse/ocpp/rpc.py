@@ -32,7 +32,9 @@ class CallError(Exception):
 
 def field(p, key, typ, req=True, maxlen=0, choices=None):
     """One payload field, checked the 1.6 way: missing -> Occurence, wrong type -> Type,
-    bad value -> Property. typ is int, str, bool, dict, list or float (int accepted)."""
+    bad value -> Property. typ is int, str, bool, dict, list or float (int accepted).
+    Payloads are checked against their schemas (schema.py) before an operation runs; this is
+    left for GetConfiguration and ChangeConfiguration until they drop it."""
     v = p.get(key)
     if v is None:
         if req:
@@ -44,6 +46,48 @@ def field(p, key, typ, req=True, maxlen=0, choices=None):
     if (maxlen and len(v) > maxlen) or (choices and v not in choices):
         raise CallError(PROPERTY, key)
     return v
+
+
+def _hex4(text, i):
+    try:
+        return int(text[i:i + 4], 16)
+    except ValueError:
+        return -1
+
+
+def _surrogates(text):
+    """`text` with each escaped UTF-16 surrogate pair ("\\ud83d\\ude00") written as the
+    character it stands for, and each lone escaped surrogate as U+FFFD. MicroPython's json.loads
+    turns either into 3-byte surrogate encodings: a message id would come back changed, and
+    json.dumps would send them on, invalid UTF-8. Only called when the frame has a \\u."""
+    out = None
+    start = 0
+    i = text.find("\\u")
+    while i >= 0:
+        j = i
+        while j and text[j - 1] == "\\":
+            j -= 1
+        c = _hex4(text, i + 2) if (i - j) % 2 == 0 else -1  # an escaped backslash: not \\u
+        if 0xD800 <= c <= 0xDFFF:
+            n = i + 6
+            lo = _hex4(text, n + 2) if c < 0xDC00 and text[n:n + 2] == "\\u" else -1
+            if 0xDC00 <= lo <= 0xDFFF:
+                ch = chr(0x10000 + ((c - 0xD800) << 10) + lo - 0xDC00)
+                n += 6
+            else:
+                ch = "\ufffd"
+            if out is None:
+                out = []
+            out.append(text[start:i])
+            out.append(ch)
+            start = n
+            i = text.find("\\u", n)
+        else:
+            i = text.find("\\u", i + 2)
+    if out is None:
+        return text
+    out.append(text[start:])
+    return "".join(out)
 
 
 class Rpc:
@@ -99,13 +143,22 @@ class Rpc:
     async def handle(self, text):
         mid = ""
         try:
+            if "\\u" in text:  # one scan of a normal frame: escapes are rare
+                text = _surrogates(text)
             try:
                 msg = json.loads(text)
             except ValueError:
                 raise CallError(_FORMATION, "bad json") from None
-            if type(msg) is not list or len(msg) < 3:
+            if type(msg) is not list or not msg:
                 raise CallError(_FORMATION, "not an OCPP-J frame")
             kind = msg[0]
+            # OCPP-J 1.6 4.1.3: "When a server receives a message with a Message Type Number not
+            # in this list, it SHALL ignore the message payload." The numbers are the integers
+            # 2, 3 and 4: 2.0, true or "2" is none of them (2.0 == 2 in Python: hence the type).
+            if type(kind) is not int or not 2 <= kind <= 4:
+                return
+            if len(msg) < 3:
+                raise CallError(_FORMATION, "not an OCPP-J frame")
             if type(msg[1]) is str and len(msg[1]) <= _MAX_ID:
                 mid = msg[1]
             else:
@@ -133,8 +186,6 @@ class Rpc:
                 else:
                     w[3] = CallError(_FORMATION, "bad answer frame")
                 w[1].set()
-            else:
-                raise CallError(_FORMATION, "messageTypeId")
         except CallError as e:
             await self._answer_error(mid, e.code, e.description)
 

@@ -1,0 +1,8 @@
+# Generated from ocpp 2.1.0 (ocpp/v16/schemas/BootNotificationResponse.json) by host_tools/ocpp_schemas.py: do not edit, run `make schemas`.
+# The compact form firmware/evse/ocpp/schema.py checks; the module docstring of
+# host_tools/ocpp_schemas.py describes it.
+S = (5,
+ ('status', 'currentTime', 'interval'),
+ ((3, 0, ('Accepted', 'Pending', 'Rejected'), 0), (3, 0, None, 1), (1,)),
+ ('status', 'currentTime', 'interval'),
+ True)
