@@ -89,7 +89,7 @@ def compile_node(s: dict, where: str) -> tuple:
     if unknown:
         raise SchemaError(f"{where}: keyword(s) {sorted(unknown)} not understood by host_tools/ocpp_schemas.py")
     typ = s.get("type")
-    if typ not in _TYPES:
+    if not isinstance(typ, str) or typ not in _TYPES:
         raise SchemaError(f"{where}: type {typ!r} not understood (one of {sorted(_TYPES)} expected)")
     kind = _TYPES[typ]
     allowed = {
