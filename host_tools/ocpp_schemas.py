@@ -11,12 +11,14 @@ the operation modules. Which actions: every CALL of the central system that the 
 charge point's own CALLs (`<Action>Response`), which are incoming payloads too. A profile that
 turns a row from `no` to `use` gets its checks by running this again.
 
-The compact form, one node per value (kinds as in schema.py):
-    (INT,)                              integer (not a bool, not 1.0: Draft 4)
-    (NUM, tenths)                       number; tenths=1 for multipleOf 0.1
-    (STR, maxLength or 0, enum or None, date_time)
-    (BOOL,)
-    (OBJ, names, nodes, required, closed)   closed: additionalProperties false
+The compact form, one node per value (kinds as in schema.py); few tuples, because on an .mpy
+build each is a heap object while its schema is loaded:
+    INT | NUM | TENTHS | STR | DATE | BOOL     a bare int: integer (not a bool, not 1.0: Draft 4),
+                                               number, number with multipleOf 0.1, string,
+                                               string of format date-time, boolean
+    (STR, maxLength or 0, enum or None, date-time 0/1)   a string with constraints
+    (OBJ, closed, n, name, node, name, node...)   the n required properties first; closed:
+                                                  additionalProperties false
     (ARR, item node or None, minItems)
 A keyword this compiler does not understand stops it with the schema's name and the keyword's
 path: a check silently left out would let through what the schema forbids.
@@ -28,7 +30,6 @@ import argparse
 import ast
 import importlib.metadata
 import json
-import pprint
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ OPERATIONS_INIT = Path(FIRMWARE_DIR) / "evse" / "ocpp" / "operations" / "__init_
 OUT_DIR = Path(FIRMWARE_DIR) / "evse" / "ocpp" / "schemas"
 
 # Kinds, as firmware/evse/ocpp/schema.py numbers them.
-INT, NUM, STR, BOOL, OBJ, ARR = 1, 2, 3, 4, 5, 6
+INT, NUM, STR, BOOL, OBJ, ARR, TENTHS, DATE = 1, 2, 3, 4, 5, 6, 7, 8
 _TYPES = {"integer": INT, "number": NUM, "string": STR, "boolean": BOOL, "object": OBJ, "array": ARR}
 
 # The charge point's own CALLs (chargepoint.py, transactions.py, availability.py, operations/
@@ -79,7 +80,7 @@ def targets(table: dict[str, list[str]]) -> list[str]:
     return sorted(calls) + [a + "Response" for a in OWN_CALLS]
 
 
-def compile_node(s: dict, where: str) -> tuple:
+def compile_node(s: dict, where: str) -> tuple | int:
     """One schema (sub)object -> its node; SchemaError on anything not understood."""
     if not isinstance(s, dict):
         raise SchemaError(f"{where}: a schema must be an object, got {s!r}")
@@ -106,12 +107,12 @@ def compile_node(s: dict, where: str) -> tuple:
     if misplaced:
         raise SchemaError(f"{where}: {sorted(misplaced)} not understood on type {typ!r}")
     if kind == INT or kind == BOOL:
-        return (kind,)
+        return kind
     if kind == NUM:
         m = s.get("multipleOf")
         if m not in (None, 0.1):
             raise SchemaError(f"{where}: multipleOf {m!r} not understood (only 0.1)")
-        return (NUM, 1 if m == 0.1 else 0)
+        return TENTHS if m == 0.1 else NUM
     if kind == STR:
         n = s.get("maxLength", 0)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
@@ -122,6 +123,8 @@ def compile_node(s: dict, where: str) -> tuple:
         fmt = s.get("format")
         if fmt not in (None, "date-time"):
             raise SchemaError(f"{where}: format {fmt!r} not understood (only date-time)")
+        if not n and enum is None:
+            return DATE if fmt else STR
         return (STR, n, tuple(enum) if enum is not None else None, 1 if fmt else 0)
     if kind == OBJ:
         props = s.get("properties", {})
@@ -133,9 +136,14 @@ def compile_node(s: dict, where: str) -> tuple:
         extra = s.get("additionalProperties", True)
         if extra not in (True, False):
             raise SchemaError(f"{where}: additionalProperties {extra!r} (only true or false)")
-        names = tuple(props)
-        nodes = tuple(compile_node(props[n], f"{where}.{n}") for n in names)
-        return (OBJ, names, nodes, tuple(required), not extra)
+        missing = [r for r in required if r not in props]
+        if missing or len(set(required)) != len(required):
+            raise SchemaError(f"{where}: required {required!r} names properties the schema does not define once")
+        names = list(required) + [n for n in props if n not in required]
+        flat: list = []
+        for n in names:
+            flat += [n, compile_node(props[n], f"{where}.{n}")]
+        return (OBJ, not extra, len(required), *flat)
     items = s.get("items")
     if items is not None and not isinstance(items, dict):
         raise SchemaError(f"{where}: items must be one schema (tuple form not understood)")
@@ -147,19 +155,30 @@ def compile_node(s: dict, where: str) -> tuple:
 
 def compile_schema(name: str, schema: dict) -> tuple:
     node = compile_node(schema, name)
-    if node[0] != OBJ:
+    if not isinstance(node, tuple) or node[0] != OBJ:
         raise SchemaError(f"{name}: a payload schema must be an object")
     return node
 
 
+def _text(node, indent: int = 4) -> str:
+    """Python source of a node: an object's properties one per line, the rest as repr."""
+    if isinstance(node, int) or node[0] != OBJ:
+        if isinstance(node, tuple) and node[0] == ARR:
+            return f"({ARR}, {_text(node[1], indent)}, {node[2]})"
+        return repr(node)
+    pad = " " * indent
+    pairs = "".join(f"\n{pad}{node[i]!r}, {_text(node[i + 1], indent + 4)},"
+                    for i in range(3, len(node), 2))
+    return f"({OBJ}, {node[1]!r}, {node[2]},{pairs})"
+
+
 def render(name: str, node: tuple, version: str) -> str:
     """The generated module's text."""
-    body = pprint.pformat(node, width=96, sort_dicts=False)
     return (f"# Generated from ocpp {version} (ocpp/v16/schemas/{name}.json) by host_tools/ocpp_schemas.py:"
             f" do not edit, run `make schemas`.\n"
             f"# The compact form firmware/evse/ocpp/schema.py checks; the module docstring of\n"
             f"# host_tools/ocpp_schemas.py describes it.\n"
-            f"S = {body}\n")
+            f"S = {_text(node)}\n")
 
 
 def generate(src: Path | None = None, table: dict[str, list[str]] | None = None,
@@ -174,7 +193,10 @@ def generate(src: Path | None = None, table: dict[str, list[str]] | None = None,
         path = src / f"{name}.json"
         if not path.exists():
             raise SchemaError(f"no official schema {path} for {name}")
-        out[f"{name}.py"] = render(name, compile_schema(name, json.loads(path.read_text())), version)
+        node = compile_schema(name, json.loads(path.read_text()))
+        text = render(name, node, version)
+        assert ast.literal_eval(text.split("S = ", 1)[1]) == node, name  # the text is the node
+        out[f"{name}.py"] = text
     return out
 
 

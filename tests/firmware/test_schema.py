@@ -96,9 +96,17 @@ def test_extra_property_is_formation_violation_and_not_echoed():
 
 def test_per_use_schema_is_dropped_and_resident_one_stays():
     fault("Reset", {"type": "Hard"})
-    assert "evse.ocpp.schemas.Reset" not in sys.modules
+    assert "evse.ocpp.schemas.Reset" not in sys.modules and "evse.ocpp.schemas" not in sys.modules
     fault("RemoteStopTransaction", {"transactionId": 1}, True)
-    assert "evse.ocpp.schemas.RemoteStopTransaction" in sys.modules
+    assert "evse.ocpp.schemas.RemoteStopTransaction" not in sys.modules  # only its S is kept
+    # ending a session never depends on free heap: the resident check allocates nothing
+    payload = {"transactionId": 7}
+    micropython.heap_lock()
+    try:
+        f = fault("RemoteStopTransaction", payload, True)
+    finally:
+        micropython.heap_unlock()
+    assert f is None
 
 
 def test_a_schema_that_cannot_load_leaves_nothing_behind():

@@ -6,6 +6,7 @@
 import json
 
 import asyncio
+from evse import drop
 
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
@@ -46,48 +47,6 @@ def field(p, key, typ, req=True, maxlen=0, choices=None):
     if (maxlen and len(v) > maxlen) or (choices and v not in choices):
         raise CallError(PROPERTY, key)
     return v
-
-
-def _hex4(text, i):
-    try:
-        return int(text[i:i + 4], 16)
-    except ValueError:
-        return -1
-
-
-def _surrogates(text):
-    """`text` with each escaped UTF-16 surrogate pair ("\\ud83d\\ude00") written as the
-    character it stands for, and each lone escaped surrogate as U+FFFD. MicroPython's json.loads
-    turns either into 3-byte surrogate encodings: a message id would come back changed, and
-    json.dumps would send them on, invalid UTF-8. Only called when the frame has a \\u."""
-    out = None
-    start = 0
-    i = text.find("\\u")
-    while i >= 0:
-        j = i
-        while j and text[j - 1] == "\\":
-            j -= 1
-        c = _hex4(text, i + 2) if (i - j) % 2 == 0 else -1  # an escaped backslash: not \\u
-        if 0xD800 <= c <= 0xDFFF:
-            n = i + 6
-            lo = _hex4(text, n + 2) if c < 0xDC00 and text[n:n + 2] == "\\u" else -1
-            if 0xDC00 <= lo <= 0xDFFF:
-                ch = chr(0x10000 + ((c - 0xD800) << 10) + lo - 0xDC00)
-                n += 6
-            else:
-                ch = "\ufffd"
-            if out is None:
-                out = []
-            out.append(text[start:i])
-            out.append(ch)
-            start = n
-            i = text.find("\\u", n)
-        else:
-            i = text.find("\\u", i + 2)
-    if out is None:
-        return text
-    out.append(text[start:])
-    return "".join(out)
 
 
 class Rpc:
@@ -143,8 +102,14 @@ class Rpc:
     async def handle(self, text):
         mid = ""
         try:
-            if "\\u" in text:  # one scan of a normal frame: escapes are rare
-                text = _surrogates(text)
+            if "\\u" in text:  # one scan of a normal frame; escapes are rare, so is their module
+                try:
+                    from evse.ocpp.utf16 import surrogates
+                    text = surrogates(text)
+                except MemoryError:
+                    raise CallError(_INTERNAL, "no memory") from None
+                finally:
+                    drop("evse.ocpp.utf16")
             try:
                 msg = json.loads(text)
             except ValueError:

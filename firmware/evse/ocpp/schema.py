@@ -13,25 +13,21 @@ import sys
 from evse import drop
 from evse.ocpp import parse_iso
 
-# Node kinds, as host_tools/ocpp_schemas.py writes them.
+# Node kinds, as host_tools/ocpp_schemas.py writes them (its docstring has the whole form).
 _INT = const(1)
 _NUM = const(2)
 _STR = const(3)
 _BOOL = const(4)
 _OBJ = const(5)
 _ARR = const(6)
-_PACKAGE = const("evse.ocpp.schemas.")
+_TENTHS = const(7)
+_DATE = const(8)
+_PACKAGE = const("evse.ocpp.schemas")
 _OCCURENCE = const("OccurenceConstraintViolation")
 _TYPE = const("TypeConstraintViolation")
 _PROPERTY = const("PropertyConstraintViolation")
 _FORMATION = const("FormationViolation")
-
-
-class _Fault(Exception):
-    # Raised at the faulty value; each level on the way out puts its name in front of path.
-    def __init__(self, code, path=""):
-        self.code = code
-        self.path = path
+_kept = {}  # name -> S of the resident schemas (the route table's "keep" rows)
 
 
 def _join(head, path):
@@ -41,84 +37,87 @@ def _join(head, path):
 
 
 def _check(n, v):
-    k = n[0]
+    # None, or (code, path below this value): a return, not an exception, so the checker
+    # needs no class of its own (it is resident: every CALL goes through it), and a valid
+    # payload allocates nothing.
     t = type(v)
-    if k == _OBJ:
-        if t is not dict:
-            raise _Fault(_TYPE)
-        for r in n[3]:
-            if r not in v:
-                raise _Fault(_OCCURENCE, r)
-        names = n[1]
-        for key in v:
-            if key in names:
-                try:
-                    _check(n[2][names.index(key)], v[key])
-                except _Fault as f:
-                    f.path = _join(key, f.path)
-                    raise
-            elif n[4]:
-                raise _Fault(_FORMATION)
-    elif k == _STR:
-        if t is not str:
-            raise _Fault(_TYPE)
-        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] and parse_iso(v) is None):
-            raise _Fault(_PROPERTY)
-    elif k == _INT:
-        if t is not int:  # bool is its own type here, and 1.0 is no integer (Draft 4)
-            raise _Fault(_TYPE)
-    elif k == _NUM:
-        if t is float:
-            if n[1]:
+    if type(n) is int:
+        if n == _INT:
+            ok = t is int  # bool is its own type here, and 1.0 is no integer (Draft 4)
+        elif n == _STR or n == _DATE:
+            if t is str and n == _DATE and parse_iso(v) is None:
+                return _PROPERTY, ""
+            ok = t is str
+        elif n == _BOOL:
+            ok = t is bool
+        else:
+            ok = t is int or t is float
+            if ok and n == _TENTHS and t is float:
                 # multipleOf 0.1: ten times the value is whole, up to the float's own rounding
                 # (an ESP32's floats are single precision); inf and nan fail both tests.
                 x = v * 10
                 f = x % 1
                 tol = 1e-6 * (abs(x) + 1)
                 if not (f <= tol or 1 - f <= tol):
-                    raise _Fault(_PROPERTY)
-        elif t is not int:
-            raise _Fault(_TYPE)
-    elif k == _BOOL:
-        if t is not bool:
-            raise _Fault(_TYPE)
+                    return _PROPERTY, ""
+        return None if ok else (_TYPE, "")
+    k = n[0]
+    if k == _OBJ:
+        if t is not dict:
+            return _TYPE, ""
+        for i in range(3, 3 + 2 * n[2], 2):  # the required ones come first
+            if n[i] not in v:
+                return _OCCURENCE, n[i]
+        for key in v:
+            try:
+                i = n.index(key)  # names are the only strings at this level
+            except ValueError:
+                if n[1]:
+                    return _FORMATION, ""
+                continue
+            f = _check(n[i + 1], v[key])
+            if f:
+                return f[0], _join(key, f[1])
+    elif k == _STR:
+        if t is not str:
+            return _TYPE, ""
+        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] and parse_iso(v) is None):
+            return _PROPERTY, ""
     elif k == _ARR:
         if t is not list:
-            raise _Fault(_TYPE)
+            return _TYPE, ""
         if len(v) < n[2]:
-            raise _Fault(_OCCURENCE)
+            return _OCCURENCE, ""
         if n[1]:
             for i in range(len(v)):
-                try:
-                    _check(n[1], v[i])
-                except _Fault as f:
-                    f.path = _join("[%d]" % i, f.path)
-                    raise
+                f = _check(n[1], v[i])
+                if f:
+                    return f[0], _join("[%d]" % i, f[1])
+    return None
 
 
 def load(name, resident=False):
-    """S of schemas/<name>.py. Dropped at once unless resident: the caller's reference keeps
-    it for the check. A load that fails (MemoryError) leaves nothing behind."""
-    mod = _PACKAGE + name
-    try:
-        __import__(mod)
-        s = sys.modules[mod].S
-    except MemoryError:
-        drop(mod)
-        raise
-    if not resident:
-        drop(mod)
+    """S of schemas/<name>.py. The module and its package are dropped at once (a resident S
+    is kept here, without them): the caller's reference keeps S for the check. A load that
+    fails (MemoryError) leaves nothing behind."""
+    s = _kept.get(name)
+    if s is None:
+        mod = _PACKAGE + "." + name
+        try:
+            __import__(mod)
+            s = sys.modules[mod].S
+        finally:
+            drop(mod)
+            drop(_PACKAGE)  # its module and globals would stay for nothing
+        if resident:
+            _kept[name] = s
     return s
 
 
 def fault(name, payload, resident=False):
     """None when `payload` keeps the schema `name` ("RemoteStartTransaction",
     "StartTransactionResponse"); else (1.6 error code, description naming the field)."""
-    s = load(name, resident)
-    try:
-        _check(s, payload)
-    except _Fault as f:
-        if f.code == _FORMATION:
-            return f.code, "property not allowed in " + (f.path or "payload")
-        return f.code, f.path or "payload"
-    return None
+    f = _check(load(name, resident), payload)
+    if f and f[0] == _FORMATION:
+        return f[0], "property not allowed in " + (f[1] or "payload")
+    return f and (f[0], f[1] or "payload")
