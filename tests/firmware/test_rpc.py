@@ -177,8 +177,8 @@ async def test_call_result_and_incoming_call_meanwhile():
     await asyncio.sleep_ms(0)
     assert pipe.sent[1] == [3, "cs1", {"k": 2}]
     pipe.feed([3, "other", {}])  # not ours: ignored
-    pipe.feed([3, mid, {"currentTime": "t"}])
-    assert await call == {"currentTime": "t"}
+    pipe.feed([3, mid, {"currentTime": "2026-11-26T00:33:07Z"}])
+    assert await call == {"currentTime": "2026-11-26T00:33:07Z"}
     pipe.close()
     await task
 
@@ -249,3 +249,34 @@ def test_field_helper():
     assert field({"a": 2}, "a", float) == 2
     assert field({}, "a", int, req=False) is None
     assert raises(CallError, field, {"a": "x"}, "a", str, True, 0, ("y",)).code == rpc.PROPERTY
+
+
+async def test_answer_breaking_its_schema_is_a_callerror_for_the_caller():
+    # A CALLRESULT is an incoming payload too: one that breaks <Action>Response's official
+    # schema reaches the caller as a CallError, the path of a CALLERROR answer (a transaction
+    # message is then retried: transactions.py).
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    results = []
+    for action, answer in (("StartTransaction", {"idTagInfo": {"status": "Accepted"}, "transactionId": "7"}),
+                           ("StartTransaction", {"idTagInfo": {"status": "Accepted"}}),
+                           ("Heartbeat", {"currentTime": "noon"}),
+                           ("StatusNotification", {"extra": 1}),
+                           ("StartTransaction", {"idTagInfo": {"status": "Accepted"}, "transactionId": 7}),
+                           ("Unchecked", {"anything": None})):
+        c = asyncio.create_task(r.call(action, {}))
+        await asyncio.sleep_ms(0)
+        pipe.feed([3, pipe.sent[-1][1], answer])
+        try:
+            results.append(await c)
+        except CallError as e:
+            results.append((e.code, e.description))
+    assert results == [("TypeConstraintViolation", "transactionId"),
+                       ("OccurenceConstraintViolation", "transactionId"),
+                       ("PropertyConstraintViolation", "currentTime"),
+                       ("FormationViolation", "property not allowed in payload"),
+                       {"idTagInfo": {"status": "Accepted"}, "transactionId": 7},
+                       {"anything": None}]  # no schema for it: nothing to check against
+    pipe.close()
+    await task

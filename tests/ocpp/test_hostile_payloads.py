@@ -141,3 +141,40 @@ async def test_frame_rules_message_type_and_ids_outside_the_bmp(station):
     assert len(srv.cps) == 1
     res = await cp.call(call.GetConfiguration(key=["HeartbeatInterval"]))
     assert res.configuration_key[0]["value"] == "30"
+
+
+async def test_start_transaction_answer_breaking_its_schema_is_retried(station, mp_build):
+    """A CALLRESULT is an incoming payload too. TransactionMessageRetryInterval: "How long the
+    Charge Point should wait before resubmitting a transaction-related message that the Central
+    System failed to process." An answer that breaks StartTransactionResponse's schema (a
+    transactionId as text) is such a failure: the start is sent again, not lost, and the
+    transaction goes on with the id of the valid answer."""
+    only_64(mp_build)
+    await station.start(ocpp_keys={"TransactionMessageAttempts": 3})
+    await station.booted()
+    srv = station.server
+    rec = srv.cp._connection
+    recv, bad = rec.recv, [1]
+
+    async def answer_first_start_badly():
+        # Our own answer to the first StartTransaction, before the `ocpp` package (which
+        # validates what it sends) sees the CALL.
+        while True:
+            text = await recv()
+            m = json.loads(text)
+            if m[0] == 2 and m[2] == "StartTransaction" and bad[0]:
+                bad[0] -= 1
+                await rec.send(json.dumps([3, m[1], {"idTagInfo": {"status": "Accepted"}, "transactionId": "101"}]))
+                continue
+            return text
+
+    rec.recv = answer_first_start_badly
+    await station.plug()
+    await srv.wait_status(1, "Preparing")
+    assert await station.remote_start("BADCONF") == "Accepted"
+    await station.fw.wait_log(r"ocpp retry action=StartTransaction attempt=1 "
+                              r"error=CallError\('TypeConstraintViolation', 'transactionId'\)")
+    start = await srv.wait_msg("StartTransaction", id_tag="BADCONF")
+    assert bad == [0] and start["connector_id"] == 1
+    mv = await srv.wait_msg("MeterValues")
+    assert mv["transaction_id"] == srv.next_tx

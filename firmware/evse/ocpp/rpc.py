@@ -7,6 +7,7 @@ import json
 
 import asyncio
 from evse import drop
+from evse.ocpp.schema import fault
 
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
@@ -65,8 +66,9 @@ class Rpc:
             await self.conn.send(json.dumps(frame))
 
     async def call(self, action, payload, timeout_s=None):
-        """Send a CALL and return the CALLRESULT payload. Raises CallError (the peer's CALLERROR),
-        asyncio.TimeoutError (no answer) or OSError (connection gone)."""
+        """Send a CALL and return the CALLRESULT payload. Raises CallError (the peer's CALLERROR,
+        or an answer that breaks its official schema: the same for the caller, so a transaction
+        message is retried), asyncio.TimeoutError (no answer) or OSError (connection gone)."""
         async with self._call_lock:
             if self.closed:
                 raise OSError("closed")
@@ -82,7 +84,15 @@ class Rpc:
                 raise w[3]
             if w[2] is None:
                 raise OSError("closed")
-            return w[2]
+        try:
+            f = fault(action + "Response", w[2])
+        except ImportError:  # no schema generated for it (host_tools/ocpp_schemas.OWN_CALLS)
+            f = None
+        except MemoryError:
+            f = (_INTERNAL, "no memory to check the answer")
+        if f:
+            raise CallError(f[0], f[1])
+        return w[2]
 
     async def run(self):
         """Read frames until the connection closes (recv() returns None or raises); bad input

@@ -116,7 +116,8 @@ def load(name, resident=False):
 
 def fault(name, payload, resident=False):
     """None when `payload` keeps the schema `name` ("RemoteStartTransaction",
-    "StartTransactionResponse"); else (1.6 error code, description naming the field)."""
+    "StartTransactionResponse"); else (1.6 error code, description naming the field).
+    MemoryError when the schema cannot be loaded; ImportError when none was generated."""
     f = _check(load(name, resident), payload)
     if f and f[0] == _FORMATION:
         return f[0], "property not allowed in " + (f[1] or "payload")
