@@ -5,16 +5,26 @@ import binascii
 import json
 import os
 
-from evse.files import load_json, save_json
-from evse.hal.sim import build
-from evse.ocpp import settings as settings_module
-from evse.ocpp.chargepoint import ChargePoint
-from evse.ocpp.journal import Journal
-from evse.ocpp.operations.ChangeConfiguration import change
-from evse.ocpp.operations.GetConfiguration import listing
-from evse.ocpp.rpc import OCCURENCE, Rpc
-from evse.ocpp.settings import Settings, names, spec
-from mptest import requires_unix
+import evse.log
+
+LOG = []
+
+
+def _log(event, *pairs):
+    LOG.append(event + " " + " ".join(str(p) for p in pairs))
+
+
+evse.log.log = _log  # before the firmware's modules take it: the refusals' lines, for the test to read
+
+from evse.files import load_json, save_json  # noqa: E402
+from evse.hal.sim import build  # noqa: E402
+from evse.ocpp.chargepoint import ChargePoint  # noqa: E402
+from evse.ocpp.journal import Journal  # noqa: E402
+from evse.ocpp.operations.ChangeConfiguration import change, check  # noqa: E402
+from evse.ocpp.operations.GetConfiguration import listing  # noqa: E402
+from evse.ocpp.rpc import OCCURENCE, Rpc  # noqa: E402
+from evse.ocpp.settings import Settings, names, spec  # noqa: E402
+from mptest import requires_unix  # noqa: E402
 
 HOME = os.getcwd()
 CORE = ("AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxRequests "
@@ -30,14 +40,6 @@ CORE = ("AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxR
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
 TICKS_HALF = 1 << 29  # ms: time.ticks_add refuses a larger step on an ESP32 (and on unix32)
 MAX_FRAME = 8192  # evse.ocpp.ws.connect's max_frame: what the board sends in one frame
-LOG = []
-
-
-def _log(event, *pairs):
-    LOG.append(event + " " + " ".join(str(p) for p in pairs))
-
-
-settings_module.log = _log  # the refusals' log lines, kept for the test to read
 
 
 def _rm(path):
@@ -104,7 +106,7 @@ def test_every_key_declares_a_type_and_a_range_the_ticks_hold():
         if kind == "i":
             assert 0 <= lo <= default <= hi, k
             assert hi * 1000 < TICKS_HALF, k
-        assert s.check(k, default) == default, k
+        assert check(s, k, default) == default, k
     top = spec("TransactionMessageRetryInterval")[3] * spec("TransactionMessageAttempts")[3]
     assert top * 1000 < TICKS_HALF
     # ReconnectBackoffMax x1.5 with jitter (chargepoint.py)

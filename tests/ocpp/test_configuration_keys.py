@@ -103,7 +103,7 @@ async def test_get_configuration_max_keys_and_duplicates(station, only64):
     res = await srv.cp.call(call.GetConfiguration(key=["GetConfigurationMaxKeys"]))
     most = int(res.configuration_key[0]["value"])
     assert res.configuration_key[0]["readonly"] is True
-    unknown = ["K%02d" % i + "\u00e9" * 47 for i in range(most)]
+    unknown = [f"K{i:02d}" + "\u00e9" * 47 for i in range(most)]
     answer = await station.raw(json.dumps([2, "g1", "GetConfiguration", {"key": unknown}]))
     assert answer[:2] == [3, "g1"] and answer[2] == {"configurationKey": [], "unknownKey": unknown}
     answer = await station.raw(json.dumps([2, "g2", "GetConfiguration", {"key": unknown + ["HeartbeatInterval"]}]))

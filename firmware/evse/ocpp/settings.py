@@ -1,15 +1,12 @@
 # OCPP configuration keys: each with a declared type and range; defaults, overrides from
 # config.json's "ocpp" dict, changes from the central system persisted atomically in
-# data/ocpp.json. A value from any of the three is checked the same way (Settings.check); what
-# GetConfiguration lists and how ChangeConfiguration answers are in operations/, loaded per use.
+# data/ocpp.json. A value from any of the three is checked by the same rules, which live with
+# ChangeConfiguration (operations/ChangeConfiguration.py, loaded per use: at boot when there is
+# something to check, and for a change); what GetConfiguration lists is in
+# operations/GetConfiguration.py. Here only what is resident: the table and the values.
 from evse.files import load_json, save_json
-from evse.log import log
 
-_FILE = const("data/ocpp.json")
-
-_MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"))
-_ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
-_DIGITS = const(9)  # integer text: 9 digits stay a small int on a 32-bit port (< 2**30)
+FILE = "data/ocpp.json"
 
 # One line per key: name, kind, W if the central system may write it, then for an integer its
 # least and greatest value, then the default. Kinds: i integer, b bool (true/false), m list of
@@ -39,7 +36,7 @@ _TABLE = const(
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
-    # the four measurands the meter gives (_MEASURANDS), each once
+    # the four measurands the meter gives (ChangeConfiguration.py), each once
     "\nMeterValuesAlignedDataMaxLength i R 4 4 4"
     "\nMeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import"
     "\nMeterValuesSampledDataMaxLength i R 4 4 4"
@@ -104,92 +101,16 @@ def spec(key):
 AUTH_KEY = "AuthorizationKey"
 
 
-def auth_key(v):
-    # 16..40 printable ASCII characters without spaces: it goes into the Basic auth header,
-    # where a line break would inject a header of its own.
-    if type(v) is not str or not 16 <= len(v) <= 40:
-        return None
-    for c in v:
-        if not 32 < ord(c) < 127:
-            return None
-    return v
-
-
-def _int(text):
-    # Digits only: no sign, space, underscore, point or exponent ("+5", " 5", "1_000", "5.0").
-    if not 0 < len(text) <= _DIGITS:
-        return None
-    for c in text:
-        if not "0" <= c <= "9":
-            return None
-    return int(text)
-
-
 class Settings:
     def __init__(self, initial=None, connectors=1):
         self._v = {"NumberOfConnectors": connectors}
         self.listeners = []  # fn(key) called after a change
-        src = initial or {}
-        for k in src:
-            if not self._take(k, src[k]):
-                log("setting refused", "key", _shown(k), "from", "config.json")
-        # A value persisted by an older firmware, or before a rule got stricter, is dropped
-        # (the key falls back to config.json's value or the default) and the file cleaned.
-        changed = load_json(_FILE, {})
-        bad = type(changed) is not dict
-        if bad:
-            log("setting refused", "key", "*", "from", _FILE)
-            changed = {}
-        for k in list(changed):
-            if not self._take(k, changed[k], True):
-                log("setting refused", "key", _shown(k), "from", _FILE)
-                del changed[k]
-                bad = True
-        if bad:
-            save_json(_FILE, changed)
+        changed = load_json(FILE, {})
+        if initial or changed != {}:
+            # The rules are loaded for this check only (operations.load drops the module after).
+            from evse.ocpp.operations import load
+            changed = load("ChangeConfiguration").boot(self, initial or {}, changed)
         self._changed = changed
-
-    def check(self, key, v):
-        """A value for `key` as it is kept, or None when the key has no such value. `v` is the
-        central system's text or a JSON value of config.json / data/ocpp.json."""
-        if key == AUTH_KEY:
-            return auth_key(v)
-        sp = spec(key)
-        if sp is None:
-            return None
-        kind = sp[0]
-        if kind == "i":
-            if type(v) is str:
-                v = _int(v)
-            elif type(v) is not int:  # bool, float, list...: the wrong type
-                return None
-            return v if v is not None and sp[2] <= v <= sp[3] else None
-        if type(v) is bool and kind == "b":
-            return v
-        if type(v) is not str:
-            return None
-        if kind == "b":
-            t = v.lower()
-            return True if t == "true" else False if t == "false" else None
-        if kind == "c":
-            return v if v == sp[4] else None
-        return _list(v, kind, self[key + "MaxLength"], self["NumberOfConnectors"])
-
-    def _take(self, key, v, changed=False):
-        # A value from config.json or (changed) data/ocpp.json, which holds only what the
-        # central system may write; False when refused. The board, not a file, says how many
-        # connectors there are.
-        if key == "NumberOfConnectors":
-            return False
-        if changed and key != AUTH_KEY:
-            sp = spec(key)
-            if sp is None or not sp[1]:
-                return False
-        v = self.check(key, v)
-        if v is None:
-            return False
-        self._v[key] = v
-        return True
 
     def __getitem__(self, key):
         v = self._v.get(key)
@@ -214,37 +135,6 @@ class Settings:
         """A checked value from the central system: kept, persisted, and every listener told."""
         self._v[key] = value
         self._changed[key] = value
-        save_json(_FILE, self._changed)
+        save_json(FILE, self._changed)
         for fn in self.listeners:
             fn(key)
-
-
-def _list(text, kind, most, connectors):
-    # A comma separated list: measurands (m) or phase rotations per connector (p), each item
-    # once, at most `most` of them; spaces around an item are dropped. Kept normalised.
-    items = [s.strip() for s in text.split(",")] if text.strip() else []
-    if len(items) > most:
-        return None
-    seen = []
-    for s in items:
-        if kind == "m":
-            if s not in _MEASURANDS:
-                return None
-            name = s
-        else:  # "3.RST": a connector of this board (0: grid to meter) and a rotation
-            n, dot, rot = s.partition(".")
-            c = _int(n)
-            if not dot or c is None or c > connectors or rot not in _ROTATIONS:
-                return None
-            name = c
-        if name in seen:
-            return None
-        seen.append(name)
-    if kind == "p" and not items:
-        return None  # "0.Unknown" says that nothing is known
-    return ",".join(items)
-
-
-def _shown(key):
-    # A refused key in a log line: at most 50 characters, printable ASCII (it may be anything).
-    return "".join(c if 32 < ord(c) < 127 else "?" for c in str(key)[:50])
