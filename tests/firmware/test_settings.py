@@ -20,9 +20,10 @@ from evse.files import load_json, save_json  # noqa: E402
 from evse.hal.sim import build  # noqa: E402
 from evse.ocpp.chargepoint import ChargePoint  # noqa: E402
 from evse.ocpp.journal import Journal  # noqa: E402
-from evse.ocpp.operations.ChangeConfiguration import change, check  # noqa: E402
+from evse.ocpp.operations.ChangeConfiguration import change  # noqa: E402
 from evse.ocpp.operations.GetConfiguration import listing  # noqa: E402
 from evse.ocpp.rpc import OCCURENCE, Rpc  # noqa: E402
+from evse.ocpp.setting_rules import value  # noqa: E402
 from evse.ocpp.settings import Settings, names, spec  # noqa: E402
 from mptest import requires_unix  # noqa: E402
 
@@ -106,7 +107,7 @@ def test_every_key_declares_a_type_and_a_range_the_ticks_hold():
         if kind == "i":
             assert 0 <= lo <= default <= hi, k
             assert hi * 1000 < TICKS_HALF, k
-        assert check(s, k, default) == default, k
+        assert value(s, k, spec(k), default) == default, k
     top = spec("TransactionMessageRetryInterval")[3] * spec("TransactionMessageAttempts")[3]
     assert top * 1000 < TICKS_HALF
     # ReconnectBackoffMax x1.5 with jitter (chargepoint.py)

@@ -1,12 +1,13 @@
 # OCPP configuration keys: each with a declared type and range; defaults, overrides from
 # config.json's "ocpp" dict, changes from the central system persisted atomically in
-# data/ocpp.json. A value from any of the three is checked by the same rules, which live with
-# ChangeConfiguration (operations/ChangeConfiguration.py, loaded per use: at boot when there is
-# something to check, and for a change); what GetConfiguration lists is in
-# operations/GetConfiguration.py. Here only what is resident: the table and the values.
+# data/ocpp.json. A value from any of the three is checked by the same rules (setting_rules.py,
+# loaded per use: at boot when there is something to check, and for a change); what
+# GetConfiguration lists and what ChangeConfiguration answers are in operations/. Here only what
+# is resident: the table and the values.
+from evse import drop
 from evse.files import load_json, save_json
 
-FILE = "data/ocpp.json"
+_FILE = const("data/ocpp.json")
 
 # One line per key: name, kind, W if the central system may write it, then for an integer its
 # least and greatest value, then the default. Kinds: i integer, b bool (true/false), m list of
@@ -36,7 +37,7 @@ _TABLE = const(
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
-    # the four measurands the meter gives (ChangeConfiguration.py), each once
+    # the four measurands the meter gives (setting_rules.py), each once
     "\nMeterValuesAlignedDataMaxLength i R 4 4 4"
     "\nMeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import"
     "\nMeterValuesSampledDataMaxLength i R 4 4 4"
@@ -105,12 +106,12 @@ class Settings:
     def __init__(self, initial=None, connectors=1):
         self._v = {"NumberOfConnectors": connectors}
         self.listeners = []  # fn(key) called after a change
-        changed = load_json(FILE, {})
-        if initial or changed != {}:
-            # The rules are loaded for this check only (operations.load drops the module after).
-            from evse.ocpp.operations import load
-            changed = load("ChangeConfiguration").boot(self, initial or {}, changed)
-        self._changed = changed
+        # The rules are loaded for this check only, even when there is nothing to check: their
+        # names are interned now, at start-up, not at a ChangeConfiguration late in a session.
+        from evse.ocpp import setting_rules
+        drop("evse.ocpp.setting_rules")
+        keep, self._changed = setting_rules.boot(self, spec, initial or {}, load_json(_FILE, {}), _FILE)
+        self._v.update(keep)
 
     def __getitem__(self, key):
         v = self._v.get(key)
@@ -135,6 +136,6 @@ class Settings:
         """A checked value from the central system: kept, persisted, and every listener told."""
         self._v[key] = value
         self._changed[key] = value
-        save_json(FILE, self._changed)
+        save_json(_FILE, self._changed)
         for fn in self.listeners:
             fn(key)
