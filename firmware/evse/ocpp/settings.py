@@ -1,7 +1,7 @@
 # OCPP configuration keys: each with a declared type and range; defaults, overrides from
 # config.json's "ocpp" dict, changes from the central system persisted atomically in
 # data/ocpp.json. A value from any of the three is checked by the same rules (setting_rules.py,
-# loaded per use: at boot when there is something to check, and for a change); what
+# loaded per use: once at boot, and for each ChangeConfiguration); what
 # GetConfiguration lists and what ChangeConfiguration answers are in operations/. Here only what
 # is resident: the table and the values.
 from evse import drop
