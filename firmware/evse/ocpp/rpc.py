@@ -32,24 +32,6 @@ class CallError(Exception):
         self.description = description
 
 
-def field(p, key, typ, req=True, maxlen=0, choices=None):
-    """One payload field, checked the 1.6 way: missing -> Occurence, wrong type -> Type,
-    bad value -> Property. typ is int, str, bool, dict, list or float (int accepted).
-    Payloads are checked against their schemas (schema.py) before an operation runs; this is
-    left for GetConfiguration and ChangeConfiguration until they drop it."""
-    v = p.get(key)
-    if v is None:
-        if req:
-            raise CallError(OCCURENCE, key)
-        return None
-    t = type(v)
-    if not (t is typ or (typ is float and t is int)):
-        raise CallError(TYPE, key)
-    if (maxlen and len(v) > maxlen) or (choices and v not in choices):
-        raise CallError(PROPERTY, key)
-    return v
-
-
 class Rpc:
     def __init__(self, conn, dispatch, timeout_s=30):
         self.conn = conn  # async send(str), async recv() -> str, None when closed
