@@ -4,7 +4,6 @@ import json
 
 from evse.ocpp import rpc
 from evse.ocpp.rpc import CallError, Rpc
-from mptest import raises
 
 
 class Pipe:
