@@ -88,13 +88,17 @@ RIG = _rig_options()
 class KillPoint:
     number: int
     phase: str
-    trigger: str  # "delay": seconds after the mark; "line": the Nth firmware log line after it
+    # "delay": seconds after the mark; "line": the Nth firmware log line after it; "answer":
+    # the backend's Nth answer to a transaction message after it (the at-least-once window:
+    # answered, not yet dropped from the board's journal)
+    trigger: str
     delay_s: float = 0.0
     line_n: int = 0
     charge_s: float = 0.0  # charging before the stop (stop, settlement) or the first loss (boot)
 
     def describe(self) -> str:
-        what = f"{self.delay_s:.3f} s" if self.trigger == "delay" else f"log line {self.line_n}"
+        what = {"delay": f"{self.delay_s:.3f} s", "line": f"log line {self.line_n}",
+                "answer": f"answer {self.line_n}"}[self.trigger]
         return f"p{self.number:02d} {self.phase} after {what}"
 
 
@@ -106,15 +110,19 @@ def kill_point(seed: int, n: int) -> KillPoint:
     charge_s = round(rng.uniform(0.5, 3.0), 3)
     # Windows measured on the bench: RemoteStart to Charging ~0.2 s and about 5 log lines;
     # a boot to its PowerLoss stop ~0.1 s and ~10 lines; RemoteStop to Finishing ~0.05 s.
-    if phase == "charging":
-        return KillPoint(n, phase, "delay", delay_s=round(rng.uniform(0.2, 5.0), 3))
-    if phase == "settlement":
-        return KillPoint(n, phase, "delay", delay_s=round(rng.uniform(0.0, 0.6), 3),
+    # phase -> (triggers, most log lines, most answers, longest delay in s)
+    triggers, lines, answers, span = {
+        "boot": (("delay", "line"), 12, 0, 1.5),
+        "start": (("delay", "line", "answer"), 6, 1, 0.4),
+        "charging": (("delay", "answer"), 0, 4, 5.0),
+        "stop": (("delay", "line"), 4, 0, 0.3),
+        "settlement": (("delay", "answer"), 0, 1, 0.6),  # counted from the board's "tx stop"
+    }[phase]
+    trigger = rng.choice(triggers)
+    if trigger == "delay":
+        return KillPoint(n, phase, trigger, delay_s=round(rng.uniform(0.0, span), 3),
                          charge_s=charge_s)
-    lines, span = {"boot": (12, 1.5), "start": (6, 0.4), "stop": (4, 0.3)}[phase]
-    if rng.random() < 0.5:
-        return KillPoint(n, phase, "line", line_n=rng.randint(1, lines), charge_s=charge_s)
-    return KillPoint(n, phase, "delay", delay_s=round(rng.uniform(0.0, span), 3),
+    return KillPoint(n, phase, trigger, line_n=rng.randint(1, lines if trigger == "line" else answers),
                      charge_s=charge_s)
 
 
@@ -140,6 +148,9 @@ class Killer(threading.Thread):
         super().__init__(daemon=True)
         self.rig, self.point, self.mark, self.after_line = rig, point, mark, after_line
         self.in_boot = in_boot  # boot phase: the mark is the start of this boot
+        if point.trigger == "answer":  # the backend's OCPP log, from its present end
+            earlier = frames_since(rig, 0)
+            self.frame_mark = earlier[-1]["seq"] if earlier else 0
         self.boot = 0
         self.elapsed = 0.0  # seconds from the mark to the kill
         self.last_line = ""  # the board's last log line before the kill
@@ -163,6 +174,8 @@ class Killer(threading.Thread):
                     self.note += f"fewer than {self.point.line_n} lines; "
                     break
                 time.sleep(0.002)
+        elif self.point.trigger == "answer":
+            self._wait_answers(deadline)
         else:
             time.sleep(self.point.delay_s)
         self.boot = self.rig.board.boots + 1
@@ -170,6 +183,25 @@ class Killer(threading.Thread):
         self.elapsed = time.monotonic() - t0
         lines = _log_lines(self.rig, self.mark)
         self.last_line = lines[-1] if lines else "(none)"
+
+
+    def _wait_answers(self, deadline: float) -> None:
+        # Long polls of the operator's OCPP log: the kill follows the answer by a few ms.
+        url = f"{self.rig.api}/operator/chargers/{self.rig.identity}/ocpp-log"
+        after, seen = self.frame_mark, 0
+        with httpx.Client(timeout=10) as http:
+            while time.monotonic() < deadline:
+                page = http.get(url, params={"after": after, "wait": 2}).json()["data"]
+                for f in page:
+                    if (f["direction"] == "out" and f["type"] == "CALLRESULT"
+                            and f["action"] in TX_ACTIONS):
+                        seen += 1
+                        if seen >= self.point.line_n:
+                            self.note += f"after the answer to {f['action']}; "
+                            return
+                if page:
+                    after = page[-1]["seq"]
+        self.note += f"fewer than {self.point.line_n} answers; "
 
 
 class JournalFollower(threading.Thread):
@@ -432,7 +464,8 @@ def run_point(rig, point: KillPoint) -> dict:
         txs = [t for t in db.transactions() if t["id_tag"] == id_tag]
         since_mark = "".join(x + "\n" for x in _log_lines(rig, mark))
         return {"point": point, "losses": losses, "session": session, "tx": tx, "txs": txs,
-                "delivery": check_delivery(journal, frames), "since_boot": since_boot,
+                "delivery": check_delivery(journal, frames), "journal": journal.entries,
+                "since_boot": since_boot,
                 "since_mark": since_mark, "id_tag": id_tag,
                 "samples": db.energy_samples(tx["id"]) if tx else []}
 
@@ -481,7 +514,9 @@ def assert_point(found: dict) -> None:
     # meterStop: the energy register when the power went (a stop before it: when it stopped),
     # in the whole Wh OCPP carries
     if tx["stop_reason"] == "Remote":
-        assert "reason=Remote" in found["since_mark"], found["since_mark"][-1500:]
+        # stopped before the power went: the board had made that stop durable
+        assert any(e["action"] == "StopTransaction" and e["versions"][0]["reason"] == "Remote"
+                   for e in found["journal"].values()), found["since_mark"][-1500:]
         # taken from the last poll's reading (every 250 ms), before the relay opened
         assert 0 <= int(register) - tx["meter_stop"] <= 1, (
             f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh")
