@@ -162,12 +162,8 @@ class Killer(threading.Thread):
             self.mark = self.rig.board.console_mark()
         t0 = time.monotonic()
         deadline = t0 + 15
-        if self.after_line:  # settlement: the delay counts from the board's stop
-            while not any(self.after_line in x for x in _log_lines(self.rig, self.mark)):
-                if time.monotonic() > deadline:
-                    self.note = f"{self.after_line!r} not seen; "
-                    break
-                time.sleep(0.005)
+        if self.after_line:  # the delay counts from this line (e.g. the board's "tx stop")
+            self._wait_text(self.after_line.encode(), deadline)
         if self.point.trigger == "line":
             while len(_log_lines(self.rig, self.mark)) < self.point.line_n:
                 if time.monotonic() > deadline:
@@ -184,6 +180,23 @@ class Killer(threading.Thread):
         lines = _log_lines(self.rig, self.mark)
         self.last_line = lines[-1] if lines else "(none)"
 
+
+    def _wait_text(self, text: bytes, deadline: float) -> None:
+        # Reads only what the console gained, without sleeping: the kill follows the line by
+        # well under a millisecond of our own (the pty and the log file add their part).
+        seen, pos = b"", self.mark
+        with open(self.rig.board.console_log, "rb") as f:
+            while time.monotonic() < deadline:
+                f.seek(pos)
+                more = f.read()
+                if more:
+                    pos += len(more)
+                    seen = seen[-len(text):] + more
+                    if text in seen:
+                        return
+                else:
+                    time.sleep(0)
+        self.note += f"{text.decode()!r} not seen; "
 
     def _wait_answers(self, deadline: float) -> None:
         # Long polls of the operator's OCPP log: the kill follows the answer by a few ms.
@@ -406,7 +419,8 @@ def _kill_during(rig, point: KillPoint, action, after_line: str | None = None) -
     return _after_kill(rig, killer)
 
 
-def run_point(rig, point: KillPoint) -> dict:
+def run_point(rig, point: KillPoint, boot_line: str | None = None) -> dict:
+    """One point; `boot_line`: in the boot phase, the trigger counts from that line."""
     db = Db(rig)
     with rig.client() as client:
         wait_online(rig, timeout=30)
@@ -435,7 +449,7 @@ def run_point(rig, point: KillPoint) -> dict:
                     # the first loss, at once; the point falls in the boot that follows it
                     boot = rig.board.boots + 1
                     rig.board.kill()
-                    killer = Killer(rig, point, 0, in_boot=boot)
+                    killer = Killer(rig, point, 0, after_line=boot_line, in_boot=boot)
                     killer.start()
                     losses.append(_after_kill(rig, killer))
                 elif point.phase == "stop":
@@ -521,24 +535,58 @@ def assert_point(found: dict) -> None:
         assert 0 <= int(register) - tx["meter_stop"] <= 1, (
             f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh")
     else:
+        if tx["meter_stop"] != int(register) and unraised_power_loss_stop(found, register):
+            pytest.xfail(f"{UNRAISED}: meterStop {tx['meter_stop']} Wh, the meter's register "
+                         f"{register:.3f} Wh")
         assert tx["meter_stop"] == int(register), (
-            f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh")
+            f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh; "
+            f"board: {found['since_mark'][-1500:]}")
     values = assert_samples_in_order(found["samples"])
     assert all(tx["meter_start"] <= v <= tx["meter_stop"] for v in values), (values, tx)
 
 
-# Points whose failure is a known firmware fault (firmware/evse/ocpp is not this module's to
-# change): number -> reason. Filled from the sweep's findings.
-KNOWN_FIRMWARE_FAULTS: dict[int, str] = {}
+# A firmware fault the sweep found (firmware/evse/ocpp is not this module's to change): a point
+# that shows it is marked xfail with this reason, whatever its number (it depends on timing).
+UNRAISED = (
+    "firmware: a PowerLoss stop cut before its meterStop was raised keeps the stale value. At "
+    "boot StopTransaction.recover() journals the stop with the meter value of data/tx<n>.json "
+    "(saved once a sample interval) and removes that file; the first meter reading of the "
+    "boot raises meterStop to the register (raise_meter). A power loss between the two leaves "
+    "no file, so no later boot raises it: up to one sample interval of energy is never billed")
+
+
+def unraised_power_loss_stop(found: dict, register: float) -> bool:
+    """The PowerLoss stop was journaled, never updated, and is below the register."""
+    for e in found["journal"].values():
+        first = e["versions"][0]
+        if (e["action"] == "StopTransaction" and first.get("reason") == "PowerLoss"
+                and len(e["versions"]) == 1 and first["meterStop"] < int(register)):
+            return True
+    return False
 
 
 def _check(rig, number: int) -> None:
-    point = kill_point(SEED, number)
-    if number in KNOWN_FIRMWARE_FAULTS:
-        pytest.xfail(KNOWN_FIRMWARE_FAULTS[number])
-    found = run_point(rig, point)
+    found = run_point(rig, kill_point(SEED, number))
     print("\n" + report(found))
     assert_point(found)
+
+
+def test_power_loss_again_before_the_stop_is_raised(rig):
+    """The sweep's finding made sharp: the power goes while charging, and again as soon as the
+    boot that follows has journaled the PowerLoss stop ("tx stop ... reason=PowerLoss"). OCPP
+    1.6 4.8: meterStop is the energy delivered; the register held it when the power went.
+    The kill lands before the raise on some tries only (it races the board by a few ms): up
+    to 4 tries; xfail while the firmware keeps the stale value, skipped if no try hit it."""
+    for attempt in range(4):
+        point = KillPoint(90 + attempt, "boot", "delay", delay_s=0.0, charge_s=1.6)
+        found = run_point(rig, point, boot_line="reason=PowerLoss")
+        print("\n" + report(found))
+        register = found["losses"][-1].register
+        if unraised_power_loss_stop(found, register):
+            assert_point(found)  # xfails with UNRAISED while the fault is there
+            return
+        assert_point(found)
+    pytest.skip("no try landed between the PowerLoss stop and its raise")
 
 
 @pytest.mark.parametrize("number", _params(range(BOUNDED)))
