@@ -14,8 +14,8 @@ once the authorization cache is full: every public session has an idTag of its o
 cache (firmware/evse/ocpp/authorization.py) keeps the last 32 by design, about 56 B each on
 this build, so the heap climbs until session 32 and stays level after it.
 
-Measured (200 sessions, 64-bit host, 2 cores): 34 sessions/min; heap 72.5 KB after session 1,
-74.3 KB from session ~33 on (5.7 KB free of 80k); slope 2.2 B/session over 10..200, 0 over
+Measured (200 sessions, 2 shared cores): 34 sessions/min; heap 72,496 B after session 1,
+74,272 B from session ~33 on (5,728 B free); slope 2.2 B/session over 10..200, 0 over
 40..200.
 """
 
