@@ -2,16 +2,19 @@
 stop and settlement of public sessions, with the local backend (issue 12, "Faults").
 
 Each point is reproducible from the seed and its number (`kill_point(seed, n)`): a block of
-five points takes the five phases in a seeded order, and each point draws its trigger, either a
-delay from the phase's mark or the Nth firmware log line on the console after it:
+five points takes the five phases in a seeded order, and each point draws its trigger: a delay
+from the phase's mark, the Nth firmware log line on the console after it, or the backend's Nth
+answer to a transaction message after it (the at-least-once window: the board has the answer
+but has not yet dropped the message from its journal). The kill races the board by a few ms,
+so a point's trigger repeats exactly and its outcome nearly:
 
 - boot: a session charges, the power goes, and the point falls in the boot that follows (the
   PowerLoss recovery: journal replay, the stop, its meterStop raised to the register);
 - start: the driver's /confirm (RemoteStartTransaction, relay, StartTransaction);
-- charging: a delay into the charging;
+- charging: a delay into the charging, or the Nth MeterValues answer;
 - stop: the driver's /stop (RemoteStopTransaction, relay, StopTransaction);
-- settlement: a delay after the board's "tx stop" (StopTransaction delivered, journal pop,
-  Finishing, the backend's capture).
+- settlement: a delay or the StopTransaction's answer after the board's "tx stop"
+  (StopTransaction delivered, journal pop, Finishing, the backend's capture).
 
 After every restart, as OCPP 1.6 and the firmware README require: every relay is open at the
 first look and stays open (no new start is made within a point); each transaction message the
@@ -20,8 +23,12 @@ runs) reaches the backend, once, or twice only in the documented at-least-once c
 copy was answered, then the power went before the journal dropped it: a disconnect lies between
 the copies and nothing else was sent in between), which the backend deduplicates (one
 transaction per session, each reading stored once); the session ends: completed with meterStop
-within 1 Wh of the meter's register when the power went, or, when no transaction began, failed
-with nothing captured; the journal is empty once the session is over.
+= the meter's register when the power went (whole Wh), or at most 1 Wh below the register for
+a stop made before the power went (taken from the last 250 ms poll); or failed with nothing
+captured when no transaction began, or when the board started but died before its RemoteStart
+answer left (the backend failed the session, then refused the StartTransaction that came after
+the reboot); the journal is empty once the session is over. A point that meets the firmware
+fault UNRAISED (below) is marked xfail with it.
 
 `make test` runs points 0..4 (one per phase); `make test-long` runs 0..49. `EVSE_KILL_SEED`
 changes the seed; every point prints one line of what it found (`-s` shows them).
@@ -44,6 +51,7 @@ import pytest
 
 from host_tools import driver
 from tests.e2e.conftest import (
+    FAST_LIMITS,
     Db,
     assert_samples_in_order,
     assert_settled,
@@ -66,20 +74,13 @@ LONG = 50
 START_TIMEOUT_S = 12
 RIG = {"code": "KILL42",
        "charger": {"pricing": {"currency": "EUR", "price_per_kwh": 10000, "start_fee": 50}},
-       "backend_args": None}  # set below: the fast limits plus the start timeout
+       "backend_args": [*FAST_LIMITS, "--start-timeout", str(START_TIMEOUT_S)]}
 
 LOG_LINE = re.compile(rb"^\[\d+\.\d+\] (.*)$", re.M)  # a firmware log line on the console
 RELAY_CLOSED = "relay connector=1 closed=1"
 TX_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
 FINAL = ("completed", "failed", "cancelled")
 
-
-def _rig_options() -> dict:
-    from tests.e2e.conftest import FAST_LIMITS
-    return {**RIG, "backend_args": [*FAST_LIMITS, "--start-timeout", str(START_TIMEOUT_S)]}
-
-
-RIG = _rig_options()
 
 
 # --- the points ------------------------------------------------------------------------------
