@@ -28,7 +28,7 @@ a stop made before the power went (taken from the last 250 ms poll); or failed w
 captured when no transaction began, or when the board started but died before its RemoteStart
 answer left (the backend failed the session, then refused the StartTransaction that came after
 the reboot); the journal is empty once the session is over. A point that meets the firmware
-fault UNRAISED (below) is marked xfail with it.
+fault the sweep found (STILL_QUEUED, below) is tested on its own.
 
 `make test` runs points 0..4 (one per phase); `make test-long` runs 0..49. `EVSE_KILL_SEED`
 changes the seed; every point prints one line of what it found (`-s` shows them).
@@ -536,9 +536,6 @@ def assert_point(found: dict) -> None:
         assert 0 <= int(register) - tx["meter_stop"] <= 1, (
             f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh")
     else:
-        if tx["meter_stop"] != int(register) and unraised_power_loss_stop(found, register):
-            pytest.xfail(f"{UNRAISED}: meterStop {tx['meter_stop']} Wh, the meter's register "
-                         f"{register:.3f} Wh")
         assert tx["meter_stop"] == int(register), (
             f"meterStop {tx['meter_stop']} Wh, the meter's register {register:.3f} Wh; "
             f"board: {found['since_mark'][-1500:]}")
@@ -546,14 +543,13 @@ def assert_point(found: dict) -> None:
     assert all(tx["meter_start"] <= v <= tx["meter_stop"] for v in values), (values, tx)
 
 
-# A firmware fault the sweep found (firmware/evse/ocpp is not this module's to change): a point
-# that shows it is marked xfail with this reason, whatever its number (it depends on timing).
-UNRAISED = (
-    "firmware: a PowerLoss stop cut before its meterStop was raised keeps the stale value. At "
-    "boot StopTransaction.recover() journals the stop with the meter value of data/tx<n>.json "
-    "(saved once a sample interval) and removes that file; the first meter reading of the "
-    "boot raises meterStop to the register (raise_meter). A power loss between the two leaves "
-    "no file, so no later boot raises it: up to one sample interval of energy is never billed")
+# The sweep found this one (fixed since): a PowerLoss stop cut before its meterStop was raised
+# kept the stale value. At boot StopTransaction.recover() journals the stop with the meter
+# value of data/tx<n>.json (saved once a sample interval); the first meter reading of the boot
+# raises meterStop to the register (raise_meter). The file used to go before the raise, so a
+# power loss between the two left nothing for a later boot to raise. Now the file stays until
+# the raise, and the next boot finds the stop still queued ("still_queued=1") and raises it.
+STILL_QUEUED = "still_queued=1"
 
 
 def unraised_power_loss_stop(found: dict, register: float) -> bool:
@@ -577,16 +573,18 @@ def test_power_loss_again_before_the_stop_is_raised(rig):
     boot that follows has journaled the PowerLoss stop ("tx stop ... reason=PowerLoss"). OCPP
     1.6 4.8: meterStop is the energy delivered; the register held it when the power went.
     The kill lands before the raise on some tries only (it races the board by a few ms): up
-    to 4 tries; xfail while the firmware keeps the stale value, skipped if no try hit it."""
+    to 4 tries; a try that landed shows the next boot finding the stop still queued, and the
+    stop must carry the register. Skipped if no try hit the window."""
     for attempt in range(4):
         point = KillPoint(90 + attempt, "boot", "delay", delay_s=0.0, charge_s=1.6)
         found = run_point(rig, point, boot_line="reason=PowerLoss")
         print("\n" + report(found))
         register = found["losses"][-1].register
-        if unraised_power_loss_stop(found, register):
-            assert_point(found)  # xfails with UNRAISED while the fault is there
-            return
+        landed = STILL_QUEUED in found["since_mark"]
+        assert not unraised_power_loss_stop(found, register), report(found)
         assert_point(found)
+        if landed:
+            return
     pytest.skip("no try landed between the PowerLoss stop and its raise")
 
 
