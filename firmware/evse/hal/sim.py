@@ -131,7 +131,15 @@ class ControlServer:
         self.host = host
 
     async def serve(self):
-        srv = await asyncio.start_server(self._client, self.host, self.port)
+        # Listening again a second after a failure (the port still taken by the previous
+        # process of a restarted board): the tests' EV must stay reachable.
+        while True:
+            try:
+                srv = await asyncio.start_server(self._client, self.host, self.port)
+                break
+            except OSError as e:
+                log("sim", "control_error", repr(e)[:40])
+                await asyncio.sleep(1)
         log("sim", "control", "%s:%d" % (self.host, self.port))
         try:
             while True:
@@ -145,7 +153,11 @@ class ControlServer:
                 line = await reader.readline()
                 if not line:
                     break
-                writer.write(json.dumps(self.handle(line)).encode() + b"\n")
+                try:
+                    reply = self.handle(line)
+                except Exception as e:  # noqa: BLE001 - a failed command is answered, the server goes on
+                    reply = {"ok": False, "error": repr(e)[:60]}
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except OSError:
             pass  # client went away; nothing to clean up beyond the socket
