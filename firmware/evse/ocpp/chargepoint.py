@@ -25,6 +25,7 @@ from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
+_CLOSE_MS = const(1000)  # the close handshake of a session that failed
 
 
 class ChargePoint:
@@ -145,6 +146,9 @@ class ChargePoint:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
             log("ocpp session", "error", repr(e)[:80])
+            # A peer that stopped answering (MessageTimeout) would not answer our close either:
+            # the handshake waits _CLOSE_MS, not the connect timeout, before the socket goes.
+            conn.timeout_ms = _CLOSE_MS
             try:
                 await conn.close()
             except Exception:  # noqa: BLE001
