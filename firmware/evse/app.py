@@ -2,10 +2,10 @@
 # tasks: the board's own (sim control server...), the console, the OCPP connection, and the
 # hardware loop that polls the outlets, feeds the watchdog and redraws the display.
 # Errors: every task outlives its own. A connector whose part of the loop raises is tripped
-# (relay open, Faulted: transactions.Port.trip); the console and the OCPP connection are
-# restarted (_keep; the connection also reconnects by itself); the loop logs and goes on, with
-# every relay opened when the connectors' poll itself failed, and gives up after _GIVE_UP
-# failed passes in a row: main.py's crash guard opens every relay and restarts the board.
+# (relay open, Faulted: transactions.Port.trip); the console drops the line and reads on
+# (console.serve); the OCPP connection ends and is opened again (ChargePoint.run); the loop
+# logs and goes on, every connector tripped when their poll itself failed, and gives up after
+# _GIVE_UP failed passes in a row: main.py's crash guard opens every relay and restarts.
 import gc
 
 import asyncio
@@ -26,16 +26,6 @@ async def _halt(display, lines):
     display.show("", None, [], lines[0][:21])
     while True:
         await asyncio.sleep(60)
-
-
-async def _keep(name, start):
-    # Run the task `start()` makes, again a second after any error; one that returns ends.
-    while True:
-        try:
-            return await start()
-        except Exception as e:  # noqa: BLE001 - a task must outlive its errors
-            log("task error", "task", name, "error", repr(e)[:60])
-        await asyncio.sleep(1)
 
 
 async def main():
@@ -64,7 +54,7 @@ async def main():
             return __import__("json").dumps({"q": nonce, "halted": errors})
 
         # host tools' "#evse?" gets an answer here too: a silent board would be refused
-        asyncio.create_task(_keep("console", lambda: console.serve(cfg, fields, (), ask=halted)))
+        asyncio.create_task(console.serve(cfg, fields, (), ask=halted))
         await _halt(board.display, errors)
     from evse.ocpp import ws  # all code loads now, into a heap still in one piece
     from evse.ocpp.chargepoint import ChargePoint
@@ -98,18 +88,13 @@ async def main():
         return [(p.id, p.machine.id_tag) for p in cp.ports
                 if p.machine.id_tag is not None and not p.machine.tx]
 
-    asyncio.create_task(_keep("console", lambda: console.serve(cfg, fields, shown, held)))
-    try:
-        await cp.poll()  # the first states, before the first connection
-    except Exception as e:  # noqa: BLE001 - as in the loop: relays open, the loop tries again
-        for p in cp.ports:
-            p.trip("boot", e)
-    asyncio.create_task(_keep("ocpp", lambda: cp.run(connect)))
+    asyncio.create_task(console.serve(cfg, fields, shown, held))
+    await cp.poll()  # the first states, before the first connection (an error: main.py)
+    asyncio.create_task(cp.run(connect))
     gc.collect()
     log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
     n = 0
     failed = 0  # passes in a row whose connectors' poll raised
-    slips = 0  # watchdog / display errors, logged once a minute at most
     shown_banner = 0
     while True:
         n += 1
@@ -123,10 +108,8 @@ async def main():
             raise
         except Exception as e:  # noqa: BLE001 - the connectors were not watched this pass
             failed += 1
-            if failed == 1:
-                log("loop error", "error", repr(e)[:60])
-            for p in cp.ports:
-                p.trip("loop", e)
+            for p in cp.ports:  # each logs it once
+                p.trip(e)
             if failed >= _GIVE_UP:
                 raise  # main.py: every relay open, restart
         try:
@@ -137,7 +120,5 @@ async def main():
                 shown_banner = banner
                 board.display.show(code, public_url, shown, banner)
         except Exception as e:  # noqa: BLE001 - watchdog and display hold no relay: log, go on
-            if slips % _MEM_EVERY == 0:
-                log("loop error", "error", repr(e)[:60])
-            slips += 1
+            log("loop error", "error", repr(e)[:60])  # the display is drawn on changes only
         await asyncio.sleep_ms(_POLL_MS)

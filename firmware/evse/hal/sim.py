@@ -131,15 +131,7 @@ class ControlServer:
         self.host = host
 
     async def serve(self):
-        # Listening again a second after a failure (the port still taken by the previous
-        # process of a restarted board): the tests' EV must stay reachable.
-        while True:
-            try:
-                srv = await asyncio.start_server(self._client, self.host, self.port)
-                break
-            except OSError as e:
-                log("sim", "control_error", repr(e)[:40])
-                await asyncio.sleep(1)
+        srv = await asyncio.start_server(self._client, self.host, self.port)
         log("sim", "control", "%s:%d" % (self.host, self.port))
         try:
             while True:

@@ -67,13 +67,13 @@ class ChargePoint:
             try:
                 await p.poll(now)
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
-                p.trip("poll", e)
+                p.trip(e)
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed
             for p in self.ports:
                 if p.tx is not None:
-                    p.trip("aligned", e)
+                    p.trip(e)
         if self.reset:
             load("Reset").poll(self, now)
 
@@ -85,56 +85,50 @@ class ChargePoint:
     # -- the connection ---------------------------------------------------------------------
 
     async def run(self, connect):
-        """Connect, serve, and reconnect with exponential back-off and jitter, forever. An error
-        of any kind ends only the connection it happened in. A connection that ends within
-        _STABLE_MS counts as a failed attempt: a link that breaks at once every time (a fault
-        of ours or the server's) is retried with back-off, not hammered."""
+        """Connect, serve, and reconnect with exponential back-off and jitter, forever: 1 s
+        (+ up to 50 %), doubling up to ReconnectBackoffMax. An error of any kind ends only the
+        connection it happened in. A connection that ends within _STABLE_MS counts as a failed
+        attempt: a link that breaks at once every time (a fault of ours or the server's) is
+        retried with back-off, not hammered; one that lasted starts again from 1 s."""
         try:
             intern()  # before the first connection, while the heap is as start-up left it
-        except Exception as e:  # noqa: BLE001 - only a head start: the CALLs load their modules
-            log("ocpp intern", "error", repr(e)[:60])
+        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
+            pass
         backoff = 1
         while True:
+            up = -1  # ms the connection was up; -1: it could not be opened
             try:
-                up = await self._connection(connect)
+                conn = await connect()
+                t0 = time.ticks_ms()
+                log("ocpp connected")
+                task = None
+                try:
+                    rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
+                    self.rpc = rpc
+                    task = asyncio.create_task(self._session(rpc, conn))
+                    await rpc.run()
+                except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
+                    log("ocpp closed", "error", repr(e)[:80])
+                finally:
+                    self.rpc = None
+                    if task is not None:
+                        task.cancel()
+                    try:
+                        await conn.close()
+                    except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
+                        pass
+                log("ocpp disconnected")
+                up = time.ticks_diff(time.ticks_ms(), t0)
             except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
                 log("ocpp connect failed", "error", repr(e)[:80])
-                up = -1
             if up >= _STABLE_MS:
                 backoff = 1
-                wait_ms = 500 + os.urandom(1)[0] * 4
-            else:
-                cap = self.settings["ReconnectBackoffMax"] or 1
-                wait = min(backoff, cap)
-                wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
-                backoff = min(backoff * 2, cap)
+            cap = self.settings["ReconnectBackoffMax"] or 1
+            wait = min(backoff, cap)
+            wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
+            backoff = min(backoff * 2, cap)
             log("ocpp reconnect", "in_ms", wait_ms)
             await asyncio.sleep_ms(wait_ms)
-
-    async def _connection(self, connect):
-        # One connection, served until it ends: -> how long it was up (ms). Raises only when
-        # it could not be opened.
-        conn = await connect()
-        t0 = time.ticks_ms()
-        log("ocpp connected")
-        task = None
-        try:
-            rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
-            self.rpc = rpc
-            task = asyncio.create_task(self._session(rpc, conn))
-            await rpc.run()
-        except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
-            log("ocpp closed", "error", repr(e)[:80])
-        finally:
-            self.rpc = None
-            if task is not None:
-                task.cancel()
-            try:
-                await conn.close()
-            except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
-                pass
-        log("ocpp disconnected")
-        return time.ticks_diff(time.ticks_ms(), t0)
 
     async def _session(self, rpc, conn):
         try:

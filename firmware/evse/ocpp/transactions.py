@@ -44,7 +44,6 @@ class Port:
         self.lost = None  # (journal seq, payload) of a PowerLoss stop: meterStop still to raise
         self.starts = 0  # transactions begun (journaled): apply() tells a start that failed after
         self.tripped = 0  # ticks_ms of the last firmware error on this connector (trip)
-        self._tripping = False
 
     def apply(self, name, arg=None):
         """Feed event `name` to the state machine and carry out its actions. False if refused,
@@ -75,37 +74,31 @@ class Port:
             except Exception as e:  # noqa: BLE001 - whatever failed, the relay must open
                 if a == "start" and self.starts == began:
                     raise  # rolled back by start(): nothing to trip
-                err = err or (a, e)
+                err = e
         if err:
-            self.trip(err[0], err[1])
+            self.trip(err)
             # A transaction that began before the error was carried out (its StartTransaction
             # is journaled, the trip stopped it): Accepted, never a CALLERROR for a start.
             return self.starts != began
         return True
 
-    def trip(self, where, err):
+    def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the
-        relay opens first, whatever fails after; then the connector is Faulted, InternalError,
-        which stops a running transaction (reason Other). OCPP 1.6: Faulted is "not available
-        for energy delivery" and InternalError an "error in internal hard- or software
-        component"; not SuspendedEVSE, which would keep a transaction whose bookkeeping just
-        failed. Cleared after _CLEAR_MS of polls without an error (poll)."""
+        relay opens first, whatever fails after; then the connector is Faulted, InternalError
+        (info: the error's type), which stops a running transaction (reason Other). OCPP 1.6:
+        Faulted is "not available for energy delivery", InternalError an "error in internal
+        hard- or software component"; not SuspendedEVSE, which would keep a transaction whose
+        bookkeeping just failed. Cleared after _CLEAR_MS of polls without an error (poll).
+        An error while tripping ends here too: its apply("fault") finds the connector Faulted
+        already and has nothing left to do."""
         self.tripped = time.ticks_ms()
         try:
             self.outlet.relay.open()
-        except Exception as e:  # noqa: BLE001 - a driver that cannot open: the log says so
-            log("relay", "connector", self.id, "open_error", repr(e)[:40])
-        if self._tripping:  # an error while tripping: the relay is open, that is what counts
-            return
-        self._tripping = True
-        try:
             if self.machine.error != _INTERNAL:  # once per episode: an error every poll logs once
-                log("connector error", "connector", self.id, "in", where, "error", repr(err)[:60])
-            self.apply("fault", (_INTERNAL, "firmware error in " + where))
-        except Exception as e:  # noqa: BLE001 - the relay is open; the state may lag
-            log("connector error", "connector", self.id, "fault_error", repr(e)[:40])
-        finally:
-            self._tripping = False
+                log("connector error", "connector", self.id, "error", repr(err)[:60])
+            self.apply("fault", (_INTERNAL, type(err).__name__))
+        except Exception:  # noqa: BLE001 - what could be done is done: the relay is open or failed
+            pass
 
     def energy(self):
         r = self.reading
@@ -189,7 +182,6 @@ class Transactions:
         tag = port.machine.id_tag
         ref = self.ids["n"]
         path = "data/tx%d.json" % port.id
-        journaled = False  # the append was tried: the record may be there despite an error
         try:
             if port.tx is not None:  # the previous one's stop is still owed: it goes first
                 self.stop(port, port.machine.stop_reason)
@@ -205,10 +197,10 @@ class Transactions:
             self.ids["n"] = ref + 1
             save_json(_IDS, self.ids)
             save_json(path, tx)
-            journaled = True
             cp.journal.append("StartTransaction", p)
         except Exception as err:  # noqa: BLE001 - any error before the commit: nothing starts
-            self._unstart(port, path, ref, journaled)
+            remove(path)
+            port.apply("stop")  # the authorisation is dropped, the relay stays open
             log("tx start", "connector", port.id, "ref", ref, "error", repr(err)[:60])
             raise
         port.tx = tx
@@ -219,23 +211,6 @@ class Transactions:
         log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
         cp.wake.set()
         port.apply("started")  # the relay closes; an error in there trips the connector
-
-    def _unstart(self, port, path, ref, journaled):
-        # A start that failed before its commit: no file, and no StartTransaction either (a
-        # journal write that failed late may still have got the record onto the flash, and the
-        # journal re-reads what reached it); the authorisation is dropped, the relay stays open.
-        port.tx = None
-        port.data = None
-        remove(path)
-        try:
-            j = self.cp.journal
-            seqs = [seq for seq, action, p in (j.items() if journaled else ())
-                    if action == "StartTransaction" and p.get("_r") == ref]
-            for seq in seqs:
-                j.pop(seq)
-        except Exception as e:  # noqa: BLE001 - journal unreadable: at worst a start is sent
-            log("tx start", "ref", ref, "unjournal_error", repr(e)[:40])
-        port.apply("stop")
 
     def stop(self, port, reason):
         tx = port.tx
