@@ -435,3 +435,34 @@ async def test_sim_control_server_outlives_its_error(stations):
     await st.server.wait_status(1, "Preparing")
     no_crash(st)
 
+
+
+async def test_issue_case_out_of_range_interval_never_half_starts(station):
+    """The issue's report, end to end: MeterValueSampleInterval "99999999999999999999", then a
+    RemoteStartTransaction, was answered InternalError while the relay closed and the
+    transaction ran. Whatever the configuration does with the value (Rejected once keys have
+    ranges), the answer and the charger agree: Accepted and charging, or a CALLERROR and
+    nothing started (no StartTransaction, relay never closed); the firmware runs on."""
+    from ocpp.exceptions import OCPPError
+    from ocpp.v16 import call
+    await station.start()
+    await station.booted()
+    srv = station.server
+    await srv.cp.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="99999999999999999999"))
+    await station.plug()
+    await srv.wait_status(1, "Preparing")
+    try:
+        res = await srv.cp.call(call.RemoteStartTransaction(id_tag="TAG1", connector_id=1), suppress=False)
+        accepted = res.status == "Accepted"
+    except OCPPError as e:
+        assert type(e).__name__ == "InternalError", e
+        accepted = False
+    await asyncio.sleep(2)
+    relay = (await station.sim(cmd="state"))["connectors"][0]["relay_closed"]
+    if accepted:
+        await srv.wait_msg("StartTransaction")
+        assert relay is True
+    else:
+        assert srv.actions("StartTransaction") == [] and relay is False
+        assert not station.fw.log_matches(r"relay connector=1 closed=1")
+    assert station.fw.exits == []
