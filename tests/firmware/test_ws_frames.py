@@ -215,6 +215,67 @@ async def test_invalid_utf8_text_closes_1007():
     assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xEF)))]
 
 
+# RFC 3629 section 4 (the syntax of UTF-8 byte sequences), the edges of each rule.
+NOT_UTF8 = (b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+            b"\xf0\x80\x80\xaf", b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+            b"\xf7\xbf\xbf\xbf", b"\xf8\x88\x80\x80\x80", b"\xff", b"\x80", b"\xe2\x82", b"\xc2")
+UTF8 = (b"", b"ascii", b"\x7f", b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xee\x80\x80",
+        b"\xef\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf3\xbf\xbf\xbf", b"\xf4\x8f\xbf\xbf",
+        b"\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")
+
+
+def test_utf8_refuses_what_rfc_3629_forbids():
+    """RFC 3629 4: overlong forms, surrogates (U+D800-DFFF) and code points above U+10FFFF are
+    not UTF-8, whatever MicroPython's own decoder accepts."""
+    for bad in NOT_UTF8:
+        for data in (bad, bytearray(b"ab" + bad + b"cd"), b"\xc3\xa9" + bad):
+            assert ws.utf8(data) is None, data
+    for good in UTF8:
+        for data in (good, bytearray(b"ab" + good + b"cd")):
+            assert ws.utf8(data) == str(data, "utf-8"), data
+
+
+def test_utf8_of_ascii_allocates_only_the_str():
+    msg = bytearray(b'[2,"1","RemoteStartTransaction",{"connectorId":1,"idTag":"TAG1"}]' * 14)
+    ws.utf8(msg)
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    str(msg, "utf-8")
+    plain = gc.mem_alloc() - a
+    a = gc.mem_alloc()
+    ws.utf8(msg)
+    checked = gc.mem_alloc() - a
+    gc.enable()
+    assert checked == plain, (checked, plain)
+
+
+async def test_each_invalid_utf8_form_closes_1007_and_is_counted():
+    """RFC 6455 8.1, also when the bad sequence is split over fragments: the message as a whole
+    is checked."""
+    before = ws.failed.get(1007, 0)
+    for bad in NOT_UTF8:
+        for data in (bytes((0x81, len(bad))) + bad,
+                     bytes((0x01, 1)) + bad[:1] + bytes((0x80, len(bad) - 1)) + bad[1:]):
+            p, c = client(data)
+            e = await araises(ws.ConnectionClosed, c.recv())
+            assert e.code == 1007, bad
+            assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xEF)))]
+    assert ws.failed[1007] == before + 2 * len(NOT_UTF8)
+
+
+async def test_a_character_split_over_fragments_is_received():
+    data = b"\xf0\x9f\x98\x80"
+    _, c = client(bytes((0x01, 2)) + data[:2] + bytes((0x80, 2)) + data[2:])
+    assert await c.recv() == "\U0001F600"
+
+
+async def test_close_reason_that_is_not_utf8_is_dropped():
+    _, c = client(bytes((0x88, 0x04, 0x03, 0xE8, 0xED, 0xA0)))
+    e = await araises(ws.ConnectionClosed, c.recv())
+    assert e.code == 1000 and e.reason == ""
+
+
 async def test_continuation_without_a_start_is_a_protocol_error():
     _, c = client(bytes((0x80, 2)) + b"lo")
     e = await araises(ws.ConnectionClosed, c.recv())
