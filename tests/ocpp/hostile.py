@@ -269,21 +269,22 @@ class Gen:
         r = self.r
         mid = self.id()
         good = json.dumps([2, mid, "ClearCache", {}])
+        head = '[2,"' + mid + '","ClearCache",'
         options = [
             lambda: good[:r.randint(0, len(good) - 1)],  # cut short
             lambda: good.replace(",", ";", 1),
             lambda: good + r.choice(["]", ",", "x", "[]", " 1"]),
-            lambda: "[2,'%s','ClearCache',{}]" % mid,  # single quotes
-            lambda: '[2,"%s","ClearCache",{a:1}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":NaN}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":Infinity}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":1,}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":"\\x41"}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":"\\u12"}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":01}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":1e}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":"unterminated}]' % mid,
-            lambda: '[2,"%s","ClearCache",{"a":"tab\there"}]' % mid,
+            lambda: "[2,'" + mid + "','ClearCache',{}]",  # single quotes
+            lambda: head + '{a:1}]',
+            lambda: head + '{"a":NaN}]',
+            lambda: head + '{"a":Infinity}]',
+            lambda: head + '{"a":1,}]',
+            lambda: head + '{"a":"\\x41"}]',
+            lambda: head + '{"a":"\\u12"}]',
+            lambda: head + '{"a":01}]',
+            lambda: head + '{"a":1e}]',
+            lambda: head + '{"a":"unterminated}]',
+            lambda: head + '{"a":"tab\there"}]',
             lambda: "[" * r.randint(1, 3000),
             lambda: "{" * r.randint(1, 3000),
             lambda: "]" * r.randint(1, 100),
@@ -305,7 +306,8 @@ class Gen:
             text = text + "}"  # the random draw happened to be JSON
         except (ValueError, RecursionError):
             pass
-        return text_frame("not JSON", text, f"form {i}")
+        # not JSON: nothing of it may run, however lenient the board's parser
+        return text_frame("not JSON", text, f"form {i}", expect="CALLERROR")
 
     def not_a_frame(self) -> Frame:
         r = self.r
@@ -612,7 +614,9 @@ class Gen:
             payload, m = self.mutate("ChangeConfiguration", payload)
             sub += " + " + m
             expect = None
-        f = call_frame("ChangeConfiguration", self.id(), "ChangeConfiguration", payload, sub)
+        deep, what = self.deep() if "__DEEP__" in json.dumps(payload) else (None, "")
+        f = call_frame("ChangeConfiguration", self.id(), "ChangeConfiguration", payload,
+                       sub + (" " + what if what else ""), deep=deep)
         if not f.valid:
             f.expect = None
         elif expect:
@@ -621,9 +625,8 @@ class Gen:
 
     def failing(self) -> list[Frame]:
         """The frames that must fail the connection (each one costs a reconnect)."""
-        r = self.r
         big = json.dumps([2, self.id(), "DataTransfer", {"vendorId": "v", "data": "x" * MAX_FRAME}])
-        bad = '[2,"%s","DataTransfer",{"vendorId":"v","data":"' % self.id()
+        bad = '[2,"' + self.id() + '","DataTransfer",{"vendorId":"v","data":"'
         return [
             Frame("connection-failing", kind="binary", raw=json.dumps([2, self.id(), "ClearCache", {}]).encode(),
                   answer=None, closes=1003, sub="binary"),

@@ -160,7 +160,7 @@ class Run:
         behind one that made the board drop the connection), None when the link is gone."""
         t = self.tally
         conn, conns, exits = self.conn, len(self.srv._conns), len(self.st.fw.exits)
-        n0 = len(self.srv.frames)
+        n0, log0 = len(self.srv.frames), len(self.st.fw.lines)
         pongs, sent = [], 0
         self.sync += 1
         sync_id = f"sync{self.sync}"
@@ -204,15 +204,18 @@ class Run:
         for f in frames[:cut if dropped_link else sent]:
             t.sent[f.cls] = t.sent.get(f.cls, 0) + 1
         if dropped_link:
+            why = [x for x in self.st.fw.lines[log0:] if "ocpp closed" in x or "ocpp session" in x][:1]
             if cut < sent:
                 cause = frames[cut]
                 t.sent[cause.cls] = t.sent.get(cause.cls, 0) + 1
                 again = frames[cut + 1:]
                 t.fail(f"{cause.cls}: the board dropped the connection",
-                       f"{cause.ident}: {(cause.text or repr(cause.raw))[:300]} (answered before it: {self.recent[-2:]})")
+                       f"{cause.ident}: {(cause.text or repr(cause.raw))[:300]} (board: {why}; answered before it: "
+                       f"{self.recent[-2:]})")
             else:
                 again = frames[sent:]
-                t.fail("the board dropped the connection after answering", f"last answered: {self.recent[-3:]}")
+                t.fail("the board dropped the connection after answering",
+                       f"board: {why}; last answered: {self.recent[-3:]}")
             if not await self.reconnected(conns, frames[min(cut, len(frames) - 1)].ident):
                 return None
         if len(self.st.fw.exits) > exits:
