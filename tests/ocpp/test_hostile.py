@@ -203,7 +203,14 @@ class Run:
         cut = self.match(frames[:sent], answers, dropped_link)
         for f in frames[:cut if dropped_link else sent]:
             t.sent[f.cls] = t.sent.get(f.cls, 0) + 1
-        if dropped_link:
+        restarted = len(self.st.fw.exits) > exits
+        if dropped_link and restarted:
+            # the board went down (a Reset it accepted in an earlier frame, a crash): not the
+            # fault of the frame it was reading; that one and the rest go again
+            again = frames[cut:]
+            if not await self.reconnected(conns, "a restart"):
+                return None
+        elif dropped_link:
             why = [x for x in self.st.fw.lines[log0:] if "ocpp closed" in x or "ocpp session" in x][:1]
             if cut < sent:
                 cause = frames[cut]
@@ -218,9 +225,12 @@ class Run:
                        f"board: {why}; last answered: {self.recent[-3:]}")
             if not await self.reconnected(conns, frames[min(cut, len(frames) - 1)].ident):
                 return None
-        if len(self.st.fw.exits) > exits:
-            t.fail("firmware restarted", f"after {self.recent[-3:]}")
-            await self.st.booted(timeout=RECONNECT_S)
+        if restarted:
+            t.fail("firmware restarted", f"after {self.recent[-3:]}; log: {self.st.fw.lines[log0:][-3:]}")
+            if not dropped_link:  # gone after answering the window: its socket closes now
+                await self.srv.wait(lambda: conn.state.name != "OPEN", 5, "the socket of a restarted board")
+                if not await self.reconnected(conns, "a restart"):
+                    return None
         return again
 
     def match(self, frames: list[hostile.Frame], answers: list[list], dropped_link: bool) -> int:
