@@ -392,7 +392,7 @@ class Gen:
         base = copy.deepcopy(NOT_SUPPORTED_BASES[action])
         payload, sub = (base, "valid") if r.random() < 0.5 else self.mutate(action, base)
         f = call_frame("NotSupported action", self.id(), action, payload, f"{action} {sub}")
-        if isinstance(payload, dict):
+        if f.valid:  # an invalid payload may as well be refused for what it is: a CALLERROR
             f.expect = "NotSupported"
         return f
 

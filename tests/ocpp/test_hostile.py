@@ -488,3 +488,26 @@ async def test_hostile_central_system_100k(hostile_station, tmp_path, mp_build):
         pytest.skip("the long run is 64-bit only")
     tally = await hostile_run(hostile_station, tmp_path, 100_000, seed=SEED + 1)
     check(tally, report(tally, tmp_path))
+
+
+def test_hostile_frames_are_seeded_bounded_and_classed():
+    """The generator itself (no firmware): the same seed gives the same frames; every class of
+    issue 12 is there; no ordinary frame trips the board's frame limit; no valid Reset."""
+    a = hostile.frames(SEED, 2000, {"HeartbeatInterval": "30"})
+    b = hostile.frames(SEED, 2000, {"HeartbeatInterval": "30"})
+    assert [f.text or f.raw for fs in a.values() for f in fs] == [f.text or f.raw for fs in b.values() for f in fs]
+    assert sum(len(fs) for c, fs in a.items() if c != "connection-failing") == 2000
+    assert set(a) == set(hostile.CLASSES)
+    for cls, fs in a.items():
+        for f in fs:
+            if f.closes is None:
+                size = len(f.text.encode()) if f.text is not None else sum(map(len, f.raw)) if f.kind == "fragments" \
+                    else len(f.raw)
+                assert size <= hostile.MAX_TEXT, (cls, f.ident)
+            assert not (f.call and f.call[1] == "Reset" and f.valid), f.text
+    subs = " ".join(f.sub for fs in a.values() for f in fs)
+    for op in ("missing", "null", "type", "extra at depth 1", "extra at depth 2", "long", "enum", "number", "date",
+               "deep list", "deep object", "whole payload", "data dict", "data list", "data NoneType", "keys",
+               "non-BMP", "type 2.0", "out of range", "no such key"):
+        assert op in subs, op
+    assert {f.closes for f in a["connection-failing"]} == {1003, 1007, 1009}
