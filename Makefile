@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-long demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info
+.PHONY: setup test demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info
 
 # ---- 32-bit unix ports built from MicroPython's source (an ESP32 has 4-byte pointers) --------
 # MPY_SRC: a MicroPython v1.28 source tree or its .tar.gz (extracted once under .build/src).
@@ -45,6 +45,7 @@ test: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The long runs (marker `long`): the 100,000-frame hostile central system, ...
+.PHONY: test-long
 test-long: setup $(MP32_BUILDS) mpy-info
 	EVSE_LONG=1 $(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 
