@@ -44,11 +44,6 @@ $(STAMP): pyproject.toml
 test: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long runs (marker `long`): the 100,000-frame hostile central system, ...
-.PHONY: test-long
-test-long: setup $(MP32_BUILDS) mpy-info
-	EVSE_LONG=1 $(BIN)/python -m pytest -m long $(PYTEST_ARGS)
-
 mpy-info:
 ifeq ($(MPY_SRC),)
 	@echo "32-bit MicroPython passes skipped: no MPY_SRC. To run them: make $(MAKECMDGOALS) MPY_SRC=/path/to/micropython-1.28.0-src.tar.gz (or a v1.28 source tree); needs gcc-multilib"
