@@ -11,6 +11,12 @@ schemas, never from the firmware's code:
   the charge point puts in; `None` for the documented drops: a CALLRESULT or CALLERROR for a
   CALL never sent (OCPP-J has no answer to an answer) and a ping (answered by a pong, counted
   apart).
+- `optional`: a frame whose message type is not the integer 2, 3 or 4. OCPP-J 1.6 section
+  4.1.3: "When a server receives a message with a Message Type Number not in this list, it
+  SHALL ignore the message payload"; the house rule "never silence" would answer it a
+  CALLERROR. Either is taken (its messageId, when it has one, echoed); a CALLRESULT is not:
+  nothing of it may run. Every such frame carries a usable id, so its answer, if any, is told
+  apart from the next frame's.
 - `closes`: the close code of a frame that must fail the WebSocket (RFC 6455: binary 1003,
   too big 1009, not UTF-8 1007); each costs a reconnect, so there are few of them.
 - `valid`: for a well-formed CALL of an action the 1.6 schemas know, whether its payload is
@@ -72,6 +78,7 @@ class Frame:
     kind: str = "text"  # text, fragments, ping, binary, bytes-text (a text frame of raw bytes)
     raw: bytes | list[bytes] = b""  # the payload of the other kinds (fragments: a list)
     answer: str | None = ANY
+    optional: bool = False  # the answer may be left out (message type not 2, 3 or 4)
     closes: int | None = None
     call: tuple | None = None  # (id, action, payload) of a well-formed CALL
     valid: bool | None = None
@@ -118,19 +125,21 @@ def usable_id(msg) -> str | None:
     return None
 
 
-def owed(text: str) -> str | None:
-    """The messageId the answer to this text message must carry (ANY: a CALLERROR with any id),
-    None when no answer is owed (an answer to a CALL never sent)."""
+def owed(text: str) -> tuple[str | None, bool]:
+    """(the messageId the answer to this text message must carry, ANY: a CALLERROR with any id,
+    None when no answer is owed (an answer to a CALL never sent); whether it may be left out)."""
     try:
         msg = json.loads(text)
     except (ValueError, RecursionError):
-        return ANY
+        return ANY, False
+    if isinstance(msg, list) and msg and not (type(msg[0]) is int and 2 <= msg[0] <= 4):
+        return usable_id(msg) or ANY, True  # not a message type of OCPP-J
     mid = usable_id(msg)
     if mid is None:
-        return ANY
-    if type(msg[0]) is int and msg[0] in (3, 4):
-        return None
-    return mid
+        return ANY, False
+    if msg[0] in (3, 4):
+        return None, False
+    return mid, False
 
 
 class Ids:
@@ -143,7 +152,8 @@ class Ids:
 
 
 def text_frame(cls: str, text: str, sub: str = "", **kw) -> Frame:
-    return Frame(cls, text=text, answer=owed(text), sub=sub, **kw)
+    answer, optional = owed(text)
+    return Frame(cls, text=text, answer=answer, optional=optional, sub=sub, **kw)
 
 
 def call_frame(cls: str, mid: str, action: str, payload, sub: str = "", expect: str | None = None,
@@ -315,17 +325,20 @@ class Gen:
         options = [
             lambda: {}, lambda: [], lambda: 2, lambda: "x", lambda: None, lambda: True, lambda: 1.5,
             lambda: [2], lambda: [2, mid], lambda: {"2": [mid, "ClearCache", {}]},
-            lambda: [[2, mid, "ClearCache", {}]], lambda: [2, mid, "ClearCache", {}, "extra"],
+            lambda: [[2, mid, "ClearCache", {}], mid, "ClearCache", {}], lambda: [2, mid, "ClearCache", {}, "extra"],
             lambda: [2, mid, "ClearCache", {}, {}, {}], lambda: [2, mid, "ClearCache"], lambda: [2, mid, 5, {}],
             lambda: [2, mid, None, {}], lambda: [2, mid, ["ClearCache"], {}], lambda: [2, mid, {}, {}],
             lambda: [2, mid, "ClearCache", []], lambda: [2, mid, "ClearCache", None],
             lambda: [2, mid, "ClearCache", "{}"], lambda: [2, mid, "ClearCache", 1],
-            lambda: [2, mid, "GetConfiguration", [["key"]]], lambda: [mid, 2, "ClearCache", {}],
+            lambda: [2, mid, "GetConfiguration", [["key"]]], lambda: [mid, mid, "ClearCache", {}],
             lambda: ["ClearCache", mid, 2, {}], lambda: [self.value() for _ in range(r.randint(0, 6))],
             lambda: {self.word(): self.value() for _ in range(r.randint(1, 4))},
         ]
         i = r.randrange(len(options))
         msg = options[i]()
+        if isinstance(msg, list) and msg and not (type(msg[0]) is int and 2 <= msg[0] <= 4):
+            msg[1:2] = [mid]  # may be left unanswered: its answer, if any, must be told apart
+            msg += ["ClearCache", {}][:max(0, 3 - len(msg))]
         return text_frame("JSON not a frame", json.dumps(msg, ensure_ascii=False), f"form {i}")
 
     def message_type(self) -> Frame:
@@ -564,6 +577,13 @@ class Gen:
         return {"key": keys}, f"{n} keys"
 
     def change_configuration(self) -> Frame:
+        for _ in range(50):
+            f = self._change_configuration()
+            if len(f.text.encode()) <= MAX_TEXT:
+                return f
+        raise AssertionError("no ChangeConfiguration frame drawn in 50 tries")
+
+    def _change_configuration(self) -> Frame:
         r = self.r
         keys = self.keys
         kinds = {"int": ["HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut", "MessageTimeout",
