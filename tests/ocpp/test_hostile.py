@@ -99,6 +99,7 @@ class Run:
         self.writable: set[str] = set()
         self.sync = 0
         self.recent: list[str] = []  # the last frames answered, to name a restart's cause
+        self.bad_starts: list[str] = []  # schema-invalid RemoteStartTransaction answered Accepted
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -300,8 +301,11 @@ class Run:
                 t.fail(f"ChangeConfiguration: unknown key answered {status or code}", show)
             if status in ("Accepted", "RebootRequired"):
                 self.changed.add(f.call[2]["key"])
-        if action == "RemoteStartTransaction" and status == "Accepted" and f.valid:
-            t.accepted_starts += 1
+        if action == "RemoteStartTransaction" and status == "Accepted":
+            if f.valid:
+                t.accepted_starts += 1
+            else:
+                self.bad_starts.append(show[:300])
         if action == "GetConfiguration" and ok:
             keys = [k.get("key") for k in a[2].get("configurationKey", []) if isinstance(k, dict)]
             keys += list(a[2].get("unknownKey", []))
@@ -350,6 +354,9 @@ class Run:
                     await self.restore_configuration(self.changed)
                     self.changed.clear()
             t.class_s[cls] = round(time.monotonic() - t0, 2)
+            if cls == "ChangeAvailability":  # so that the RemoteStartTransaction frames meet an
+                for cid in (0, 1):           # operative connector, as a valid one may close the relay
+                    await self.call_raw("ChangeAvailability", {"connectorId": cid, "type": "Operative"})
 
     async def failing(self, f: hostile.Frame) -> bool:
         """A frame that must fail the WebSocket with f.closes; then the board reconnects."""
@@ -420,7 +427,8 @@ async def hostile_run(st: Station, tmp_path, n: int, seed: int = SEED) -> hostil
     if max(tally.relay_closes, sim_closes) > tally.accepted_starts:
         tally.fail("relay closed outside an accepted transaction",
                    f"{tally.relay_closes} relay closes in the log, {sim_closes} seen on the sim, "
-                   f"{tally.accepted_starts} schema-valid RemoteStartTransaction Accepted")
+                   f"{tally.accepted_starts} schema-valid RemoteStartTransaction Accepted; "
+                   f"schema-invalid ones Accepted: {run.bad_starts[:3]}")
     if tally.crashes:
         tally.fail("firmware crashed", "\n".join(x for x in log if "crash" in x or "Traceback" in x)[:600])
     for rcvd, sent, board_first in st.server.ended:
