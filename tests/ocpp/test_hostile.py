@@ -356,7 +356,10 @@ class Run:
             t.class_s[cls] = round(time.monotonic() - t0, 2)
             if cls == "ChangeAvailability":  # so that the RemoteStartTransaction frames meet an
                 for cid in (0, 1):           # operative connector, as a valid one may close the relay
-                    await self.call_raw("ChangeAvailability", {"connectorId": cid, "type": "Operative"})
+                    try:
+                        await self.call_raw("ChangeAvailability", {"connectorId": cid, "type": "Operative"})
+                    except (AssertionError, websockets.ConnectionClosed) as e:
+                        t.fail("ChangeAvailability: restoring Operative failed", repr(e)[:300])
 
     async def failing(self, f: hostile.Frame) -> bool:
         """A frame that must fail the WebSocket with f.closes; then the board reconnects."""
