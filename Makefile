@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info
+.PHONY: setup test demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info schemas
 
 # ---- 32-bit unix ports built from MicroPython's source (an ESP32 has 4-byte pointers) --------
 # MPY_SRC: a MicroPython v1.28 source tree or its .tar.gz (extracted once under .build/src).
@@ -97,6 +97,11 @@ bench: setup $(MP32_BUILDS) mpy-info
 # only the memory benchmark (three builds: 64-bit .mpy, 32-bit .mpy, 32-bit frozen)
 bench-memory: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m bench.run --only memory
+
+# the compact schemas the firmware checks incoming payloads with, derived from the official OCPP
+# 1.6 schemas in the installed `ocpp` package (firmware/evse/ocpp/schemas/: generated, never edited)
+schemas: setup
+	$(BIN)/python -m host_tools.ocpp_schemas
 
 lint: setup
 	$(BIN)/ruff check --exclude tests/firmware host_tools tests bench

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.common import SIZES, Context, Figure, failed, raise_fd_limit
 
-BENCHMARKS = ("latency", "memory", "deploy", "scale")
+BENCHMARKS = ("latency", "memory", "deploy", "scale", "schema")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

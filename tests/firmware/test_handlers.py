@@ -94,8 +94,15 @@ def test_remote_start_checks():
     assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 0}) == {"status": "Rejected"}
     assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 3}) == {"status": "Rejected"}
     prof = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute", "chargingSchedule": {}}
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]}}
     assert call(cp, "RemoteStartTransaction", {"idTag": "A", "chargingProfile": prof}) == {"status": "Rejected"}
+    # schema-invalid payloads are refused before the operation runs (issue 12)
+    assert code_of(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": None}) == rpc.TYPE
+    assert code_of(cp, "RemoteStartTransaction", {"idTag": "A", "x": 1}) == "FormationViolation"
+    assert code_of(cp, "RemoteStartTransaction",
+                   {"idTag": "A", "chargingProfile": {"chargingProfilePurpose": "TxProfile"}}) == rpc.OCCURENCE
+    assert not cp.port(1).machine.tx and not cp.port(1).outlet.relay.is_closed
     cp.reg = "Pending"
     assert call(cp, "RemoteStartTransaction", {"idTag": "A"}) == {"status": "Rejected"}
     cp.reg = "Accepted"

@@ -3,8 +3,7 @@ import asyncio
 import json
 
 from evse.ocpp import rpc
-from evse.ocpp.rpc import CallError, Rpc, field
-from mptest import raises
+from evse.ocpp.rpc import CallError, Rpc
 
 
 class Pipe:
@@ -13,6 +12,7 @@ class Pipe:
     def __init__(self):
         self.inbox = []
         self.sent = []
+        self.raw = []  # the text of each frame sent, as it went out
         self.ev = asyncio.Event()
 
     def feed(self, obj):
@@ -30,6 +30,7 @@ class Pipe:
         return self.inbox.pop(0)
 
     async def send(self, text):
+        self.raw.append(text)
         self.sent.append(json.loads(text))
 
 
@@ -41,13 +42,13 @@ async def echo(action, payload):
     if action == "Known":
         raise CallError(rpc.NOT_SUPPORTED, "")
     if action == "Check":
-        field(payload, "n", int)
-        field(payload, "s", str, req=False, maxlen=3)
+        if type(payload.get("n")) is not int:  # a handler's own check, as an operation raises it
+            raise CallError(rpc.TYPE, "n")
         return {}
     raise CallError(rpc.NOT_IMPLEMENTED, action)
 
 
-async def answers(frames):
+async def answers(frames, raw=False):
     pipe = Pipe()
     r = Rpc(pipe, echo)
     task = asyncio.create_task(r.run())
@@ -55,7 +56,19 @@ async def answers(frames):
         pipe.feed(f)
     pipe.close()
     await task
-    return pipe.sent
+    return (pipe.sent, pipe.raw) if raw else pipe.sent
+
+
+def valid_utf8(text):
+    """No UTF-16 surrogate encoded as UTF-8 (ED A0..BF xx): the invalid form MicroPython's
+    json makes of escaped surrogates. Text that came out of json is otherwise well formed."""
+    b = text.encode()
+    i = b.find(b"\xed")
+    while i >= 0:
+        if 0xA0 <= b[i + 1] <= 0xBF:
+            return False
+        i = b.find(b"\xed", i + 1)
+    return True
 
 
 async def test_call_is_answered_with_callresult():
@@ -74,9 +87,45 @@ async def test_known_unsupported_is_not_supported():
 
 
 async def test_bad_json_is_formation_violation():
-    sent = await answers(["[2, \"x\", ", "{}", "[2]", "[9, \"q\", 1]"])
+    sent = await answers(["[2, \"x\", ", "{}", "[2]", "[]"])
     assert [s[2] for s in sent] == ["FormationViolation"] * 4
-    assert sent[3][1] == "q"
+    assert sent[0][1] == ""
+
+
+async def test_only_the_integers_2_3_4_are_message_types():
+    """OCPP-J 1.6 4.1.3: "When a server receives a message with a Message Type Number not in
+    this list, it SHALL ignore the message payload." 2.0 is not the integer 2."""
+    sent = await answers(["[2.0, \"a\", \"Echo\", {}]", "[true, \"b\", \"Echo\", {}]",
+                          "[\"2\", \"c\", \"Echo\", {}]", "[9, \"d\", 1]", "[3.0, \"e\", {}]",
+                          "[null, \"f\", \"Echo\", {}]", "[2, \"g\", \"Echo\", {}]"])
+    assert sent == [[3, "g", {}]]
+
+
+async def test_ids_outside_the_bmp_are_echoed_exactly():
+    # An escaped surrogate pair is one character (U+1F600); the answer carries it, valid UTF-8.
+    sent, raw = await answers(["[2, \"\\ud83d\\ude00\", \"Echo\", {\"k\": \"a\\uD83D\\uDE00b\"}]",
+                               "[2, \"\U0001F600x\", \"Echo\", {}]"], raw=True)
+    assert sent[0] == [3, "\U0001F600", {"k": "a\U0001F600b"}]
+    assert sent[1] == [3, "\U0001F600x", {}]
+    assert all(valid_utf8(t) for t in raw)
+
+
+async def test_lone_surrogates_never_go_out_as_invalid_utf8():
+    # An unknown action is echoed in the CALLERROR's description: a lone escaped surrogate in
+    # it (or in the id) becomes U+FFFD, so the board never sends invalid UTF-8.
+    sent, raw = await answers(["[2, \"x\", \"Bad\\ud800\", {}]", "[2, \"\\udc00\", \"Echo\", {}]",
+                               "[2, \"y\", \"Bad\\ud83d\\u0041\", {}]"], raw=True)
+    assert sent[0] == [4, "x", "NotImplemented", "Bad\ufffd", {}]
+    assert sent[1] == [3, "\ufffd", {}]
+    assert sent[2][3] == "Bad\ufffdA"
+    assert all(valid_utf8(t) for t in raw)
+
+
+async def test_escaped_backslash_before_u_is_no_escape():
+    sent = await answers(["[2, \"a\\\\ud83d\", \"Echo\", {\"k\": \"\\\\\\ud83d\\ude00\"}]",
+                          "[2, \"b\\u00e9\\u\", \"Echo\", {}]"])
+    assert sent[0] == [3, "a\\ud83d", {"k": "\\\U0001F600"}]
+    assert sent[1][2] == "FormationViolation"  # a broken escape stays broken: bad json
 
 
 async def test_call_frame_shape_is_checked():
@@ -87,14 +136,12 @@ async def test_call_frame_shape_is_checked():
     assert sent[0][1] == "" and sent[1][1] == "b"
 
 
-async def test_payload_errors_use_16_codes():
-    sent = await answers([[2, "1", "Check", {"s": "a"}], [2, "2", "Check", {"n": "1"}],
-                          [2, "3", "Check", {"n": True}], [2, "4", "Check", {"n": 1, "s": "long"}],
-                          [2, "5", "Check", {"n": 1, "s": 5}], [2, "6", "Check", {"n": 1}]])
-    assert [s[2] for s in sent[:5]] == ["OccurenceConstraintViolation", "TypeConstraintViolation",
-                                       "TypeConstraintViolation", "PropertyConstraintViolation",
-                                       "TypeConstraintViolation"]
-    assert sent[5] == [3, "6", {}]
+async def test_a_handlers_callerror_goes_out_with_its_code():
+    # Payload codes come from the schema check (test_schema.py); an operation's own CallError
+    # reaches the peer with its code and the CALL's id.
+    sent = await answers([[2, "1", "Check", {"n": "1"}], [2, "2", "Check", {"n": 1}]])
+    assert sent[0][:3] == [4, "1", "TypeConstraintViolation"]
+    assert sent[1] == [3, "2", {}]
 
 
 async def test_handler_crash_is_internal_error():
@@ -127,8 +174,8 @@ async def test_call_result_and_incoming_call_meanwhile():
     await asyncio.sleep_ms(0)
     assert pipe.sent[1] == [3, "cs1", {"k": 2}]
     pipe.feed([3, "other", {}])  # not ours: ignored
-    pipe.feed([3, mid, {"currentTime": "t"}])
-    assert await call == {"currentTime": "t"}
+    pipe.feed([3, mid, {"currentTime": "2026-11-26T00:33:07Z"}])
+    assert await call == {"currentTime": "2026-11-26T00:33:07Z"}
     pipe.close()
     await task
 
@@ -194,8 +241,32 @@ async def test_call_fails_when_connection_closes():
     raise AssertionError("call on a closed connection")
 
 
-def test_field_helper():
-    assert field({"a": 1.5}, "a", float) == 1.5
-    assert field({"a": 2}, "a", float) == 2
-    assert field({}, "a", int, req=False) is None
-    assert raises(CallError, field, {"a": "x"}, "a", str, True, 0, ("y",)).code == rpc.PROPERTY
+async def test_answer_breaking_its_schema_is_a_callerror_for_the_caller():
+    # A CALLRESULT is an incoming payload too: one that breaks <Action>Response's official
+    # schema reaches the caller as a CallError, the path of a CALLERROR answer (a transaction
+    # message is then retried: transactions.py).
+    pipe = Pipe()
+    r = Rpc(pipe, echo)
+    task = asyncio.create_task(r.run())
+    results = []
+    for action, answer in (("StartTransaction", {"idTagInfo": {"status": "Accepted"}, "transactionId": "7"}),
+                           ("StartTransaction", {"idTagInfo": {"status": "Accepted"}}),
+                           ("Heartbeat", {"currentTime": "noon"}),
+                           ("StatusNotification", {"extra": 1}),
+                           ("StartTransaction", {"idTagInfo": {"status": "Accepted"}, "transactionId": 7}),
+                           ("Unchecked", {"anything": None})):
+        c = asyncio.create_task(r.call(action, {}))
+        await asyncio.sleep_ms(0)
+        pipe.feed([3, pipe.sent[-1][1], answer])
+        try:
+            results.append(await c)
+        except CallError as e:
+            results.append((e.code, e.description))
+    assert results == [("TypeConstraintViolation", "transactionId"),
+                       ("OccurenceConstraintViolation", "transactionId"),
+                       ("PropertyConstraintViolation", "currentTime"),
+                       ("FormationViolation", "property not allowed in payload"),
+                       {"idTagInfo": {"status": "Accepted"}, "transactionId": 7},
+                       {"anything": None}]  # no schema for it: nothing to check against
+    pipe.close()
+    await task

@@ -215,7 +215,7 @@ class CSMS(ChargePoint):
         self._note("StartTransaction", **kw)
         if self.server.hang_start:
             self.server.hang_start -= 1
-            await asyncio.sleep(3)  # no answer in time: the charge point gives up on the link
+            await asyncio.sleep(10)  # no answer within MessageTimeout (5 s at least): the charge point gives up on the link
         if self.server.fail_start:
             self.server.fail_start -= 1
             raise GenericError("refusing StartTransaction for the test")

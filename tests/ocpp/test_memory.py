@@ -60,7 +60,11 @@ async def session(station: Station, samples: int) -> dict:
 # that the frozen copy of evse runs (MICROPYPATH holds no lib/evse).
 # Measured on the mem branch (5 samples, gc.threshold(2048) for the whole run): unix32 passes
 # 76k (72k fails), frozen 32k (28k fails).
-BUILDS = {"unix64": (HEAP, 90 * 1024), "unix32": ("80k", 64 * 1024),
+# Since the schema check of issue 12 (evse/ocpp/schema.py, resident: every CALL goes through it,
+# and RemoteStopTransaction's schema with it) "app started" is ~2.6 KB higher on 64-bit (90.1 ->
+# 92.7 KB) and ~2.0 KB on 32-bit (61.4 -> 63.4 KB); unix32 now needs 80k (76k fails at the first
+# connect), frozen still passes 32k. Hence 92 KB for unix64's code here; the heaps are unchanged.
+BUILDS = {"unix64": (HEAP, 92 * 1024), "unix32": ("80k", 64 * 1024),
           "unix32-frozen": ("36k", 26 * 1024)}
 
 

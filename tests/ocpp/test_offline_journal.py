@@ -296,7 +296,7 @@ async def test_unanswered_transaction_message_reconnects_and_is_not_dropped(stat
     """A CALL "that gets no answer times out"; for a transaction message that is no reason to
     drop it: the charge point takes the link for dead, reconnects and delivers it again."""
     station.server.hang_start = 1
-    await station.start(ocpp_keys={"MessageTimeout": 1, "TransactionMessageAttempts": 1})
+    await station.start(ocpp_keys={"MessageTimeout": 5, "TransactionMessageAttempts": 1})  # 5 s: its least
     await station.booted()
     srv = station.server
     await station.plug()

@@ -19,7 +19,7 @@ from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
 from evse import ocpp
-from evse.ocpp.operations import intern, load, operation, preload
+from evse.ocpp.operations import answer, intern, load, preload
 from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
@@ -69,7 +69,7 @@ class ChargePoint:
     async def dispatch(self, action, payload):
         # The route table (operations/__init__.py) says which module answers and whether it
         # stays loaded after.
-        return operation(action).answer(self, payload)
+        return answer(self, action, payload)
 
     # -- the connection ---------------------------------------------------------------------
 

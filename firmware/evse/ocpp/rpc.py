@@ -6,6 +6,8 @@
 import json
 
 import asyncio
+from evse import drop
+from evse.ocpp.schema import fault
 
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
@@ -30,22 +32,6 @@ class CallError(Exception):
         self.description = description
 
 
-def field(p, key, typ, req=True, maxlen=0, choices=None):
-    """One payload field, checked the 1.6 way: missing -> Occurence, wrong type -> Type,
-    bad value -> Property. typ is int, str, bool, dict, list or float (int accepted)."""
-    v = p.get(key)
-    if v is None:
-        if req:
-            raise CallError(OCCURENCE, key)
-        return None
-    t = type(v)
-    if not (t is typ or (typ is float and t is int)):
-        raise CallError(TYPE, key)
-    if (maxlen and len(v) > maxlen) or (choices and v not in choices):
-        raise CallError(PROPERTY, key)
-    return v
-
-
 class Rpc:
     def __init__(self, conn, dispatch, timeout_s=30):
         self.conn = conn  # async send(str), async recv() -> str, None when closed
@@ -62,8 +48,9 @@ class Rpc:
             await self.conn.send(json.dumps(frame))
 
     async def call(self, action, payload, timeout_s=None):
-        """Send a CALL and return the CALLRESULT payload. Raises CallError (the peer's CALLERROR),
-        asyncio.TimeoutError (no answer) or OSError (connection gone)."""
+        """Send a CALL and return the CALLRESULT payload. Raises CallError (the peer's CALLERROR,
+        or an answer that breaks its official schema: the same for the caller, so a transaction
+        message is retried), asyncio.TimeoutError (no answer) or OSError (connection gone)."""
         async with self._call_lock:
             if self.closed:
                 raise OSError("closed")
@@ -79,7 +66,15 @@ class Rpc:
                 raise w[3]
             if w[2] is None:
                 raise OSError("closed")
-            return w[2]
+        try:
+            f = fault(action + "Response", w[2])
+        except ImportError:  # no schema generated for it (host_tools/ocpp_schemas.OWN_CALLS)
+            f = None
+        except MemoryError:
+            f = (_INTERNAL, "no memory to check the answer")
+        if f:
+            raise CallError(f[0], f[1])
+        return w[2]
 
     async def run(self):
         """Read frames until the connection closes (recv() returns None or raises); bad input
@@ -99,13 +94,28 @@ class Rpc:
     async def handle(self, text):
         mid = ""
         try:
+            if "\\u" in text:  # one scan of a normal frame; escapes are rare, so is their module
+                try:
+                    from evse.ocpp.utf16 import surrogates
+                    text = surrogates(text)
+                except MemoryError:
+                    raise CallError(_INTERNAL, "no memory") from None
+                finally:
+                    drop("evse.ocpp.utf16")
             try:
                 msg = json.loads(text)
             except ValueError:
                 raise CallError(_FORMATION, "bad json") from None
-            if type(msg) is not list or len(msg) < 3:
+            if type(msg) is not list or not msg:
                 raise CallError(_FORMATION, "not an OCPP-J frame")
             kind = msg[0]
+            # OCPP-J 1.6 4.1.3: "When a server receives a message with a Message Type Number not
+            # in this list, it SHALL ignore the message payload." The numbers are the integers
+            # 2, 3 and 4: 2.0, true or "2" is none of them (2.0 == 2 in Python: hence the type).
+            if type(kind) is not int or not 2 <= kind <= 4:
+                return
+            if len(msg) < 3:
+                raise CallError(_FORMATION, "not an OCPP-J frame")
             if type(msg[1]) is str and len(msg[1]) <= _MAX_ID:
                 mid = msg[1]
             else:
@@ -133,8 +143,6 @@ class Rpc:
                 else:
                     w[3] = CallError(_FORMATION, "bad answer frame")
                 w[1].set()
-            else:
-                raise CallError(_FORMATION, "messageTypeId")
         except CallError as e:
             await self._answer_error(mid, e.code, e.description)
 

@@ -1,53 +1,79 @@
-# OCPP configuration keys: defaults, overrides from config.json's "ocpp" dict, changes from the
-# central system persisted atomically in data/ocpp.json. What GetConfiguration lists and how
-# ChangeConfiguration checks a value are in operations/GetConfiguration.py and
-# operations/ChangeConfiguration.py, loaded per use.
+# OCPP configuration keys: each with a declared type and range; defaults, overrides from
+# config.json's "ocpp" dict, changes from the central system persisted atomically in
+# data/ocpp.json. A value from any of the three is checked by the same rules (setting_rules.py,
+# loaded per use: once at boot, and for each ChangeConfiguration); what
+# GetConfiguration lists and what ChangeConfiguration answers are in operations/. Here only what
+# is resident: the table and the values.
+from evse import drop
 from evse.files import load_json, save_json
 
 _FILE = const("data/ocpp.json")
 
-_MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"))
-
-# One line per key: name, kind (i int >= 0, b bool, m measurand list, s string), W if the
-# central system may write it, default. One string constant instead of a dict of tuples: the
-# table costs its text and nothing more in RAM.
-_TABLE = const("""
-AllowOfflineTxForUnknownId b W false
-AuthorizationCacheEnabled b W true
-AuthorizeRemoteTxRequests b R false
-ClockAlignedDataInterval i W 0
-ConnectionTimeOut i W 60
-ConnectorPhaseRotation s W 0.RST
-ConnectorPhaseRotationMaxLength i R 8
-GetConfigurationMaxKeys i R 64
-HeartbeatInterval i W 300
-LocalAuthorizeOffline b W true
-LocalPreAuthorize b W false
-MeterValuesAlignedData m W Energy.Active.Import.Register
-MeterValuesAlignedDataMaxLength i R 4
-MeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import
-MeterValuesSampledDataMaxLength i R 4
-MeterValueSampleInterval i W 60
-MinimumStatusDuration i W 0
-NumberOfConnectors i R 1
-ResetRetries i W 1
-StopTransactionOnEVSideDisconnect b W true
-StopTransactionOnInvalidId b W true
-StopTxnAlignedData m W
-StopTxnAlignedDataMaxLength i R 4
-StopTxnSampledData m W
-StopTxnSampledDataMaxLength i R 4
-SupportedFeatureProfiles s R Core,RemoteTrigger
-SupportedFeatureProfilesMaxLength i R 2
-TransactionMessageAttempts i W 3
-TransactionMessageRetryInterval i W 60
-UnlockConnectorOnEVSideDisconnect b W true
-WebSocketPingInterval i W 60
-ReconnectBackoffMax i W 60
-MessageTimeout i W 30
-""")
-# The last two are ours: the upper bound of the reconnect back-off, and how long a CALL waits
-# for its answer before the connection is taken for dead (seconds).
+# One line per key: name, kind, W if the central system may write it, then for an integer its
+# least and greatest value, then the default. Kinds: i integer, b bool (true/false), m list of
+# measurands (at most <name>MaxLength of them), p phase rotation per connector (at most
+# ConnectorPhaseRotationMaxLength items like 0.RST, 1.NotApplicable), c constant (only its
+# default). One string constant instead of a dict of tuples: the table costs its text and
+# nothing more in RAM; why each range is what it is sits next to it, in comments that cost nothing.
+# Every interval below becomes milliseconds for the ticks arithmetic (time.ticks_add raises
+# OverflowError beyond 2**29 ms, 6.2 days, on an ESP32), so none may reach that.
+_TABLE = const(
+    "\nAllowOfflineTxForUnknownId b W false"
+    "\nAuthorizationCacheEnabled b W true"
+    "\nAuthorizeRemoteTxRequests b R false"
+    # s, 0 = off (OCPP); the grid restarts at midnight, so a day at most
+    "\nClockAlignedDataInterval i W 0 86400 0"
+    # s an authorised connector waits for the cable (connector.py): 0 would cancel every start
+    # at once, an hour already keeps a public connector from the next driver long enough
+    "\nConnectionTimeOut i W 1 3600 60"
+    "\nConnectorPhaseRotation p W 0.RST"
+    # connector 0 (grid to meter) and at most 8 connectors (boards/schema.json)
+    "\nConnectorPhaseRotationMaxLength i R 9 9 9"
+    # the largest answer (every key at its longest value and this many unknown keys of 50
+    # characters, escaped) fits the WebSocket frame limit: tests/firmware/test_settings.py
+    "\nGetConfigurationMaxKeys i R 16 16 16"
+    # s; OCPP gives 0 no meaning here; a link silent for more than a day is lost anyway
+    "\nHeartbeatInterval i W 1 86400 300"
+    "\nLocalAuthorizeOffline b W true"
+    "\nLocalPreAuthorize b W false"
+    "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
+    # the four measurands the meter gives (setting_rules.py), each once
+    "\nMeterValuesAlignedDataMaxLength i R 4 4 4"
+    "\nMeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import"
+    "\nMeterValuesSampledDataMaxLength i R 4 4 4"
+    # s, 0 = off (OCPP); a day at most (transactions.py: ticks_add of it in ms)
+    "\nMeterValueSampleInterval i W 0 86400 60"
+    # s, 0 = at once; a state reported more than an hour late tells the driver nothing
+    "\nMinimumStatusDuration i W 0 3600 0"
+    # from the board (boards/schema.json: 1..8), never from config or the central system
+    "\nNumberOfConnectors i R 1 8 1"
+    # 0 = no retry; a reset that failed 5 times needs a person
+    "\nResetRetries i W 0 5 1"
+    "\nStopTransactionOnEVSideDisconnect b W true"
+    "\nStopTransactionOnInvalidId b W true"
+    "\nStopTxnAlignedData m W"
+    "\nStopTxnAlignedDataMaxLength i R 4 4 4"
+    "\nStopTxnSampledData m W"
+    "\nStopTxnSampledDataMaxLength i R 4 4 4"
+    # names what is built (operations/__init__.py's route table)
+    "\nSupportedFeatureProfiles c R Core,RemoteTrigger"
+    "\nSupportedFeatureProfilesMaxLength i R 2 2 2"
+    # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
+    "\nTransactionMessageAttempts i W 1 10 3"
+    # s, times the attempt number (transactions.py); 0 would resend a refused message at once
+    "\nTransactionMessageRetryInterval i W 1 3600 60"
+    "\nUnlockConnectorOnEVSideDisconnect b W true"
+    # s, 0 = off (OCPP); a half-open link is found after two intervals (ws.py)
+    "\nWebSocketPingInterval i W 0 3600 60"
+    # ours: s, the cap of the reconnect back-off (chargepoint.py, x1.5 with jitter); 0 would
+    # retry in a tight loop, more than 10 min keeps a charger off line long after the backend
+    # is back
+    "\nReconnectBackoffMax i W 1 600 60"
+    # ours: s a CALL waits for its answer before the link is taken for dead (rpc.py); a TLS
+    # round trip on a slow mobile link takes seconds, and while one CALL waits, no other of
+    # ours can go: 2 min at most
+    "\nMessageTimeout i W 5 120 30"
+    "\n")
 
 
 def names():
@@ -56,65 +82,36 @@ def names():
 
 
 def spec(key):
-    """(kind, writable, default value) of a key, None if unknown."""
-    i = _TABLE.find("\n" + key + " ")
-    if i < 0 or not key:
+    """(kind, writable, least, greatest, default) of a key, None if unknown. Exact match only:
+    a key with a space or a line break in it could match a line of the table by its prefix."""
+    if type(key) is not str or not key or " " in key or "\n" in key:
         return None
-    line = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split(" ", 3)
-    kind = line[1]
-    text = line[3] if len(line) > 3 else ""
-    return kind, line[2] == "W", text if kind in "ms" else parse(kind, text)
+    i = _TABLE.find("\n" + key + " ")
+    if i < 0:
+        return None
+    f = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split(" ")
+    kind = f[1]
+    if kind == "i":
+        lo = int(f[3])
+        return kind, f[2] == "W", lo, int(f[4]), int(f[5])
+    text = f[3] if len(f) > 3 else ""
+    return kind, f[2] == "W", 0, 0, (text == "true") if kind == "b" else text
 
 
 # Write-only: never listed by GetConfiguration, never logged.
 AUTH_KEY = "AuthorizationKey"
 
 
-def parse(kind, text):
-    # Central-system text -> value, or None when the value is not acceptable.
-    if kind == "b":
-        t = text.lower()
-        return True if t == "true" else False if t == "false" else None
-    if kind == "i":
-        try:
-            n = int(text)
-        except ValueError:
-            return None
-        return n if n >= 0 else None
-    if kind == "m":
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        if len(items) > 4 or any(s not in _MEASURANDS for s in items):
-            return None
-        return ",".join(items)
-    return text if len(text) <= 500 else None
-
-
 class Settings:
     def __init__(self, initial=None, connectors=1):
-        self._v = {}
-        self._changed = load_json(_FILE, {})
+        self._v = {"NumberOfConnectors": connectors}
         self.listeners = []  # fn(key) called after a change
-        src = initial or {}
-        for k in src:
-            self._set(k, src[k])
-        for k in self._changed:
-            self._set(k, self._changed[k])
-        self._v["NumberOfConnectors"] = connectors
-
-    def _set(self, key, value):
-        # Initial values may come as JSON types or as text.
-        if key == AUTH_KEY:
-            self._v[key] = value
-            return
-        sp = spec(key)
-        if sp is None:
-            return
-        if type(value) is not str or sp[0] == "s":
-            self._v[key] = value
-        else:
-            v = parse(sp[0], value)
-            if v is not None:
-                self._v[key] = v
+        # The rules are loaded for this check only, even when there is nothing to check: their
+        # names are interned now, at start-up, not at a ChangeConfiguration late in a session.
+        from evse.ocpp import setting_rules
+        drop("evse.ocpp.setting_rules")
+        keep, self._changed = setting_rules.boot(self, spec, initial or {}, load_json(_FILE, {}), _FILE)
+        self._v.update(keep)
 
     def __getitem__(self, key):
         v = self._v.get(key)
@@ -122,7 +119,7 @@ class Settings:
             sp = spec(key)
             if sp is None:
                 return None
-            v = self._v[key] = sp[2]  # looked up once, then kept
+            v = self._v[key] = sp[4]  # looked up once, then kept
         return v
 
     def measurands(self, key):
@@ -130,8 +127,10 @@ class Settings:
         return [s for s in v.split(",") if s] if v else []
 
     def set(self, key, value):
-        """A value for this boot only, not persisted (HeartbeatInterval from BootNotification)."""
-        self._v[key] = value
+        """A value for this boot only, not persisted (HeartbeatInterval from BootNotification),
+        held within the key's range."""
+        sp = spec(key)
+        self._v[key] = min(max(value, sp[2]), sp[3])
 
     def store(self, key, value):
         """A checked value from the central system: kept, persisted, and every listener told."""

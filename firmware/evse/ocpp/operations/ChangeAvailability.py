@@ -1,12 +1,11 @@
 # ChangeAvailability: a connector (or, with 0, the whole charge point) becomes Operative or
 # Inoperative, persisted in data/avail.json; Scheduled while a transaction runs there (the
 # change then waits for its end).
-from evse.ocpp.rpc import field
 
 
 def answer(cp, p):
-    cid = field(p, "connectorId", int)
-    kind = field(p, "type", str, choices=("Inoperative", "Operative"))
+    cid = p["connectorId"]  # the schema checked both fields
+    kind = p["type"]
     if not 0 <= cid <= len(cp.ports):
         return {"status": "Rejected"}
     operative = kind == "Operative"

@@ -1,14 +1,15 @@
-# ChangeConfiguration: a writable key takes a value of its kind (settings.parse) and keeps it
-# across reboots and takes effect at once; read-only keys and bad values are Rejected, unknown
-# keys NotSupported.
-from evse.ocpp.rpc import field
-from evse.ocpp.settings import AUTH_KEY, parse, spec
+# ChangeConfiguration: a writable key takes a value of its type within its range
+# (settings.py's table), keeps it across reboots and takes effect at once; read-only keys and
+# bad values are Rejected, unknown keys NotSupported (exact match only); in both cases nothing
+# is stored. The rules are setting_rules.py's, the ones config.json and data/ocpp.json keep.
+from evse import drop
+from evse.ocpp.settings import AUTH_KEY, spec
 
 
 def answer(cp, p):
-    key = field(p, "key", str, maxlen=50)
-    value = field(p, "value", str, maxlen=500)
-    status = change(cp.settings, key, value)
+    # both strings within their lengths: the schema's (operations.answer checked it)
+    key = p["key"]
+    status = change(cp.settings, key, p["value"])
     if status == "Accepted":
         _apply(cp, key)
     return {"status": status}
@@ -22,25 +23,27 @@ def _apply(cp, key):
         port.machine.stop_on_unplug = s["StopTransactionOnEVSideDisconnect"]
     if key == "ClockAlignedDataInterval":
         cp.transactions.next_aligned = 0
-    if key == "WebSocketPingInterval" and cp.rpc:
-        cp.rpc.conn.ping_interval = s[key]
+    if cp.rpc:
+        if key == "WebSocketPingInterval":
+            cp.rpc.conn.ping_interval = s[key]
+        elif key == "MessageTimeout":
+            cp.rpc.timeout_s = s[key]
     cp.wake.set()
 
 
 def change(settings, key, text):
     """ChangeConfiguration status: Accepted, Rejected or NotSupported."""
-    if key == AUTH_KEY:
-        if not 16 <= len(text) <= 40:
-            return "Rejected"
-        value = text
-    else:
+    sp = None
+    if key != AUTH_KEY:
         sp = spec(key)
         if sp is None:
             return "NotSupported"
         if not sp[1]:
             return "Rejected"
-        value = parse(sp[0], text)
-        if value is None:
-            return "Rejected"
+    from evse.ocpp import setting_rules
+    drop("evse.ocpp.setting_rules")  # for this change only
+    value = setting_rules.value(settings, key, sp, text)
+    if value is None:
+        return "Rejected"
     settings.store(key, value)
     return "Accepted"

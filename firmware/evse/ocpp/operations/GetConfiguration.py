@@ -1,13 +1,18 @@
-# GetConfiguration: every key of the settings table in its order, or the ones asked for;
-# AuthorizationKey never (it is write-only).
-from evse.ocpp.rpc import field
+# GetConfiguration: every key of the settings table in its order, or the ones asked for, each
+# once; AuthorizationKey never (it is write-only). At most GetConfigurationMaxKeys keys may be
+# asked for: that bound keeps the answer within one WebSocket frame (settings.py).
+from evse.ocpp.rpc import OCCURENCE, CallError
 from evse.ocpp.settings import names, spec
 
 
 def answer(cp, p):
-    keys = field(p, "key", list, req=False)
-    for k in keys or ():
-        field({"key": k}, "key", str, maxlen=50)
+    keys = p.get("key")  # its form is the schema's (operations.answer checked it)
+    if keys and len(keys) > cp.settings["GetConfigurationMaxKeys"]:
+        # OCPP-J 1.6 OccurenceConstraintViolation: "Payload for Action is syntactically correct
+        # but at least one of the fields violates occurence constraints": the array has more
+        # items than this charge point allows, while the frame is well-formed (not
+        # FormationViolation) and each key a valid string (not PropertyConstraintViolation).
+        raise CallError(OCCURENCE, "more than GetConfigurationMaxKeys keys")
     known, unknown = listing(cp.settings, keys)
     res = {"configurationKey": known}
     if unknown:
@@ -16,9 +21,15 @@ def answer(cp, p):
 
 
 def listing(settings, keys):
-    """(configurationKey list, unknownKey list) for `keys` (None: all)."""
+    """(configurationKey list, unknownKey list) for `keys` (None: all); a key asked for twice
+    is answered once."""
     known, unknown = [], []
+    seen = [] if keys else None
     for k in keys or names():
+        if seen is not None:
+            if k in seen:
+                continue
+            seen.append(k)
         sp = spec(k)
         if sp is None:
             unknown.append(k)

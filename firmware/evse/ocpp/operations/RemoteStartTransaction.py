@@ -1,16 +1,20 @@
 # RemoteStartTransaction: authorise the idTag on a connector (the given one, or the first free
 # one with a cable in it); the transaction starts when the cable is in, or after Authorize when
 # AuthorizeRemoteTxRequests is set. How it is held (per use): the route table in __init__.py.
-from evse.ocpp.rpc import field
 
 
 def answer(cp, p):
-    tag = field(p, "idTag", str, maxlen=20)
-    prof = field(p, "chargingProfile", dict, req=False)
-    cid = field(p, "connectorId", int, req=False)
+    # The schema checked every field, the charging profile's inside included.
+    tag = p["idTag"]
+    prof = p.get("chargingProfile")
+    cid = p.get("connectorId")
     if cp.reg != "Accepted" or (cid is not None and not 1 <= cid <= len(cp.ports)):
         return {"status": "Rejected"}
-    if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
+    # A profile must be a TxProfile (1.6: RemoteStartTransaction.req). A valid one is accepted
+    # and then not applied: this firmware has no smart charging yet (the SmartCharging rows
+    # of the route table are `no`), so the transaction runs at the outlet's full current, as
+    # the central system learns from SupportedFeatureProfiles.
+    if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
         return {"status": "Rejected"}
     if cid is None:  # any free connector, the first one with a cable in preference
         port = None

@@ -2,15 +2,11 @@
 # charge point's sender, which sends it before anything else, through send() below (also
 # while BootNotification is Pending: the one kind of message allowed then).
 from evse import ocpp
-from evse.ocpp.rpc import field
-
-_MESSAGES = const(("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
-                   "Heartbeat", "MeterValues", "StatusNotification"))
 
 
 def answer(cp, p):
-    what = field(p, "requestedMessage", str, choices=_MESSAGES)
-    cid = field(p, "connectorId", int, req=False)
+    what = p["requestedMessage"]  # one of the six the schema lists
+    cid = p.get("connectorId")
     n = len(cp.ports)
     if cid is not None and not 0 <= cid <= n:
         return {"status": "Rejected"}

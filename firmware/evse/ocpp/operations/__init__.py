@@ -1,31 +1,36 @@
 # One module per OCPP operation, named after its action (Reset.py answers Reset). For a CALL of
-# the central system the module has `answer(cp, payload)`: it checks the payload by hand
-# (rpc.field: missing -> OccurenceConstraintViolation, wrong type -> TypeConstraintViolation,
-# bad value -> PropertyConstraintViolation), answers at once, and leaves follow-up messages to
-# the charge point's sender: an answer never waits for a CALL of our own. For a message the
-# charge point sends, the module holds its rare part (Authorize.py: a card at the reader;
-# StartTransaction.py: an idTag the answer refuses; StopTransaction.py: the stop of a
-# transaction a power loss cut); the messages of every session are built by their feature
-# (transactions.py...) and the boot by chargepoint.py. The state an operation acts on lives with its feature (transactions,
+# the central system the module has `answer(cp, payload)`, called by answer() below only once
+# the payload has kept its official 1.6 schema (schema.py, with schemas/<Action>.py generated
+# from the `ocpp` package's schemas: types, required, enums, lengths, no extra properties, null
+# is not absent), so it checks only what a schema cannot (a connector id in range, a key that
+# exists...). It answers at once and leaves follow-up messages to the charge point's sender: an
+# answer never waits for a CALL of our own. For a message the charge point sends, the module
+# holds its rare part (Authorize.py: a card at the reader; StartTransaction.py: an idTag the
+# answer refuses; StopTransaction.py: the stop of a transaction a power loss cut); the messages
+# of every session are built by their feature (transactions.py...) and the boot by
+# chargepoint.py. The state an operation acts on lives with its feature (transactions,
 # availability, authorization, settings), reached through `cp`.
 import sys
 
 from evse import drop
+from evse.ocpp import schema
 from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 
 # The route table: each operation of OCPP 1.6 we know, and how its module is held on an .mpy
 # build, where code lives in the heap:
-#   keep  resident: imported at start-up while the heap is still in one piece, never dropped.
-#         RemoteStopTransaction: ending a session must never depend on free heap.
+#   keep  resident: imported at start-up while the heap is still in one piece, never dropped,
+#         and so is its schema. RemoteStopTransaction: ending a session must never depend on
+#         free heap.
 #   use   loaded per use: imported for the call and dropped after (evse.drop), so its code does
 #         not sit in the heap for the whole session; its names stay interned (qstrs are never
-#         freed). A load that fails (MemoryError) answers that one CALL InternalError and
-#         leaves nothing behind: the next CALL loads it again. RemoteStartTransaction is one:
+#         freed); its schema module likewise. A load that fails (MemoryError) answers that one
+#         CALL InternalError and leaves nothing behind: the next CALL loads it again. RemoteStartTransaction is one:
 #         it is needed once a session, and a failed load only refuses a start.
 #   no    a CALL of a feature profile not supported here: NotSupported
 # "cp" marks a message the charge point sends. A CALL of any other action, or of one the
 # charge point sends, is NotImplemented. A frozen build holds every module in flash; there the
-# column only decides what is imported when.
+# column only decides what is imported when. The schemas of the `keep`/`use` rows without
+# "cp" are generated (`make schemas`): a row turned from `no` to `use` needs that run.
 _ROUTES = const(
     # Core
     "\nChangeAvailability use"
@@ -77,25 +82,32 @@ def load(action):
     return m
 
 
-def operation(action):
-    """The module that answers a CALL of the central system; CallError when there is none."""
+def answer(cp, action, payload):
+    """The answer to a CALL of the central system (ChargePoint.dispatch): NotImplemented or
+    NotSupported first, then the schema check, and only a payload that keeps its schema
+    reaches the operation, which is loaded only then: a failed check runs nothing of it."""
     r = route(action)
     if r is None or len(r) > 2:
         raise CallError(NOT_IMPLEMENTED, action)
     if r[1] == "no":
         raise CallError(NOT_SUPPORTED, action)
-    return load(action)
+    f = schema.fault(action, payload, r[1] == "keep")
+    if f is not None:
+        raise CallError(f[0], f[1])
+    return load(action).answer(cp, payload)
 
 
 def preload():
-    # The resident modules, imported once at start-up.
+    # The resident modules and their schemas, imported once at start-up.
     for line in _ROUTES.split("\n"):
         if " keep" in line:
-            load(line[:line.find(" ")])
+            action = line[:line.find(" ")]
+            load(action)
+            schema.load(action, True)
 
 
 def intern():
-    """Load and drop every per-use module once, right after start-up (ChargePoint.run, before
+    """Load and drop every per-use module (and schema) once, right after start-up (ChargePoint.run, before
     the first connection): their names are interned now. qstrs are never freed and a session interns some
     of these anyway (RemoteStartTransaction, GetConfiguration...); on an .mpy build the names
     of start-up fill the qstr pools to about their 620 entries, so the next pool (640 entries,
@@ -107,6 +119,8 @@ def intern():
             action = line[:line.find(" ")]
             try:
                 load(action)
+                if " cp" not in line:
+                    schema.load(action)  # its names (enums, fields) are interned now too
             except MemoryError:  # only a head start: the CALL loads its module when it comes
                 drop(_PACKAGE + action)
             gc.collect()

@@ -1,0 +1,7 @@
+# Generated from ocpp 2.1.0 (ocpp/v16/schemas/DataTransfer.json) by host_tools/ocpp_schemas.py: do not edit, run `make schemas`.
+# The compact form firmware/evse/ocpp/schema.py checks; the module docstring of
+# host_tools/ocpp_schemas.py describes it.
+S = (5, True, 1,
+    'vendorId', (3, 255, None, 0),
+    'messageId', (3, 50, None, 0),
+    'data', 3,)
