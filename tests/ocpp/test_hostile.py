@@ -25,7 +25,9 @@ CALL's answer is in, so is every answer of the window. Checked, per class:
   Charging -> RemoteStop.
 
 The figures (frames by class, answers by code, drops, reconnects, crashes, restarts) are
-printed, written to `hostile.json` in the test's tmp folder, and put in every assertion message.
+printed, written to `hostile.json` in the test's tmp folder (beside the board's console log,
+`firmware.log`), and put in every assertion message. HOSTILE_FRAMES=n and
+HOSTILE_CLASSES=a,b (class names of tests/ocpp/hostile.py) narrow a run to look at a finding.
 The 100,000-frame run is `make test-long` (marker `long`, `-m long`).
 """
 
@@ -70,11 +72,13 @@ class HostileServer(Server):
         super().__init__()
         self.quiet = False
         self.ended: list[tuple] = []  # (close code from the board, ours, the board's came first)
+        self.done: dict = {}  # connection -> set once its handler read everything it got
 
     async def _handler(self, ws):
         self.paths.append(ws.request.path)
         self.frames.append(("open", ws.request.path))
         self._conns.append(ws)
+        self.done[ws] = asyncio.Event()
         cp = HostileCSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)
         self.connected.set()
@@ -85,6 +89,7 @@ class HostileServer(Server):
         pr = ws.protocol  # who closed first: the server fails a connection on invalid UTF-8 (1007)
         self.ended.append((pr.close_rcvd.code if pr.close_rcvd else None,
                            pr.close_sent.code if pr.close_sent else None, pr.close_rcvd_then_sent))
+        self.done[ws].set()
 
 
 class Run:
@@ -182,6 +187,11 @@ class Run:
         except AssertionError:
             t.fail(f"{frames[0].cls}: window not answered within 20 s", frames[0].ident)
         dropped_link = conn.state.name != "OPEN" or self._answer_to(sync_id, n0) is None
+        if dropped_link:  # the answers sent before the board went away: all read, then judged
+            try:
+                await asyncio.wait_for(self.srv.done[conn].wait(), 10)
+            except TimeoutError:
+                t.fail(f"{frames[0].cls}: connection neither answering nor closed", frames[0].ident)
         answers = []
         for side, text in self.srv.frames[n0:]:
             if side != "cp":
@@ -410,6 +420,9 @@ async def hostile_run(st: Station, tmp_path, n: int, seed: int = SEED) -> hostil
     run = Run(st, tally)
     run.originals = await run.configuration()
     groups = hostile.frames(seed, n, run.originals)
+    only = os.environ.get("HOSTILE_CLASSES")  # e.g. "TriggerMessage,Reset": to look at one class
+    if only:
+        groups = {c: fs for c, fs in groups.items() if c in only.split(",")}
     stop, relay = asyncio.Event(), []
     watcher = asyncio.create_task(relay_watch(st, relay, stop))
     lines0, exits0 = len(st.fw.lines), len(st.fw.exits)
@@ -423,6 +436,7 @@ async def hostile_run(st: Station, tmp_path, n: int, seed: int = SEED) -> hostil
         stop.set()
         await watcher
     log = st.fw.lines[lines0:]
+    (tmp_path / "firmware.log").write_text("\n".join(st.fw.lines))
     tally.crashes = sum(1 for line in log if " crash " in f" {line} " or "Traceback" in line)
     tally.restarts = len(st.fw.exits) - exits0
     tally.relay_closes = sum(1 for line in log if "relay connector=1 closed=1" in line)
