@@ -84,6 +84,7 @@ class Frame:
     valid: bool | None = None
     expect: str | None = None
     sub: str = ""  # what was done to it (mutation), for the reports
+    bad_format_only: bool = False  # invalid only by a date-time format
 
     @property
     def ident(self) -> str:
@@ -107,14 +108,15 @@ def _date_time(v) -> bool:
     return True
 
 
-_validators: dict[str, jsonschema.Draft4Validator] = {}
+_validators: dict[tuple[str, bool], jsonschema.Draft4Validator] = {}
 
 
-def schema_valid(action: str, payload) -> bool:
-    if action not in _validators:
-        _validators[action] = jsonschema.Draft4Validator(json.loads((SCHEMAS / f"{action}.json").read_text()),
-                                                         format_checker=_checker)
-    return _validators[action].is_valid(payload)
+def schema_valid(action: str, payload, formats: bool = True) -> bool:
+    """Valid against the official schema; `formats`: date-time checked too."""
+    if (action, formats) not in _validators:
+        _validators[action, formats] = jsonschema.Draft4Validator(
+            json.loads((SCHEMAS / f"{action}.json").read_text()), format_checker=_checker if formats else None)
+    return _validators[action, formats].is_valid(payload)
 
 
 # -- what a frame is owed -------------------------------------------------------------------
@@ -164,7 +166,9 @@ def call_frame(cls: str, mid: str, action: str, payload, sub: str = "", expect: 
     if deep is not None:
         text = text.replace('"__DEEP__"', deep)
     valid = schema_valid(action, _shallow(payload)) if (SCHEMAS / f"{action}.json").exists() else None
-    return Frame(cls, text=text, answer=mid, call=(mid, action, payload), valid=valid, sub=sub, expect=expect)
+    f = Frame(cls, text=text, answer=mid, call=(mid, action, payload), valid=valid, sub=sub, expect=expect)
+    f.bad_format_only = valid is False and schema_valid(action, _shallow(payload), formats=False)
+    return f
 
 
 def _shallow(v):

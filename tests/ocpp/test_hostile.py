@@ -298,7 +298,8 @@ class Run:
             t.fail(f"{f.cls}: InternalError", show)
         action = f.call[1] if f.call else None
         if f.valid is False and ok:
-            t.fail(f"{f.cls}: schema-invalid {action} answered CALLRESULT", show)
+            why = "a date-time that is not RFC 3339" if f.bad_format_only else "schema-invalid"
+            t.fail(f"{f.cls}: {why} {action} answered CALLRESULT", show)
         if f.expect in ("NotImplemented", "NotSupported") and action != "ChangeConfiguration" and code != f.expect:
             t.fail(f"{f.cls}: {code} instead of {f.expect}", show)
         if f.expect == "CALLERROR" and ok:
