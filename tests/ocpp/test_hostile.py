@@ -105,6 +105,7 @@ class Run:
         self.sync = 0
         self.recent: list[str] = []  # the last frames answered, to name a restart's cause
         self.bad_starts: list[str] = []  # schema-invalid RemoteStartTransaction answered Accepted
+        self.changed: set[str] = set()  # keys a ChangeConfiguration of this window changed
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -344,7 +345,6 @@ class Run:
 
     async def run(self, groups: dict[str, list[hostile.Frame]]):
         t = self.tally
-        self.changed: set[str] = set()
         for cls, frames in groups.items():
             t0 = time.monotonic()
             if cls == "connection-failing":
