@@ -255,7 +255,8 @@ class Rig:
 @contextlib.contextmanager
 def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str = "CP-BENCH",
               connectors: int = 1, charger: dict | None = None, config: dict | None = None,
-              csms_url: str | None = None, heapsize: str | None = None, echo: bool = False,
+              csms_url: str | None = None, heapsize: str | None = None,
+              micropython: str | None = None, echo: bool = False,
               wait_online: bool = True, online_timeout: float = 30.0,
               backend_args: list[str] | None = None,
               on_stage: Callable[[str, str], None] | None = None) -> Iterator[Rig]:
@@ -265,7 +266,8 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
     board config (e.g. `{"sim": {...}}`); `csms_url` points the board elsewhere (an offline
     board); `wait_online=False` skips waiting for the board to connect; `backend_args` go to
     `chargerctl backend` (e.g. `["--rate-limit", "start=30"]` for a test module that starts
-    many sessions). `on_stage(key, text)` narrates: keys "backend", "board", "flash", "online"
+    many sessions). `heapsize` (e.g. "80k") and `micropython` (another unix-port binary, such
+    as the 32-bit build of tests/builds.py) hold the board to an ESP32's budget. `on_stage(key, text)` narrates: keys "backend", "board", "flash", "online"
     as each starts, and the same with ".ready"/".done" and details when it is done.
     """
     from host_tools.virtual_board import VirtualBoard
@@ -287,7 +289,7 @@ def bench_rig(workdir: str | os.PathLike, *, code: str = "DEMO42", identity: str
         stage("board", "starting a virtual board")
         board = stack.enter_context(VirtualBoard(workdir / "flash", heapsize=heapsize,
                                                  control_port=cfg["sim"]["control_port"],
-                                                 echo=echo))
+                                                 echo=echo, micropython=micropython))
         stage("board.ready", f"serial port {board.port}, flash folder {board.flash_dir}")
         stage("flash", f"flashing the firmware to {board.port}")
         boots = board.boots

@@ -1,13 +1,19 @@
 # Wiring: config.json + board.json -> board, connectors, OCPP charge point; then the asyncio
-# tasks: the board's own (sim control server...), the OCPP connection, and the hardware loop
-# that polls the outlets, feeds the watchdog and redraws the display.
+# tasks: the board's own (sim control server...), the console, the OCPP connection, and the
+# hardware loop that polls the outlets, feeds the watchdog and redraws the display.
+# Errors: every task outlives its own. A connector whose part of the loop raises is tripped
+# (relay open, Faulted: transactions.Port.trip); the console drops the line and reads on
+# (console.serve); the OCPP connection ends and is opened again (ChargePoint.run); the loop
+# logs and goes on, every connector tripped when their poll itself failed, and gives up after
+# _GIVE_UP failed passes in a row: main.py's crash guard opens every relay and restarts.
 import gc
 
 import asyncio
-from evse import drop
+from evse import Reboot, drop
 from evse.log import log
 
 _POLL_MS = const(250)
+_GIVE_UP = const(40)  # failed passes in a row (10 s): the loop cannot do its job, restart
 _MEM_EVERY = const(240)  # polls: once a minute
 _GC_THRESHOLD = const(2048)  # bytes allocated between collections
 board = None  # main.py's crash guard opens its relays
@@ -83,22 +89,36 @@ async def main():
                 if p.machine.id_tag is not None and not p.machine.tx]
 
     asyncio.create_task(console.serve(cfg, fields, shown, held))
-    await cp.poll()
+    await cp.poll()  # the first states, before the first connection (an error: main.py)
     asyncio.create_task(cp.run(connect))
     gc.collect()
     log("app started", "connectors", len(board.outlets), "mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
     n = 0
+    failed = 0  # passes in a row whose connectors' poll raised
     shown_banner = 0
     while True:
         n += 1
-        if n % _MEM_EVERY == 0:  # heap after a collection: a leak shows as a steady climb
-            gc.collect()
-            log("mem", "alloc", gc.mem_alloc(), "free", gc.mem_free())
-        await cp.poll()
-        board.watchdog.feed()
-        banner = None if cp.reg == "Accepted" and cp.rpc else "offline"
-        if dirty[0] or banner != shown_banner:
-            dirty[0] = False
-            shown_banner = banner
-            board.display.show(code, public_url, shown, banner)
+        try:
+            if n % _MEM_EVERY == 0:  # heap after a collection: a leak shows as a steady climb
+                gc.collect()
+                log("mem", "alloc", gc.mem_alloc(), "free", gc.mem_free())
+            await cp.poll()
+            failed = 0
+        except Reboot:
+            raise
+        except Exception as e:  # noqa: BLE001 - the connectors were not watched this pass
+            failed += 1
+            for p in cp.ports:  # each logs it once
+                p.trip(e)
+            if failed >= _GIVE_UP:
+                raise  # main.py: every relay open, restart
+        try:
+            board.watchdog.feed()
+            banner = None if cp.reg == "Accepted" and cp.rpc else "offline"
+            if dirty[0] or banner != shown_banner:
+                dirty[0] = False
+                shown_banner = banner
+                board.display.show(code, public_url, shown, banner)
+        except Exception as e:  # noqa: BLE001 - watchdog and display hold no relay: log, go on
+            log("loop error", "error", repr(e)[:60])  # the display is drawn on changes only
         await asyncio.sleep_ms(_POLL_MS)

@@ -8,12 +8,14 @@
 # preallocated line buffer, so a partial line never blocks the app and no string is built per
 # byte; nothing is kept between questions. The task never ends while stdin is open: an answer
 # that fails (MemoryError, OSError, a bad file) is one line "#evse {"q": ..., "error": ...}"
-# and the next question is served as usual (host tools take it as "state unknown"). Only the
+# and the next question is served as usual (host tools take it as "state unknown"); any other
+# error (the stream, a bug) drops the line being read, is logged, and the reading goes on. Only the
 # reading is resident: the answer is built by evse.status, loaded per question and dropped.
 import sys
 
 import asyncio
 from evse import drop
+from evse.log import log
 
 _MAX_LINE = const(48)
 _ASK = b"#evse?"
@@ -28,19 +30,24 @@ async def serve(cfg, fields, shown, held=None, stream=None, ask=None, out=print)
     line = bytearray(_MAX_LINE)
     n = 0  # bytes in `line`; _MAX_LINE + 1: the line is too long and is ignored
     while True:
-        ch = await s.read(1)
-        if not ch:
-            return  # stdin closed: nobody can ask any more
-        c = ord(ch[0]) if isinstance(ch, str) else ch[0]
-        if c == 13 or c == 10:
-            if 6 <= n <= _MAX_LINE and line[:6] == _ASK:
-                _reply(cfg, fields, shown, held, ask, out, line, n)
+        try:
+            ch = await s.read(1)
+            if not ch:
+                return  # stdin closed: nobody can ask any more
+            c = ord(ch[0]) if isinstance(ch, str) else ch[0]
+            if c == 13 or c == 10:
+                if 6 <= n <= _MAX_LINE and line[:6] == _ASK:
+                    _reply(cfg, fields, shown, held, ask, out, line, n)
+                n = 0
+            elif n < _MAX_LINE:
+                line[n] = c if c < 128 else 63  # "?" for a byte of a non-ASCII character
+                n += 1
+            else:
+                n = _MAX_LINE + 1
+        except Exception as e:  # noqa: BLE001 - the line is lost, the console is not
             n = 0
-        elif n < _MAX_LINE:
-            line[n] = c if c < 128 else 63  # "?" for a byte of a non-ASCII character
-            n += 1
-        else:
-            n = _MAX_LINE + 1
+            log("console error", "error", repr(e)[:60])
+            await asyncio.sleep(1)  # an error at every byte must not spin
 
 
 def _reply(cfg, fields, shown, held, ask, out, line, n):

@@ -15,7 +15,7 @@ def answer(cfg, fields, shown, nonce="", held=None):
     txs = []
     for cid, _state in shown:
         tx = load_json("data/tx%d.json" % cid)
-        if tx:
+        if tx and not tx.get("q"):  # "q": ended by a power loss, its stop queued
             txs.append({"connector": cid, "ref": tx["r"], "id_tag": tx["tag"],
                         "start_wh": tx["s"], "meter_wh": tx["m"]})
     return json.dumps({"q": nonce, "version": fields.get("firmwareVersion"),

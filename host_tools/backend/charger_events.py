@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from .store import Store
 
 
+# One stored reading, matched column by column (IS: NULL equals NULL).
+_SAME_VALUE = ("SELECT 1 FROM meter_values WHERE identity = ? AND connector_id = ? AND "
+               "transaction_id IS ? AND timestamp = ? AND measurand = ? AND phase IS ? AND "
+               "context IS ? AND value = ? AND unit IS ?")
+
+
 class ChargerEvents:
     # provided by Sessions
     store: Store
@@ -38,6 +44,15 @@ class ChargerEvents:
         mine = s is not None and s["identity"] == identity and s["connector_id"] == connector_id
         if mine and s["transaction_id"] is not None:
             return s["transaction_id"], "Accepted"  # a repeat after a lost StartTransaction.conf
+        # The charger delivers at least once (a power loss between our answer and its journal's
+        # pop sends the message again); the timestamp identifies a message, so a repeat of a
+        # start that belongs to no session gets the transaction it opened the first time.
+        repeat = self.store.one(
+            "SELECT id FROM transactions WHERE identity = ? AND connector_id = ? AND id_tag = ? "
+            "AND meter_start = ? AND started_at = ?",
+            identity, connector_id, id_tag, meter_start, timestamp)
+        if repeat is not None:
+            return repeat["id"], "Invalid"
         tx = self.store.insert(
             "transactions", identity=identity, connector_id=connector_id, id_tag=id_tag,
             session_id=s["id"] if mine else None, meter_start=meter_start,
@@ -67,16 +82,22 @@ class ChargerEvents:
 
     def _store_samples(self, identity: str, connector_id: int, tx_id: int | None,
                        meter_value: list) -> int | None:
-        """Stores every sampled value; returns the last energy register reading in Wh."""
+        """Stores every sampled value once; returns the last energy register reading in Wh.
+
+        A value already stored (same connector, transaction, timestamp, measurand, phase,
+        context, value and unit) is the same reading delivered again: the charger's journal
+        resends a MeterValues whose answer it got just before a power loss (at least once)."""
         register = None
         for mv in meter_value or []:
             for sv in mv.get("sampled_value", []):
                 measurand = sv.get("measurand", "Energy.Active.Import.Register")
-                self.store.insert(
-                    "meter_values", identity=identity, connector_id=connector_id,
-                    transaction_id=tx_id, timestamp=mv.get("timestamp", ""), measurand=measurand,
-                    phase=sv.get("phase"), context=sv.get("context"), value=str(sv.get("value")),
-                    unit=sv.get("unit"))
+                row = {"identity": identity, "connector_id": connector_id,
+                       "transaction_id": tx_id, "timestamp": mv.get("timestamp", ""),
+                       "measurand": measurand, "phase": sv.get("phase"),
+                       "context": sv.get("context"), "value": str(sv.get("value")),
+                       "unit": sv.get("unit")}
+                if not self.store.one(_SAME_VALUE, *row.values()):
+                    self.store.insert("meter_values", **row)
                 if measurand == "Energy.Active.Import.Register" and sv.get("phase") is None:
                     try:
                         v = float(sv.get("value"))

@@ -145,7 +145,11 @@ class ControlServer:
                 line = await reader.readline()
                 if not line:
                     break
-                writer.write(json.dumps(self.handle(line)).encode() + b"\n")
+                try:
+                    reply = self.handle(line)
+                except Exception as e:  # noqa: BLE001 - a failed command is answered, the server goes on
+                    reply = {"ok": False, "error": repr(e)[:60]}
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except OSError:
             pass  # client went away; nothing to clean up beyond the socket

@@ -1,5 +1,5 @@
-# The sim control server's commands other than "state" (plug, power, fault, idtag, display):
-# imported per command and dropped after, so the checks and messages stay out of the heap.
+# The sim control server's commands other than "state" (plug, power, fault, idtag, display,
+# mem): imported per command and dropped after, so the checks and messages stay out of the heap.
 from evse.log import log
 
 FAULTS = ("welded", "meter_lost")
@@ -16,8 +16,12 @@ def handle(srv, msg):
         from binascii import hexlify
         return {"ok": True, "width": d.width, "height": d.height, "format": "MONO_HLSB",
                 "data": hexlify(d.buf).decode()}
+    if cmd == "mem":  # the heap after a full collection: a soak test's figure per session
+        import gc
+        gc.collect()
+        return {"ok": True, "alloc": gc.mem_alloc(), "free": gc.mem_free()}
     if cmd not in ("plug", "power", "fault", "idtag"):
-        return {"ok": False, "error": "unknown cmd %r (state, plug, power, fault, idtag, display)" % (cmd,)}
+        return {"ok": False, "error": "unknown cmd %r (state, plug, power, fault, idtag, display, mem)" % (cmd,)}
     cid = msg.get("connector")
     if type(cid) is not int or not 1 <= cid <= len(srv.conns):
         return {"ok": False, "error": "connector must be 1..%d" % len(srv.conns)}

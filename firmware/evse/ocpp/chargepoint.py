@@ -24,6 +24,8 @@ from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
+_STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
+_CLOSE_MS = const(1000)  # the close handshake of a session that failed
 
 
 class ChargePoint:
@@ -58,11 +60,20 @@ class ChargePoint:
         return self.ports[cid - 1]
 
     async def poll(self):
-        """One pass of the hardware loop: every connector, the clock-aligned samples, a Reset."""
+        """One pass of the hardware loop: every connector, the clock-aligned samples, a Reset.
+        A connector whose pass raises is tripped (relay open, Faulted) and the others go on."""
         now = time.ticks_ms()
         for p in self.ports:
-            await p.poll(now)
-        self.transactions.aligned()
+            try:
+                await p.poll(now)
+            except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
+                p.trip(e)
+        try:
+            self.transactions.aligned()
+        except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed
+            for p in self.ports:
+                if p.tx is not None:
+                    p.trip(e)
         if self.reset:
             load("Reset").poll(self, now)
 
@@ -74,38 +85,50 @@ class ChargePoint:
     # -- the connection ---------------------------------------------------------------------
 
     async def run(self, connect):
-        """Connect, serve, and reconnect with exponential back-off and jitter, forever."""
-        intern()  # before the first connection, while the heap is as start-up left it
+        """Connect, serve, and reconnect with exponential back-off and jitter, forever: 1 s
+        (+ up to 50 %), doubling up to ReconnectBackoffMax. An error of any kind ends only the
+        connection it happened in. A connection that ends within _STABLE_MS counts as a failed
+        attempt: a link that breaks at once every time (a fault of ours or the server's) is
+        retried with back-off, not hammered; one that lasted starts again from 1 s."""
+        try:
+            intern()  # before the first connection, while the heap is as start-up left it
+        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
+            pass
         backoff = 1
         while True:
+            up = -1  # ms the connection was up; -1: it could not be opened
             try:
                 conn = await connect()
-            except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
-                cap = self.settings["ReconnectBackoffMax"] or 1
-                wait = min(backoff, cap)
-                wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
-                log("ocpp connect failed", "error", repr(e)[:80], "retry_ms", wait_ms)
-                await asyncio.sleep_ms(wait_ms)
-                backoff = min(backoff * 2, cap)
-                continue
-            backoff = 1
-            log("ocpp connected")
-            rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
-            self.rpc = rpc
-            task = asyncio.create_task(self._session(rpc, conn))
-            try:
-                await rpc.run()
-            except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
-                log("ocpp closed", "error", repr(e)[:80])
-            finally:
-                self.rpc = None
-                task.cancel()
+                t0 = time.ticks_ms()
+                log("ocpp connected")
+                task = None
                 try:
-                    await conn.close()
-                except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
-                    pass
-            log("ocpp disconnected")
-            await asyncio.sleep_ms(500 + os.urandom(1)[0] * 4)
+                    rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
+                    self.rpc = rpc
+                    task = asyncio.create_task(self._session(rpc, conn))
+                    await rpc.run()
+                except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
+                    log("ocpp closed", "error", repr(e)[:80])
+                finally:
+                    self.rpc = None
+                    if task is not None:
+                        task.cancel()
+                    try:
+                        await conn.close()
+                    except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
+                        pass
+                log("ocpp disconnected")
+                up = time.ticks_diff(time.ticks_ms(), t0)
+            except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
+                log("ocpp connect failed", "error", repr(e)[:80])
+            if up >= _STABLE_MS:
+                backoff = 1
+            cap = self.settings["ReconnectBackoffMax"] or 1
+            wait = min(backoff, cap)
+            wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
+            backoff = min(backoff * 2, cap)
+            log("ocpp reconnect", "in_ms", wait_ms)
+            await asyncio.sleep_ms(wait_ms)
 
     async def _session(self, rpc, conn):
         try:
@@ -117,6 +140,9 @@ class ChargePoint:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
             log("ocpp session", "error", repr(e)[:80])
+            # A peer that stopped answering (MessageTimeout) would not answer our close either:
+            # the handshake waits _CLOSE_MS, not the connect timeout, before the socket goes.
+            conn.timeout_ms = _CLOSE_MS
             try:
                 await conn.close()
             except Exception:  # noqa: BLE001

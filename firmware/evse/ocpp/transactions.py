@@ -24,6 +24,8 @@ _IDS = const("data/txids.json")
 _MAX_DATA = const(8)
 _PERSIST_MS = const(30000)
 _MAX_EXTRA = const(4)
+_INTERNAL = const("InternalError")
+_CLEAR_MS = const(3000)  # a connector tripped by a firmware error serves again after this long
 
 
 class Port:
@@ -40,26 +42,63 @@ class Port:
         self.next_sample = 0  # ticks_ms of the next periodic sample
         self.saved_at = 0  # ticks_ms when data/tx<n>.json was last written
         self.lost = None  # (journal seq, payload) of a PowerLoss stop: meterStop still to raise
+        self.starts = 0  # transactions begun (journaled): apply() tells a start that failed after
+        self.tripped = 0  # ticks_ms of the last firmware error on this connector (trip)
 
     def apply(self, name, arg=None):
-        """Feed event `name` to the state machine and carry out its actions. False if refused."""
+        """Feed event `name` to the state machine and carry out its actions. False if refused,
+        or if carrying it out failed (trip) before a transaction began. The error of a start
+        rolled back before its commit (relay open, nothing journaled) is raised on: a
+        RemoteStart is answered InternalError, and nothing has started."""
         # pyright takes Connector.event's `now` (default 0) for an int; it is a ticks_ms value.
         state, acts = self.machine.event(name, arg, time.ticks_ms())  # pyright: ignore[reportArgumentType]
         if acts is None:
             return False
         cp = self.cp
+        began = self.starts
+        err = None
         for a in acts:
-            if a == "start":
-                cp.transactions.start(self)
-            elif a == "close" or a == "open":
-                r = self.outlet.relay
-                r.close() if a == "close" else r.open()
-                log("relay", "connector", self.id, "closed", int(a == "close"))
-            elif a == "stop":
-                cp.transactions.stop(self, self.machine.stop_reason)
-            else:
-                cp.availability.report(self.id, state)
+            # Each action on its own: one that fails must not keep the others (the "open" of a
+            # fault, its "status") from running.
+            try:
+                if a == "start":
+                    cp.transactions.start(self)
+                elif a == "close" or a == "open":
+                    r = self.outlet.relay
+                    r.close() if a == "close" else r.open()
+                    log("relay", "connector", self.id, "closed", int(a == "close"))
+                elif a == "stop":
+                    cp.transactions.stop(self, self.machine.stop_reason)
+                else:  # the state now: a start carried out above may have changed it again
+                    cp.availability.report(self.id, self.machine.state)
+            except Exception as e:  # noqa: BLE001 - whatever failed, the relay must open
+                if a == "start" and self.starts == began:
+                    raise  # rolled back by start(): nothing to trip
+                err = e
+        if err:
+            self.trip(err)
+            # A transaction that began before the error was carried out (its StartTransaction
+            # is journaled, the trip stopped it): Accepted, never a CALLERROR for a start.
+            return self.starts != began
         return True
+
+    def trip(self, err):
+        """An exception in this connector's path (poll, meter, state change, bookkeeping): the
+        relay opens first, whatever fails after; then the connector is Faulted, InternalError
+        (info: the error's type), which stops a running transaction (reason Other). OCPP 1.6:
+        Faulted is "not available for energy delivery", InternalError an "error in internal
+        hard- or software component"; not SuspendedEVSE, which would keep a transaction whose
+        bookkeeping just failed. Cleared after _CLEAR_MS of polls without an error (poll).
+        An error while tripping ends here too: its apply("fault") finds the connector Faulted
+        already and has nothing left to do."""
+        self.tripped = time.ticks_ms()
+        try:
+            self.outlet.relay.open()
+            if self.machine.error != _INTERNAL:  # once per episode: an error every poll logs once
+                log("connector error", "connector", self.id, "error", repr(err)[:60])
+            self.apply("fault", (_INTERNAL, type(err).__name__))
+        except Exception:  # noqa: BLE001 - what could be done is done: the relay is open or failed
+            pass
 
     def energy(self):
         r = self.reading
@@ -69,17 +108,18 @@ class Port:
         return tx["m"] if tx else 0
 
     async def poll(self, now):
-        """Plug, meter, relay faults, card reader, timeouts, then the transaction's samples."""
+        """Plug, meter, relay faults, card reader, timeouts, then the transaction's samples.
+        An exception out of here trips the connector (ChargePoint.poll)."""
         o = self.outlet
         c = self.machine
         cp = self.cp
         if o.plug.plugged() != c.plugged:
             self.apply("plug", not c.plugged)
-        lost = self.lost
-        self.lost = None
         try:
             r = await o.meter.read()
             self.reading = r
+            lost = self.lost
+            self.lost = None
             if lost:
                 load("StopTransaction").raise_meter(cp, self, lost)
             if c.error == "PowerMeterFailure":
@@ -102,7 +142,12 @@ class Port:
         if tag:
             load("Authorize").card(cp, self.id, tag)
         if self.tx is not None:
-            cp.transactions.sample(self, now)
+            if c.tx:
+                cp.transactions.sample(self, now)
+            else:  # its stop failed to reach the journal (relay open since): owed until it does
+                cp.transactions.stop(self, c.stop_reason)
+        elif c.error == _INTERNAL and time.ticks_diff(now, self.tripped) >= _CLEAR_MS:
+            self.apply("clear")  # a whole _CLEAR_MS of polls without an error: serve again
 
 
 class Transactions:
@@ -126,40 +171,46 @@ class Transactions:
         return None
 
     def start(self, port):
-        # The relay closes only once the transaction is on flash (reference counter, open
-        # transaction, StartTransaction in the journal): energy never flows for a transaction
-        # that a power loss could forget. A failed write cancels the start with the relay open
-        # and is raised on (a RemoteStart is answered InternalError, not Accepted).
+        # Everything that can fail comes first, up to the commit: the StartTransaction in the
+        # journal, after the reference counter and the open transaction's file. Any error up to
+        # there rolls back (no file, no journal record) with the relay open and is raised on: a
+        # RemoteStart is answered InternalError and nothing has started. The relay
+        # closes only after the commit ("started"); an error after it trips the connector (relay
+        # open, transaction stopped): energy never flows for a transaction a power loss could
+        # forget, nor for one whose bookkeeping failed. Raises the error of a rollback.
         cp = self.cp
         tag = port.machine.id_tag
         ref = self.ids["n"]
-        self.ids["n"] = ref + 1
-        e = port.energy()
-        t = ocpp.now()
-        tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
         path = "data/tx%d.json" % port.id
         try:
-            port.tx = tx
+            if port.tx is not None:  # the previous one's stop is still owed: it goes first
+                self.stop(port, port.machine.stop_reason)
+            e = port.energy()
+            t = ocpp.now()
+            tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
             m = self._stop_measurands()
-            port.data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
+            data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
+            now = time.ticks_ms()
+            due = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
+            p = {"connectorId": port.id, "idTag": tag, "meterStart": int(e),
+                 "timestamp": ocpp.iso(t), "_r": ref}
+            self.ids["n"] = ref + 1
             save_json(_IDS, self.ids)
             save_json(path, tx)
-            cp.journal.append("StartTransaction", {"connectorId": port.id, "idTag": tag,
-                                                   "meterStart": int(e), "timestamp": ocpp.iso(t),
-                                                   "_r": ref})
-        except (OSError, MemoryError) as err:
-            port.tx = None
-            port.data = None
+            cp.journal.append("StartTransaction", p)
+        except Exception as err:  # noqa: BLE001 - any error before the commit: nothing starts
             remove(path)
-            port.apply("stop")  # not started: the authorisation is dropped, the relay stays open
+            port.apply("stop")  # the authorisation is dropped, the relay stays open
             log("tx start", "connector", port.id, "ref", ref, "error", repr(err)[:60])
             raise
-        port.apply("started")
-        now = time.ticks_ms()
-        port.next_sample = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
+        port.tx = tx
+        port.data = data
+        port.next_sample = due
         port.saved_at = now
+        port.starts += 1
         log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
         cp.wake.set()
+        port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):
         tx = port.tx
