@@ -69,6 +69,7 @@ CLASSES = {
     "ChangeConfiguration": 8, "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
+DEEP_BIG = 2  # values nested 1000 or 3000 deep, per class (see Gen.deep)
 
 
 @dataclass
@@ -230,6 +231,7 @@ class Gen:
         self.r = random.Random(seed)
         self.id = Ids()
         self.keys = config_keys or {}  # the board's configuration at the start (key -> value)
+        self.big_deep = 0
 
     # small random values
     def word(self, lo=1, hi=12) -> str:
@@ -273,7 +275,10 @@ class Gen:
         return r.choice([o for o in options if type(o) not in same and o is not v] or [None])
 
     def deep(self) -> tuple[str, str]:
-        d = self.r.choice([16, 64, 256, 1000, 3000])
+        # 1000 or 3000 levels (6 KB of brackets) build up to ~200 KB of objects in a parser:
+        # a few per class (DEEP_BIG), as each may cost a reconnect on a board out of heap.
+        d = self.r.choice([16, 64, 256, 1000, 3000] if self.big_deep < DEEP_BIG else [16, 64, 256])
+        self.big_deep += d >= 1000
         if self.r.random() < 0.5:
             return "[" * d + "1" + "]" * d, f"deep list {d}"
         return '{"a":' * d + "1" + "}" * d, f"deep object {d}"
@@ -683,6 +688,7 @@ def frames(seed: int, n: int, config_keys: dict[str, str] | None = None) -> dict
         count = left if i == len(names) - 1 else round(n * CLASSES[cls] / total)
         left -= count
         make = makers.get(cls) or (lambda cls=cls: g.mutated_call(cls))
+        g.big_deep = 0
         out[cls] = [make() for _ in range(count)]
     out["connection-failing"] = g.failing()
     return out
