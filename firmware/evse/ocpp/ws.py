@@ -44,13 +44,6 @@ _OP_CLOSE = const(8)
 _OP_PING = const(9)
 _OP_PONG = const(10)
 _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-# str(data, "utf-8") refuses stray continuation bytes and cut sequences but lets through what
-# RFC 3629 forbids besides: overlong forms, surrogates, code points above U+10FFFF. Those can
-# only start with one of these lead bytes (F8-FF str() refuses itself), each followed by a
-# second byte that must lie in [lo, hi] (lo > hi: the lead is never valid). Triples of
-# (lead, lo, hi) in one constant: no tuples in the heap.
-_STRICT = const(b"\xe0\xa0\xbf\xed\x80\x9f\xf0\x90\xbf\xf4\x80\x8f"
-                b"\xc0\x01\x00\xc1\x01\x00\xf5\x01\x00\xf6\x01\x00\xf7\x01\x00")
 failed = {}  # close code -> connections this client failed with it (1002, 1003, 1007, 1009)
 
 
@@ -97,28 +90,12 @@ def pem_to_der(pem):
     return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
 
 
-def utf8(data):
-    """bytes -> str when data is valid UTF-8 (RFC 3629), else None. An all-ASCII text costs
-    one C pass more than str() (its length in characters is its length in bytes)."""
-    try:
-        s = str(data, "utf-8")
-    except UnicodeError:
-        return None
-    # The rare path in a function of its own: its locals would make every call's frame too
-    # big for the C stack (a heap frame per call, 3-4 times the cost of the ASCII check).
-    return s if len(s) == len(data) or _strict(data) else None
-
-
 def _strict(data):
-    t = _STRICT
-    for k in range(0, len(t), 3):
-        lead = t[k:k + 1]
-        i = data.find(lead)
-        while i >= 0:  # str() checked the structure: a lead byte has its next byte
-            if not t[k + 1] <= data[i + 1] <= t[k + 2]:
-                return False
-            i = data.find(lead, i + 2)
-    return True
+    # the rare check of a text that is not all ASCII: loaded for it, dropped after
+    from evse import drop
+    from evse.ocpp.utf8 import strict
+    drop("evse.ocpp.utf8")
+    return strict(data)
 
 
 def mask(buf, key, off=0):
@@ -285,7 +262,11 @@ class WebSocket:
                             pass
                     self._code = code
                     self._abort()
-                    raise ConnectionClosed(code, utf8(data[2:]) or "")
+                    try:
+                        reason = str(data[2:], "utf-8")
+                    except UnicodeError:
+                        reason = ""  # not UTF-8: the code says enough
+                    raise ConnectionClosed(code, reason)
                 elif op == _OP_BIN:
                     await self._fail(1003)
                 elif op == _OP_TEXT or op == _OP_CONT:
@@ -300,8 +281,15 @@ class WebSocket:
                         if not fin:
                             continue
                         data = b"".join(parts)
-                    text = utf8(data)  # RFC 6455 8.1: the whole message, not each fragment
-                    if text is None:
+                    # RFC 6455 8.1: valid UTF-8, the whole message (fragments joined). str()
+                    # refuses stray continuation bytes and cut sequences; what it lets through
+                    # (overlong forms, surrogates, above U+10FFFF) needs a byte >= 0x80, so an
+                    # all-ASCII text (as many characters as bytes) is done after str().
+                    try:
+                        text = str(data, "utf-8")
+                    except UnicodeError:
+                        text = None
+                    if text is None or len(text) != len(data) and not _strict(data):
                         await self._fail(1007)
                     return text
                 elif op != _OP_PONG:
