@@ -274,6 +274,12 @@ class Gen:
         same = {bool: (bool,), int: (int,), float: (float, int), str: (str,), list: (list,), dict: (dict,)}.get(t, ())
         return r.choice([o for o in options if type(o) not in same and o is not v] or [None])
 
+    def depth(self) -> int:
+        """1..3000, drawn like deep()'s depths: the big ones under the same budget."""
+        d = self.r.randint(1, 3000 if self.big_deep < DEEP_BIG else 999)
+        self.big_deep += d >= 1000
+        return d
+
     def deep(self) -> tuple[str, str]:
         # 1000 or 3000 levels (6 KB of brackets) build up to ~200 KB of objects in a parser:
         # a few per class (DEEP_BIG), as each may cost a reconnect on a board out of heap.
@@ -304,8 +310,8 @@ class Gen:
             lambda: head + '{"a":1e}]',
             lambda: head + '{"a":"unterminated}]',
             lambda: head + '{"a":"tab\there"}]',
-            lambda: "[" * r.randint(1, 3000),
-            lambda: "{" * r.randint(1, 3000),
+            lambda: "[" * self.depth(),  # unterminated nesting
+            lambda: "{" * self.depth(),
             lambda: "]" * r.randint(1, 100),
             lambda: "",
             lambda: " " * r.randint(1, 50),
