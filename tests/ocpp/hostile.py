@@ -444,7 +444,9 @@ class Gen:
         return text_frame("answer for an id never sent", json.dumps(msg), f"form {i}")
 
     def ping(self) -> Frame:
-        data = bytes(self.r.randrange(256) for _ in range(self.r.randint(0, 125)))
+        # unique (a pong answers the ping with the same data), then random bytes up to 125
+        tag = self.id().encode()
+        data = tag + bytes(self.r.randrange(256) for _ in range(self.r.randint(0, 125 - len(tag))))
         return Frame("ping", kind="ping", raw=data, answer=None, sub=f"{len(data)} bytes")
 
     def fragmented(self) -> Frame:
