@@ -64,7 +64,16 @@ async def session(station: Station, samples: int) -> dict:
 # and RemoteStopTransaction's schema with it) "app started" is ~2.6 KB higher on 64-bit (90.1 ->
 # 92.7 KB) and ~2.0 KB on 32-bit (61.4 -> 63.4 KB); unix32 now needs 80k (76k fails at the first
 # connect), frozen still passes 32k. Hence 92 KB for unix64's code here; the heaps are unchanged.
-BUILDS = {"unix64": (HEAP, 92 * 1024), "unix32": ("80k", 64 * 1024),
+# Issue 12 as a whole (schema check 1.6 KB resident on 32-bit, answers of our own CALLs checked
+# too, relay safety ~1.0 KB, per-key ranges -0.2 KB): the session's smallest heap on unix32 went
+# from 76k to 80k (78k fails), passing there only just, so the limit is 84k: ~4 KB of margin, still
+# inside the 112 KB an ESP32 without PSRAM reaches with its second heap region
+# (../shared/reference/micropython-and-esp32.md); frozen still passes 32k. "app started" also
+# jumped because start-up now interns 632 names, more than the first five qstr pools hold: the
+# sixth (640 entries, ~4.5 KB on 32-bit, ~7 KB on 64-bit), which intern() used to allocate right
+# after start-up, now comes before the figure is taken; the session's total does not change by
+# it. Measured: unix64 100.6-101.5 KB, unix32 68.8 KB, frozen 23.1 KB.
+BUILDS = {"unix64": (HEAP, 104 * 1024), "unix32": ("84k", 72 * 1024),
           "unix32-frozen": ("36k", 26 * 1024)}
 
 

@@ -173,7 +173,7 @@ async def test_connection_cut_mid_frame(lstation):
 
 @pytest.mark.parametrize("keys,found_by", [
     ({"WebSocketPingInterval": 2}, r"ocpp closed error=.*no pong"),
-    ({"WebSocketPingInterval": 0, "MessageTimeout": 3}, r"ocpp session error=.*MessageTimeout"),
+    ({"WebSocketPingInterval": 0, "MessageTimeout": 5}, r"ocpp session error=.*MessageTimeout"),
 ], ids=["ping", "message-timeout"])
 async def test_half_open_socket_is_found_and_replaced(lstation, keys, found_by):
     """The link goes silent and stays open (nothing answers, nothing closes): the firmware finds
