@@ -679,6 +679,21 @@ class Gen:
         ][:FAILING_FRAMES]
 
 
+def size(f: Frame) -> int:
+    if f.text is not None:
+        return len(f.text.encode())
+    return sum(map(len, f.raw)) if f.kind == "fragments" else len(f.raw)
+
+
+def _bounded(make) -> Frame:
+    """A frame of make() that stays below MAX_TEXT (drawn again, at most 50 times)."""
+    for _ in range(50):
+        f = make()
+        if size(f) <= MAX_TEXT:
+            return f
+    raise AssertionError(f"no frame below {MAX_TEXT} bytes in 50 draws")
+
+
 def frames(seed: int, n: int, config_keys: dict[str, str] | None = None) -> dict[str, list[Frame]]:
     """n frames (plus the few connection-failing ones), grouped by class in running order."""
     g = Gen(seed, config_keys)
@@ -697,7 +712,7 @@ def frames(seed: int, n: int, config_keys: dict[str, str] | None = None) -> dict
         left -= count
         make = makers.get(cls) or (lambda cls=cls: g.mutated_call(cls))
         g.big_deep = 0
-        out[cls] = [make() for _ in range(count)]
+        out[cls] = [_bounded(make) for _ in range(count)]
     out["connection-failing"] = g.failing()
     return out
 
