@@ -90,9 +90,10 @@ def test_every_action_of_the_route_table_has_its_module_and_no_module_is_unliste
     assert files <= set(routes)
     for action in ("ChangeAvailability", "Reset", "TriggerMessage", "GetConfiguration",
                    "ChangeConfiguration", "DataTransfer", "RemoteStartTransaction",
-                   "RemoteStopTransaction", "UnlockConnector", "ClearCache"):
+                   "RemoteStopTransaction", "UnlockConnector", "ClearCache", "ReserveNow",
+                   "CancelReservation"):
         assert routes[action][0] in ("keep", "use"), action
-    for action in ("ReserveNow", "SetChargingProfile", "UpdateFirmware", "SendLocalList"):
+    for action in ("GetDiagnostics", "SetChargingProfile", "UpdateFirmware", "SendLocalList"):
         assert routes[action][0] == "no", action
     for name in files:  # a CALL of the central system is answered by answer(cp, payload)
         tree = ast.parse((OPERATIONS / f"{name}.py").read_text())

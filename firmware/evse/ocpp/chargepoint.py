@@ -8,6 +8,7 @@
 #                      (data/tx<n>.json, data/txids.json; data/journal.log through journal.py)
 #   availability.py    ChangeAvailability's state and StatusNotification  (data/avail.json)
 #   authorization.py   idTags waiting for Authorize, the authorization cache  (data/auth.json)
+#   reservations.py    the reservations held (ReserveNow), their expiry  (data/resv.json)
 #   settings.py        the configuration keys  (data/ocpp.json)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.
@@ -20,6 +21,7 @@ from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
 from evse import ocpp
 from evse.ocpp.operations import answer, intern, load, preload
+from evse.ocpp.reservations import Reservations
 from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
@@ -46,6 +48,7 @@ class ChargePoint:
                            for i in range(len(outlets)))
         self.transactions = Transactions(self)
         self.authorization = Authorization(self)
+        self.reservations = Reservations(self)  # the connectors held are Reserved from here
         for cid in range(1, len(self.ports) + 1):
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
@@ -68,6 +71,7 @@ class ChargePoint:
                 await p.poll(now)
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
                 p.trip(e)
+        self.reservations.poll()  # after the connectors: it sees the states of this pass
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed

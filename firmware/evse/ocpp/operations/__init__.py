@@ -47,13 +47,14 @@ _ROUTES = const(
     "\nStopTransaction use cp"
     # RemoteTrigger
     "\nTriggerMessage use"
-    # FirmwareManagement, LocalAuthListManagement, Reservation, SmartCharging
+    # Reservation
+    "\nCancelReservation use"
+    "\nReserveNow use"
+    # FirmwareManagement, LocalAuthListManagement, SmartCharging
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
     "\nGetLocalListVersion no"
     "\nSendLocalList no"
-    "\nCancelReservation no"
-    "\nReserveNow no"
     "\nClearChargingProfile no"
     "\nGetCompositeSchedule no"
     "\nSetChargingProfile no"
