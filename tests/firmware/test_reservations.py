@@ -182,7 +182,9 @@ def test_connector_zero_keeps_one_connector_free():
     assert call(cp, "RemoteStartTransaction", {"idTag": "Z"}) == {"status": "Accepted"}
     seq, action, p = cp.journal.peek()
     assert action == "StartTransaction" and p["connectorId"] == 2 and p["reservationId"] == 5
-    assert cp.reservations.held == [] and cp.reservations.mark == 0
+    assert cp.reservations.held == [] and stored() == []
+    poll(cp)
+    assert cp.reservations.mark == 0 and cp.port(2).machine.reserved is None
     done(d)
 
 

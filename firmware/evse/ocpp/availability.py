@@ -20,6 +20,7 @@ class Availability:
         self.operative = avail
         self.pending = {}  # connector id -> [status, errorCode, info, unix, since_ms]
         self.reported = {}  # connector id -> (status, errorCode, info)
+        self.changes = 0  # states reported since boot: reservations.py tidies after a change
 
     def state(self, cid):
         """The status connector `cid` (0: the charge point) has now."""
@@ -36,6 +37,7 @@ class Availability:
         c = self.cp.port(cid).machine if cid else None
         err = c.error if c else "NoError"
         info = c.info if c else None
+        self.changes += 1
         log("status", "connector", cid, "state", state, "error", err)
         if self.on_status:
             self.on_status(cid, state)

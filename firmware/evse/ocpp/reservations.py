@@ -1,7 +1,7 @@
-# Reservations (OCPP 1.6 Reservation profile): what must stay resident, the reservations held
-# and what every poll and every start needs of them. ReserveNow and CancelReservation, the end
-# of a reservation and who may use one are rare: operations/ReserveNow.py and
-# operations/CancelReservation.py, loaded per use.
+# Reservations (OCPP 1.6 Reservation profile): only what must stay resident, the reservations
+# held and what every poll and every start needs of them. The rest is rare and per use:
+# ReserveNow and who may use a reservation (operations/ReserveNow.py), CancelReservation and
+# every other end of a reservation, connector 0's mark (operations/CancelReservation.py: tidy).
 #
 #   data/resv.json   the reservations held, [[reservationId, connectorId, idTag, parentIdTag
 #                    or null, expiry (unix s, central system's clock)], ...]: at most one per
@@ -15,7 +15,6 @@
 # A reservation of connector 0 marks no connector while two or more are free; when only one
 # is, that one is Reserved for it (`mark`), so one connector always stays for its idTag.
 from evse.files import load_json, save_json
-from evse.log import log
 from evse import ocpp
 from evse.ocpp.operations import load
 
@@ -27,7 +26,8 @@ class Reservations:
         self.cp = cp
         self.held = []
         self.mark = 0  # connector Reserved for connector 0's reservation, 0: none
-        self.failed = False  # the last pass's reservation work failed (logged once an episode)
+        self.due = 0  # unix time of the next expiry (tidy)
+        self.seen = -1  # availability.changes when tidy last ran: -1, run at the first poll
         held = load_json(_FILE, None)
         if held:  # rare: the check and the connectors' Reserved state are per use
             load("ReserveNow").restore(cp, self, held)
@@ -40,7 +40,7 @@ class Reservations:
         connector cid? True, False, or None: only its parentIdTag, not known yet, can tell."""
         if self.cp.port(cid).machine.reserved is None:
             return True
-        return load("ReserveNow").admits(self.cp, cid, tag, parent)  # rare: per use
+        return load("ReserveNow").admits(self.cp, cid, tag, parent)
 
     def find(self, port, tag):
         """The reservation a transaction of `tag` starting on `port` uses, None if none: the
@@ -55,71 +55,23 @@ class Reservations:
                 zero = r
         return zero
 
-    def used(self, r, port):
-        # A transaction on `port` took reservation r (its StartTransaction, journaled, carries
-        # the id): it ends. The port's state machine drops its `reserved` as the transaction
-        # starts; connector 0's mark on another connector is lifted here.
+    def used(self, r):
+        # A transaction took reservation r (its StartTransaction, journaled, carries the id): it
+        # ends. The connector's machine drops `reserved` as the transaction starts; a mark of
+        # connector 0's left on another connector is lifted by the next tidy.
         self.held.remove(r)
-        m = self.mark
-        if r[1] == 0 and m:
-            self.mark = 0
-            if m != port.id:
-                self.cp.port(m).apply("unreserve")
         try:
             self.save()
-        except OSError as e:  # the transaction runs on; the file still names it until the next save
-            log("reservation error", "error", repr(e)[:60])
+        except OSError:  # the transaction runs on; the file names r until the next save
+            pass
 
     def poll(self):
-        # Each pass of the hardware loop, one test when nothing is held: expiry on the central
-        # system's clock, a connector that dropped its reservation (Faulted, Unavailable), the
-        # charge point made inoperative, connector 0's mark. At most one ends a pass.
-        held = self.held
-        if not held:
-            return
-        cp = self.cp
-        try:
-            t = ocpp.now()
-            for r in held:
-                cid = r[1]
-                why = ("Expired" if t >= r[4] else
-                       "Dropped" if (cp.port(cid).machine.reserved is None if cid else
-                                     not cp.availability.operative[0]) else None)
-                if why:
-                    load("CancelReservation").end(cp, r, why)
-                    break
-            else:
-                self._mark()
-            self.failed = False
-        except Exception as e:  # noqa: BLE001 - a failed write or load: the next pass tries again
-            if not self.failed:
-                log("reservation error", "error", repr(e)[:60])
-            self.failed = True
-
-    def _mark(self):
-        # Connector 0's reservation: the last free (Available) connector is Reserved for it.
-        zero = None
-        for r in self.held:
-            if r[1] == 0:
-                zero = r
-        if zero is None:
-            return
-        ports = self.cp.ports
-        free = 0
-        last = None
-        for p in ports:
-            if p.machine.state == "Available":
-                free += 1
-                last = p
-        m = self.mark
-        if m:
-            c = ports[m - 1].machine
-            if c.reserved is None:  # dropped (a fault, unavailable): choose again
-                self.mark = m = 0
-            elif free and c.id_tag is None:  # another one is free again: this one need not wait
-                ports[m - 1].apply("unreserve")
-                self.mark = 0
-                return
-        if not m and free == 1:
-            last.apply("reserve", zero[2])
-            self.mark = last.id
+        # Each pass of the hardware loop; one test when nothing is held. A connector's state
+        # changed (it may have dropped its reservation, connector 0's mark may have to move) or
+        # the next expiry is due on the central system's clock: tidy, per use.
+        if (self.held or self.mark) and (self.seen != self.cp.availability.changes
+                                         or ocpp.now() >= self.due):
+            try:
+                load("CancelReservation").tidy(self.cp)
+            except MemoryError:  # no heap to load it now: the next pass tries again
+                pass

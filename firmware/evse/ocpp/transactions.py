@@ -215,7 +215,7 @@ class Transactions:
         log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
         cp.wake.set()
         if resv is not None:
-            rs.used(resv, port)
+            rs.used(resv)
         port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):

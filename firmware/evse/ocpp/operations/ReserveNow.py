@@ -56,6 +56,7 @@ def answer(cp, p):
             cp.port(was).apply("unreserve")
     if cid:
         cp.port(cid).apply("reserve", r[2])  # Reserved: StatusNotification
+    rs.seen = -1  # the next poll tidies: connector 0's mark, the next expiry
     log("reservation", "id", rid, "connector", cid, "id_tag", r[2], "expiry", ocpp.iso(expiry))
     return {"status": "Accepted"}
 
