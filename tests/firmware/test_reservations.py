@@ -7,6 +7,7 @@ import json
 from evse import ocpp
 from evse.files import save_json
 from evse.ocpp import rpc
+from evse.ocpp.operations import ReserveNow
 from test_handlers import call, charge_point, code_of, done, flash
 
 SOON = 600  # s
@@ -44,7 +45,7 @@ def test_reserve_now_answers_by_connector_state():
     poll(cp)
     assert reserve(cp, 3, 1) == "Rejected" and reserve(cp, -1, 1) == "Rejected"
     assert reserve(cp, 1, 1, s=-5) == "Rejected" and reserve(cp, 1, 1, s=0) == "Rejected"
-    assert states(cp) == ["Available", "Available"] and cp.reservations.held == []
+    assert states(cp) == ["Available", "Available"] and cp.authorization.held == []
     assert reserve(cp, 1, 1) == "Accepted"
     assert states(cp) == ["Reserved", "Available"]
     assert reserve(cp, 1, 2, tag="OTHER") == "Occupied"  # held by another reservation
@@ -85,7 +86,7 @@ def test_reserve_now_bad_input():
     assert code_of(cp, "CancelReservation", {}) == rpc.OCCURENCE
     assert code_of(cp, "CancelReservation", {"reservationId": "1"}) == rpc.TYPE
     assert code_of(cp, "CancelReservation", {"reservationId": 1, "x": 1}) == "FormationViolation"
-    assert cp.reservations.held == [] and states(cp) == ["Available", "Available"]
+    assert cp.authorization.held == [] and states(cp) == ["Available", "Available"]
     done(d)
 
 
@@ -96,7 +97,7 @@ def test_replace_by_id_and_cancel():
     cp = charge_point()
     assert reserve(cp, 1, 7) == "Accepted"
     assert reserve(cp, 1, 7, tag="R2") == "Accepted"  # same id, same connector: replaced
-    assert cp.reservations.held[0][2] == "R2" and len(cp.reservations.held) == 1
+    assert cp.authorization.held[0][2] == "R2" and len(cp.authorization.held) == 1
     assert reserve(cp, 2, 7, tag="R3") == "Accepted"  # same id, another connector: moved
     assert states(cp) == ["Available", "Reserved"]
     assert [(r[0], r[1], r[2]) for r in stored()] == [(7, 2, "R3")]
@@ -118,13 +119,13 @@ def test_who_may_use_a_reservation():
     send an Authorize.req for the incoming id tag to the Central System.\""""
     d = flash()
     cp = charge_point()
-    rs = cp.reservations
     reserve(cp, 1, 1, tag="A")
     reserve(cp, 2, 2, tag="B", parent="P")
-    assert rs.admits(1, "A") is True and rs.admits(1, "X") is False
-    assert rs.admits(1, "X", "P") is False  # no parent in that reservation
-    assert rs.admits(2, "B") is True and rs.admits(2, "X") is None  # ask the central system
-    assert rs.admits(2, "X", "P") is True and rs.admits(2, "X", "Q") is False
+    admits = ReserveNow.admits
+    assert admits(cp, 1, "A") is True and admits(cp, 1, "X") is False
+    assert admits(cp, 1, "X", "P") is False  # no parent in that reservation
+    assert admits(cp, 2, "B") is True and admits(cp, 2, "X") is None  # ask the central system
+    assert admits(cp, 2, "X", "P") is True and admits(cp, 2, "X", "Q") is False
     # RemoteStartTransaction by another idTag on a reserved connector: Rejected
     assert call(cp, "RemoteStartTransaction", {"idTag": "X", "connectorId": 1}) == {"status": "Rejected"}
     assert call(cp, "RemoteStartTransaction", {"idTag": "X"}) == {"status": "Rejected"}
@@ -148,7 +149,10 @@ def test_start_carries_reservation_id_and_ends_it():
     assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
     seq, action, p = cp.journal.peek()
     assert action == "StartTransaction" and p["reservationId"] == 42 and p["idTag"] == "A"
-    assert cp.reservations.held == [] and stored() == [] and cp.port(1).machine.reserved is None
+    assert cp.port(1).machine.reserved is None
+    assert call(cp, "CancelReservation", {"reservationId": 42}) == {"status": "Rejected"}  # used
+    poll(cp)  # and forgotten
+    assert cp.authorization.held == [] and stored() == []
     assert call(cp, "RemoteStartTransaction", {"idTag": "B", "connectorId": 2}) == {"status": "Accepted"}
     starts = [p for _s, a, p in cp.journal.items() if a == "StartTransaction"]
     assert "reservationId" not in starts[1]
@@ -182,9 +186,9 @@ def test_connector_zero_keeps_one_connector_free():
     assert call(cp, "RemoteStartTransaction", {"idTag": "Z"}) == {"status": "Accepted"}
     seq, action, p = cp.journal.peek()
     assert action == "StartTransaction" and p["connectorId"] == 2 and p["reservationId"] == 5
-    assert cp.reservations.held == [] and stored() == []
     poll(cp)
-    assert cp.reservations.mark == 0 and cp.port(2).machine.reserved is None
+    assert cp.authorization.held == [] and stored() == []
+    assert cp.authorization.mark == 0 and cp.port(2).machine.reserved is None
     done(d)
 
 
@@ -216,24 +220,24 @@ def test_expiry_fault_and_unavailability_end_it():
     reserve(cp, 1, 1, s=2)
     reserve(cp, 0, 3, tag="Z")
     poll(cp)
-    assert states(cp) == ["Reserved", "Reserved"] and cp.reservations.mark == 2
+    assert states(cp) == ["Reserved", "Reserved"] and cp.authorization.mark == 2
     ocpp._offset[0] += 3  # the central system's clock moves on
     try:
         poll(cp)
     finally:
         ocpp._offset[0] -= 3
-    assert [r[0] for r in cp.reservations.held] == [3] and states(cp)[0] == "Available"
+    assert [r[0] for r in cp.authorization.held] == [3] and states(cp)[0] == "Available"
     poll(cp)  # two free again: connector 0's reservation need not hold one
-    assert states(cp) == ["Available", "Available"] and cp.reservations.mark == 0
+    assert states(cp) == ["Available", "Available"] and cp.authorization.mark == 0
     reserve(cp, 2, 2)
     poll(cp)
-    assert states(cp) == ["Reserved", "Reserved"] and cp.reservations.mark == 1
+    assert states(cp) == ["Reserved", "Reserved"] and cp.authorization.mark == 1
     cp.port(2).apply("fault", ("OtherError", "test"))  # a poll clears only faults it knows
     poll(cp)
     assert [r[0] for r in stored()] == [3] and states(cp) == ["Reserved", "Faulted"]
     call(cp, "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"})
     poll(cp)
-    assert stored() == [] and cp.reservations.mark == 0
+    assert stored() == [] and cp.authorization.mark == 0
     assert states(cp) == ["Unavailable", "Faulted"]
     done(d)
 
@@ -247,13 +251,13 @@ def test_reservations_survive_a_reboot_and_damage_is_dropped():
     assert states(cp) == ["Available", "Reserved"]
     poll(cp)
     assert states(cp) == ["Reserved", "Reserved"]
-    assert cp.reservations.admits(2, "B", "P") is True
+    assert ReserveNow.admits(cp, 2, "B", "P") is True
     held = stored()
     save_json("data/resv.json", held + [[13, 2, "B", None, held[0][4]], [14, 9, "C", None, 1],
                                         "junk", [15, 1, "", None, 1], [16, 1, "D", None, "x"]])
     cp = charge_point()
-    assert [r[0] for r in cp.reservations.held] == [11, 12] and [r[0] for r in stored()] == [11, 12]
+    assert [r[0] for r in cp.authorization.held] == [11, 12] and [r[0] for r in stored()] == [11, 12]
     save_json("data/resv.json", {"not": "a list"})
     cp = charge_point()
-    assert cp.reservations.held == [] and stored() == []
+    assert cp.authorization.held == [] and stored() == []
     done(d)

@@ -20,7 +20,8 @@ class Availability:
         self.operative = avail
         self.pending = {}  # connector id -> [status, errorCode, info, unix, since_ms]
         self.reported = {}  # connector id -> (status, errorCode, info)
-        self.changes = 0  # states reported since boot: reservations.py tidies after a change
+        self.changes = 0  # states reported since boot: the reservations are tidied after
+        # a change (ChargePoint.poll)
 
     def state(self, cid):
         """The status connector `cid` (0: the charge point) has now."""

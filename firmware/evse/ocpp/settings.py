@@ -55,7 +55,8 @@ _TABLE = const(
     "\nStopTxnAlignedDataMaxLength i R 4 4 4"
     "\nStopTxnSampledData m W"
     "\nStopTxnSampledDataMaxLength i R 4 4 4"
-    # connector 0 in ReserveNow: one connector kept free for the idTag (reservations.py)
+    # connector 0 in ReserveNow: one connector kept free for the idTag
+    # (authorization.py, operations/CancelReservation.py)
     "\nReserveConnectorZeroSupported b R true"
     # names what is built (operations/__init__.py's route table)
     "\nSupportedFeatureProfiles c R Core,RemoteTrigger,Reservation"

@@ -194,9 +194,10 @@ class Transactions:
             due = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
             p = {"connectorId": port.id, "idTag": tag, "meterStart": int(e),
                  "timestamp": ocpp.iso(t), "_r": ref}
-            rs = cp.reservations
-            resv = rs.find(port, tag) if rs.held else None
-            if resv is not None:  # the reservation it uses (and so ends): OCPP 1.6 5.13
+            # The reservation it uses, if any (OCPP 1.6 5.13: its id in the StartTransaction):
+            # rare, so looked up per use.
+            resv = cp.operation("ReserveNow").find(cp, port, tag) if cp.authorization.held else None
+            if resv:
                 p["reservationId"] = resv[0]
             self.ids["n"] = ref + 1
             save_json(_IDS, self.ids)
@@ -214,8 +215,8 @@ class Transactions:
         port.starts += 1
         log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
         cp.wake.set()
-        if resv is not None:
-            rs.used(resv)
+        if resv:  # used: it ends, at the next poll (CancelReservation.tidy)
+            resv[4] = 0
         port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):

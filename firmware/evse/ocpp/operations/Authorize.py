@@ -2,7 +2,7 @@
 # for RemoteStartTransaction when AuthorizeRemoteTxRequests is set (authorization.ask queues
 # the idTag, send() below asks the central system). Rare on a public charger, so loaded per use.
 # On a reserved connector only the reservation's idTag, or one with its parentIdTag, may start
-# (Reservations.admits): another is refused here without an Authorize.req, unless the reservation
+# (ReserveNow.admits): another is refused here without an Authorize.req, unless the reservation
 # has a parentIdTag the idTag's own is not known for: then Authorize.req learns it.
 from evse.log import log
 
@@ -24,7 +24,7 @@ def present(cp, cid, id_tag):
     auth = cp.authorization
     cached = auth.cache.get(id_tag) if s["AuthorizationCacheEnabled"] else None
     port = cp.port(cid)
-    ok = cp.reservations.admits(cid, id_tag)
+    ok = port.machine.reserved is None or cp.operation("ReserveNow").admits(cp, cid, id_tag)
     if ok is False:
         log("authorize", "connector", cid, "result", "refused reserved")
         return False
@@ -50,7 +50,9 @@ async def send(cp, rpc):
     log("authorize", "connector", cid, "status", info.get("status"))
     if info.get("status") == "Accepted":
         port = cp.port(cid)
-        if not cp.reservations.admits(cid, tag, info.get("parentIdTag")):
+        if port.machine.reserved is not None and not cp.operation("ReserveNow").admits(
+                cp, cid, tag, info.get("parentIdTag")):
             log("authorize", "connector", cid, "result", "refused reserved")
             return
         port.apply("authorize", tag)
+

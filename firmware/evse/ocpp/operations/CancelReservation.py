@@ -1,17 +1,21 @@
 # CancelReservation: a reservation the charge point holds ends (Accepted), its connector
 # Available again; an id it does not hold is Rejected (OCPP 1.6 5.2). Also here, as rare as a
-# cancel: every other end of a reservation and connector 0's mark (tidy, which reservations.py
-# runs when a connector's state changed or an expiry is due). Loaded per use.
+# cancel: every other end of a reservation and connector 0's mark (tidy, which ChargePoint.poll
+# runs when a connector's state changed or an expiry is due). The reservations are held by
+# authorization.py. Loaded per use.
+from evse.files import save_json
 from evse.log import log
 from evse import ocpp
+
+_RESV = const("data/resv.json")  # as authorization.py reads it
 
 _RETRY_S = const(10)  # a tidy that failed (flash) is tried again this much later
 
 
 def answer(cp, p):
     rid = p["reservationId"]  # an integer: the schema checked it
-    for r in cp.reservations.held:
-        if r[0] == rid:
+    for r in cp.authorization.held:
+        if r[0] == rid and r[4]:  # not one its transaction used already
             end(cp, r, "Cancelled")
             return {"status": "Accepted"}
     return {"status": "Rejected"}
@@ -21,11 +25,11 @@ def end(cp, r, why):
     """Reservation r ends: forgotten (data/resv.json) before its connector is Available again, so
     a failed write leaves it held. A connector that dropped it (Faulted, Unavailable) reports only
     that state (libocpp #998): its "unreserve" is refused and changes nothing."""
-    rs = cp.reservations
+    rs = cp.authorization
     held = rs.held
     rs.held = [x for x in held if x is not r]
     try:
-        rs.save()
+        save_json(_RESV, rs.held)
     except OSError:  # still held, as the file says: CancelReservation answers InternalError
         rs.held = held
         raise
@@ -42,14 +46,16 @@ def tidy(cp):
     # Expired reservations end (5.13: Available again), so do those whose connector dropped
     # them and connector 0's once the whole charge point is Unavailable; then connector 0's
     # mark, and the next expiry. Never raises: a failure is logged and tried again later.
-    rs = cp.reservations
+    rs = cp.authorization
     av = cp.availability
     rs.seen = av.changes
     t = ocpp.now()
     try:
         for r in list(rs.held):
             cid = r[1]
-            if t >= r[4]:
+            if not r[4]:  # its transaction started (transactions.start)
+                end(cp, r, "Used")
+            elif t >= r[4]:
                 end(cp, r, "Expired")
             elif cid and cp.port(cid).machine.reserved is None:
                 end(cp, r, "Dropped")

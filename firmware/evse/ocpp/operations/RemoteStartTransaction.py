@@ -18,13 +18,14 @@ def answer(cp, p):
     # the central system learns from SupportedFeatureProfiles.
     if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
         return {"status": "Rejected"}
+    admits = cp.operation("ReserveNow").admits if cp.authorization.held else None
     if cid is None:  # any free connector: one reserved for this idTag, else one with a cable in
         port = None
         best = -1
         for q in cp.ports:
             c = q.machine
             if (c.state in ("Available", "Preparing", "Reserved") and c.id_tag is None
-                    and cp.reservations.admits(q.id, tag) is True):
+                    and (c.reserved is None or admits(cp, q.id, tag) is True)):
                 rank = (c.reserved is not None) * 2 + c.plugged
                 if rank > best:
                     port = q
@@ -33,7 +34,7 @@ def answer(cp, p):
             return {"status": "Rejected"}
     else:
         port = cp.port(cid)
-        if cp.reservations.admits(port.id, tag) is not True:
+        if port.machine.reserved is not None and admits(cp, cid, tag) is not True:
             return {"status": "Rejected"}
     if cp.settings["AuthorizeRemoteTxRequests"]:
         c = port.machine
@@ -42,4 +43,5 @@ def answer(cp, p):
         cp.authorization.ask(port.id, tag)
         return {"status": "Accepted"}
     return {"status": "Accepted" if port.apply("authorize", tag) else "Rejected"}
+
 

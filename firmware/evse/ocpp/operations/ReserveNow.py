@@ -2,9 +2,13 @@
 # an idTag until expiryDate (OCPP 1.6 5.13, 6.39): Accepted, and the connector Reserved; or why
 # not: Faulted, Occupied, Unavailable, Rejected. Also here, as rare: who may use a reservation
 # (admits: Authorize.py, RemoteStartTransaction.py) and the reservations read back at boot
-# (restore). What stays resident is in reservations.py. Loaded per use.
+# (restore). What stays resident is in authorization.py (the reservations held, what a start
+# needs of them). Loaded per use.
+from evse.files import save_json
 from evse.log import log
 from evse import ocpp
+
+_RESV = const("data/resv.json")  # as authorization.py reads it
 
 
 def answer(cp, p):
@@ -29,7 +33,7 @@ def answer(cp, p):
         # promise what is not carried out.
         if expiry is None or expiry <= ocpp.now():
             why = "expiryDate not in the future"
-    rs = cp.reservations
+    rs = cp.authorization
     old = None
     for r in rs.held:
         if r[0] == rid:
@@ -40,10 +44,9 @@ def answer(cp, p):
         return {"status": status}
     r = [rid, cid, p["idTag"], p.get("parentIdTag"), expiry]
     held = rs.held
-    rs.held = [x for x in held if x is not old]
-    rs.held.append(r)
+    rs.held = [x for x in held if x is not old] + [r]
     try:
-        rs.save()
+        save_json(_RESV, rs.held)
     except OSError:  # not persisted, so not made: InternalError, and nothing changed
         rs.held = held
         raise
@@ -78,7 +81,7 @@ def _status(cp, rs, cid, old):
         # reservation (Reserved).
         return s if s in ("Faulted", "Unavailable") else "Occupied"
     # Connector 0: one such reservation at a time (the bound of data/resv.json), and it needs a
-    # connector that is free now; reservations.py then keeps one free for it.
+    # connector that is free now; CancelReservation.tidy then keeps one free for it.
     for r in rs.held:
         if r[1] == 0 and r is not old:
             return "Occupied"
@@ -96,15 +99,30 @@ def _status(cp, rs, cid, old):
     return "Occupied" if occupied else "Faulted" if faulted else "Unavailable"
 
 
+def find(cp, port, tag):
+    """The reservation a transaction of `tag` starting on `port` uses (transactions.start), None
+    if none: the connector's own (whoever was admitted to it), else connector 0's when that
+    holds this connector or `tag` is its idTag. One already used (expiry 0) is none."""
+    au = cp.authorization
+    zero = None
+    for r in au.held:
+        if r[4]:
+            if r[1] == port.id and port.machine.reserved is not None:
+                return r
+            if r[1] == 0 and (au.mark == port.id or r[2] == tag):
+                zero = r
+    return zero
+
+
 def admits(cp, cid, tag, parent=None):
     """May `tag` use connector cid? True when it is not reserved or reserved for `tag` or for
     `tag`'s parentIdTag; False when it is reserved for another one; None when only the
     parentIdTag can tell and it is not known (`parent` None): Authorize.req learns it."""
-    # Reservations.admits asks only for a connector that is Reserved (or authorised and still
-    # holding its reservation); connector 0's reservation holds the one it marks.
-    rs = cp.reservations
+    # Asked only for a connector that holds a reservation (Reserved, or authorised and still
+    # holding it): its own or, marked, connector 0's.
+    rs = cp.authorization
     for r in rs.held:
-        if r[1] == cid or (r[1] == 0 and rs.mark == cid):
+        if r[4] and (r[1] == cid or (r[1] == 0 and rs.mark == cid)):
             if tag == r[2]:
                 return True
             if r[3] is None:
@@ -130,4 +148,4 @@ def restore(cp, rs, held):
                 cp.port(r[1]).apply("reserve", r[2])
     rs.held = keep
     if type(held) is not list or len(keep) != len(held):
-        rs.save()
+        save_json(_RESV, keep)
