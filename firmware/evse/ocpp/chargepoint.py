@@ -73,7 +73,7 @@ class ChargePoint:
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
                 p.trip(e)
         au = self.authorization
-        if (au.held or au.mark) and (au.seen != self.availability.changes or ocpp.now() >= au.due):
+        if au.held and (au.seen != self.availability.changes or ocpp.now() >= au.due):
             # A reservation held and a connector's state changed (it may have dropped its
             # reservation, connector 0's may have to move) or an expiry is due: rare, per use.
             try:
