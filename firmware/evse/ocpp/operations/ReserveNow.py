@@ -1,9 +1,9 @@
 # ReserveNow: hold a connector (or, with connectorId 0, one connector of the charge point) for
 # an idTag until expiryDate (OCPP 1.6 5.13, 6.39): Accepted, and the connector Reserved; or why
 # not: Faulted, Occupied, Unavailable, Rejected. Also here, as rare: who may use a reservation
-# (admits: Authorize.py, RemoteStartTransaction.py) and the reservations read back at boot
-# (restore). What stays resident is in authorization.py (the reservations held, what a start
-# needs of them). Loaded per use.
+# (admits: Authorize.py, RemoteStartTransaction.py), the one a starting transaction uses (find:
+# transactions.start) and the reservations read back at boot (restore). What stays resident,
+# the reservations held, is in authorization.py. Loaded per use (cp.operation from the others).
 from evse.files import save_json
 from evse.log import log
 from evse import ocpp
@@ -44,7 +44,9 @@ def answer(cp, p):
         return {"status": status}
     r = [rid, cid, p["idTag"], p.get("parentIdTag"), expiry]
     held = rs.held
-    rs.held = [x for x in held if x is not old] + [r]
+    # Also any other of this connector: one it dropped (Faulted, Unavailable) that no poll has
+    # tidied yet, when the connector is back already. One a connector at most (the bound).
+    rs.held = [x for x in held if x is not old and (not cid or x[1] != cid)] + [r]
     try:
         save_json(_RESV, rs.held)
     except OSError:  # not persisted, so not made: InternalError, and nothing changed
