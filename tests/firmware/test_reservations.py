@@ -261,3 +261,18 @@ def test_reservations_survive_a_reboot_and_damage_is_dropped():
     cp = charge_point()
     assert cp.authorization.held == [] and stored() == []
     done(d)
+
+
+def test_one_reservation_a_connector_even_before_a_tidy():
+    """The bound (NumberOfConnectors + 1): a connector that dropped its reservation (Faulted)
+    and is back before any poll tidied it takes a new one in place of the old."""
+    d = flash()
+    cp = charge_point()
+    reserve(cp, 1, 1)
+    cp.port(1).apply("fault", ("OtherError", "test"))
+    cp.port(1).apply("clear")
+    assert reserve(cp, 1, 2, tag="R2") == "Accepted"
+    assert [(r[0], r[1]) for r in stored()] == [(2, 1)]
+    poll(cp)
+    assert states(cp)[0] == "Reserved" and [r[0] for r in cp.authorization.held] == [2]
+    done(d)
