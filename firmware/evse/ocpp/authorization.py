@@ -33,9 +33,10 @@ class Authorization:
         self.cache = load_json(_FILE, None) or {}
         self.queue = []  # (connector id, idTag) waiting for Authorize
         self.held = []  # the reservations, as in data/resv.json
-        self.mark = 0  # connector Reserved for connector 0's reservation, 0: none
-        self.due = 0  # unix time of the next expiry (CancelReservation.tidy)
-        self.seen = -1  # availability.changes at the last tidy; -1: tidy at the next poll
+        # Set with the first reservation held (ReserveNow.answer, restore), read only while one
+        # is: mark, the connector Reserved for connector 0's reservation (0: none); due, the
+        # unix time of the next expiry; seen, availability.changes at the last tidy (-1: tidy
+        # at the next poll). Not set here: no heap for them on a charger without reservations.
         held = load_json(_RESV, None)
         if held:  # checked, and the connectors Reserved again: rare, so per use
             cp.operation("ReserveNow").restore(cp, self, held)

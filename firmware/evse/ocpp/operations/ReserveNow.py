@@ -44,6 +44,8 @@ def answer(cp, p):
         return {"status": status}
     r = [rid, cid, p["idTag"], p.get("parentIdTag"), expiry]
     held = rs.held
+    if not held:
+        rs.mark = 0  # the first one held: authorization.py
     # Also any other of this connector: one it dropped (Faulted, Unavailable) that no poll has
     # tidied yet, when the connector is back already. One a connector at most (the bound).
     rs.held = [x for x in held if x is not old and (not cid or x[1] != cid)] + [r]
@@ -149,5 +151,7 @@ def restore(cp, rs, held):
             if r[1]:
                 cp.port(r[1]).apply("reserve", r[2])
     rs.held = keep
+    rs.mark = 0
+    rs.seen = -1  # see authorization.py: tidy at the first poll
     if type(held) is not list or len(keep) != len(held):
         save_json(_RESV, keep)
