@@ -33,10 +33,10 @@ class Authorization:
         self.cache = load_json(_FILE, None) or {}
         self.queue = []  # (connector id, idTag) waiting for Authorize
         self.held = []  # the reservations, as in data/resv.json
-        # Set with the first reservation held (ReserveNow.answer, restore), read only while one
-        # is: mark, the connector Reserved for connector 0's reservation (0: none); due, the
-        # unix time of the next expiry; seen, availability.changes at the last tidy (-1: tidy
-        # at the next poll). Not set here: no heap for them on a charger without reservations.
+        # mark, the connector Reserved for connector 0's reservation (0: none), is set with the
+        # first reservation held (ReserveNow.answer, restore) and read only while one is: not
+        # here, so a charger without reservations has no heap for it. When they are tidied:
+        # availability.due.
         held = load_json(_RESV, None)
         if held:  # checked, and the connectors Reserved again: rare, so per use
             cp.operation("ReserveNow").restore(cp, self, held)

@@ -72,8 +72,7 @@ class ChargePoint:
                 await p.poll(now)
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
                 p.trip(e)
-        au = self.authorization
-        if au.held and (au.seen != self.availability.changes or ocpp.now() >= au.due):
+        if self.authorization.held and ocpp.now() >= self.availability.due:
             # A reservation held and a connector's state changed (it may have dropped its
             # reservation, connector 0's may have to move) or an expiry is due: rare, per use.
             try:

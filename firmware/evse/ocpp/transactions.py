@@ -196,7 +196,7 @@ class Transactions:
                  "timestamp": ocpp.iso(t), "_r": ref}
             # The reservation it uses, if any (OCPP 1.6 5.13: its id in the StartTransaction):
             # rare, so looked up per use.
-            resv = cp.operation("ReserveNow").find(cp, port, tag) if cp.authorization.held else None
+            resv = cp.authorization.held and cp.operation("ReserveNow").find(cp, port, tag)
             if resv:
                 p["reservationId"] = resv[0]
             self.ids["n"] = ref + 1

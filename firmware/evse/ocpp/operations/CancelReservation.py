@@ -48,7 +48,6 @@ def tidy(cp):
     # mark, and the next expiry. Never raises: a failure is logged and tried again later.
     rs = cp.authorization
     av = cp.availability
-    rs.seen = av.changes
     t = ocpp.now()
     try:
         for r in list(rs.held):
@@ -66,10 +65,10 @@ def tidy(cp):
         for r in rs.held:
             if not due or r[4] < due:
                 due = r[4]
-        rs.due = due
+        av.due = due  # after its own changes, which set it to 0
     except Exception as e:  # noqa: BLE001 - a failed write (flash), or worse: log, retry later
         log("reservation error", "error", repr(e)[:60])
-        rs.due = t + _RETRY_S
+        av.due = t + _RETRY_S
 
 
 def _mark(cp, rs):

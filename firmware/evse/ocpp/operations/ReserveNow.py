@@ -63,7 +63,7 @@ def answer(cp, p):
             cp.port(was).apply("unreserve")
     if cid:
         cp.port(cid).apply("reserve", r[2])  # Reserved: StatusNotification
-    rs.seen = -1  # the next poll tidies: connector 0's mark, the next expiry
+    cp.availability.due = 0  # the next poll tidies: connector 0's mark, the next expiry
     log("reservation", "id", rid, "connector", cid, "id_tag", r[2], "expiry", ocpp.iso(expiry))
     return {"status": "Accepted"}
 
@@ -152,6 +152,5 @@ def restore(cp, rs, held):
                 cp.port(r[1]).apply("reserve", r[2])
     rs.held = keep
     rs.mark = 0
-    rs.seen = -1  # see authorization.py: tidy at the first poll
     if type(held) is not list or len(keep) != len(held):
         save_json(_RESV, keep)
