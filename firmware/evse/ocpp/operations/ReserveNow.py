@@ -153,4 +153,7 @@ def restore(cp, rs, held):
     rs.held = keep
     rs.mark = 0
     if type(held) is not list or len(keep) != len(held):
-        save_json(_RESV, keep)
+        try:
+            save_json(_RESV, keep)
+        except OSError:  # the damaged entries are dropped again at the next boot, or written
+            pass  # over by the next change; a boot must not fail on it
