@@ -27,6 +27,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Annotated
 
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
@@ -51,6 +52,7 @@ _PROFILE_ID_BASE = 1_000_000
 _BEARER = HTTPBearer(auto_error=False, scheme_name="operatorToken",
                      description="The operator token: `chargerctl backend --operator-token` "
                                  f"(env {TOKEN_ENV}) or the chargers file's `operator_token`.")
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 _MSG = {"model": schemas.Message}
 _ERRORS = {400: _MSG, 401: _MSG, 403: _MSG, 404: _MSG,
            422: {"model": schemas.ValidationErrors}, 429: _MSG,
@@ -122,8 +124,7 @@ def add_action_routes(app: FastAPI) -> None:
                   responses={200: {"model": model}, **_ERRORS},
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": request_schema}}}})
-        async def act(identity: str, request: Request,
-                      credentials: HTTPAuthorizationCredentials | None = Security(_BEARER)):
+        async def act(identity: str, request: Request, credentials: _Credentials):
             ip = request.client.host if request.client else "unknown"
             v = backend.limiter.hit(f"actions|{ip}", backend.limits["actions"])
             if not v.allowed:
