@@ -13,9 +13,8 @@ firmware's checker of them (evse/ocpp/schema.py) against the official OCPP 1.6 s
 
 Where the two disagree on purpose, the reference is Draft 4 with two changes, both counted:
 - format "date-time" is enforced (Draft 4 leaves formats to the application: jsonschema
-  accepts any string unless given a format checker). The firmware checks it with its own clock
-  parser (evse.ocpp.parse_iso), which reads the fields by position and does not check their
-  ranges or separators ("2026-13-45T99:99:99Z" passes): such strings are not generated here.
+  accepts any string unless given a format checker) as RFC 3339 says, ranges included (no
+  February 30, no hour 24, an offset required): the firmware's evse/ocpp/rfc3339.py.
 - multipleOf 0.1 is exact decimal arithmetic: jsonschema divides floats, so it calls 0.3 or
   16.1 no multiple of 0.1 (0.3 / 0.1 = 2.9999999999999996); the firmware accepts them.
 """
@@ -92,8 +91,12 @@ def test_compiler_exits_non_zero_on_an_unknown_keyword(tmp_path):
 SCHEMAS = ocpp_schemas.schemas_dir()
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 GOOD_TIMES = ["2026-11-26T00:33:07Z", "2026-11-26T00:33:07.123Z", "2026-11-26T02:33:07+02:00",
-              "1999-01-01T00:00:00-05:30"]
-BAD_TIMES = ["", "now", "tomorrow", "2026-01-01", "12:00:00Z", "2026-01-01T12:00", "26/11/2026 00:33"]
+              "1999-01-01T00:00:00-05:30", "2024-02-29T23:59:59.5+05:45", "2000-02-29T00:00:00Z"]
+BAD_TIMES = ["", "now", "tomorrow", "2026-01-01", "12:00:00Z", "2026-01-01T12:00", "26/11/2026 00:33",
+             "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+             "2026-01-01T24:00:00Z", "2026-01-01T12:60:00Z", "2026-01-01T12:00:61Z", "2026-01-01T12:00:00",
+             "2026-01-01 12:00:00Z", "2026-01-01T12:00:00.Z", "2026-01-01T12:00:00+24:00",
+             "2026-01-01T12:00:00+0100", "+026-01-01T12:00:00Z", "2026-01-01T12:00:00Zjunk"]
 CHARS = "abcXYZ019 -_.:é\U0001F600"
 
 

@@ -181,6 +181,9 @@ async def echo_handler(conn: ServerConnection, seen: Seen) -> None:
                 await asyncio.wait_for(waiter, 5)
                 seen.pongs += 1
                 await conn.send("pong received")
+            elif msg.startswith("raw:"):  # a text message of these bytes (hex), in fragments split at "|"
+                parts = [bytes.fromhex(h) for h in msg[4:].split("|")]
+                await conn.send(parts[0] if len(parts) == 1 else parts, text=True)
             elif msg.startswith("big:"):
                 await conn.send("b" * int(msg[4:]))
             elif msg.startswith("close:"):
@@ -473,6 +476,54 @@ async def test_close_without_answer_is_bounded_and_ends_a_running_recv(tmp_path,
     assert "RECV ENDED" in out, out
     await asyncio.sleep(0.2)
     assert srv.frames == [(8, (1000).to_bytes(2, "big"))]
+
+
+# What str(data, "utf-8") in MicroPython lets through (overlong, surrogates, above U+10FFFF)
+# and what it refuses itself (stray continuation, cut sequence, F8-FF), as hex.
+NOT_UTF8 = {"overlong C0": "c0af", "overlong C1": "c1bf", "overlong E0": "e080af", "overlong F0": "f08080af",
+            "surrogate": "eda080", "surrogate low": "edbfbf", "above U+10FFFF": "f4908080",
+            "lead F5": "f5808080", "lead FF": "ff", "stray continuation": "80", "cut sequence": "e282"}
+UTF8 = {"2-byte": "c2a9", "3-byte": "e282ac", "3-byte below surrogates": "ed9fbf", "after surrogates": "ee8080",
+        "4-byte": "f09f9880", "U+10FFFF": "f48fbfbf"}
+
+
+async def test_invalid_utf8_text_fails_the_connection_with_1007(tmp_path, make_server):
+    """RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the
+    byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
+    Connection_." (7.4.1: 1007.) Each form MicroPython's own decoder accepts or refuses, in one
+    frame and split over fragments (checked as a whole message); valid 2/3/4-byte characters,
+    also split inside a character, arrive intact."""
+    srv = await make_server()
+    cases = []
+    for name, bad in NOT_UTF8.items():
+        cases.append((name, "7b22" + bad + "227d"))  # inside '{"..."}'
+        cases.append((name + " fragmented", "7b22" + bad[:2] + "|" + bad[2:] + "227d" if len(bad) > 2
+                      else "7b22|" + bad + "|227d"))
+    good = "".join(UTF8.values())
+    split = "41" + good[:6] + "|" + good[6:20] + "|" + good[20:]  # cuts inside characters
+    out = await run_mp(tmp_path, f"""
+        async def main():
+            for name, raw in {cases!r}:
+                c = await ws.connect({srv.url!r})
+                await c.send("raw:" + raw)
+                try:
+                    got = await c.recv()
+                    print("ACCEPTED", name, repr(got))
+                except ws.ConnectionClosed as e:
+                    print("CLOSED", e.code, name)
+            c = await ws.connect({srv.url!r})
+            for raw in ({good!r}, {split!r}):
+                await c.send("raw:" + raw)
+                print("GOOD", (await c.recv()).encode().hex())
+            await c.close()
+            print("FAILED", ws.failed)
+        """)
+    closed = [x for x in out.splitlines() if x.startswith(("CLOSED", "ACCEPTED"))]
+    assert closed == [f"CLOSED 1007 {name}" for name, _ in cases], out
+    assert [x for x in out.splitlines() if x.startswith("GOOD")] == ["GOOD " + good, "GOOD 41" + good], out
+    assert f"FAILED {{1007: {len(cases)}}}" in out, out  # counted, once per connection failed
+    await asyncio.sleep(0.2)
+    assert srv.seen.close_codes == [1007] * len(cases) + [1000]  # the server was told why
 
 
 async def test_http_401_is_reported_with_its_status(tmp_path, make_server):

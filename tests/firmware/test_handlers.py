@@ -225,3 +225,24 @@ def test_offline_authorization_rules():
     auth.clear()
     assert auth.cache == {}
     done(d)
+
+
+def test_boot_answer_interval_is_bounded():
+    # A central system's interval of any size: the Pending/Rejected wait adds it to ticks_ms,
+    # which overflows on 32 bits past 2**29 ms; a day at most (HeartbeatInterval's greatest).
+    import time
+    d = flash()
+    try:
+        cp = charge_point()
+        cp.reg = None
+        now = "2026-01-01T00:00:00Z"
+        for big in (10 ** 15, 2 ** 40, 86401):
+            status, interval = cp.accept_boot({"status": "Pending", "interval": big, "currentTime": now})
+            assert (status, interval) == ("Pending", 86400)
+            time.ticks_add(time.ticks_ms(), interval * 1000)  # what _boot does with it: no OverflowError
+        assert cp.reg is None
+        assert cp.accept_boot({"status": "Accepted", "interval": 2 ** 40, "currentTime": now}) == ("Accepted", 86400)
+        assert cp.settings["HeartbeatInterval"] == 86400
+        assert cp.accept_boot({"status": "Rejected", "interval": -5, "currentTime": now}) == ("Rejected", 0)
+    finally:
+        done(d)

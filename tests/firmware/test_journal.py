@@ -236,3 +236,34 @@ def test_ram_per_queued_message_is_small():
 def test_zz_cleanup():
     fresh()
     os.rmdir(DIR)
+
+
+class _FailsAfterWrite(Journal):
+    # The record reaches the file, then the call fails: a flash error on close, or a heap too
+    # short for what follows the write.
+    fail = None
+
+    def _write(self, *recs):
+        off = Journal._write(self, *recs)
+        err, self.fail = self.fail, None
+        if err:
+            raise err
+        return off
+
+
+def test_append_is_all_or_nothing():
+    # An error from append means "not queued": a start that rolls back on it must never have
+    # its StartTransaction sent later, by this boot or the next.
+    for err in (OSError("flash"), MemoryError()):
+        path = fresh()
+        j = _FailsAfterWrite(path)
+        j.append("StartTransaction", start(1))
+        j.fail = err
+        assert raises(type(err), j.append, "StartTransaction", start(2))
+        seq = j.append("StopTransaction", stop(3))
+        assert [(a, p.get("meterStart", p.get("meterStop"))) for _, a, p in j.items()] == \
+            [("StartTransaction", 1), ("StopTransaction", 3)]
+        again = Journal(path)  # the next boot reads the same
+        assert [(a, p.get("meterStart", p.get("meterStop"))) for _, a, p in again.items()] == \
+            [("StartTransaction", 1), ("StopTransaction", 3)]
+        assert [s for s, _, _ in again.items()][-1] == seq and seq == 3  # seq 2 never reused

@@ -270,3 +270,36 @@ async def test_answer_breaking_its_schema_is_a_callerror_for_the_caller():
                        {"anything": None}]  # no schema for it: nothing to check against
     pipe.close()
     await task
+
+
+async def test_a_frame_too_deep_for_the_heap_is_answered_not_fatal():
+    # A frame within the size limit can nest deeper than the heap holds: json.loads raises
+    # MemoryError (the hostile suite sends real ones at the board's heap, tests/ocpp); here the
+    # parser's failure is injected, to pin down what the RPC makes of it: a CALL is answered
+    # FormationViolation with its id read off the text, anything else is dropped, the
+    # connection lives on.
+    real = rpc.json
+
+    class DeepFails:
+        @staticmethod
+        def loads(text):
+            if text.startswith("[ 2") or text.count("[") > 50:
+                raise MemoryError
+            return real.loads(text)
+
+        dumps = real.dumps
+
+    rpc.json = DeepFails
+    try:
+        deep = "[" * 60 + "]" * 60
+        sent = await answers(['[ 2 ,\t"d1", "ClearCache", {"x": %s}]' % deep,
+                              '[2, "d\\u00e9", "ClearCache", {"x": %s}]' % deep,
+                              '[3, "d3", {"x": %s}]' % deep,
+                              '[2, "%s", "ClearCache", {"x": %s}]' % ("i" * 37, deep),
+                              [2, "after", "Echo", {}]])
+    finally:
+        rpc.json = real
+    assert sent == [[4, "d1", "FormationViolation", "nested too deep", {}],
+                    [4, "", "FormationViolation", "nested too deep", {}],
+                    [4, "", "FormationViolation", "nested too deep", {}],
+                    [3, "after", {}]], sent

@@ -215,6 +215,85 @@ async def test_invalid_utf8_text_closes_1007():
     assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xEF)))]
 
 
+# RFC 3629 section 4 (the syntax of UTF-8 byte sequences), the edges of each rule.
+NOT_UTF8 = (b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+            b"\xf0\x80\x80\xaf", b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+            b"\xf7\xbf\xbf\xbf", b"\xf8\x88\x80\x80\x80", b"\xff", b"\x80", b"\xe2\x82", b"\xc2")
+UTF8 = (b"", b"ascii", b"\x7f", b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xee\x80\x80",
+        b"\xef\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf3\xbf\xbf\xbf", b"\xf4\x8f\xbf\xbf",
+        b"\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")
+
+
+def accepted_by_str(data):
+    try:
+        str(data, "utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def test_strict_refuses_what_rfc_3629_forbids():
+    """RFC 3629 4: overlong forms, surrogates (U+D800-DFFF) and code points above U+10FFFF are
+    not UTF-8, whatever MicroPython's own decoder (str()) accepts."""
+    from evse.ocpp import utf8
+    slipped = [bad for bad in NOT_UTF8 if accepted_by_str(bad)]
+    assert len(slipped) == 11, slipped  # what utf8.py is there for (this port's str())
+    for bad in slipped:
+        for data in (bad, bytearray(b"ab" + bad + b"cd"), b"\xc3\xa9" + bad):
+            assert not utf8.strict(data), data
+    for good in UTF8:
+        for data in (good, bytearray(b"ab" + good + b"cd")):
+            assert utf8.strict(data), data
+
+
+async def test_valid_utf8_texts_are_received():
+    for good in UTF8:
+        _, c = client(bytes((0x81, len(good))) + good)
+        assert await c.recv() == str(good, "utf-8"), good
+
+
+async def test_an_ascii_text_skips_the_strict_check():
+    """The common case costs str() and a length compare: utf8.py is loaded only for a text
+    with a byte >= 0x80."""
+    calls = []
+    strict = ws._strict
+    ws._strict = lambda data: calls.append(data) or strict(data)
+    try:
+        _, c = client(bytes((0x81, 5)) + b"Hello" + bytes((0x81, 3)) + "hé".encode())
+        assert await c.recv() == "Hello"
+        assert calls == []
+        assert await c.recv() == "hé"
+        assert len(calls) == 1
+    finally:
+        ws._strict = strict
+
+
+async def test_each_invalid_utf8_form_closes_1007_and_is_counted():
+    """RFC 6455 8.1, also when the bad sequence is split over fragments: the message as a whole
+    is checked."""
+    before = ws.failed.get(1007, 0)
+    for bad in NOT_UTF8:
+        for data in (bytes((0x81, len(bad))) + bad,
+                     bytes((0x01, 1)) + bad[:1] + bytes((0x80, len(bad) - 1)) + bad[1:]):
+            p, c = client(data)
+            e = await araises(ws.ConnectionClosed, c.recv())
+            assert e.code == 1007, bad
+            assert unmask_frames(p.out) == [(True, 8, bytes((0x03, 0xEF)))]
+    assert ws.failed[1007] == before + 2 * len(NOT_UTF8)
+
+
+async def test_a_character_split_over_fragments_is_received():
+    data = b"\xf0\x9f\x98\x80"
+    _, c = client(bytes((0x01, 2)) + data[:2] + bytes((0x80, 2)) + data[2:])
+    assert await c.recv() == "\U0001F600"
+
+
+async def test_close_reason_that_is_not_utf8_is_dropped():
+    _, c = client(bytes((0x88, 0x04, 0x03, 0xE8, 0xED, 0xA0)))
+    e = await araises(ws.ConnectionClosed, c.recv())
+    assert e.code == 1000 and e.reason == ""
+
+
 async def test_continuation_without_a_start_is_a_protocol_error():
     _, c = client(bytes((0x80, 2)) + b"lo")
     e = await araises(ws.ConnectionClosed, c.recv())

@@ -24,6 +24,7 @@ from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
+_MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 
@@ -167,6 +168,9 @@ class ChargePoint:
         interval = answer.get("interval")
         if type(interval) is not int or interval < 0:
             interval = 0
+        # at most a day (HeartbeatInterval's greatest): the Pending/Rejected wait below goes
+        # through ticks_add, which a larger value overflows on 32 bits
+        interval = min(interval, _MAX_INTERVAL)
         if status == "Accepted":
             self.reg = status
             if interval:

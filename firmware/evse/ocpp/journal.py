@@ -187,7 +187,8 @@ class Journal:
         if self._dead() > max(_MIN_DEAD, len(self)):
             try:
                 self.compact()
-            except OSError:  # flash full: keep the longer log, it is still whole
+            except Exception:  # noqa: BLE001 - flash full or heap short: keep the longer log, it
+                # is still whole (the rename comes last); the record just queued stays queued
                 try:
                     os.remove(self.path + ".tmp")
                 except OSError:
@@ -240,11 +241,25 @@ class Journal:
                     return None
         seq = self._next
         recs.append(["A", seq, action, payload, 0])
-        off = self._write(*recs)
-        self._next = seq + 1
-        if len(recs) > 1:
-            off += len(_line(recs[0]))
-        self._ix += struct.pack(">IIBB", seq, off, kind, 0)
+        try:
+            off = self._write(*recs)
+            self._next = seq + 1
+            if len(recs) > 1:
+                off += len(_line(recs[0]))
+            self._ix += struct.pack(">IIBB", seq, off, kind, 0)
+        except Exception:
+            # All or nothing: an error means "not queued" to the caller (a start then rolls
+            # back), so a record that reached the file anyway (the write failed after it, or
+            # the index could not grow) is popped again; its seq is never used twice.
+            self._next = max(self._next, seq + 1)
+            i = self._find(seq)
+            if i >= 0:
+                self._drop(i)
+            try:
+                self._write(["P", seq])
+            except Exception:  # noqa: BLE001 - the flash is failing: the first error stands
+                pass
+            raise
         self._maybe_compact()
         return seq
 

@@ -3,6 +3,7 @@
 # central system's CALLs are answered meanwhile. Knows nothing about charging: incoming CALLs go
 # to `dispatch(action, payload)`, which returns the response payload or raises CallError.
 # Error codes keep the OCPP 1.6 spellings ("FormationViolation", "OccurenceConstraintViolation").
+import gc
 import json
 
 import asyncio
@@ -30,6 +31,17 @@ class CallError(Exception):
         super().__init__(code, description)
         self.code = code
         self.description = description
+
+
+def _call_id(text):
+    """The messageId of a CALL read off its text (`[2, "id", ...`), for a frame the parser could
+    not hold: "" when it has escapes or is too long to echo, None when the frame is no CALL."""
+    i = text.find('"')
+    if i < 0 or "".join(text[:i].split()) != "[2,":
+        return None
+    j = text.find('"', i + 1)
+    mid = text[i + 1:j]
+    return mid if j > 0 and "\\" not in mid and len(mid) <= _MAX_ID else ""
 
 
 class Rpc:
@@ -106,6 +118,15 @@ class Rpc:
                 msg = json.loads(text)
             except ValueError:
                 raise CallError(_FORMATION, "bad json") from None
+            except MemoryError:
+                # A frame within the size limit can nest deeper than the heap holds (thousands
+                # of "["); no 1.6 payload nests more than a few levels, so it breaks the PDU's
+                # structure. What the parser built is garbage now: collected at once.
+                gc.collect()
+                mid = _call_id(text)
+                if mid is None:
+                    return  # not a CALL: nothing to answer
+                raise CallError(_FORMATION, "nested too deep") from None
             if type(msg) is not list or not msg:
                 raise CallError(_FORMATION, "not an OCPP-J frame")
             kind = msg[0]

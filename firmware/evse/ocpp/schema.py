@@ -11,7 +11,6 @@
 import sys
 
 from evse import drop
-from evse.ocpp import parse_iso
 
 # Node kinds, as host_tools/ocpp_schemas.py writes them (its docstring has the whole form).
 _INT = const(1)
@@ -30,6 +29,13 @@ _FORMATION = const("FormationViolation")
 _kept = {}  # name -> S of the resident schemas (the route table's "keep" rows)
 
 
+def _datetime(v):
+    # RFC 3339, strictly: the rare check is in its own module, loaded for it and dropped
+    from evse.ocpp import rfc3339
+    drop("evse.ocpp.rfc3339")
+    return rfc3339.valid(v)
+
+
 def _join(head, path):
     if not path:
         return head
@@ -45,7 +51,7 @@ def _check(n, v):
         if n == _INT:
             ok = t is int  # bool is its own type here, and 1.0 is no integer (Draft 4)
         elif n == _STR or n == _DATE:
-            if t is str and n == _DATE and parse_iso(v) is None:
+            if t is str and n == _DATE and not _datetime(v):
                 return _PROPERTY, ""
             ok = t is str
         elif n == _BOOL:
@@ -81,7 +87,7 @@ def _check(n, v):
     elif k == _STR:
         if t is not str:
             return _TYPE, ""
-        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] and parse_iso(v) is None):
+        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] and not _datetime(v)):
             return _PROPERTY, ""
     elif k == _ARR:
         if t is not list:

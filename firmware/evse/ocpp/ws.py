@@ -44,6 +44,7 @@ _OP_CLOSE = const(8)
 _OP_PING = const(9)
 _OP_PONG = const(10)
 _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+failed = {}  # close code -> connections this client failed with it (1002, 1003, 1007, 1009)
 
 
 class WSError(Exception):
@@ -87,6 +88,14 @@ def pem_to_der(pem):
     if i < 0 or j < i:
         raise WSError("CA certificate is not PEM text")
     return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
+
+
+def _strict(data):
+    # the rare check of a text that is not all ASCII: loaded for it, dropped after
+    from evse import drop
+    from evse.ocpp.utf8 import strict
+    drop("evse.ocpp.utf8")
+    return strict(data)
 
 
 def mask(buf, key, off=0):
@@ -253,7 +262,11 @@ class WebSocket:
                             pass
                     self._code = code
                     self._abort()
-                    raise ConnectionClosed(code, str(data[2:], "utf-8"))
+                    try:
+                        reason = str(data[2:], "utf-8")
+                    except UnicodeError:
+                        reason = ""  # not UTF-8: the code says enough
+                    raise ConnectionClosed(code, reason)
                 elif op == _OP_BIN:
                     await self._fail(1003)
                 elif op == _OP_TEXT or op == _OP_CONT:
@@ -268,10 +281,17 @@ class WebSocket:
                         if not fin:
                             continue
                         data = b"".join(parts)
+                    # RFC 6455 8.1: valid UTF-8, the whole message (fragments joined). str()
+                    # refuses stray continuation bytes and cut sequences; what it lets through
+                    # (overlong forms, surrogates, above U+10FFFF) needs a byte >= 0x80, so an
+                    # all-ASCII text (as many characters as bytes) is done after str().
                     try:
-                        return str(data, "utf-8")
+                        text = str(data, "utf-8")
                     except UnicodeError:
+                        text = None
+                    if text is None or len(text) != len(data) and not _strict(data):
                         await self._fail(1007)
+                    return text
                 elif op != _OP_PONG:
                     await self._fail(1002)
         except (OSError, EOFError) as e:
@@ -281,7 +301,9 @@ class WebSocket:
             self._reading = False
 
     async def _fail(self, code):
-        """Protocol violation (1002), unsupported data (1003), too big (1009): close, raise."""
+        """Protocol violation (1002), unsupported data (1003), not UTF-8 (1007), too big (1009):
+        close, count, raise."""
+        failed[code] = failed.get(code, 0) + 1
         if not self._close_sent:
             self._close_sent = True
             self._code = code
