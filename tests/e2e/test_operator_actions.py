@@ -121,3 +121,29 @@ def test_reserve_holds_the_connector_against_a_public_session_until_cancelled(ri
         result = charger(rig, f"cancel-reservation --reservation {answer['reservation_id']}")
         assert result.exit_code == 28 and "answered Rejected" in result.stderr  # TC_052
         rig.sim({"cmd": "plug", "connector": 1, "plugged": True})
+
+
+@pytest.mark.skipif(_route("ReserveNow") == "no", reason="the firmware has no reservations yet")
+def test_the_reserved_idtag_starts_and_ends_the_reservation(rig):
+    """"Only the idTag ... may start; others refused"; "That StartTransaction carries
+    reservationId and ends it (Reserved -> Preparing)"."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": False})
+        wait_until(lambda: connector_status(rig, client) == "Available", 10, "Available")
+        result = charger(rig, f"reserve --connector 1 --id-token {ID_TAG} --minutes 10 --json")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        wait_until(lambda: connector_status(rig, client) == "Reserved", 10, "connector Reserved")
+        result = charger(rig, "start --connector 1 --id-token SOMEONE-ELSE")
+        assert result.exit_code == 28 and "answered Rejected" in result.stderr, result.stderr
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": True})
+        before = len(_transactions(rig, ID_TAG))
+        result = charger(rig, f"start --connector 1 --id-token {ID_TAG}")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        tx = wait_until(lambda: _transactions(rig, ID_TAG)[before:], 15, "StartTransaction",
+                        detail=lambda: board_tail(rig))[0]
+        wait_until(lambda: connector_status(rig, client) == "Charging", 10, "connector Charging")
+        result = charger(rig, f"stop --transaction {tx['id']}")
+        assert result.exit_code == 0, result.stderr
+        wait_until(lambda: Db(rig).transaction(tx["id"])["meter_stop"] is not None, 15,
+                   "StopTransaction", detail=lambda: board_tail(rig))
