@@ -30,7 +30,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import FastAPI, Request, Security
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ocpp.v16 import call
 
@@ -64,24 +63,25 @@ def _digest(token: str) -> bytes:
 
 
 def _denied(backend, credentials: HTTPAuthorizationCredentials | None,
-            request: Request) -> JSONResponse | None:
-    """None when the Bearer token is the operator token; else the 403/401 answer."""
+            request: Request) -> tuple[int, dict, dict] | None:
+    """None when the Bearer token is the operator token; else the 403/401 answer (status,
+    body, headers)."""
     client = request.client.host if request.client else None
     expected = backend.operator_token
     if not expected:
         oplog.log("operator.denied", reason="off", client=client)
-        return JSONResponse({"message": "The operator actions are off: this backend has no "
-                                        "operator token. Start it with --operator-token (or "
-                                        f"{TOKEN_ENV}), or set \"operator_token\" in the "
-                                        "chargers file."}, status_code=403)
+        return 403, {"message": "The operator actions are off: this backend has no operator "
+                                "token. Start it with --operator-token (or "
+                                f"{TOKEN_ENV}), or set \"operator_token\" in the chargers "
+                                "file."}, {}
     given = credentials.credentials if credentials else None
     # equal digests, compared in constant time: neither the token nor its length leaks
     if given and hmac.compare_digest(_digest(given), _digest(expected)):
         return None
     oplog.log("operator.denied", reason="wrong_token" if given else "no_token", client=client)
-    return JSONResponse({"message": "Unauthenticated." if given is None else
-                         "Unauthenticated: the operator token is wrong."},
-                        status_code=401, headers={"WWW-Authenticate": 'Bearer realm="operator"'})
+    return 401, {"message": "Unauthenticated." if given is None else
+                 "Unauthenticated: the operator token is wrong."}, \
+        {"WWW-Authenticate": 'Bearer realm="operator"'}
 
 
 def _charge_limit_profile(connector_id: int, limit: Decimal, stack_level: int,
@@ -131,7 +131,7 @@ def add_action_routes(app: FastAPI) -> None:
                 return _json(429, {"message": "Too Many Attempts."}, v)
             denied = _denied(backend, credentials, request)
             if denied is not None:
-                return denied
+                return _json(denied[0], denied[1], v, denied[2])
             charger = store.charger(identity)
             if charger is None:
                 return _json(404, {"message": f"No charger with identity {identity!r} in this "

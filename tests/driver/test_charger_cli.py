@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from host_tools.bench_rig import LocalBackend, bench_charger
 from host_tools.exits import Exit
+from tests.driver.conftest import ROOT
 from tests.driver.ocpp_peer import OcppPeer
 
 TOKEN = "cli-operator-token-0123456789"
@@ -217,3 +218,22 @@ def test_operator_actions_off_is_exit_29(tmp_path):
             "--token", TOKEN])
     assert result.exit_code == 29
     assert "operator actions are off" in result.stderr
+
+
+
+def test_the_readme_examples_are_valid_command_lines():
+    """Every `chargerctl charger ...` line of the README's section parses (options exist, values
+    in range), so the examples cannot drift from the command."""
+    from host_tools.cli import main
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Operator actions: `chargerctl charger`", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#", 1)[0].split() for line in section.splitlines()
+             if line.startswith("chargerctl charger ")]
+    assert {argv[2] for argv in lines} == {"start", "stop", "limit", "reserve",
+                                           "cancel-reservation"}
+    for argv in lines:
+        group = main.get_command(None, "charger")
+        command = group.get_command(None, argv[2])
+        with command.make_context(argv[2], argv[3:] + ["--token", TOKEN]) as ctx:
+            assert ctx.params["identity"] == "CP-1", argv
