@@ -237,3 +237,20 @@ def test_the_readme_examples_are_valid_command_lines():
         command = group.get_command(None, argv[2])
         with command.make_context(argv[2], argv[3:] + ["--token", TOKEN]) as ctx:
             assert ctx.params["identity"] == "CP-1", argv
+
+
+def test_the_backend_takes_its_token_from_the_environment(tmp_path, monkeypatch):
+    """`chargerctl backend` reads CHARGERCTL_OPERATOR_TOKEN, as `chargerctl charger` does: one
+    export serves both. Authenticated, the call gets as far as the (offline) charger."""
+    from host_tools.cli import main
+
+    monkeypatch.setenv("CHARGERCTL_OPERATOR_TOKEN", TOKEN)
+    with LocalBackend(tmp_path / "b", [bench_charger("CP-X", "X1")],
+                      env={"CHARGERCTL_OPERATOR_TOKEN": TOKEN}) as b:
+        result = CliRunner(mix_stderr=False).invoke(main, [
+            "charger", "limit", "--charger", "CP-X", "--connector", "0", "--amps", "16",
+            "--api", b.api])
+        log = b.log_tail(5000)
+    assert result.exit_code == Exit.REFUSED, result.stderr
+    assert "The charger CP-X is offline" in result.stderr
+    assert "operator actions on" in log and TOKEN not in log
