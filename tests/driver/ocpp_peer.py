@@ -93,8 +93,8 @@ class _CP(ChargePoint):
         answer = self.peer.answers.get(action, "Accepted")
         if answer == "error":
             raise NotSupportedError(description=f"{action} is not supported by this peer")
-        if answer == "hang":
-            await asyncio.sleep(30)
+        if answer == "hang":  # the charge point answers nothing else meanwhile
+            await asyncio.sleep(self.peer.hang_s)
         return result_type(status=answer)
 
     @on(Action.set_charging_profile)
@@ -143,6 +143,7 @@ class OcppPeer:
         self.answers: dict[str, str] = {}  # operator calls: action -> status, "error", "hang"
         self.calls: list[tuple[str, dict]] = []  # the operator calls received
         self.tx: dict[int, int] = {}
+        self.hang_s = 5.0  # how long a "hang" answer keeps the charge point silent
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

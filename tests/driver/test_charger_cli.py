@@ -194,9 +194,11 @@ def test_offline_charger_is_exit_21(run):
 
 def test_no_answer_in_time_is_exit_21(run, cp):
     cp.answers["CancelReservation"] = "hang"
+    cp.hang_s = 1.3  # past the backend's --call-timeout 1
     result = run("cancel-reservation --reservation 1")
     assert result.exit_code == 21
     assert "did not answer within 1 s" in result.stderr
+    time.sleep(0.5)  # until the charge point is back (it answered late, to nobody)
 
 
 def test_unreachable_api_is_exit_25(run):
