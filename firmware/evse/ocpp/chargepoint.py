@@ -122,6 +122,10 @@ class ChargePoint:
                 up = time.ticks_diff(time.ticks_ms(), t0)
             except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
                 log("ocpp connect failed", "error", repr(e)[:80])
+            # The old connection goes now, not when the next one replaces these names: its
+            # buffers would otherwise sit in the heap through the back-off and the next
+            # connect (which then fails for want of them, and again, and again).
+            conn = rpc = task = None
             if up >= _STABLE_MS:
                 backoff = 1
             cap = self.settings["ReconnectBackoffMax"] or 1
