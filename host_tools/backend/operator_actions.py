@@ -166,8 +166,8 @@ def add_action_routes(app: FastAPI) -> None:
             return _json(200, answer, v)
 
     def withdraw(identity: str, id_tag: str) -> None:
-        """A refused or cancelled call vouches for nothing: the idTag stays accepted only as
-        long as a live reservation the charger accepted holds it."""
+        """A cancelled reservation vouches for nothing: the idTag stays accepted only as long as
+        another live reservation the charger accepted holds it."""
         now = clock()
         other = store.one("SELECT max(expiry) AS t FROM reservations WHERE identity = ? AND "
                           "id_tag = ? AND status = 'Accepted' AND expiry > ?", identity, id_tag, now)
@@ -176,16 +176,25 @@ def add_action_routes(app: FastAPI) -> None:
                          (max(now, (other or {}).get("t") or now), identity, id_tag))
 
     async def vouched_call(identity: str, id_tag: str, until: float, payload) -> str:
-        # vouch first: Authorize and StartTransaction may arrive right behind the answer; a
-        # timeout keeps the voucher (the charger may have acted on the call)
+        # vouch first: Authorize and StartTransaction may arrive right behind the answer. A
+        # refusal puts back the voucher as it was (an earlier start or reservation keeps its
+        # own); a timeout keeps it (the charger may have acted on the call).
+        before = store.one("SELECT valid_until FROM operator_id_tags WHERE identity = ? AND "
+                           "id_tag = ?", identity, id_tag)
         store.vouch_id_tag(identity, id_tag, until)
+
+        def put_back() -> None:
+            store.db.execute("UPDATE operator_id_tags SET valid_until = ? WHERE identity = ? "
+                             "AND id_tag = ?", (before["valid_until"] if before else clock(),
+                                                identity, id_tag))
+
         try:
             status = await central.operator_call(identity, payload)
         except ChargerCallError:
-            withdraw(identity, id_tag)
+            put_back()
             raise
         if status != "Accepted":
-            withdraw(identity, id_tag)
+            put_back()
         return status
 
     async def start(identity: str, values: dict) -> dict:

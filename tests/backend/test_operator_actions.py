@@ -213,6 +213,13 @@ async def test_a_refused_start_vouches_for_nothing(http, cp):
     assert r.json() == {"status": "Rejected"}
     auth = await cp.call(call.Authorize(id_tag="TECH-NO"))
     assert auth.id_tag_info["status"] == "Invalid"
+    # nor does it take away the voucher of an earlier, accepted start of the same idTag
+    cp.answers["RemoteStartTransaction"] = "Accepted"
+    await act(http, "start", {"connector_id": 1, "id_token": "TECH-TWO"})
+    cp.answers["RemoteStartTransaction"] = "Rejected"
+    await act(http, "start", {"connector_id": 2, "id_token": "TECH-TWO"})
+    auth = await cp.call(call.Authorize(id_tag="TECH-TWO"))
+    assert auth.id_tag_info["status"] == "Accepted"
 
 
 async def test_an_operator_start_is_authorized_and_not_stopped(http, cp, server):
