@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -133,6 +134,7 @@ def test_the_reserved_idtag_starts_and_ends_the_reservation(rig):
         wait_until(lambda: connector_status(rig, client) == "Available", 10, "Available")
         result = charger(rig, f"reserve --connector 1 --id-token {ID_TAG} --minutes 10 --json")
         assert result.exit_code == 0, result.stderr + board_tail(rig)
+        rid = json.loads(result.stdout)["reservation_id"]
         wait_until(lambda: connector_status(rig, client) == "Reserved", 10, "connector Reserved")
         result = charger(rig, "start --connector 1 --id-token SOMEONE-ELSE")
         assert result.exit_code == 28 and "answered Rejected" in result.stderr, result.stderr
@@ -143,6 +145,11 @@ def test_the_reserved_idtag_starts_and_ends_the_reservation(rig):
         tx = wait_until(lambda: _transactions(rig, ID_TAG)[before:], 15, "StartTransaction",
                         detail=lambda: board_tail(rig))[0]
         wait_until(lambda: connector_status(rig, client) == "Charging", 10, "connector Charging")
+        frames = httpx.get(f"{rig.api}/operator/chargers/{rig.identity}/ocpp-log",
+                           params={"limit": 500}, timeout=10).json()["data"]
+        start = [f["payload"] for f in frames if f["action"] == "StartTransaction"
+                 and f["type"] == "CALL" and f["payload"]["idTag"] == ID_TAG][-1]
+        assert start.get("reservationId") == rid, start
         result = charger(rig, f"stop --transaction {tx['id']}")
         assert result.exit_code == 0, result.stderr
         wait_until(lambda: Db(rig).transaction(tx["id"])["meter_stop"] is not None, 15,
