@@ -7,7 +7,7 @@ form the firmware checks incoming payloads with (firmware/evse/ocpp/schema.py).
 One generated module per action, `schemas/<Action>.py`, holding `S`, one nested tuple of
 constants: a frozen build keeps it in flash, an .mpy build loads it per use and drops it like
 the operation modules. Which actions: every CALL of the central system that the route table
-(operations/__init__.py) answers (rows `keep`/`use` without `cp`), and the answers to the
+(operations/__init__.py) answers (rows `keep`/`use`/`rare` without `cp`), and the answers to the
 charge point's own CALLs (`<Action>Response`), which are incoming payloads too. A profile that
 turns a row from `no` to `use` gets its checks by running this again.
 
@@ -76,7 +76,7 @@ def routes(init: Path = OPERATIONS_INIT) -> dict[str, list[str]]:
 
 def targets(table: dict[str, list[str]]) -> list[str]:
     """Schema names to generate: the central system's CALLs we answer, our own CALLs' answers."""
-    calls = [a for a, r in table.items() if r[0] in ("keep", "use") and "cp" not in r[1:]]
+    calls = [a for a, r in table.items() if r[0] in ("keep", "use", "rare") and "cp" not in r[1:]]
     return sorted(calls) + [a + "Response" for a in OWN_CALLS]
 
 

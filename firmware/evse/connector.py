@@ -36,7 +36,7 @@ class Connector:
         self.drawing = False
         self.evse_limit = False  # charging limit 0 or idTag invalidated: EVSE withholds energy
         self.finishing = False
-        self.reserved = None  # idTag the connector is reserved for
+        self.reserved = None  # idTag the connector is reserved for (Reserved while none authorised)
         self.error = "NoError"
         self.info = None
         self.stop_reason = None
@@ -115,13 +115,13 @@ class Connector:
                 self._stop("EVDisconnected", acts)
                 self.finishing = False
         elif name == "authorize":
-            # The caller decided the idTag is accepted (Authorize.conf, cache, remote start...).
+            # The caller decided the idTag is accepted (Authorize.conf, cache, remote start...)
+            # and, on a reserved connector, that it may use the reservation (its idTag or one
+            # with the same parentIdTag: only the caller learns a parent). The reservation holds
+            # until the transaction starts: an authorisation that times out leaves it Reserved.
             if (self.tx or self.id_tag is not None or not self.available
                     or self.error != "NoError" or not arg):
                 return False
-            if self.reserved is not None and self.reserved != arg:
-                return False
-            self.reserved = None
             self.id_tag = arg
             self.finishing = False
             self.since = now
@@ -130,6 +130,7 @@ class Connector:
             if self.tx or self.id_tag is None or not self.plugged or self.error != "NoError":
                 return False
             self.tx = True
+            self.reserved = None  # its transaction has begun: the reservation is used
         elif name == "stop":
             if self.tx:
                 self._stop(arg or "Local", acts)
@@ -158,6 +159,7 @@ class Connector:
                 return False
             self.error = code
             self.info = info
+            self.reserved = None  # a faulted connector cannot keep a reservation (OCPP 1.6 5.13)
             if self.tx:
                 self._stop("Other", acts)
             self.id_tag = None

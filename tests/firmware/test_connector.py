@@ -229,17 +229,46 @@ def test_clear_fault_returns_to_derived_state():
 
 
 def test_reserve_and_unreserve():
+    # Who may use a reservation (its idTag, or one with its parentIdTag) is the caller's to
+    # decide (ReserveNow.admits): only it learns a parent. The reservation holds while its
+    # driver is authorised and ends when the transaction starts.
     c = Connector(1)
     assert ev(c, "reserve", "R1") == (RESERVED, ["status"])
     refused(c, "reserve", "R2")
-    refused(c, "authorize", "OTHER")
     ev(c, "plug", True)
     assert c.state == RESERVED
     assert ev(c, "authorize", "R1") == (PREPARING, ["start", "status"])
+    assert c.reserved == "R1"
+    assert ev(c, "started") == (SUSPENDED_EV, ["close", "status"])
+    assert c.reserved is None
     c = Connector(1)
     ev(c, "reserve", "R1")
     assert ev(c, "unreserve") == (AVAILABLE, ["status"])
     refused(c, "unreserve")
+
+
+def test_reservation_outlives_an_authorisation_that_times_out():
+    """OCPP 1.6 5.13: the reservation ends when a transaction starts for it (or it expires), not
+    when its driver is authorised: ConnectionTimeOut without a cable leaves it Reserved."""
+    c = Connector(1, timeout_s=1)
+    ev(c, "reserve", "R1")
+    assert ev(c, "authorize", "R1", now=0) == (PREPARING, ["status"])
+    assert ev(c, "tick", None, now=1000) == (RESERVED, ["status"])
+    assert ev(c, "authorize", "R1", now=2000) == (PREPARING, ["status"])
+    assert ev(c, "stop") == (RESERVED, ["status"])
+
+
+def test_fault_and_unavailability_end_a_reservation():
+    """OCPP 1.6 5.13: a reserved connector that becomes Faulted or Unavailable loses its
+    reservation; it reports that state, not Available first, and is Available after."""
+    c = Connector(1)
+    ev(c, "reserve", "R1")
+    assert ev(c, "fault", ("OtherError", "relay welded")) == (FAULTED, ["status"])
+    assert c.reserved is None
+    assert ev(c, "clear") == (AVAILABLE, ["status"])
+    ev(c, "reserve", "R1")
+    assert ev(c, "availability", False) == (UNAVAILABLE, ["status"])
+    assert c.reserved is None
 
 
 def test_reserve_refused_unless_available():

@@ -208,7 +208,10 @@ class CSMS(ChargePoint):
     @on(Action.authorize)
     def on_authorize(self, **kw):
         self._note("Authorize", **kw)
-        return result.Authorize(id_tag_info={"status": self.server.id_status(kw["id_tag"])})
+        info = {"status": self.server.id_status(kw["id_tag"])}
+        if kw["id_tag"] in self.server.parents:
+            info["parent_id_tag"] = self.server.parents[kw["id_tag"]]
+        return result.Authorize(id_tag_info=info)
 
     @on(Action.start_transaction)
     async def on_start(self, **kw):
@@ -246,6 +249,7 @@ class Server:
         self.boot_interval = 30
         self.next_tx = 100
         self.invalid_tags: set[str] = set()
+        self.parents: dict[str, str] = {}  # idTag -> the parentIdTag Authorize answers with
         self.fail_start = 0  # answer this many StartTransaction with a CALLERROR
         self.fail_status = 0  # ... and StatusNotification
         self.hang_start = 0  # leave this many StartTransaction unanswered

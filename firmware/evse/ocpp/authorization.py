@@ -1,10 +1,30 @@
-# Authorization: idTags waiting for Authorize and the authorization cache (data/auth.json: idTag
-# -> status, what the central system last said). Cards at the reader and the Authorize request
-# itself are in operations/Authorize.py.
+# Authorization, who may start and where: idTags waiting for Authorize, the authorization cache
+# (data/auth.json: idTag -> status, what the central system last said) and the reservations
+# held (data/resv.json). Cards at the reader and the Authorize request itself are in
+# operations/Authorize.py.
+#
+# Reservations (OCPP 1.6 Reservation profile): only their state is resident, here; ChargePoint.poll
+# has them tidied after a connector's state changed or when an expiry is due. The rest is per
+# use: ReserveNow, who may use a reservation (admits), the one a start uses (find) and the list
+# read back at boot in operations/ReserveNow.py; CancelReservation, every other end of a
+# reservation and connector 0's mark (tidy) in operations/CancelReservation.py. Not a module and
+# class of their own: on an .mpy build that cost ~1 KB more heap for as long as the charger runs,
+# and the session of tests/ocpp/test_memory.py had no such room at its 116k limit.
+#   data/resv.json  [[reservationId, connectorId, idTag, parentIdTag or null, expiry (unix s,
+#                   central system's clock)], ...]: one per connector at most plus one for
+#                   connector 0 (the whole charge point), so NumberOfConnectors + 1 (9) at most.
+# A connector's reservation is its state machine's `reserved` (Reserved while nobody is
+# authorised there). It ends when a transaction starts for it (transactions.start: the
+# StartTransaction carries its reservationId, and its expiry becomes 0, "used": the next tidy
+# ends it), when it expires, when it is cancelled, and when the connector becomes Faulted or
+# Unavailable (the machine drops `reserved`). A reservation of connector 0 holds no connector
+# while two or more are free; when only one is, that one is Reserved for it (`mark`), so one
+# connector always stays for its idTag.
 from evse.files import load_json, remove, save_json
 
 _FILE = const("data/auth.json")
 _CACHE_MAX = const(32)
+_RESV = const("data/resv.json")  # written by operations/ReserveNow.py and CancelReservation.py
 
 
 class Authorization:
@@ -12,6 +32,14 @@ class Authorization:
         self.cp = cp
         self.cache = load_json(_FILE, None) or {}
         self.queue = []  # (connector id, idTag) waiting for Authorize
+        self.held = []  # the reservations, as in data/resv.json
+        # mark, the connector Reserved for connector 0's reservation (0: none), is set with the
+        # first reservation held (ReserveNow.answer, restore) and read only while one is: not
+        # here, so a charger without reservations has no heap for it. When they are tidied:
+        # availability.due.
+        held = load_json(_RESV, None)
+        if held:  # checked, and the connectors Reserved again: rare, so per use
+            cp.operation("ReserveNow").restore(cp, self, held)
 
     def ask(self, cid, id_tag):
         # Authorize id_tag with the central system; connector cid acts on the answer.

@@ -20,6 +20,10 @@ class Availability:
         self.operative = avail
         self.pending = {}  # connector id -> [status, errorCode, info, unix, since_ms]
         self.reported = {}  # connector id -> (status, errorCode, info)
+        # Unix time the reservations are tidied next (ChargePoint.poll: only while one is
+        # held): the next expiry, 0 after a state change (one may have been dropped, connector
+        # 0's may have to move).
+        self.due = 0
 
     def state(self, cid):
         """The status connector `cid` (0: the charge point) has now."""
@@ -36,6 +40,7 @@ class Availability:
         c = self.cp.port(cid).machine if cid else None
         err = c.error if c else "NoError"
         info = c.info if c else None
+        self.due = 0
         log("status", "connector", cid, "state", state, "error", err)
         if self.on_status:
             self.on_status(cid, state)

@@ -7,7 +7,8 @@
 #                      transaction), transactions through the journal, meter values
 #                      (data/tx<n>.json, data/txids.json; data/journal.log through journal.py)
 #   availability.py    ChangeAvailability's state and StatusNotification  (data/avail.json)
-#   authorization.py   idTags waiting for Authorize, the authorization cache  (data/auth.json)
+#   authorization.py   idTags waiting for Authorize, the authorization cache, the reservations
+#                      (data/auth.json, data/resv.json)
 #   settings.py        the configuration keys  (data/ocpp.json)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.
@@ -41,12 +42,15 @@ class ChargePoint:
         self.last_call = time.ticks_ms()
         self.triggers = []  # (message, connector id or None) a TriggerMessage asked for
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
+        # An operation's module, held as the route table says: how per-use operations reach
+        # each other (they cannot import the table, which loads them).
+        self.operation = load
         self.availability = Availability(self, len(outlets), on_status)
         av = self.availability
         self.ports = tuple(Port(self, i + 1, outlets[i], av.operative[i + 1])
                            for i in range(len(outlets)))
         self.transactions = Transactions(self)
-        self.authorization = Authorization(self)
+        self.authorization = Authorization(self)  # a connector reserved is Reserved from here
         for cid in range(1, len(self.ports) + 1):
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
@@ -69,6 +73,13 @@ class ChargePoint:
                 await p.poll(now)
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
                 p.trip(e)
+        if self.authorization.held and ocpp.now() >= self.availability.due:
+            # A reservation held and a connector's state changed (it may have dropped its
+            # reservation, connector 0's may have to move) or an expiry is due: rare, per use.
+            try:
+                load("CancelReservation").tidy(self)
+            except MemoryError:  # no heap to load it now: the next pass tries again
+                pass
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed

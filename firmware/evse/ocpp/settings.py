@@ -55,9 +55,12 @@ _TABLE = const(
     "\nStopTxnAlignedDataMaxLength i R 4 4 4"
     "\nStopTxnSampledData m W"
     "\nStopTxnSampledDataMaxLength i R 4 4 4"
+    # connector 0 in ReserveNow: one connector kept free for the idTag
+    # (authorization.py, operations/CancelReservation.py)
+    "\nReserveConnectorZeroSupported b R true"
     # names what is built (operations/__init__.py's route table)
-    "\nSupportedFeatureProfiles c R Core,RemoteTrigger"
-    "\nSupportedFeatureProfilesMaxLength i R 2 2 2"
+    "\nSupportedFeatureProfiles c R Core,RemoteTrigger,Reservation"
+    "\nSupportedFeatureProfilesMaxLength i R 3 3 3"
     # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
     "\nTransactionMessageAttempts i W 1 10 3"
     # s, times the attempt number (transactions.py); 0 would resend a refused message at once

@@ -194,6 +194,11 @@ class Transactions:
             due = time.ticks_add(now, cp.settings["MeterValueSampleInterval"] * 1000)
             p = {"connectorId": port.id, "idTag": tag, "meterStart": int(e),
                  "timestamp": ocpp.iso(t), "_r": ref}
+            # The reservation it uses, if any (OCPP 1.6 5.13: its id in the StartTransaction):
+            # rare, so looked up per use.
+            resv = cp.authorization.held and cp.operation("ReserveNow").find(cp, port, tag)
+            if resv:
+                p["reservationId"] = resv[0]
             self.ids["n"] = ref + 1
             save_json(_IDS, self.ids)
             save_json(path, tx)
@@ -210,6 +215,8 @@ class Transactions:
         port.starts += 1
         log("tx start", "connector", port.id, "ref", ref, "id_tag", tag, "meter_wh", int(e))
         cp.wake.set()
+        if resv:  # used: it ends, at the next poll (CancelReservation.tidy)
+            resv[4] = 0
         port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):

@@ -1,6 +1,9 @@
 # Authorize, sent by the charge point: for a card at a connector's reader (card, present) and
 # for RemoteStartTransaction when AuthorizeRemoteTxRequests is set (authorization.ask queues
 # the idTag, send() below asks the central system). Rare on a public charger, so loaded per use.
+# On a reserved connector only the reservation's idTag, or one with its parentIdTag, may start
+# (ReserveNow.admits): another is refused here without an Authorize.req, unless the reservation
+# has a parentIdTag the idTag's own is not known for: then Authorize.req learns it.
 from evse.log import log
 
 
@@ -21,14 +24,18 @@ def present(cp, cid, id_tag):
     auth = cp.authorization
     cached = auth.cache.get(id_tag) if s["AuthorizationCacheEnabled"] else None
     port = cp.port(cid)
+    ok = port.machine.reserved is None or cp.operation("ReserveNow").admits(cp, cid, id_tag)
+    if ok is False:
+        log("authorize", "connector", cid, "result", "refused reserved")
+        return False
     if cp.rpc is not None and cp.reg == "Accepted":
-        if cached == "Accepted" and s["LocalPreAuthorize"]:
+        if ok and cached == "Accepted" and s["LocalPreAuthorize"]:
             return port.apply("authorize", id_tag)
         auth.ask(cid, id_tag)
         return True
-    if cached == "Accepted" and s["LocalAuthorizeOffline"]:
+    if ok and cached == "Accepted" and s["LocalAuthorizeOffline"]:
         return port.apply("authorize", id_tag)
-    if cached is None and s["AllowOfflineTxForUnknownId"]:
+    if ok and cached is None and s["AllowOfflineTxForUnknownId"]:
         return port.apply("authorize", id_tag)
     log("authorize", "connector", cid, "result", "refused offline")
     return False
@@ -42,4 +49,10 @@ async def send(cp, rpc):
     cp.authorization.remember(tag, info)
     log("authorize", "connector", cid, "status", info.get("status"))
     if info.get("status") == "Accepted":
-        cp.port(cid).apply("authorize", tag)
+        port = cp.port(cid)
+        if port.machine.reserved is not None and not cp.operation("ReserveNow").admits(
+                cp, cid, tag, info.get("parentIdTag")):
+            log("authorize", "connector", cid, "result", "refused reserved")
+            return
+        port.apply("authorize", tag)
+

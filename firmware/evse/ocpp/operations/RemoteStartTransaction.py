@@ -1,6 +1,8 @@
 # RemoteStartTransaction: authorise the idTag on a connector (the given one, or the first free
 # one with a cable in it); the transaction starts when the cable is in, or after Authorize when
 # AuthorizeRemoteTxRequests is set. How it is held (per use): the route table in __init__.py.
+# A reserved connector takes only its reservation's idTag: another is Rejected (the parentIdTag
+# of a remote idTag is unknown, and a remote start does not send Authorize.req to learn it).
 
 
 def answer(cp, p):
@@ -16,17 +18,24 @@ def answer(cp, p):
     # the central system learns from SupportedFeatureProfiles.
     if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
         return {"status": "Rejected"}
-    if cid is None:  # any free connector, the first one with a cable in preference
+    admits = cp.operation("ReserveNow").admits if cp.authorization.held else None
+    if cid is None:  # any free connector: one reserved for this idTag, else one with a cable in
         port = None
+        best = -1
         for q in cp.ports:
             c = q.machine
-            if c.state in ("Available", "Preparing") and c.id_tag is None:
-                if port is None or (c.plugged and not port.machine.plugged):
+            if (c.state in ("Available", "Preparing", "Reserved") and c.id_tag is None
+                    and (c.reserved is None or admits(cp, q.id, tag) is True)):
+                rank = (c.reserved is not None) * 2 + c.plugged
+                if rank > best:
                     port = q
+                    best = rank
         if port is None:
             return {"status": "Rejected"}
     else:
         port = cp.port(cid)
+        if port.machine.reserved is not None and admits(cp, cid, tag) is not True:
+            return {"status": "Rejected"}
     if cp.settings["AuthorizeRemoteTxRequests"]:
         c = port.machine
         if c.tx or c.id_tag is not None or c.state in ("Unavailable", "Faulted"):
@@ -34,3 +43,5 @@ def answer(cp, p):
         cp.authorization.ask(port.id, tag)
         return {"status": "Accepted"}
     return {"status": "Accepted" if port.apply("authorize", tag) else "Rejected"}
+
+

@@ -26,11 +26,16 @@ from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 #         freed); its schema module likewise. A load that fails (MemoryError) answers that one
 #         CALL InternalError and leaves nothing behind: the next CALL loads it again. RemoteStartTransaction is one:
 #         it is needed once a session, and a failed load only refuses a start.
+#   rare  loaded per use like `use`, but not interned at start-up (intern() below): the
+#         operations of a profile a charger may never see (Reservation). Their names (~40,
+#         ~0.6 KB of heap on an .mpy build, module paths included) are interned at their first
+#         CALL instead, into the qstr pools start-up has grown already (it needs more than
+#         the first five's 620 entries: see intern()), so no pool is allocated then.
 #   no    a CALL of a feature profile not supported here: NotSupported
 # "cp" marks a message the charge point sends. A CALL of any other action, or of one the
 # charge point sends, is NotImplemented. A frozen build holds every module in flash; there the
-# column only decides what is imported when. The schemas of the `keep`/`use` rows without
-# "cp" are generated (`make schemas`): a row turned from `no` to `use` needs that run.
+# column only decides what is imported when. The schemas of the `keep`/`use`/`rare` rows
+# without "cp" are generated (`make schemas`): a row turned from `no` to `use` needs that run.
 _ROUTES = const(
     # Core
     "\nChangeAvailability use"
@@ -47,13 +52,14 @@ _ROUTES = const(
     "\nStopTransaction use cp"
     # RemoteTrigger
     "\nTriggerMessage use"
-    # FirmwareManagement, LocalAuthListManagement, Reservation, SmartCharging
+    # Reservation
+    "\nCancelReservation rare"
+    "\nReserveNow rare"
+    # FirmwareManagement, LocalAuthListManagement, SmartCharging
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
     "\nGetLocalListVersion no"
     "\nSendLocalList no"
-    "\nCancelReservation no"
-    "\nReserveNow no"
     "\nClearChargingProfile no"
     "\nGetCompositeSchedule no"
     "\nSetChargingProfile no"
@@ -77,7 +83,7 @@ def load(action):
     name = _PACKAGE + action
     __import__(name)
     m = sys.modules[name]
-    if route(action)[1] == "use":
+    if route(action)[1] != "keep":
         drop(name)
     return m
 

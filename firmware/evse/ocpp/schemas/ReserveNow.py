@@ -1,0 +1,9 @@
+# Generated from ocpp 2.1.0 (ocpp/v16/schemas/ReserveNow.json) by host_tools/ocpp_schemas.py: do not edit, run `make schemas`.
+# The compact form firmware/evse/ocpp/schema.py checks; the module docstring of
+# host_tools/ocpp_schemas.py describes it.
+S = (5, True, 4,
+    'connectorId', 1,
+    'expiryDate', 8,
+    'idTag', (3, 20, None, 0),
+    'reservationId', 1,
+    'parentIdTag', (3, 20, None, 0),)
