@@ -25,6 +25,7 @@ COMMANDS = {
     "commission": "host_tools.commands.commission:commission",
     "demo": "host_tools.commands.demo:demo",
     "ocpp-log": "host_tools.commands.ocpp_log:ocpp_log",
+    "charger": "host_tools.commands.charger:charger",
 }
 
 
@@ -53,6 +54,7 @@ def main() -> None:
       chargerctl flash --port /dev/ttyUSB0 --board olimex-esp32-evb --config config.json
       chargerctl session start --code ABC123 --connector 1
       chargerctl ocpp-log CP-1
+      chargerctl charger limit --charger CP-1 --connector 1 --amps 10
       chargerctl commission --port /dev/ttyUSB0 --code ABC123 --connector 1
     """
 

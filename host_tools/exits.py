@@ -36,6 +36,8 @@ class Exit(IntEnum):
     NETWORK = 25
     SESSION_FAILED = 26
     ACTION_NEEDED = 27
+    CHARGER_REFUSED = 28
+    UNAUTHORIZED = 29
     # the commissioning check
     STEP_FAILED = 40
 
@@ -57,14 +59,17 @@ TABLE: dict[Exit, str] = {
     Exit.NOTHING_FOUND: "nothing found (no serial port, no log line)",
     Exit.STATE_UNKNOWN: ("the board's firmware did not say whether a charging session runs "
                          "(try again, or use --force to interrupt it)"),
-    Exit.NOT_FOUND: "unknown public code or session token (404)",
+    Exit.NOT_FOUND: "unknown public code, charger identity or session token (404)",
     Exit.REFUSED: "refused: charger offline, stop refused, or no answer in time (400/504)",
-    Exit.UNPROCESSABLE: "invalid input: unknown connector, email or code (422)",
+    Exit.UNPROCESSABLE: "invalid input: unknown connector, email, code or another field (422)",
     Exit.CONFLICT: "connector busy or unavailable, or the session can no longer change (409)",
     Exit.RATE_LIMITED: "too many attempts: wait the Retry-After seconds (429)",
     Exit.NETWORK: "the API could not be reached",
     Exit.SESSION_FAILED: "the session failed, was cancelled, or did not get where expected",
     Exit.ACTION_NEEDED: "the payment must be confirmed in a browser",
+    Exit.CHARGER_REFUSED: ("the charger said no to an operator action: Rejected, Occupied, "
+                           "Faulted, Unavailable, NotSupported, or an OCPP error (502)"),
+    Exit.UNAUTHORIZED: "operator token missing or wrong, or operator actions off (401/403)",
     Exit.STEP_FAILED: "a commissioning step failed (the step is named)",
 }
 

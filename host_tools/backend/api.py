@@ -21,9 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import oplog, schemas
 from .clock import Clock, system_clock
-from .config import Charger, load_chargers, parse_chargers
+from .config import (
+    Charger,
+    check_operator_token,
+    parse_chargers,
+    parse_operator_token,
+    read_chargers_file,
+)
 from .ocpp_server import CentralSystem
 from .operator import add_operator_routes
+from .operator_actions import add_action_routes
 from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
 from .ratelimit import RateLimiter, Verdict
 from .sessions import Refused, Sessions, Settings
@@ -34,7 +41,7 @@ LOCAL_CONFIRM = "/api/v3/_local/payments/{payment_intent_id}/confirm"
 
 # requests per minute per client IP, by endpoint
 RATE_LIMITS = {"charger": 30, "start": 3, "get": 30, "confirm": 10, "stop": 10, "cancel": 10,
-               "local_confirm": 30}
+               "local_confirm": 30, "actions": 30}
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f.]+(\.[^@\s\x00-\x1f\x7f.]+)+$")
 _MAX_BODY = 64 * 1024
@@ -56,7 +63,9 @@ class Backend:
     """Everything one app holds; `app.state.backend`."""
 
     def __init__(self, store: Store, central: CentralSystem, sessions: Sessions,
-                 payments: PaymentProvider, limiter: RateLimiter, limits: dict[str, int]):
+                 payments: PaymentProvider, limiter: RateLimiter, limits: dict[str, int],
+                 operator_token: str | None = None):
+        self.operator_token = operator_token  # None: the operator actions are off
         self.store = store
         self.central = central
         self.sessions = sessions
@@ -157,16 +166,17 @@ def _access_line(scope, status: int) -> None:
               client=client[0] if client else None)
 
 
-def _chargers(given: Iterable[Charger | dict] | dict | str | Path) -> list[Charger]:
-    """A chargers file path, its parsed JSON, a list of its entries, or of Charger objects."""
+def _chargers(given: Iterable[Charger | dict] | dict | str | Path) -> tuple[list[Charger], str | None]:
+    """A chargers file path, its parsed JSON, a list of its entries, or of Charger objects:
+    the chargers and the file's operator token."""
     if isinstance(given, str | Path):
-        return load_chargers(given)
+        given = read_chargers_file(given)
     if isinstance(given, dict):
-        return parse_chargers(given)
+        return parse_chargers(given), parse_operator_token(given)
     items = list(given)
     if all(isinstance(c, Charger) for c in items):
-        return items
-    return parse_chargers({"chargers": items})
+        return items, None
+    return parse_chargers({"chargers": items}), None
 
 
 def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = None,
@@ -174,10 +184,16 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
                payments: str | PaymentProvider = "local", settings: Settings | None = None,
                rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
                call_timeout: float = 8.0, tick: float = 1.0, boot_trigger_after: float = 5.0,
-               vat_rate: Decimal | str | None = None) -> FastAPI:
+               vat_rate: Decimal | str | None = None,
+               operator_token: str | None = None) -> FastAPI:
+    """`operator_token` (else the chargers file's) turns the operator actions on."""
+    if operator_token is not None:
+        check_operator_token(operator_token, "the operator token")
     store = Store(db_path)
     if chargers is not None:
-        store.sync_chargers(_chargers(chargers))
+        listed, file_token = _chargers(chargers)
+        store.sync_chargers(listed)
+        operator_token = operator_token or file_token
     settings = settings or Settings()
     if vat_rate is not None:
         settings.vat_rate = Decimal(str(vat_rate))
@@ -187,7 +203,8 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
     sessions = Sessions(store, provider, clock, central, settings)
     central.sessions = sessions
     limits = {**RATE_LIMITS, **(rate_limits or {})}
-    backend = Backend(store, central, sessions, provider, RateLimiter(clock), limits)
+    backend = Backend(store, central, sessions, provider, RateLimiter(clock), limits,
+                      operator_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -367,5 +384,6 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
                            "amount": intent.amount, "last_payment_error": err}, v)
 
     add_operator_routes(app)
+    add_action_routes(app)
     app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
     return app

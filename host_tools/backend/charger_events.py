@@ -35,7 +35,7 @@ class ChargerEvents:
         s = self.store.one("SELECT * FROM sessions WHERE id_tag = ?", id_tag)
         if s and s["identity"] == identity and s["status"] in (AUTHORIZED, STARTING, CHARGING):
             return "Accepted"
-        return "Invalid"
+        return "Accepted" if self.store.vouched(identity, id_tag, self.clock()) else "Invalid"
 
     def start_transaction(self, identity: str, connector_id: int, id_tag: str, meter_start: int,
                           timestamp: str) -> tuple[int, str]:
@@ -52,7 +52,8 @@ class ChargerEvents:
             "AND meter_start = ? AND started_at = ?",
             identity, connector_id, id_tag, meter_start, timestamp)
         if repeat is not None:
-            return repeat["id"], "Invalid"
+            vouched = self.store.vouched(identity, id_tag, self.clock())
+            return repeat["id"], "Accepted" if vouched else "Invalid"
         tx = self.store.insert(
             "transactions", identity=identity, connector_id=connector_id, id_tag=id_tag,
             session_id=s["id"] if mine else None, meter_start=meter_start,
@@ -62,6 +63,8 @@ class ChargerEvents:
                              energy_wh=0, cost_amount=cost_for(0, s["price_per_kwh"], s["start_fee"]),
                              start_deadline=None)
             return tx, "Accepted"
+        if not mine and self.store.vouched(identity, id_tag, self.clock()):
+            return tx, "Accepted"  # an operator's start (actions/start) or reservation
         return tx, "Invalid"
 
     def meter_values(self, identity: str, connector_id: int, transaction_id: int | None,
@@ -151,8 +154,10 @@ class ChargerEvents:
 
     def offending_transaction(self, tx_id: int) -> bool:
         """True when a started transaction belongs to no live session (stop it)."""
-        tx = self.store.one("SELECT session_id FROM transactions WHERE id = ?", tx_id)
-        if tx is None or tx["session_id"] is None:
+        tx = self.store.one("SELECT * FROM transactions WHERE id = ?", tx_id)
+        if tx is None:
             return True
+        if tx["session_id"] is None:  # no driver pays for it: only an operator may have started it
+            return not self.store.vouched(tx["identity"], tx["id_tag"], self.clock())
         s = self.store.session(tx["session_id"])
         return s is None or s["status"] not in (CHARGING, STOPPING)

@@ -92,13 +92,19 @@ def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--heartbeat-interval", default=300, show_default=True, type=int,
               help="Interval given to chargers in BootNotification.conf.")
 @click.option("--call-timeout", default=8.0, show_default=True, type=float,
-              help="Seconds to wait for a charger's answer to RemoteStart/RemoteStopTransaction.")
+              help="Seconds to wait for a charger's answer to a call (remote start/stop, operator actions).")
 @click.option("--rate-limit", "rate_limit", multiple=True, metavar="NAME=N",
               help="Override a per-IP limit per minute (charger, start, get, confirm, stop, cancel, "
-                   "local_confirm), e.g. --rate-limit get=600 for fast test polling.")
+                   "local_confirm, actions), e.g. --rate-limit get=600 for fast test polling.")
+@click.option("--operator-token", envvar="CHARGERCTL_OPERATOR_TOKEN", default=None,
+              metavar="TOKEN", show_envvar=True,
+              help="Bearer token of the operator actions (POST /api/v3/chargers/{identity}/"
+                   "actions/...), 16..256 visible characters; overrides the chargers file's "
+                   "\"operator_token\". Without either the actions answer 403. Prefer the "
+                   "environment variable: a command line is visible to every user.")
 def backend(host: str, port: int, db_path: str, chargers_path: str, payments: str, vat_rate: str,
             start_timeout: float, heartbeat_interval: int, call_timeout: float,
-            rate_limit: tuple[str, ...]) -> None:
+            rate_limit: tuple[str, ...], operator_token: str | None) -> None:
     """Serve the public-charging API and OCPP 1.6J on one port.
 
     \b
@@ -106,6 +112,8 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     OCPP: ws://HOST:PORT/ocpp/{identity}  (board csms_url = ws://HOST:PORT/ocpp)
     Operator, this machine only: GET /api/v3/operator/chargers/{identity}/ocpp-log
       (what `chargerctl ocpp-log IDENTITY` shows)
+    Operator actions, Bearer token: POST /api/v3/chargers/{identity}/actions/start, stop,
+      charge-limit, reserve, cancel-reservation  (what `chargerctl charger ...` sends)
 
     \b
     The chargers file (pricing in cents; identity = the board's charge_point_id,
@@ -120,6 +128,8 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
       chargerctl backend --chargers chargers.json --db backend.db
       chargerctl backend --chargers chargers.json --host 0.0.0.0 --port 8180   # ESP32s on the LAN
       chargerctl backend --chargers chargers.json --rate-limit get=600        # fast test polling
+      CHARGERCTL_OPERATOR_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))') \
+        chargerctl backend --chargers chargers.json                           # operator actions on
       curl -s http://127.0.0.1:8180/api/v3/public-charging/chargers/abc123
       chargerctl session charger ABC123
       chargerctl ocpp-log CP-1
@@ -150,7 +160,7 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
         app = create_app(chargers_path, db_path, payments=payments,
                          settings=Settings(start_timeout=start_timeout, vat_rate=rate),
                          heartbeat_interval=heartbeat_interval, call_timeout=call_timeout,
-                         rate_limits=limits)
+                         rate_limits=limits, operator_token=operator_token or None)
     except (ChargersFileError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     # Everything loaded so far (modules, schemas, the app) lives as long as the process: keep
@@ -160,7 +170,9 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
     click.echo(f"backend: REST http://{host}:{port}/api/v3/public-charging  "
-               f"OCPP ws://{host}:{port}/ocpp/<identity>  db={db_path}", err=True)
+               f"OCPP ws://{host}:{port}/ocpp/<identity>  db={db_path}  operator actions "
+               f"{'on' if app.state.backend.operator_token else 'off (no operator token)'}",
+               err=True)
     # access_log off: request paths carry session tokens; our own http log line redacts them.
     # uvloop and httptools when installed (pinned in pyproject.toml); no permessage-deflate:
     # OCPP messages are small, and a zlib context per charger costs CPU and memory.

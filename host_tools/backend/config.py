@@ -9,6 +9,9 @@ from pathlib import Path
 
 _IDENTITY = re.compile(r"^[A-Za-z0-9._-]{1,48}$")
 _PUBLIC_CODE = re.compile(r"^[A-Za-z0-9]{1,10}$")
+# An operator token travels in an `Authorization: Bearer` header: visible ASCII, no spaces.
+# At least 16 characters, so that it cannot be guessed within the actions' rate limit.
+_OPERATOR_TOKEN = re.compile(r"^[\x21-\x7e]{16,256}$")
 
 
 class ChargersFileError(ValueError):
@@ -94,11 +97,32 @@ def parse_chargers(doc: object) -> list[Charger]:
     return chargers
 
 
-def load_chargers(path: str | Path) -> list[Charger]:
+def parse_operator_token(doc: object, where: str = "the chargers file") -> str | None:
+    """The optional top-level `"operator_token"`: the Bearer token of the operator calls
+    (`POST /api/v3/chargers/{identity}/actions/...`); absent or null turns those calls off."""
+    token = doc.get("operator_token") if isinstance(doc, dict) else None
+    if token is not None:
+        check_operator_token(token, f"{where}: operator_token")
+    return token
+
+
+def check_operator_token(token: object, where: str) -> str:
+    if not isinstance(token, str) or not _OPERATOR_TOKEN.match(token):
+        # never echo the value: it may be a real token with one character too many
+        raise ChargersFileError(
+            f"{where} must be 16..256 visible ASCII characters without spaces (e.g. the output "
+            "of `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+    return token
+
+
+def read_chargers_file(path: str | Path) -> dict:
     try:
-        doc = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as e:
         raise ChargersFileError(f"cannot read chargers file {path}: {e.strerror}") from e
     except json.JSONDecodeError as e:
         raise ChargersFileError(f"chargers file {path} is not JSON: {e}") from e
-    return parse_chargers(doc)
+
+
+def load_chargers(path: str | Path) -> list[Charger]:
+    return parse_chargers(read_chargers_file(path))

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import json
+import uuid
 
 import ocpp.messages
 from ocpp.exceptions import (
@@ -19,6 +20,7 @@ from ocpp.exceptions import (
     NotImplementedError,
     NotSupportedError,
     OCPPError,
+    UnknownCallErrorCodeError,
 )
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
@@ -73,6 +75,21 @@ def _spec_error(error: OCPPError, action: str) -> OCPPError:
     if isinstance(error, NotSupportedError):
         return NotImplementedError(details={"cause": f"{action} is not an OCPP 1.6 action."})
     return type(error)(description=error.description, details=details)
+
+
+class ChargerCallError(Exception):
+    """A charger answered an operator's CALL with a CALLERROR (`from_charger`), or with a
+    CALLRESULT that breaks the OCPP 1.6 schema (not `from_charger`: `code` is then the
+    check's, e.g. TypeConstraintViolation)."""
+
+    def __init__(self, identity: str, action: str, code: str, description: str,
+                 from_charger: bool = True):
+        super().__init__(f"{identity} {action}: {code} {description}")
+        self.identity = identity
+        self.action = action
+        self.code = code
+        self.description = description
+        self.from_charger = from_charger
 
 
 class _Connection:
@@ -140,6 +157,9 @@ class CentralChargePoint(ChargePoint):
         super().__init__(identity, connection, response_timeout=central.call_timeout)
         self.central = central
         self.closed = asyncio.Event()
+        # unique id -> the answer (CallResult or CallError) of an operator's CALL, kept so that
+        # an error can be told apart: the charger's CALLERROR, or its answer failing the schema
+        self.answers: dict[str, object] = {}
 
     async def route_message(self, raw_msg):
         """As the `ocpp` package does, but with the CALLERROR codes of the 1.6 table."""
@@ -148,6 +168,8 @@ class CentralChargePoint(ChargePoint):
         except OCPPError:
             return  # no usable uniqueId to answer; the log line says type=malformed
         if msg.message_type_id != MessageType.Call:
+            if msg.unique_id in self.answers:
+                self.answers[msg.unique_id] = msg
             self._response_queue.put_nowait(msg)
             return
         try:
@@ -287,6 +309,45 @@ class CentralSystem:
             raise ChargerTimeout(identity) from e
         # `None` is a CALLERROR (suppressed by the ocpp package): treat it as a refusal.
         return result.status if result is not None else "Rejected"
+
+    async def operator_call(self, identity: str, payload) -> str:
+        """An operator's CALL (operator_actions.py): the `status` of the charger's answer.
+
+        Raises ChargerOffline, ChargerTimeout, or ChargerCallError: unlike a session's remote
+        start, whose CALLERROR is just a refusal, an operator is told what the charger said
+        (e.g. NotSupported from a firmware without smart charging)."""
+        cp = self.connections.get(identity)
+        if cp is None:
+            raise ChargerOffline(identity)
+        action = type(payload).__name__
+        uid = str(uuid.uuid4())
+        cp.answers[uid] = None
+        call_task = asyncio.ensure_future(cp.call(payload, suppress=False, unique_id=uid))
+        closed_task = asyncio.ensure_future(cp.closed.wait())
+        try:
+            done, _ = await asyncio.wait({call_task, closed_task}, timeout=self.call_timeout + 0.5,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if call_task not in done:
+                call_task.cancel()
+                raise ChargerOffline(identity) if cp.closed.is_set() else ChargerTimeout(identity)
+            try:
+                return call_task.result().status
+            except TimeoutError as e:
+                raise ChargerTimeout(identity) from e
+            except (OCPPError, UnknownCallErrorCodeError) as e:
+                answer = cp.answers.get(uid)
+                if answer is None:
+                    raise  # our own CALL broke the schema: a bug here, not the charger's doing
+                if answer.message_type_id == MessageType.CallError:
+                    raise ChargerCallError(identity, action, str(answer.error_code),
+                                           str(answer.error_description or "")) from e
+                cause = e.details.get("cause") if isinstance(getattr(e, "details", None), dict) \
+                    else None
+                raise ChargerCallError(identity, action, getattr(e, "code", type(e).__name__),
+                                       str(cause or e), from_charger=False) from e
+        finally:
+            closed_task.cancel()
+            cp.answers.pop(uid, None)
 
     async def remote_start(self, identity: str, connector_id: int, id_tag: str) -> str:
         return await self._call(identity, call.RemoteStartTransaction(id_tag=id_tag,

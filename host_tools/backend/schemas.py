@@ -123,3 +123,83 @@ LOCAL_CONFIRM_REQUEST = {
                            "description": "pm_card_chargeDeclined makes the card decline"},
     },
 }
+
+
+# --- the operator's charger actions (operator_actions.py) -------------------------------------
+
+class ActionStatus(BaseModel):
+    status: str = Field(description="The charger's answer, e.g. Accepted or Rejected")
+
+
+class ReserveStatus(ActionStatus):
+    reservation_id: int = Field(description="The reservationId sent (assigned when not given)")
+    expires_at: str = Field(description="When the reservation ends (the expiryDate sent)")
+
+
+class OcppError(BaseModel):
+    code: str = Field(description="The CALLERROR code, e.g. NotSupported")
+    description: str
+    from_charger: bool = Field(description="false: the charger's answer broke the OCPP 1.6 "
+                                           "schema, and code names the check that failed")
+
+
+class ChargerErrorMessage(BaseModel):
+    message: str
+    ocpp_error: OcppError
+
+
+_CONNECTOR = {"type": "integer", "minimum": 1, "maximum": 100,
+              "description": "Connector number; at most the charger's connector count"}
+_ID_TOKEN = {"type": "string", "minLength": 1, "maxLength": 20,
+             "description": "The idTag (OCPP CiString20: printable ASCII)"}
+
+ACTION_START = {
+    "type": "object",
+    "required": ["id_token"],
+    "properties": {"connector_id": {**_CONNECTOR, "description": "Optional: the charger picks "
+                                                                 "one when absent"},
+                   "id_token": _ID_TOKEN},
+}
+
+ACTION_STOP = {
+    "type": "object",
+    "required": ["transaction_id"],
+    "properties": {"transaction_id": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+}
+
+ACTION_CHARGE_LIMIT = {
+    "type": "object",
+    "required": ["connector_id", "limit"],
+    "properties": {
+        "connector_id": {**_CONNECTOR, "minimum": 0,
+                         "description": "0 = the charge point as a whole, N = connector N"},
+        "limit": {"type": "number", "minimum": 0, "maximum": 1000, "multipleOf": 0.1,
+                  "description": "Amperes per phase, 0.1 A steps; 0 suspends charging"},
+        "stack_level": {"type": "integer", "minimum": 0, "maximum": 100, "default": 1,
+                        "description": "Higher stack levels take priority"},
+    },
+}
+
+ACTION_RESERVE = {
+    "type": "object",
+    "required": ["connector_id", "id_token"],
+    "properties": {
+        "connector_id": {**_CONNECTOR, "minimum": 0,
+                         "description": "0 = any connector (if the charger supports it)"},
+        "id_token": _ID_TOKEN,
+        "expires_at": {"type": "string", "format": "date-time",
+                       "description": "When the reservation ends (at most 24 h ahead); give "
+                                      "this or minutes"},
+        "minutes": {"type": "integer", "minimum": 1, "maximum": 1440,
+                    "description": "How long the reservation lasts; give this or expires_at"},
+        "reservation_id": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                           "description": "Optional: assigned by the backend when absent; a "
+                                          "known id is replaced"},
+    },
+}
+
+ACTION_CANCEL_RESERVATION = {
+    "type": "object",
+    "required": ["reservation_id"],
+    "properties": {"reservation_id": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+}

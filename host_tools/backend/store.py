@@ -106,6 +106,24 @@ CREATE TABLE IF NOT EXISTS meter_values (
     unit TEXT
 );
 CREATE INDEX IF NOT EXISTS meter_values_by_tx ON meter_values (transaction_id);
+-- idTags an operator call vouched for (a remote start, a reservation): the charger's Authorize
+-- and StartTransaction with one are accepted until valid_until, though no public session owns it
+CREATE TABLE IF NOT EXISTS operator_id_tags (
+    identity TEXT NOT NULL,
+    id_tag TEXT NOT NULL,
+    valid_until REAL NOT NULL,
+    PRIMARY KEY (identity, id_tag)
+);
+-- ReserveNow requests sent by operators: the row id is the reservationId when none was given
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    id_tag TEXT NOT NULL,
+    expiry REAL NOT NULL,
+    status TEXT,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS payments (
     id TEXT PRIMARY KEY,
     client_secret TEXT NOT NULL,
@@ -203,6 +221,19 @@ class Store:
             identity, connector_id,
         )
         return row["status"] if row else None
+
+    # operator calls ---------------------------------------------------------------------
+    def vouch_id_tag(self, identity: str, id_tag: str, valid_until: float) -> None:
+        """An operator vouches for `id_tag` at this charger until `valid_until` (the later of
+        two vouchers counts)."""
+        self.db.execute(
+            "INSERT INTO operator_id_tags (identity, id_tag, valid_until) VALUES (?, ?, ?) "
+            "ON CONFLICT(identity, id_tag) DO UPDATE SET "
+            "valid_until = max(valid_until, excluded.valid_until)", (identity, id_tag, valid_until))
+
+    def vouched(self, identity: str, id_tag: str, now: float) -> bool:
+        return self.one("SELECT 1 AS ok FROM operator_id_tags WHERE identity = ? AND id_tag = ? "
+                        "AND valid_until > ?", identity, id_tag, now) is not None
 
     # sessions --------------------------------------------------------------------------
     def session(self, session_id: int) -> dict | None:

@@ -23,7 +23,8 @@ from host_tools.backend.config import parse_chargers
 from .conftest import CHARGERS, FakeClock, Server, connect
 
 NO_LIMITS = {k: 1_000_000 for k in ("charger", "start", "get", "confirm", "stop", "cancel",
-                                    "local_confirm")}
+                                    "local_confirm", "actions")}
+OPERATOR_TOKEN = "fuzz-operator-token-0123"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -41,25 +42,29 @@ def test_openapi_document_lists_the_six_endpoints(tmp_path):
 
 def test_fuzz_every_operation_without_server_errors(tmp_path):
     app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock(),
-                                      rate_limits=NO_LIMITS)
+                                      rate_limits=NO_LIMITS, operator_token=OPERATOR_TOKEN)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     seen = 0
     for result in schema.get_all_operations():
         operation = result.ok()
         modes = [schemathesis.GenerationMode.POSITIVE]
-        if operation.path.endswith(("/sessions", "/confirm")) and "{token}" not in operation.path:
+        if (operation.path.endswith(("/sessions", "/confirm")) and "{token}" not in operation.path
+                or "/actions/" in operation.path):
             modes.append(schemathesis.GenerationMode.NEGATIVE)  # only request bodies can be wrong
+        # the operator actions get past their Bearer check to the validation of their bodies
+        headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"} if "/actions/" in operation.path \
+            else None
         for mode in modes:
 
             @settings(max_examples=10, deadline=None, database=None, phases=[Phase.generate],
                       suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
-                case.call_and_validate(checks=CHECKS)
+                case.call_and_validate(checks=CHECKS, headers=headers)  # noqa: B023 - run now
 
             run()
         seen += 1
-    assert seen == 7
+    assert seen == 12  # the public API, the local payment step, the five operator actions
 
 
 def test_fuzz_start_against_a_live_backend_with_an_online_charger(tmp_path):

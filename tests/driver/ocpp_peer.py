@@ -16,6 +16,7 @@ import threading
 from datetime import UTC, datetime
 
 import websockets
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action, RegistrationStatus, RemoteStartStopStatus
@@ -85,6 +86,29 @@ class _CP(ChargePoint):
         asyncio.get_running_loop().create_task(self._stop(connector))
         return call_result.RemoteStopTransaction(status=RemoteStartStopStatus.accepted)
 
+    # The operator's calls (chargerctl charger): each answers peer.answers[action] (default
+    # Accepted), "error" is a CALLERROR NotSupported and "hang" no answer at all.
+    async def _operator(self, action: str, payload: dict, result_type):
+        self.peer.calls.append((action, payload))
+        answer = self.peer.answers.get(action, "Accepted")
+        if answer == "error":
+            raise NotSupportedError(description=f"{action} is not supported by this peer")
+        if answer == "hang":  # the charge point answers nothing else meanwhile
+            await asyncio.sleep(self.peer.hang_s)
+        return result_type(status=answer)
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, **kw):
+        return await self._operator("SetChargingProfile", kw, call_result.SetChargingProfile)
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, **kw):
+        return await self._operator("ReserveNow", kw, call_result.ReserveNow)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, **kw):
+        return await self._operator("CancelReservation", kw, call_result.CancelReservation)
+
     async def _stop(self, connector: int) -> None:
         await asyncio.sleep(0.05)
         tx = self.tx.pop(connector)
@@ -116,6 +140,10 @@ class OcppPeer:
         self.password = password
         self.refuse_start = False
         self.refuse_stop = False
+        self.answers: dict[str, str] = {}  # operator calls: action -> status, "error", "hang"
+        self.calls: list[tuple[str, dict]] = []  # the operator calls received
+        self.tx: dict[int, int] = {}
+        self.hang_s = 5.0  # how long a "hang" answer keeps the charge point silent
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,6 +182,7 @@ class OcppPeer:
         async with websockets.connect(self.url, subprotocols=["ocpp1.6"],
                                       additional_headers=headers) as ws:
             cp = _CP(self.identity, ws, self)
+            self.tx = cp.tx  # connector -> transaction id, for tests
             runner = asyncio.create_task(cp.start())
             boot = await cp.call(call.BootNotification(charge_point_model="ocpp-peer",
                                                        charge_point_vendor="tests"))

@@ -121,7 +121,7 @@ def test_virtual_board_without_micropython_is_tool_missing(tmp_path, config_file
 
 @pytest.mark.parametrize("argv", [["flash"], ["config", "get"], ["config", "set"], ["commission"],
                                   ["logs"], ["devices"], ["virtual-board"], ["board", "reset"],
-                                  ["board", "ls"]])
+                                  ["board", "ls"], ["charger", "limit"]])
 def test_help_lists_the_exit_codes_from_the_one_table(argv):
     proc = subprocess.run([*CHARGERCTL, *argv, "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,156 @@
+"""The operator's actions end to end: `chargerctl charger ...` -> the backend's operator API
+(Bearer token) -> OCPP -> the real firmware on a virtual board, and back.
+
+Plugchoice's operator API (reference/plugchoice-operator-api.md): `actions/start` becomes
+RemoteStartTransaction, `actions/stop` RemoteStopTransaction, `actions/charge-limit`
+SetChargingProfile; each answers "the charger's answer". Reservations are ours in the same
+style (ReserveNow, CancelReservation; reference/ocpp16-profiles.md section 2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from host_tools import driver
+from tests.e2e.conftest import (
+    FAST_LIMITS,
+    ROOT,
+    Db,
+    board_tail,
+    connector_status,
+    ready_connector,
+    wait_until,
+)
+
+TOKEN = "e2e-operator-token-0123456789"
+RIG = {"code": "OPS42",
+       "backend_args": [*FAST_LIMITS, "--rate-limit", "actions=6000", "--operator-token", TOKEN]}
+ID_TAG = "TECH-E2E"
+
+
+def _route(action: str) -> str:
+    """How the firmware's route table holds `action`: `no` until its profile is built."""
+    table = (ROOT / "firmware" / "evse" / "ocpp" / "operations" / "__init__.py").read_text()
+    m = re.search(rf'"\\n{action} (\w+)', table)
+    return m.group(1) if m else "missing"
+
+
+def charger(rig, args: str):
+    from host_tools.cli import main
+
+    sub, *rest = args.split()
+    argv = ["charger", sub, "--charger", rig.identity, "--api", rig.api, "--token", TOKEN, *rest]
+    return CliRunner(mix_stderr=False).invoke(main, argv, catch_exceptions=False)
+
+
+def _transactions(rig, id_tag: str) -> list[dict]:
+    return Db(rig).rows("SELECT * FROM transactions WHERE id_tag = ? ORDER BY id", id_tag)
+
+
+def test_start_then_stop_on_the_virtual_board(rig):
+    """The firmware starts a transaction for the operator's idTag (EV plugged in), the backend
+    accepts it without a public session and does not stop it; `stop` ends it (Remote)."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        result = charger(rig, f"start --connector 1 --id-token {ID_TAG}")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        assert "answered Accepted" in result.stdout
+        tx = wait_until(lambda: _transactions(rig, ID_TAG), 15, "StartTransaction of the "
+                        "operator's idTag", detail=lambda: board_tail(rig))[0]
+        wait_until(lambda: rig.connector_state(1)["relay_closed"], 10, "relay closed",
+                   detail=lambda: board_tail(rig))
+        wait_until(lambda: connector_status(rig, client) == "Charging", 10, "connector Charging")
+        # charging goes on: nobody stops the operator's transaction (2 meter samples' time)
+        wait_until(lambda: len(Db(rig).rows("SELECT id FROM meter_values WHERE transaction_id = ?",
+                                            tx["id"])) >= 2, 10, "meter values of the transaction")
+        assert Db(rig).transaction(tx["id"])["meter_stop"] is None
+        assert rig.connector_state(1)["relay_closed"]
+
+        result = charger(rig, f"stop --transaction {tx['id']} --json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout) == {"status": "Accepted"}
+        done = wait_until(lambda: (t := Db(rig).transaction(tx["id"]))["meter_stop"] is not None
+                          and t, 15, "StopTransaction", detail=lambda: board_tail(rig))
+        assert done["stop_reason"] == "Remote" and done["meter_stop"] >= done["meter_start"]
+        assert rig.connector_state(1)["relay_closed"] is False
+        # a second stop: the charger no longer has that transaction
+        result = charger(rig, f"stop --transaction {tx['id']}")
+        assert result.exit_code == 28 and "answered Rejected" in result.stderr
+
+
+def test_charge_limit_reaches_the_firmware(rig):
+    """Until the firmware has smart charging it answers SetChargingProfile with the CALLERROR
+    NotSupported ("Action of a profile not built: CALLERROR NotSupported"), which the command
+    names (exit 28); with it, Accepted."""
+    result = charger(rig, "limit --connector 1 --amps 10")
+    if _route("SetChargingProfile") == "no":
+        assert result.exit_code == 28, result.stderr
+        assert "answered SetChargingProfile with the error NotSupported" in result.stderr
+    else:
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        assert "connector 1 is limited to 10 A" in result.stdout
+
+
+@pytest.mark.skipif(_route("ReserveNow") == "no", reason="the firmware has no reservations yet")
+def test_reserve_holds_the_connector_against_a_public_session_until_cancelled(rig):
+    """"Accepted on N -> StatusNotification(N, Reserved)"; a public session there is refused
+    with the state in plain words; "Cancel known id -> Accepted, Available"."""
+    with rig.client() as client:
+        ready_connector(rig, client)  # a finished transaction before: start from a fresh plug
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": False})
+        wait_until(lambda: connector_status(rig, client) == "Available", 10, "Available")
+        result = charger(rig, f"reserve --connector 1 --id-token {ID_TAG} --minutes 10 --json")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        answer = json.loads(result.stdout)
+        assert answer["status"] == "Accepted" and answer["reservation_id"] >= 1
+        wait_until(lambda: connector_status(rig, client) == "Reserved", 10, "connector Reserved",
+                   detail=lambda: board_tail(rig))
+        with pytest.raises(driver.ConnectorUnavailable) as refused:
+            client.start(rig.code, 1)
+        assert refused.value.connector_status == "Reserved"
+        assert "is Reserved: it is reserved for another driver" in refused.value.message
+
+        result = charger(rig, f"cancel-reservation --reservation {answer['reservation_id']}")
+        assert result.exit_code == 0, result.stderr
+        wait_until(lambda: connector_status(rig, client) == "Available", 10,
+                   "connector Available after the cancel", detail=lambda: board_tail(rig))
+        result = charger(rig, f"cancel-reservation --reservation {answer['reservation_id']}")
+        assert result.exit_code == 28 and "answered Rejected" in result.stderr  # TC_052
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": True})
+
+
+@pytest.mark.skipif(_route("ReserveNow") == "no", reason="the firmware has no reservations yet")
+def test_the_reserved_idtag_starts_and_ends_the_reservation(rig):
+    """"Only the idTag ... may start; others refused"; "That StartTransaction carries
+    reservationId and ends it (Reserved -> Preparing)"."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": False})
+        wait_until(lambda: connector_status(rig, client) == "Available", 10, "Available")
+        result = charger(rig, f"reserve --connector 1 --id-token {ID_TAG} --minutes 10 --json")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        rid = json.loads(result.stdout)["reservation_id"]
+        wait_until(lambda: connector_status(rig, client) == "Reserved", 10, "connector Reserved")
+        result = charger(rig, "start --connector 1 --id-token SOMEONE-ELSE")
+        assert result.exit_code == 28 and "answered Rejected" in result.stderr, result.stderr
+        rig.sim({"cmd": "plug", "connector": 1, "plugged": True})
+        before = len(_transactions(rig, ID_TAG))
+        result = charger(rig, f"start --connector 1 --id-token {ID_TAG}")
+        assert result.exit_code == 0, result.stderr + board_tail(rig)
+        tx = wait_until(lambda: _transactions(rig, ID_TAG)[before:], 15, "StartTransaction",
+                        detail=lambda: board_tail(rig))[0]
+        wait_until(lambda: connector_status(rig, client) == "Charging", 10, "connector Charging")
+        frames = httpx.get(f"{rig.api}/operator/chargers/{rig.identity}/ocpp-log",
+                           params={"limit": 500}, timeout=10).json()["data"]
+        start = [f["payload"] for f in frames if f["action"] == "StartTransaction"
+                 and f["type"] == "CALL" and f["payload"]["idTag"] == ID_TAG][-1]
+        assert start.get("reservationId") == rid, start
+        result = charger(rig, f"stop --transaction {tx['id']}")
+        assert result.exit_code == 0, result.stderr
+        wait_until(lambda: Db(rig).transaction(tx["id"])["meter_stop"] is not None, 15,
+                   "StopTransaction", detail=lambda: board_tail(rig))
