@@ -246,3 +246,28 @@ def test_boot_answer_interval_is_bounded():
         assert cp.accept_boot({"status": "Rejected", "interval": -5, "currentTime": now}) == ("Rejected", 0)
     finally:
         done(d)
+
+
+def test_a_relay_that_will_not_open_faults_the_connector_and_is_raised_on():
+    # trip(): the relay opens first; a driver that fails to open it leaves the connector Faulted
+    # (no transaction goes on) and the error goes on up, past the hardware loop, to main.py's
+    # crash guard (every relay, a restart).
+    d = flash()
+    try:
+        cp = charge_point(plugged=True)
+        port = cp.port(1)
+        relay = port.outlet.relay
+
+        def stuck():
+            raise OSError("relay driver")
+
+        relay.open = stuck
+        try:
+            port.trip(ValueError("meter"))
+        except OSError as e:
+            assert str(e) == "relay driver"
+        else:
+            raise AssertionError("a relay that will not open was not raised on")
+        assert port.machine.state == "Faulted" and port.machine.error == "InternalError"
+    finally:
+        done(d)

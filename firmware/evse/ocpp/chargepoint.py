@@ -108,43 +108,52 @@ class ChargePoint:
             pass
         backoff = 1
         while True:
-            up = -1  # ms the connection was up; -1: it could not be opened
             try:
-                conn = await connect()
-                t0 = time.ticks_ms()
-                log("ocpp connected")
-                task = None
-                try:
-                    rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
-                    self.rpc = rpc
-                    task = asyncio.create_task(self._session(rpc, conn))
-                    await rpc.run()
-                except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
-                    log("ocpp closed", "error", repr(e)[:80])
-                finally:
-                    self.rpc = None
-                    if task is not None:
-                        task.cancel()
-                    try:
-                        await conn.close()
-                    except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
-                        pass
-                log("ocpp disconnected")
-                up = time.ticks_diff(time.ticks_ms(), t0)
-            except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
-                log("ocpp connect failed", "error", repr(e)[:80])
-            # The old connection goes now, not when the next one replaces these names: its
-            # buffers would otherwise sit in the heap through the back-off and the next
-            # connect (which then fails for want of them, and again, and again).
-            conn = rpc = task = None
-            if up >= _STABLE_MS:
-                backoff = 1
-            cap = self.settings["ReconnectBackoffMax"] or 1
-            wait = min(backoff, cap)
-            wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
-            backoff = min(backoff * 2, cap)
-            log("ocpp reconnect", "in_ms", wait_ms)
+                up = await self._connection(connect)
+            except Exception:  # noqa: BLE001 - even its log line failed (no heap): retry all the same
+                up = -1
+            wait_ms = 1000
+            try:
+                if up >= _STABLE_MS:
+                    backoff = 1
+                cap = self.settings["ReconnectBackoffMax"] or 1
+                wait = min(backoff, cap)
+                wait_ms = wait * 1000 + (os.urandom(1)[0] * wait * 500) // 255
+                backoff = min(backoff * 2, cap)
+                log("ocpp reconnect", "in_ms", wait_ms)
+            except Exception:  # noqa: BLE001 - a second's wait, and try again
+                pass
             await asyncio.sleep_ms(wait_ms)
+
+    async def _connection(self, connect):
+        """One connection: open, serve until it ends, close. -> ms it was up, -1 if it could not
+        be opened. Its objects (socket, buffers, RPC) go with this call, before the back-off:
+        held through the next connect they would make it fail for want of heap, and again."""
+        try:
+            conn = await connect()
+        except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
+            log("ocpp connect failed", "error", repr(e)[:80])
+            return -1
+        t0 = time.ticks_ms()
+        task = None
+        try:
+            log("ocpp connected")
+            rpc = Rpc(conn, self.dispatch, self.settings["MessageTimeout"])
+            self.rpc = rpc
+            task = asyncio.create_task(self._session(rpc, conn))
+            await rpc.run()
+        except Exception as e:  # noqa: BLE001 - the connection is gone: reconnect
+            log("ocpp closed", "error", repr(e)[:80])
+        finally:
+            self.rpc = None
+            if task is not None:
+                task.cancel()
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket may fail; it is gone anyway
+                pass
+        log("ocpp disconnected")
+        return time.ticks_diff(time.ticks_ms(), t0)
 
     async def _session(self, rpc, conn):
         try:

@@ -166,7 +166,7 @@ class Journal:
                     f.write(js)
                     f.write(b"\n")
                     n += len(js) + 10
-        except OSError:
+        except Exception:  # noqa: BLE001 - a flash error, or no heap for the next line's text
             self._load()  # whatever reached the file is re-read, a torn tail skipped
             raise
         self._size += n

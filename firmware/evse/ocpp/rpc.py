@@ -84,7 +84,10 @@ class Rpc:
             f = None
         except MemoryError:
             f = (_INTERNAL, "no memory to check the answer")
-        if f:
+        # A property its schema does not list (a vendor's field) does not void an answer: what
+        # the board reads from it has been checked, and refusing it would keep a charger from
+        # ever registering with such a central system. Anything else does.
+        if f and f[0] != _FORMATION:
             raise CallError(f[0], f[1])
         return w[2]
 

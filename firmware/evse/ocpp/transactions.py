@@ -90,15 +90,26 @@ class Port:
         hard- or software component"; not SuspendedEVSE, which would keep a transaction whose
         bookkeeping just failed. Cleared after _CLEAR_MS of polls without an error (poll).
         An error while tripping ends here too: its apply("fault") finds the connector Faulted
-        already and has nothing left to do."""
+        already and has nothing left to do. A relay that will not open is raised on, after
+        the fault: past the hardware loop, to main.py's crash guard (every relay, a restart)."""
         self.tripped = time.ticks_ms()
+        stuck = None
         try:
             self.outlet.relay.open()
-            if self.machine.error != _INTERNAL:  # once per episode: an error every poll logs once
-                log("connector error", "connector", self.id, "error", repr(err)[:60])
+        except Exception as e:  # noqa: BLE001 - raised below, once the connector is Faulted
+            stuck = e
+        first = self.machine.error != _INTERNAL  # once per episode: an error every poll logs once
+        try:
             self.apply("fault", (_INTERNAL, type(err).__name__))
-        except Exception:  # noqa: BLE001 - what could be done is done: the relay is open or failed
+        except Exception:  # noqa: BLE001 - what could be done is done
             pass
+        if first:
+            try:
+                log("connector error", "connector", self.id, "error", repr(err)[:60])
+            except Exception:  # noqa: BLE001 - a log line short of heap is no reason to stop
+                pass
+        if stuck is not None:
+            raise stuck
 
     def energy(self):
         r = self.reading
@@ -182,6 +193,7 @@ class Transactions:
         tag = port.machine.id_tag
         ref = self.ids["n"]
         path = "data/tx%d.json" % port.id
+        mine = False
         try:
             if port.tx is not None:  # the previous one's stop is still owed: it goes first
                 self.stop(port, port.machine.stop_reason)
@@ -201,10 +213,12 @@ class Transactions:
                 p["reservationId"] = resv[0]
             self.ids["n"] = ref + 1
             save_json(_IDS, self.ids)
+            mine = True  # from here data/tx<n>.json is this start's (not an owed stop's)
             save_json(path, tx)
             cp.journal.append("StartTransaction", p)
         except Exception as err:  # noqa: BLE001 - any error before the commit: nothing starts
-            remove(path)
+            if mine:
+                remove(path)
             port.apply("stop")  # the authorisation is dropped, the relay stays open
             log("tx start", "connector", port.id, "ref", ref, "error", repr(err)[:60])
             raise
