@@ -55,7 +55,11 @@ _Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 _MSG = {"model": schemas.Message}
 _ERRORS = {400: _MSG, 401: _MSG, 403: _MSG, 404: _MSG,
            422: {"model": schemas.ValidationErrors}, 429: _MSG,
-           502: {"model": schemas.ChargerErrorMessage}, 504: _MSG}
+           409: _MSG, 502: {"model": schemas.ChargerErrorMessage}, 504: _MSG}
+
+
+class ReservationElsewhere(Exception):
+    """A reservation_id this backend holds for another charger: (id, its charger)."""
 
 
 def _digest(token: str) -> bytes:
@@ -147,6 +151,10 @@ def add_action_routes(app: FastAPI) -> None:
                 answer = await send(identity, values)
             except ChargerOffline:
                 return offline
+            except ReservationElsewhere as e:
+                return _json(409, {"message": f"Reservation {e.args[0]} is the charger "
+                                              f"{e.args[1]}'s: choose another reservation_id or "
+                                              "leave it out (the backend assigns one)."}, v)
             except ChargerTimeout:
                 oplog.log("operator.action", identity=identity, action=name, answer="timeout")
                 return _json(504, {"message": f"The charger {identity} did not answer within "
@@ -216,12 +224,16 @@ def add_action_routes(app: FastAPI) -> None:
         now = clock()
         row = {"identity": identity, "connector_id": values["connector_id"],
                "id_tag": values["id_token"], "expiry": values["expiry"], "created_at": now}
-        if values["reservation_id"] is None:  # SQLite gives the next free id
+        rid = values["reservation_id"]
+        old = None
+        if rid is None:  # SQLite gives the next free id
             rid = store.insert("reservations", **row)
-        else:  # a known id is replaced, on the charger as here
-            rid = values["reservation_id"]
-            store.db.execute("DELETE FROM reservations WHERE id = ?", (rid,))
-            store.insert("reservations", id=rid, **row)
+        else:
+            old = store.one("SELECT identity FROM reservations WHERE id = ?", rid)
+            if old is not None and old["identity"] != identity:
+                raise ReservationElsewhere(rid, old["identity"])
+            if old is None:
+                store.insert("reservations", id=rid, **row)
         reserve_now = call.ReserveNow(
             connector_id=values["connector_id"], expiry_date=ocpp_time(values["expiry"]),
             id_tag=values["id_token"], reservation_id=rid)
@@ -230,7 +242,12 @@ def add_action_routes(app: FastAPI) -> None:
             status = await vouched_call(identity, values["id_token"], values["expiry"],
                                         reserve_now)
         finally:  # what the charger said, or nothing (offline, timeout, CALLERROR)
-            store.update("reservations", rid, status=status)
+            if old is None:
+                store.update("reservations", rid, status=status)
+            elif status == "Accepted":  # a known id is replaced, on the charger as here
+                store.db.execute("DELETE FROM reservations WHERE id = ?", (rid,))
+                store.insert("reservations", id=rid, status=status, **row)
+            # a refused replacement keeps the old row: the charger keeps the old reservation
         return {"status": status, "reservation_id": rid, "expires_at": iso(values["expiry"])}
 
     async def cancel_reservation(identity: str, values: dict) -> dict:

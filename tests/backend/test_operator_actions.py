@@ -312,6 +312,33 @@ async def test_reserve_assigns_ids_and_sends_the_expiry(http, cp, server):
     assert auth.id_tag_info["status"] == "Invalid"
 
 
+async def test_a_refused_replacement_keeps_the_reservation_it_would_replace(http, cp, server):
+    """The charger keeps a reservation whose replacement it refused (OCPP 1.6: a known
+    reservationId is replaced only by an Accepted ReserveNow): so does the backend, and its
+    idTag stays vouched for; a reservation_id held for another charger is refused (409)."""
+    store = server.app.state.backend.store
+    r1 = await act(http, "reserve", {"connector_id": 1, "id_token": "KEEP-1", "minutes": 30,
+                                     "reservation_id": 600})
+    assert r1.json()["status"] == "Accepted"
+    cp.answers["ReserveNow"] = "Occupied"
+    r2 = await act(http, "reserve", {"connector_id": 1, "id_token": "OTHER-2", "minutes": 30,
+                                     "reservation_id": 600})
+    assert r2.status_code == 200 and r2.json()["status"] == "Occupied"
+    row = store.one("SELECT id_tag, status FROM reservations WHERE id = 600")
+    assert row == {"id_tag": "KEEP-1", "status": "Accepted"}
+    auth = await cp.call(call.Authorize(id_tag="KEEP-1"))
+    assert auth.id_tag_info["status"] == "Accepted"
+    cp.answers.clear()
+    store.insert("reservations", id=601, identity="CP-ELSEWHERE", connector_id=1, id_tag="X",
+                 expiry=0.0, created_at=0.0)
+    n = len(cp.got)
+    r3 = await act(http, "reserve", {"connector_id": 1, "id_token": "T", "minutes": 5,
+                                     "reservation_id": 601})
+    assert r3.status_code == 409 and "CP-ELSEWHERE" in r3.json()["message"], r3.text
+    assert len(cp.got) == n  # nothing reached the charger
+    await act(http, "cancel-reservation", {"reservation_id": 600})
+
+
 async def test_cancel_of_an_unknown_reservation_is_the_chargers_rejected(http, cp):
     cp.answers["CancelReservation"] = "Rejected"
     r = await act(http, "cancel-reservation", {"reservation_id": 999})
