@@ -73,13 +73,13 @@ class ChargePoint:
                 await p.poll(now)
             except Exception as e:  # noqa: BLE001 - any error in a connector's path opens its relay
                 p.trip(e)
-        if self.authorization.held and ocpp.now() >= self.availability.due:
-            # A reservation held and a connector's state changed (it may have dropped its
-            # reservation, connector 0's may have to move) or an expiry is due: rare, per use.
-            try:
+        try:
+            if self.authorization.held and ocpp.now() >= self.availability.due:
+                # A reservation held and a connector's state changed (it may have dropped its
+                # reservation, connector 0's may have to move) or an expiry is due: rare, per use.
                 load("CancelReservation").tidy(self)
-            except MemoryError:  # no heap to load it now: the next pass tries again
-                pass
+        except Exception:  # noqa: BLE001 - no heap or flash for it now: the next pass tries
+            pass  # again; no relay depends on it, so no connector is tripped for it
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed
@@ -87,7 +87,10 @@ class ChargePoint:
                 if p.tx is not None:
                     p.trip(e)
         if self.reset:
-            load("Reset").poll(self, now)
+            try:
+                load("Reset").poll(self, now)
+            except Exception:  # noqa: BLE001 - the Reset is tried again at the next pass; its
+                pass  # transactions stop through their connectors, which trip on their own errors
 
     async def dispatch(self, action, payload):
         # The route table (operations/__init__.py) says which module answers and whether it
