@@ -16,6 +16,7 @@ import os
 import time
 
 import asyncio
+from evse import Reboot
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
@@ -89,6 +90,8 @@ class ChargePoint:
         if self.reset:
             try:
                 load("Reset").poll(self, now)
+            except Reboot:  # the Reset itself: out of the app, to main.py
+                raise
             except Exception:  # noqa: BLE001 - the Reset is tried again at the next pass; its
                 pass  # transactions stop through their connectors, which trip on their own errors
 
