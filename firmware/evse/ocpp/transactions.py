@@ -44,6 +44,7 @@ class Port:
         self.lost = None  # (journal seq, payload) of a PowerLoss stop: meterStop still to raise
         self.starts = 0  # transactions begun (journaled): apply() tells a start that failed after
         self.tripped = 0  # ticks_ms of the last firmware error on this connector (trip)
+        self.offered = None  # A per phase smart charging lets this connector offer; None: no limit
 
     def apply(self, name, arg=None):
         """Feed event `name` to the state machine and carry out its actions. False if refused,
@@ -81,6 +82,11 @@ class Port:
             # is journaled, the trip stopped it): Accepted, never a CALLERROR for a start.
             return self.starts != began
         return True
+
+    def offer(self, amps):
+        """Smart charging's effective limit for this connector changed: amps (A per phase,
+        float, 0 included) or None for no limit."""
+        self.offered = amps
 
     def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the
