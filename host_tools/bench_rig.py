@@ -13,7 +13,7 @@ backend. `make demo`, `chargerctl commission` tests and the end-to-end tests all
         rig.code, rig.identity     # public code and OCPP identity of the bench charger
         rig.sim({"cmd": "state"})  # the simulated hardware's control server
         rig.connector_state(1)     # {"id":1,"plugged":..,"relay_closed":..,"energy_wh":..}
-        rig.save_display(path)     # the board's display as a PNG
+        rig.save_display(path)     # the board's display as a PNG (its QR code: rig.page_url)
         rig.wait_online()          # until the backend's lookup says online
         rig.backend.stop() / .start()   # a backend outage (same port and db)
         rig.board.kill()           # a power loss; the board boots again from its flash
@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,6 +95,11 @@ class LocalBackend:
         """The board's csms_url: the firmware appends /{charge_point_id}."""
         return f"ws://127.0.0.1:{self.port}/ocpp"
 
+    @property
+    def page_url(self) -> str:
+        """The board's public_url: the driver's Scan to Pay page of this backend."""
+        return f"http://127.0.0.1:{self.port}/p/{{public_code}}"
+
     def start(self, timeout: float = 20.0) -> LocalBackend:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.chargers_file.write_text(json.dumps({"chargers": self.chargers}, indent=2))
@@ -157,15 +163,33 @@ class LocalBackend:
         self.stop()
 
 
+_LOCAL_CSMS = re.compile(r"^(wss?)://([^/?#\s]+)/ocpp/?$")
+
+
+def page_url_for(csms_url: str) -> str | None:
+    """The Scan to Pay page of the local backend a csms_url points at (`ws://H:P/ocpp` ->
+    `http://H:P/p/{public_code}`, wss -> https: the same server serves both); None for any
+    other central system, whose operator sets the page (Plugchoice's is the firmware default)."""
+    m = _LOCAL_CSMS.match(csms_url)
+    if m is None:
+        return None
+    scheme = "https" if m.group(1) == "wss" else "http"
+    return f"{scheme}://{m.group(2)}/p/{{public_code}}"
+
+
 def bench_config(identity: str, code: str, csms_url: str, *, connectors: int = 1,
                  power_w: int = 7400, ev_plugged: bool = True, control_port: int | None = None,
                  ocpp: dict | None = None, **extra: Any) -> dict:
-    """The virtual board's config.json: points at the backend, simulated EV plugged in."""
+    """The virtual board's config.json: points at the backend, simulated EV plugged in, and
+    the display's QR code leads to that backend's Scan to Pay page."""
     cfg = {"charge_point_id": identity, "csms_url": csms_url, "public_code": code,
            "connectors": connectors,
            "sim": {"ev_plugged": ev_plugged, "power_w": power_w,
                    "control_port": control_port or free_port()},
            "ocpp": dict(BENCH_OCPP if ocpp is None else ocpp)}
+    page = page_url_for(csms_url)
+    if page:
+        cfg["public_url"] = page
     cfg.update(extra)
     return cfg
 
@@ -206,6 +230,11 @@ class Rig:
     @property
     def port(self) -> str:
         return self.board.port
+
+    @property
+    def page_url(self) -> str:
+        """The Scan to Pay page of this bench charger (what its display's QR code encodes)."""
+        return self.backend.page_url.replace("{public_code}", self.code)
 
     @property
     def control_port(self) -> int:

@@ -2,7 +2,8 @@
 
     create_app(chargers, db_path, clock=..., payments="local") -> FastAPI
 
-REST under /api/v3/public-charging/..., OCPP 1.6J at /ocpp/{identity}, one port.
+REST under /api/v3/public-charging/..., OCPP 1.6J at /ocpp/{identity}, the driver's
+"Scan to Pay" page at /p/{code} (pay_page.py), one port.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .config import (
 from .ocpp_server import CentralSystem
 from .operator import add_operator_routes
 from .operator_actions import add_action_routes
+from .pay_page import add_page_routes
 from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
 from .ratelimit import RateLimiter, Verdict
 from .sessions import Refused, Sessions, Settings
@@ -385,5 +387,6 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
 
     add_operator_routes(app)
     add_action_routes(app)
+    add_page_routes(app)
     app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
     return app
