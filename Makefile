@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-long demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info schemas
+.PHONY: setup browser-deps test test-long demo bench bench-memory lint flash clean mpy-unix32 mpy-unix32-frozen mpy-info schemas
 
 # ---- 32-bit unix ports built from MicroPython's source (an ESP32 has 4-byte pointers) --------
 # MPY_SRC: a MicroPython v1.28 source tree or its .tar.gz (extracted once under .build/src).
@@ -41,9 +41,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# The Scan to Pay page's browser tests (tests/browser): Debian's chromium + chromium-driver (apt,
+# when missing and running as root, as CI does) and axe-core from npm; without them they skip.
+browser-deps:
+	@tests/browser/setup.sh
+
 # `long`-marked tests (kill-point sweep, soak: minutes) run only in test-long; `make test` runs
 # their bounded versions (seconds).
-test: setup $(MP32_BUILDS) mpy-info
+test: setup browser-deps $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m pytest -m "not long" $(PYTEST_ARGS)
 
 test-long: setup $(MP32_BUILDS) mpy-info
