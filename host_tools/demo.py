@@ -100,6 +100,7 @@ def run_demo(workdir: Path, code: str = "DEMO42", connector: int = 1, watch_s: f
 
     with bench_rig(workdir, code=code, identity=IDENTITY, on_stage=on_stage,
                    echo=echo_board) as rig:
+        say.detail(f"the driver's Scan to Pay page (the display's QR code): {rig.page_url}")
         say.step(f"The driver's session on connector {connector} of {code}, checked step by step "
                  "as `chargerctl commission` does it (the same code)")
         check: Commissioning
