@@ -65,6 +65,10 @@ def start_on(page, connector: int) -> None:
 
 def test_qr_code_leads_to_the_page_and_a_whole_session(page, rig, tmp_path):
     """Scan the display, start on connector 1, pay, watch the energy rise, stop, receipt."""
+    with rig.client() as client:
+        ready_connector(rig, client, 1)
+    # the board clears its offline banner a moment after its BootNotification is accepted
+    rig.board.wait_for_console(" banner=-", timeout=10)
     png = rig.save_display(tmp_path / "display.png")
     found = zxingcpp.read_barcodes(Image.open(png))
     assert [r.text for r in found] == [rig.page_url], "the QR code leads to the local page"
@@ -72,8 +76,6 @@ def test_qr_code_leads_to_the_page_and_a_whole_session(page, rig, tmp_path):
     page.artifacts.mkdir(parents=True, exist_ok=True)
     Image.open(png).save(page.artifacts / "00-display.png")
 
-    with rig.client() as client:
-        ready_connector(rig, client, 1)
     page.open(found[0].text)
     page.wait(lambda: len(page.buttons()) == 2, "a start button on each connector")
     assert page.text("charger-name") == "Bench charger"
