@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -43,6 +42,7 @@ import httpx
 
 from host_tools import driver
 from host_tools.children import die_with_parent
+from host_tools.scan_to_pay import page_url_for
 
 # Small OCPP intervals so a demo or a test sees energy within seconds (intervals are config).
 BENCH_OCPP = {"HeartbeatInterval": 30, "MeterValueSampleInterval": 1}
@@ -161,20 +161,6 @@ class LocalBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-_LOCAL_CSMS = re.compile(r"^(wss?)://([^/?#\s]+)/ocpp/?$")
-
-
-def page_url_for(csms_url: str) -> str | None:
-    """The Scan to Pay page of the local backend a csms_url points at (`ws://H:P/ocpp` ->
-    `http://H:P/p/{public_code}`, wss -> https: the same server serves both); None for any
-    other central system, whose operator sets the page (Plugchoice's is the firmware default)."""
-    m = _LOCAL_CSMS.match(csms_url)
-    if m is None:
-        return None
-    scheme = "https" if m.group(1) == "wss" else "http"
-    return f"{scheme}://{m.group(2)}/p/{{public_code}}"
 
 
 def bench_config(identity: str, code: str, csms_url: str, *, connectors: int = 1,

