@@ -2,7 +2,7 @@
 the OCA test cases (OCTT TC_042..TC_043, TC_007, TC_008, TC_061) with the OCPP 1.6 sentence
 each checks: SendLocalList and GetLocalListVersion, the list before the cache, what the cache
 learns, offline rules, expiry, a list kept across a power cut, malformed messages, and a full
-list on the 32-bit builds at the heap of tests/ocpp/test_memory.py.
+list on the 32-bit builds in an ESP32's heap.
 
 One firmware (a one-connector charger, LocalPreAuthorize on as OCTT sets it for TC_007/TC_008)
 serves the cases that need no restart, on the 64-bit port, each leaving it Available and
@@ -22,13 +22,13 @@ from ocpp.v16 import call
 
 from tests import builds
 from tests.ocpp.conftest import Station, frame_problems
-from tests.ocpp.test_memory import BUILDS, _compile
+from tests.ocpp.test_memory import _compile
 from tests.ocpp.test_reservation import Since, card, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 KEYS = {"ConnectionTimeOut": 30, "LocalPreAuthorize": True}
-MOST = 48  # SendLocalListMaxLength
+MOST = 32  # SendLocalListMaxLength
 
 
 @pytest.fixture(scope="session", params=["unix64"])
@@ -302,15 +302,20 @@ async def test_power_cut_keeps_list_and_version(tmp_path, firmware_lib, build):
     clean(station)
 
 
-@pytest.mark.parametrize("build", ["unix32", "unix32-frozen"])
-async def test_full_list_fits_the_small_heap(tmp_path, tmp_path_factory, build):
-    """A SendLocalList of SendLocalListMaxLength entries at their longest (~6.4 KB) in the heap
-    test_memory.py holds an ESP32 to: Accepted; one entry more: Failed, with the heap intact (no
-    MemoryError, no restart) and the list as it was; then an ordinary session still runs."""
+# An ESP32 without PSRAM: 112 KB of GC heap in two regions, the first 56 KB
+# (../shared/reference/micropython-and-esp32.md). At test_memory.py's limits (84k .mpy, 36k
+# frozen: a session's need plus ~4 KB) a list of the longest entries fits only a few at a time:
+# measured, unix32 .mpy at 84k took 2 (4: InternalError, MemoryError), frozen at 36k took 10
+# (12: no heap for the frame, the connection closed and came back); nothing crashed.
+@pytest.mark.parametrize(("build", "heap"), [("unix32", "112k"), ("unix32-frozen", "56k")])
+async def test_full_list_fits_the_heap(tmp_path, tmp_path_factory, build, heap):
+    """A SendLocalList of SendLocalListMaxLength entries at their longest (~5.3 KB) in an ESP32's
+    heap (.mpy: the whole 112 KB; frozen: its first region, 56 KB): Accepted, again and again;
+    one entry more: Failed, with the heap intact (no MemoryError, no restart) and the list as it
+    was; then an ordinary session still runs."""
     binary = builds.binary(build)
     if binary is None:
         pytest.skip(builds.SKIP_REASON)
-    heap = BUILDS[build][0]
     if builds.frozen(build):
         lib = tmp_path_factory.mktemp("empty-lib")
     else:
@@ -327,7 +332,7 @@ async def test_full_list_fits_the_small_heap(tmp_path, tmp_path_factory, build):
         full = [entry(f"{i:020d}", "ConcurrentTx", when(3600 + i), "P" * 20) for i in range(MOST)]
         text = json.dumps([2, "x" * 36, "SendLocalList", {"listVersion": 2**31 - 1, "updateType": "Full",
                                                            "localAuthorizationList": full}])
-        assert len(text) > 6000
+        assert len(text) > 5000
         for n in range(3):  # again and again: nothing is left behind in the heap
             assert await send_list(station, 100 + n, "Full", full) == "Accepted"
         assert await send_list(station, 200, "Full", full + [entry("Y" * 20)]) == "Failed"
