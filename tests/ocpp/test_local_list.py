@@ -352,3 +352,22 @@ async def start_charging_and_stop(station) -> int:
     assert await station.remote_stop(tid) == "Accepted"
     await station.server.wait_msg("StopTransaction")
     return tid
+
+
+async def test_start_conf_contradicting_the_list_reports_local_list_conflict(st):
+    """3.5 (Local Authorization List): when a StartTransaction.conf's idTagInfo differs from the
+    list's entry, "the Charge Point SHOULD inform the Central System ... by sending a
+    StatusNotification.req with ConnectorId set to 0, and ErrorCode set to 'LocalListConflict'";
+    the Invalid answer then stops the transaction (StopTransactionOnInvalidId)."""
+    since = Since(st)
+    st.server.invalid_tags.add("CONFLICT1")
+    assert await send_list(st, 12, "Differential", [entry("conflict1")]) == "Accepted"
+    await st.plug()
+    await card(st, "CONFLICT1")
+    await since.wait("StartTransaction", id_tag="CONFLICT1")
+    await since.wait("StatusNotification", connector_id=0, error_code="LocalListConflict")
+    await since.wait("StopTransaction", reason="DeAuthorized")
+    st.server.invalid_tags.discard("CONFLICT1")
+    since = Since(st)
+    await st.plug(plugged=False)
+    await since.status(1, "Available")

@@ -48,15 +48,17 @@ class Authorization:
         self.queue.append((cid, id_tag))
         self.cp.wake.set()
 
-    def remember(self, id_tag, info):
-        """An idTagInfo from the central system (Authorize, Start/StopTransaction) into the cache."""
-        if not self.cp.settings["AuthorizationCacheEnabled"] or type(info) is not dict:
+    def remember(self, id_tag, info, start=False):
+        """An idTagInfo from the central system (Authorize, Start/StopTransaction) into the
+        cache; that of a StartTransaction.conf (`start`) also checked against the local list."""
+        s = self.cp.settings
+        if type(info) is not dict or not (s["AuthorizationCacheEnabled"] or (start and s["LocalAuthListEnabled"])):
             return
         # The cache only saves an Authorize.req later: a write that fails (no heap for the
         # module, flash full) loses this entry and nothing else, and never the answer's own
         # bookkeeping (transactions.py calls this before its journal moves on).
         try:
-            local().remember(self.cp, id_tag, info)
+            local().remember(self.cp, id_tag, info, start)
         except (MemoryError, OSError) as e:
             log("cache not written", "error", repr(e)[:40])
 

@@ -12,6 +12,7 @@
 # so the key is the lower-case idTag and a line is found by its prefix without parsing the rest.
 import json
 import os
+import time
 
 from evse import ocpp
 from evse.files import remove, replace
@@ -72,10 +73,16 @@ def lookup(cp, tag):
         e = find(CACHE, tag)
     if e is None:
         return None
-    if e[1] == "Accepted" and e[2] is not None and e[2] <= ocpp.now():
-        e[1] = "Expired"
+    e[1] = _status(e)
     e[0] = listed
     return e
+
+
+def _status(e):
+    # An Accepted entry whose expiryDate has passed is Expired.
+    if e[1] == "Accepted" and e[2] is not None and e[2] <= ocpp.now():
+        return "Expired"
+    return e[1]
 
 
 def version(cp):
@@ -115,12 +122,22 @@ def lines(path):
         return []
 
 
-def remember(cp, tag, info):
+def remember(cp, tag, info, start):
     # An idTagInfo from the central system into the cache, unless the list holds the idTag
     # (the list beats the cache, so a listed idTag is never cached). An entry that changed goes
     # to the end; a full cache first drops an entry that is not valid (not Accepted, or
     # expired, or damaged), else the oldest. An unchanged entry is not written again (flash wear).
-    if cp.settings["LocalAuthListEnabled"] and find(LIST, tag) is not None:
+    # A StartTransaction.conf (`start`) whose status is not the list's: the central system's
+    # list and ours differ, which it learns from StatusNotification(0, LocalListConflict).
+    s = cp.settings
+    e = find(LIST, tag) if s["LocalAuthListEnabled"] else None
+    if e is not None:
+        if start and _status(e) != info.get("status"):
+            av = cp.availability
+            av.pending[0] = [av.state(0), "LocalListConflict", None, ocpp.now(), time.ticks_ms()]
+            cp.wake.set()
+        return
+    if not s["AuthorizationCacheEnabled"]:
         return
     new = line(tag, info)
     old = lines(CACHE)
