@@ -328,7 +328,6 @@ async def test_full_list_fits_the_heap(tmp_path, tmp_path_factory, build, heap):
     try:
         await station.start()
         await station.booted()
-        srv = station.server
         full = [entry(f"{i:020d}", "ConcurrentTx", when(3600 + i), "P" * 20) for i in range(MOST)]
         text = json.dumps([2, "x" * 36, "SendLocalList", {"listVersion": 2**31 - 1, "updateType": "Full",
                                                            "localAuthorizationList": full}])
