@@ -177,3 +177,17 @@ def test_online_local_pre_authorize():
     assert Authorize.present(cp, 2, "BLOCKED") and cp.authorization.queue == [(2, "BLOCKED")]
     cp.rpc = None
     done(d)
+
+
+def test_answers_without_a_usable_id_tag_info_teach_nothing():
+    # StopTransaction.conf may carry no idTagInfo; nothing else may break a transaction's
+    # bookkeeping through the cache either.
+    d = flash()
+    cp = charge_point()
+    auth = cp.authorization
+    for info in (None, {}, {"status": 5}, [], "Accepted"):
+        auth.remember("T1", info, True)
+    assert known(cp, "T1") is None
+    auth.remember("T2", {"status": "Accepted", "expiryDate": 5, "parentIdTag": 7})
+    assert local().lookup(cp, "T2") == [False, "Accepted", None, None]
+    done(d)

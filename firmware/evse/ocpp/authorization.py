@@ -52,7 +52,9 @@ class Authorization:
         """An idTagInfo from the central system (Authorize, Start/StopTransaction) into the
         cache; that of a StartTransaction.conf (`start`) also checked against the local list."""
         s = self.cp.settings
-        if type(info) is not dict or not (s["AuthorizationCacheEnabled"] or (start and s["LocalAuthListEnabled"])):
+        if type(info) is not dict or type(info.get("status")) is not str:
+            return  # none to learn (StopTransaction.conf may have no idTagInfo)
+        if not (s["AuthorizationCacheEnabled"] or (start and s["LocalAuthListEnabled"])):
             return
         # The cache only saves an Authorize.req later: a write that fails (no heap for the
         # module, flash full) loses this entry and nothing else, and never the answer's own

@@ -42,9 +42,10 @@ def entry(line):
 def line(tag, info):
     """The line of an idTagInfo (already checked against its schema) for tag."""
     t = info.get("expiryDate")
-    if t is not None:
-        t = ocpp.parse_iso(t)
+    t = ocpp.parse_iso(t) if type(t) is str else None
     parent = info.get("parentIdTag")
+    if type(parent) is not str:
+        parent = None
     return json.dumps([tag.lower(), info["status"], t, parent]) + "\n"
 
 
