@@ -60,8 +60,10 @@ class OperatorClient:
     def __exit__(self, *exc: object) -> None:
         self._http.close()
 
-    def act(self, identity: str, action: str, body: dict[str, Any]) -> dict:
-        """The charger's answer when it is Accepted; else the error that says what it was."""
+    def act(self, identity: str, action: str, body: dict[str, Any], *,
+            accepted_only: bool = True) -> dict:
+        """The charger's answer when it is Accepted; else the error that says what it was.
+        `accepted_only` False: any answer of 200 (local-list-version has no status)."""
         path = f"/chargers/{quote(identity, safe='')}/actions/{action}"
         try:
             resp = self._http.post(path, json=body)
@@ -81,7 +83,7 @@ class OperatorClient:
                               status=resp.status_code)
         if resp.status_code == 200:
             status = answer.get("status")
-            if status != "Accepted":
+            if accepted_only and status != "Accepted":
                 raise ChargerSaidNo(f"Charger {identity} answered {status}{_why(action, status)}.",
                                     status=200, body=answer, answer=answer)
             return answer
@@ -104,6 +106,13 @@ def _why(action: str, status: object) -> str:
                                  "ReserveConnectorZeroSupported)",
         ("cancel-reservation", "Rejected"): ": it has no reservation with that id (it may "
                                             "have expired or been used)",
+        ("local-list", "Failed"): ": more entries than it takes (its SendLocalListMaxLength "
+                                  "in one push, LocalAuthListMaxLength in all), or it could not "
+                                  "store the list; its list is unchanged",
+        ("local-list", "VersionMismatch"): ": a differential update needs a version above the "
+                                           "charger's (`local-list version`); its list is "
+                                           "unchanged",
+        ("local-list", "NotSupported"): ": its local list is off (LocalAuthListEnabled false)",
     }
     return hints.get((action, str(status)), "")
 

@@ -22,6 +22,11 @@ def save_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(obj, f)
+    replace(tmp, path)
+
+
+def replace(tmp, path):
+    """`path` becomes the file written completely at `tmp` (its folder exists already)."""
     try:
         os.rename(tmp, path)
     except OSError:

@@ -113,7 +113,8 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     Operator, this machine only: GET /api/v3/operator/chargers/{identity}/ocpp-log
       (what `chargerctl ocpp-log IDENTITY` shows)
     Operator actions, Bearer token: POST /api/v3/chargers/{identity}/actions/start, stop,
-      charge-limit, reserve, cancel-reservation  (what `chargerctl charger ...` sends)
+      charge-limit, reserve, cancel-reservation, local-list, local-list-version
+      (what `chargerctl charger ...` sends)
 
     \b
     The chargers file (pricing in cents; identity = the board's charge_point_id,

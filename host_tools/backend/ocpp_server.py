@@ -310,8 +310,9 @@ class CentralSystem:
         # `None` is a CALLERROR (suppressed by the ocpp package): treat it as a refusal.
         return result.status if result is not None else "Rejected"
 
-    async def operator_call(self, identity: str, payload) -> str:
-        """An operator's CALL (operator_actions.py): the `status` of the charger's answer.
+    async def operator_call(self, identity: str, payload, field: str = "status"):
+        """An operator's CALL (operator_actions.py): the `status` of the charger's answer (or
+        another `field` of it: GetLocalListVersion's `list_version`).
 
         Raises ChargerOffline, ChargerTimeout, or ChargerCallError: unlike a session's remote
         start, whose CALLERROR is just a refusal, an operator is told what the charger said
@@ -331,7 +332,7 @@ class CentralSystem:
                 call_task.cancel()
                 raise ChargerOffline(identity) if cp.closed.is_set() else ChargerTimeout(identity)
             try:
-                return call_task.result().status
+                return getattr(call_task.result(), field)
             except TimeoutError as e:
                 raise ChargerTimeout(identity) from e
             except (OCPPError, UnknownCallErrorCodeError) as e:

@@ -5,12 +5,16 @@
     POST /api/v3/chargers/{identity}/actions/charge-limit        -> SetChargingProfile
     POST /api/v3/chargers/{identity}/actions/reserve             -> ReserveNow
     POST /api/v3/chargers/{identity}/actions/cancel-reservation  -> CancelReservation
+    POST /api/v3/chargers/{identity}/actions/local-list          -> SendLocalList
+    POST /api/v3/chargers/{identity}/actions/local-list-version  -> GetLocalListVersion
 
 Plugchoice names a charger by its UUID; this backend has none, so `{identity}` is the charge
 point identity (the board's charge_point_id, the chargers file's `identity`), as everywhere
 else in it. reserve and cancel-reservation are ours, in the same style (Plugchoice documents
-no reservation call). Each answers `{"status": <the charger's answer>}` (200 also for
-Rejected: that is the charger's word, not an API error).
+no reservation call), and so are local-list and local-list-version (the charger's local
+authorization list). Each answers `{"status": <the charger's answer>}` (200 also for
+Rejected: that is the charger's word, not an API error); local-list-version answers
+`{"list_version": n}`.
 
 Authentication: `Authorization: Bearer <operator token>`, the token given to `chargerctl
 backend --operator-token` (env CHARGERCTL_OPERATOR_TOKEN) or the chargers file's top-level
@@ -169,8 +173,8 @@ def add_action_routes(app: FastAPI) -> None:
                 return _json(502, {"message": f"The charger {identity} {what}{desc}.",
                                    "ocpp_error": {"code": e.code, "description": e.description,
                                                   "from_charger": e.from_charger}}, v)
-            oplog.log("operator.action", identity=identity, action=name, answer=answer["status"],
-                      client=ip)
+            oplog.log("operator.action", identity=identity, action=name,
+                      answer=answer.get("status", answer.get("list_version")), client=ip)
             return _json(200, answer, v)
 
     def withdraw(identity: str, id_tag: str) -> None:
@@ -259,6 +263,32 @@ def add_action_routes(app: FastAPI) -> None:
             withdraw(identity, row["id_tag"])
         return {"status": status}
 
+    async def local_list(identity: str, values: dict) -> dict:
+        version = values["list_version"]
+        if version is None:  # the charger's next: one more than it has (-1, none: 1)
+            have = await central.operator_call(identity, call.GetLocalListVersion(),
+                                               "list_version")
+            version = max(int(have), 0) + 1
+        entries = []
+        for e in values["entries"]:
+            entry: dict = {"id_tag": e["id_tag"]}
+            if "status" in e:  # without: a Differential's delete
+                info = {"status": e["status"]}
+                if "expiry" in e:
+                    info["expiry_date"] = ocpp_time(e["expiry"])
+                if "parent_id_tag" in e:
+                    info["parent_id_tag"] = e["parent_id_tag"]
+                entry["id_tag_info"] = info
+            entries.append(entry)
+        status = await central.operator_call(identity, call.SendLocalList(
+            list_version=version, update_type=values["update_type"],
+            local_authorization_list=entries))
+        return {"status": status, "list_version": version}
+
+    async def local_list_version(identity: str, values: dict) -> dict:
+        return {"list_version": await central.operator_call(identity, call.GetLocalListVersion(),
+                                                            "list_version")}
+
     route("start", "Start a transaction (RemoteStartTransaction)",
           "The charger starts a transaction for `id_token` on `connector_id` (or one it picks) "
           "once an EV is plugged in. The backend accepts that idTag from this charger for "
@@ -289,3 +319,19 @@ def add_action_routes(app: FastAPI) -> None:
           "Answer: the charger's status, Accepted, or Rejected for a reservation it does not "
           "know.", schemas.ACTION_CANCEL_RESERVATION,
           lambda data, charger: fields.cancel_reservation(data), cancel_reservation)
+    route("local-list", "Send the local authorization list (SendLocalList)",
+          "The idTags the charger may authorize by itself, also offline: `update_type` Full "
+          "replaces its list with `entries` (none: an empty list), Differential adds or updates "
+          "each entry with a `status` and deletes each one without. `list_version`: the "
+          "charger's version plus one when absent (a Differential one must be above the "
+          "charger's). Answer: the charger's status (Accepted; Failed, e.g. more entries than "
+          "its SendLocalListMaxLength or LocalAuthListMaxLength; VersionMismatch; NotSupported, "
+          "its list disabled) and the list_version sent; a firmware without the "
+          "LocalAuthListManagement profile answers a CALLERROR NotSupported (502).",
+          schemas.ACTION_LOCAL_LIST, lambda data, charger: fields.local_list(data), local_list,
+          model=schemas.LocalListStatus)
+    route("local-list-version", "Read the local list's version (GetLocalListVersion)",
+          "Answer: `list_version`, the version of the charger's local authorization list: 0 "
+          "when it has none, -1 when it has no local list (or it is disabled).",
+          schemas.ACTION_LOCAL_LIST_VERSION, lambda data, charger: ({}, {}), local_list_version,
+          model=schemas.LocalListVersion)

@@ -7,6 +7,7 @@ its sentence, `{"field": ["The field ... ."]}`, and the answer is 422 with all o
     reserve(data, charger, now) -> (values, errors)   connector_id, id_token, expires_at | minutes,
                                                       reservation_id?
     cancel_reservation(data)    -> (values, errors)   reservation_id
+    local_list(data)            -> (values, errors)   update_type, entries, list_version?
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ INT32_MAX = 2**31 - 1  # an OCPP integer (transactionId, reservationId)
 STACK_LEVEL_MAX = 100  # far above any charger's ChargeProfileMaxStackLevel; the charger decides
 LIMIT_MAX_A = 1000  # amperes; a limit above the charger's rating is its own to refuse
 RESERVE_MAX_MINUTES = 24 * 60
+# entries in one SendLocalList: the charger refuses more than its SendLocalListMaxLength
+# (Failed); this bound only keeps a request to what one WebSocket frame of the charger can hold
+LOCAL_LIST_MAX = 500
+LIST_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+UPDATE_TYPES = ("Full", "Differential")
 # OCPP 1.6 CiString: printable ASCII only
 _PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
 
@@ -159,3 +165,88 @@ def reserve(data: object, charger: dict, now: float) -> tuple[dict, Errors]:
 def cancel_reservation(data: object) -> tuple[dict, Errors]:
     data, errors = _object(data), {}
     return {"reservation_id": _int(data, "reservation_id", errors, 0, INT32_MAX)}, errors
+
+
+def _tag(v: object) -> str | None:
+    """What is wrong with an idTag value (None: nothing)."""
+    if not isinstance(v, str):
+        return "must be a string"
+    if not v:
+        return "is required"
+    if len(v) > ID_TOKEN_MAX:
+        return f"must not be greater than {ID_TOKEN_MAX} characters"
+    if not _PRINTABLE.match(v):
+        return "must contain printable ASCII characters only (an OCPP idTag)"
+    return None
+
+
+def local_list(data: object) -> tuple[dict, Errors]:
+    """A SendLocalList's fields: every bad entry's field is named by its index
+    (`entries.3.id_tag`), as Laravel names the fields of an array."""
+    data, errors = _object(data), {}
+    values: dict = {"list_version": _int(data, "list_version", errors, 1, INT32_MAX, required=False),
+                    "update_type": None, "entries": []}
+    kind = data.get("update_type")
+    if kind is None or kind == "":
+        errors["update_type"] = ["The update type field is required."]
+    elif kind not in UPDATE_TYPES:
+        errors["update_type"] = ["The selected update type is invalid: Full or Differential."]
+    else:
+        values["update_type"] = kind
+    entries = data.get("entries")
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        errors["entries"] = ["The entries field must be an array."]
+        return values, errors
+    if len(entries) > LOCAL_LIST_MAX:
+        errors["entries"] = [f"The entries field must not have more than {LOCAL_LIST_MAX} items."]
+        return values, errors
+    seen: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        at = f"entries.{i}"
+        if not isinstance(e, dict):
+            errors[at] = [f"The {at} field must be an object."]
+            continue
+        unknown = sorted(set(e) - {"id_tag", "status", "expiry_date", "parent_id_tag"})
+        if unknown:
+            errors[at] = [f"The {at} field has unknown fields: {', '.join(unknown)}."]
+        out: dict = {}
+        why = _tag(e.get("id_tag"))
+        if why:
+            errors[at + ".id_tag"] = [f"The {at}.id_tag field {why}."]
+        else:
+            key = e["id_tag"].lower()  # idTags compare case-insensitively
+            if key in seen:
+                errors[at + ".id_tag"] = [f"The {at}.id_tag field is entries.{seen[key]}'s "
+                                          "idTag again (idTags compare case-insensitively)."]
+            seen[key] = i
+            out["id_tag"] = e["id_tag"]
+        status = e.get("status")
+        if status is None:
+            if kind == "Full":
+                errors[at + ".status"] = [f"The {at}.status field is required in a Full update "
+                                          "(in a Differential one, no status deletes the idTag)."]
+            elif "expiry_date" in e or "parent_id_tag" in e:
+                errors[at + ".status"] = [f"The {at}.status field is required with expiry_date "
+                                          "or parent_id_tag."]
+        elif status not in LIST_STATUSES:
+            errors[at + ".status"] = [f"The selected {at}.status is invalid: one of "
+                                      f"{', '.join(LIST_STATUSES)}."]
+        else:
+            out["status"] = status
+        if e.get("expiry_date") is not None:
+            t = _when(e["expiry_date"])
+            if t is None:
+                errors[at + ".expiry_date"] = [f"The {at}.expiry_date field must be a date and "
+                                               "time with its offset, e.g. 2027-01-10T14:30:00Z."]
+            else:
+                out["expiry"] = t
+        if e.get("parent_id_tag") is not None:
+            why = _tag(e["parent_id_tag"])
+            if why:
+                errors[at + ".parent_id_tag"] = [f"The {at}.parent_id_tag field {why}."]
+            else:
+                out["parent_id_tag"] = e["parent_id_tag"]
+        values["entries"].append(out)
+    return values, errors

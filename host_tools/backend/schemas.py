@@ -203,3 +203,40 @@ ACTION_CANCEL_RESERVATION = {
     "required": ["reservation_id"],
     "properties": {"reservation_id": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
 }
+
+
+class LocalListStatus(ActionStatus):
+    list_version: int = Field(description="The listVersion sent (the charger's next one when not "
+                                          "given)")
+
+
+class LocalListVersion(BaseModel):
+    list_version: int = Field(description="The charger's listVersion: 0 no list, -1 it has no "
+                                          "local list (or it is disabled)")
+
+
+ACTION_LOCAL_LIST = {
+    "type": "object",
+    "required": ["update_type"],
+    "properties": {
+        "list_version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                         "description": "Optional: the charger's version plus one when absent"},
+        "update_type": {"type": "string", "enum": ["Full", "Differential"],
+                        "description": "Full replaces the charger's list; Differential changes "
+                                       "the entries named"},
+        "entries": {"type": "array", "maxItems": 500, "items": {
+            "type": "object",
+            "required": ["id_tag"],
+            "additionalProperties": False,
+            "properties": {
+                "id_tag": _ID_TOKEN,
+                "status": {"type": "string",
+                           "enum": ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"],
+                           "description": "Required in a Full update; in a Differential one an "
+                                          "entry without it deletes the idTag"},
+                "expiry_date": {"type": "string", "format": "date-time"},
+                "parent_id_tag": _ID_TOKEN}}},
+    },
+}
+
+ACTION_LOCAL_LIST_VERSION = {"type": "object", "properties": {}}

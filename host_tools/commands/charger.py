@@ -1,9 +1,11 @@
 """`chargerctl charger`: the operator's actions on one charger, through the backend.
 
-start, stop, limit, reserve and cancel-reservation each send one call to the backend's operator
-API (`POST {api}/chargers/{identity}/actions/...`, host_tools/operator_client.py), which sends
-the OCPP message to the charger and answers with the charger's status. Exit 0 only for
-Accepted. The token is the backend's operator token (`--token` or CHARGERCTL_OPERATOR_TOKEN).
+start, stop, limit, reserve, cancel-reservation and local-list push|version each send one call to
+the backend's operator API (`POST {api}/chargers/{identity}/actions/...`,
+host_tools/operator_client.py), which sends the OCPP message to the charger and answers with the
+charger's status. Exit 0 only for Accepted. The token is the backend's operator token (`--token`
+or CHARGERCTL_OPERATOR_TOKEN). A local list's file is checked here, whole, before anything is
+sent (host_tools/local_list_file.py).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _options(fn: Callable) -> Callable:
                              "CP-1), not the public code.")(fn)
 
 
-def _command(name: str) -> Callable:
+def _command(name: str, group: str = "charger") -> Callable:
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(identity: str, api: str, token: str | None, as_json: bool, **kw: Any) -> None:
@@ -52,7 +54,7 @@ def _command(name: str) -> Callable:
             try:
                 action, body, said = fn(**kw)
                 with OperatorClient(api, token) as ops:
-                    answer = ops.act(identity, action, body)
+                    answer = ops.act(identity, action, body, accepted_only=action != "local-list-version")
             except DriverError as err:
                 if as_json:
                     click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
@@ -61,10 +63,13 @@ def _command(name: str) -> Callable:
                 _fail(out, False, err.message, err.exit_code)
             if as_json:
                 click.echo(json.dumps(answer))
-            else:
+            elif "status" in answer:
                 console().print(f"[green]{identity} answered Accepted[/]: {said(answer)}")
+            else:
+                console().print(f"{identity}: {said(answer)}")
 
-        return charger.command(name, context_settings=CTX, epilog=epilog(*_CODES))(_options(run))
+        parent = local_list if group == "local-list" else charger
+        return parent.command(name, context_settings=CTX, epilog=epilog(*_CODES))(_options(run))
 
     return wrap
 
@@ -78,7 +83,7 @@ def _fail(out, as_json: bool, message: str, code: Exit) -> None:
 
 @click.group(context_settings=CTX, epilog=epilog(*_CODES))
 def charger() -> None:
-    """Operator actions on a charger: start, stop, limit, reserve, cancel-reservation.
+    """Operator actions on a charger: start, stop, limit, reserve, cancel-reservation, local-list.
 
     Each sends one OCPP message to the charger through the backend's operator API (Plugchoice's
     `POST /api/v3/chargers/{charger}/actions/...`) and prints the charger's answer. Exit 0 only
@@ -99,6 +104,8 @@ def charger() -> None:
       chargerctl charger limit --charger CP-1 --connector 0 --amps 32 --stack-level 2
       chargerctl charger reserve --charger CP-1 --connector 1 --id-token TECH-01 --minutes 30
       chargerctl charger cancel-reservation --charger CP-1 --reservation 3
+      chargerctl charger local-list push --charger CP-1 cards.csv
+      chargerctl charger local-list version --charger CP-1
       chargerctl charger start --charger CP-1 --id-token TECH-01 --json \\
           --api http://192.168.1.20:8180/api/v3
     """
@@ -229,3 +236,71 @@ def cancel_reservation(reservation_id: int):
     """
     return "cancel-reservation", {"reservation_id": reservation_id}, \
         lambda a: f"reservation {reservation_id} is cancelled."
+
+
+@charger.group("local-list", context_settings=CTX, epilog=epilog(*_CODES))
+def local_list() -> None:
+    """The charger's local authorization list: push one (SendLocalList), read its version.
+
+    The idTags on the list are the ones the charger authorizes by itself, before the backend
+    is asked and also while it is offline (LocalAuthListEnabled, LocalAuthorizeOffline).
+
+    \b
+    Examples:
+      chargerctl charger local-list push --charger CP-1 cards.csv
+      chargerctl charger local-list push --charger CP-1 --differential changes.json
+      chargerctl charger local-list version --charger CP-1
+    """
+
+
+@_command("push", group="local-list")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--differential", is_flag=True,
+              help="Change only the idTags in FILE (an entry without a status deletes its "
+                   "idTag); default: FILE replaces the whole list (Full).")
+@click.option("--version", "list_version", type=click.IntRange(1, 2**31 - 1), default=None,
+              help="The list version to send (default: the charger's version plus one).")
+def push(file: str, differential: bool, list_version: int | None):
+    """Send a local authorization list from FILE (SendLocalList).
+
+    FILE is JSON or CSV ('-': standard input). JSON: a list of entries, or an object with
+    "entries"; each entry {"id_tag", "status", "expiry_date", "parent_id_tag"}. CSV: a header
+    line naming those columns (id_tag first; the others optional), then one entry a line;
+    lines starting with # are comments. status is Accepted, Blocked, Expired, Invalid or
+    ConcurrentTx (required, except in a --differential file, where no status deletes the
+    idTag); expiry_date is ISO 8601 with its offset, e.g. 2027-01-10T14:30:00Z. The whole file
+    is checked first: a bad line is named with its number and nothing is sent.
+
+    The charger answers Accepted, Failed (e.g. more entries than its SendLocalListMaxLength),
+    VersionMismatch (a --differential --version not above its own) or NotSupported.
+
+    \b
+    Example cards.csv:
+      id_tag,status,expiry_date,parent_id_tag
+      TECH-01,Accepted,,
+      LOST-02,Blocked,,
+      FLEET-03,Accepted,2027-06-30T23:59:59Z,FLEET
+    """
+    from host_tools.local_list_file import read_entries
+
+    kind = "Differential" if differential else "Full"
+    entries = read_entries(file, kind)
+    body: dict[str, Any] = {"update_type": kind, "entries": entries}
+    if list_version is not None:
+        body["list_version"] = list_version
+    return "local-list", body, lambda a: (f"{kind} list of {len(entries)} entr"
+                                          f"{'y' if len(entries) == 1 else 'ies'} is version "
+                                          f"{a.get('list_version')} now.")
+
+
+@_command("version", group="local-list")
+def version():
+    """Print the version of the charger's local list (GetLocalListVersion).
+
+    0: it has no list; -1: it has no local list support, or LocalAuthListEnabled is false.
+
+    \b
+    Example:
+      chargerctl charger local-list version --charger CP-1
+    """
+    return "local-list-version", {}, lambda a: f"local list version {a.get('list_version')}"

@@ -76,6 +76,19 @@ class Charger(TestChargePoint):
     async def on_cancel_reservation(self, **kw):
         return await self._answer("CancelReservation", kw, result.CancelReservation)
 
+    @on(Action.send_local_list, skip_schema_validation=True)
+    async def on_send_local_list(self, **kw):
+        return await self._answer("SendLocalList", kw, result.SendLocalList)
+
+    @on(Action.get_local_list_version, skip_schema_validation=True)
+    async def on_get_local_list_version(self, **kw):
+        # the answer here is the listVersion (7 unless a test says otherwise), or "error"
+        self.got.append(("GetLocalListVersion", kw))
+        answer = self.answers.get("GetLocalListVersion", 7)
+        if answer == "error":
+            raise NotSupportedError(description="GetLocalListVersion is not built yet")
+        return result.GetLocalListVersion(list_version=answer)
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory):
@@ -119,7 +132,9 @@ async def act(http, action: str, body: object = None, identity: str = "CP-1",
 ALL = [("start", {"id_token": "TECH-1"}), ("stop", {"transaction_id": 5}),
        ("charge-limit", {"connector_id": 1, "limit": 10}),
        ("reserve", {"connector_id": 1, "id_token": "TECH-1", "minutes": 5}),
-       ("cancel-reservation", {"reservation_id": 1})]
+       ("cancel-reservation", {"reservation_id": 1}),
+       ("local-list", {"update_type": "Full", "entries": [{"id_tag": "TECH-1", "status": "Accepted"}]}),
+       ("local-list-version", {})]
 
 
 @pytest.mark.parametrize(("action", "body"), ALL)
@@ -345,12 +360,57 @@ async def test_cancel_of_an_unknown_reservation_is_the_chargers_rejected(http, c
     assert r.status_code == 200 and r.json() == {"status": "Rejected"}
 
 
+async def test_local_list_sends_the_entries_with_their_id_tag_info(http, cp):
+    r = await act(http, "local-list", {"list_version": 3, "update_type": "Full", "entries": [
+        {"id_tag": "TECH-1", "status": "Accepted", "expiry_date": "2027-01-10T15:30:00+01:00",
+         "parent_id_tag": "FLEET"},
+        {"id_tag": "LOST-2", "status": "Blocked"}]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "Accepted", "list_version": 3}
+    assert cp.got == [("SendLocalList", {
+        "list_version": 3, "update_type": "Full", "local_authorization_list": [
+            {"id_tag": "TECH-1", "id_tag_info": {"status": "Accepted",
+                                                 "expiry_date": "2027-01-10T14:30:00.000Z",
+                                                 "parent_id_tag": "FLEET"}},
+            {"id_tag": "LOST-2", "id_tag_info": {"status": "Blocked"}}]})]
+
+
+async def test_local_list_without_a_version_sends_the_chargers_next(http, cp):
+    r = await act(http, "local-list", {"update_type": "Differential",
+                                       "entries": [{"id_tag": "GONE-3"}]})
+    assert r.status_code == 200 and r.json() == {"status": "Accepted", "list_version": 8}
+    assert cp.got == [("GetLocalListVersion", {}), ("SendLocalList", {
+        "list_version": 8, "update_type": "Differential",
+        "local_authorization_list": [{"id_tag": "GONE-3"}]})]  # no idTagInfo: deleted
+    cp.got.clear()
+    cp.answers.update({"GetLocalListVersion": -1, "SendLocalList": "NotSupported"})
+    r = await act(http, "local-list", {"update_type": "Full"})  # no entries: an empty list
+    assert r.status_code == 200 and r.json() == {"status": "NotSupported", "list_version": 1}
+    assert cp.got[1] == ("SendLocalList", {"list_version": 1, "update_type": "Full",
+                                           "local_authorization_list": []})
+
+
+@pytest.mark.parametrize("status", ["Failed", "VersionMismatch"])
+async def test_a_refused_local_list_is_the_chargers_word(http, cp, status):
+    cp.answers["SendLocalList"] = status
+    r = await act(http, "local-list", {"list_version": 2, "update_type": "Full", "entries": []})
+    assert r.status_code == 200 and r.json() == {"status": status, "list_version": 2}
+
+
+async def test_local_list_version_reads_the_chargers(http, cp):
+    r = await act(http, "local-list-version", {})
+    assert r.status_code == 200 and r.json() == {"list_version": 7}
+    cp.answers["GetLocalListVersion"] = 0
+    r = await act(http, "local-list-version")  # no body at all
+    assert r.status_code == 200 and r.json() == {"list_version": 0}
+
+
 # --- when the charger does not answer with a status -------------------------------------------
 
 @pytest.mark.parametrize(("action", "body"), ALL)
 async def test_a_callerror_is_502_naming_its_code(http, cp, action, body):
     for name in ("RemoteStartTransaction", "RemoteStopTransaction", "SetChargingProfile",
-                 "ReserveNow", "CancelReservation"):
+                 "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion"):
         cp.answers[name] = "error"
     r = await act(http, action, body)
     assert r.status_code == 502, r.text
@@ -452,6 +512,45 @@ BAD = [
     ("reserve", {"connector_id": 1, "id_token": "T", "minutes": 5, "reservation_id": "r"},
      "reservation_id", "The reservation id field must be an integer."),
     ("cancel-reservation", {}, "reservation_id", "The reservation id field is required."),
+    ("local-list", {"entries": []}, "update_type", "The update type field is required."),
+    ("local-list", {"update_type": "full"}, "update_type",
+     "The selected update type is invalid: Full or Differential."),
+    ("local-list", {"update_type": "Full", "list_version": 0}, "list_version",
+     "The list version field must be between 1 and 2147483647."),
+    ("local-list", {"update_type": "Full", "list_version": "2"}, "list_version",
+     "The list version field must be an integer."),
+    ("local-list", {"update_type": "Full", "entries": {"id_tag": "A"}}, "entries",
+     "The entries field must be an array."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Accepted"}] * 501},
+     "entries", "The entries field must not have more than 500 items."),
+    ("local-list", {"update_type": "Full", "entries": ["A"]}, "entries.0",
+     "The entries.0 field must be an object."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Accepted", "x": 1}]},
+     "entries.0", "The entries.0 field has unknown fields: x."),
+    ("local-list", {"update_type": "Full", "entries": [{"status": "Accepted"}]}, "entries.0.id_tag",
+     "The entries.0.id_tag field must be a string."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "X" * 21, "status": "Accepted"}]},
+     "entries.0.id_tag", "The entries.0.id_tag field must not be greater than 20 characters."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Accepted"},
+                                                       {"id_tag": "a", "status": "Blocked"}]},
+     "entries.1.id_tag", "The entries.1.id_tag field is entries.0's idTag again (idTags compare "
+                         "case-insensitively)."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A"}]}, "entries.0.status",
+     "The entries.0.status field is required in a Full update (in a Differential one, no status "
+     "deletes the idTag)."),
+    ("local-list", {"update_type": "Differential", "entries": [{"id_tag": "A", "parent_id_tag": "P"}]},
+     "entries.0.status", "The entries.0.status field is required with expiry_date or parent_id_tag."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Maybe"}]},
+     "entries.0.status", "The selected entries.0.status is invalid: one of Accepted, Blocked, "
+                         "Expired, Invalid, ConcurrentTx."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Accepted",
+                                                        "expiry_date": "2027-01-01T00:00:00"}]},
+     "entries.0.expiry_date", "The entries.0.expiry_date field must be a date and time with its "
+                              "offset, e.g. 2027-01-10T14:30:00Z."),
+    ("local-list", {"update_type": "Full", "entries": [{"id_tag": "A", "status": "Accepted",
+                                                        "parent_id_tag": "caf\u00e9"}]},
+     "entries.0.parent_id_tag", "The entries.0.parent_id_tag field must contain printable ASCII "
+                                "characters only (an OCPP idTag)."),
     ("cancel-reservation", {"reservation_id": 2**31}, "reservation_id",
      "The reservation id field must be between 0 and 2147483647."),
 ]
@@ -480,7 +579,8 @@ async def test_the_openapi_document_has_the_actions_with_bearer_auth(tmp_path):
     assert doc["components"]["securitySchemes"]["operatorToken"] == {
         "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]
         ["operatorToken"]["description"]}
-    for action in ("start", "stop", "charge-limit", "reserve", "cancel-reservation"):
+    for action in ("start", "stop", "charge-limit", "reserve", "cancel-reservation", "local-list",
+                   "local-list-version"):
         op = doc["paths"][f"/api/v3/chargers/{{identity}}/actions/{action}"]["post"]
         assert op["security"] == [{"operatorToken": []}]
         assert {"200", "400", "401", "403", "404", "422", "429", "502", "504"} <= set(op["responses"])

@@ -154,3 +154,59 @@ def test_the_reserved_idtag_starts_and_ends_the_reservation(rig):
         assert result.exit_code == 0, result.stderr
         wait_until(lambda: Db(rig).transaction(tx["id"])["meter_stop"] is not None, 15,
                    "StopTransaction", detail=lambda: board_tail(rig))
+
+
+def local_list(rig, args: list[str]):
+    from host_tools.cli import main
+
+    sub, *rest = args
+    argv = ["charger", "local-list", sub, "--charger", rig.identity, "--api", rig.api,
+            "--token", TOKEN, *rest]
+    return CliRunner(mix_stderr=False).invoke(main, argv, catch_exceptions=False)
+
+
+def test_local_list_push_and_version_on_the_virtual_board(rig, tmp_path):
+    """`chargerctl charger local-list`: SendLocalList and GetLocalListVersion (reference/
+    ocpp16-profiles.md section 3) with the real firmware. "Version: ... 0 empty, else stored";
+    a push without --version sends the charger's next; a Differential one not above the
+    charger's is VersionMismatch and one over SendLocalListMaxLength Failed (exit 28, the
+    charger's no); a bad file is named by its line and nothing is sent (exit 22)."""
+    if _route("SendLocalList") == "no":
+        pytest.skip("the firmware has no LocalAuthListManagement yet")
+    result = local_list(rig, ["version", "--json"])
+    assert result.exit_code == 0, result.stderr + board_tail(rig)
+    start = json.loads(result.stdout)["list_version"]
+    assert start >= 0
+    cards = tmp_path / "cards.csv"
+    cards.write_text("id_tag,status,expiry_date,parent_id_tag\n# the bench\nTECH-01,Accepted,,\n"
+                     "LOST-02,Blocked,,\nFLEET-03,Accepted,2030-06-30T23:59:59Z,FLEET\n")
+    result = local_list(rig, ["push", str(cards)])
+    assert result.exit_code == 0, result.stderr + board_tail(rig)
+    assert f"Full list of 3 entries is version {start + 1} now" in result.stdout
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps([{"id_tag": "LOST-02"}, {"id_tag": "NEW-04", "status": "Accepted"}]))
+    result = local_list(rig, ["push", "--differential", str(changes), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": "Accepted", "list_version": start + 2}
+    result = local_list(rig, ["version"])
+    assert result.exit_code == 0 and f"local list version {start + 2}" in result.stdout
+
+    sent = rig.board.console_text().count("local list version=")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id_tag,status\nOK-1,Accepted\nBAD-2,Maybe\n")
+    result = local_list(rig, ["push", str(bad)])
+    assert result.exit_code == 22, result.stdout + result.stderr
+    assert "line 3 (status): The selected status is invalid" in result.stderr
+    assert "nothing was sent" in result.stderr
+
+    result = local_list(rig, ["push", "--differential", "--version", str(start + 2), str(changes)])
+    assert result.exit_code == 28 and "VersionMismatch" in result.stderr, result.stderr
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"id_tag": f"T{i}", "status": "Accepted"} for i in range(33)]))
+    result = local_list(rig, ["push", str(many), "--json"])
+    assert result.exit_code == 28, result.stdout + result.stderr
+    assert json.loads(result.stdout)["answer"]["status"] == "Failed"
+    result = local_list(rig, ["version", "--json"])
+    assert json.loads(result.stdout) == {"list_version": start + 2}  # untouched by both
+    # the bad file reached nothing: two more SendLocalList on the board (mismatch, failed)
+    assert rig.board.console_text().count("local list version=") == sent + 2

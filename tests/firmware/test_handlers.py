@@ -222,8 +222,8 @@ def test_offline_authorization_rules():
     auth.remember("BLOCKED", {"status": "Blocked"})
     assert not Authorize.present(cp, 1, "BLOCKED")
     assert Authorize.present(cp, 1, "KNOWN") and cp.port(1).machine.tx
-    auth.clear()
-    assert auth.cache == {}
+    assert call(cp, "ClearCache", {}) == {"status": "Accepted"}
+    assert not Authorize.present(cp, 1, "BLOCKED") and not Authorize.present(cp, 2, "KNOWN")
     done(d)
 
 

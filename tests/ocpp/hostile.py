@@ -49,8 +49,8 @@ MAX_TEXT = 8000  # what an ordinary hostile frame may weigh, so it never trips m
 
 SUPPORTED = ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer", "GetConfiguration",
              "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "TriggerMessage",
-             "ReserveNow", "CancelReservation")
-NOT_SUPPORTED = ("GetDiagnostics", "UpdateFirmware", "GetLocalListVersion", "SendLocalList",
+             "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion")
+NOT_SUPPORTED = ("GetDiagnostics", "UpdateFirmware",
                  "ClearChargingProfile", "GetCompositeSchedule", "SetChargingProfile")
 # Actions the charge point sends: a central system calling them gets NotImplemented.
 CP_ACTIONS = ("Authorize", "BootNotification", "DiagnosticsStatusNotification",
@@ -66,7 +66,7 @@ CLASSES = {
     "not JSON": 4, "JSON not a frame": 4, "message type id": 3, "message id": 4, "unknown action": 3,
     "NotSupported action": 3, "answer for an id never sent": 3, "ping": 2, "fragmented": 3,
     "ClearCache": 3, "DataTransfer": 6, "GetConfiguration": 6, "TriggerMessage": 5, "UnlockConnector": 4,
-    "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
+    "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
     "ChangeConfiguration": 8, "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
@@ -205,6 +205,15 @@ BASES = {
                    {"connectorId": 0, "expiryDate": "2020-06-01T12:00:00+02:00", "idTag": "T",
                     "parentIdTag": "P", "reservationId": 2}],
     "CancelReservation": [{"reservationId": 1}],
+    # the list of a charger whose sessions in this run are remote starts: harmless to change
+    "SendLocalList": [{"listVersion": 1, "updateType": "Full"},
+                      {"listVersion": 5, "updateType": "Differential",
+                       "localAuthorizationList": [{"idTag": "L1", "idTagInfo": {"status": "Accepted"}},
+                                                  {"idTag": "L2"},
+                                                  {"idTag": "L3", "idTagInfo": {
+                                                      "status": "Blocked", "expiryDate": "2026-01-01T00:00:00Z",
+                                                      "parentIdTag": "P"}}]}],
+    "GetLocalListVersion": [{}],
     "DataTransfer": [{"vendorId": "com.example", "messageId": "hello", "data": "x"}, {"vendorId": "v"}],
     "GetConfiguration": [{}, {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}],
     "RemoteStartTransaction": [{"idTag": "TAG1", "connectorId": 1}, {"idTag": "TAG2"},
@@ -219,7 +228,6 @@ BASES = {
 NOT_SUPPORTED_BASES = {
     "GetDiagnostics": {"location": "ftp://example.com/"}, "UpdateFirmware": {"location": "http://x/fw.bin",
                                                                             "retrieveDate": "2026-01-01T00:00:00Z"},
-    "GetLocalListVersion": {}, "SendLocalList": {"listVersion": 1, "updateType": "Full"},
     "ClearChargingProfile": {}, "GetCompositeSchedule": {"connectorId": 1, "duration": 60},
     "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": {k: v for k, v in TX_PROFILE.items()
                                                                     if k != "transactionId"}},
@@ -577,7 +585,7 @@ class Gen:
             elif action == "GetConfiguration" and r.random() < 0.4:
                 payload, sub = self.many_keys()
             elif action in ("ClearCache", "DataTransfer", "TriggerMessage", "UnlockConnector",
-                            "RemoteStopTransaction") and r.random() < 0.1:
+                            "RemoteStopTransaction", "GetLocalListVersion", "SendLocalList") and r.random() < 0.1:
                 payload, sub = base, "valid"
             else:
                 payload, sub = self.mutate(action, base)

@@ -7,8 +7,9 @@
 #                      transaction), transactions through the journal, meter values
 #                      (data/tx<n>.json, data/txids.json; data/journal.log through journal.py)
 #   availability.py    ChangeAvailability's state and StatusNotification  (data/avail.json)
-#   authorization.py   idTags waiting for Authorize, the authorization cache, the reservations
-#                      (data/auth.json, data/resv.json)
+#   authorization.py   idTags waiting for Authorize, the reservations (data/resv.json); the
+#                      local list and the cache, read per use (localauth.py: data/list.jsonl,
+#                      data/cache.jsonl)
 #   settings.py        the configuration keys  (data/ocpp.json)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.

@@ -31,9 +31,15 @@ _TABLE = const(
     "\nConnectorPhaseRotationMaxLength i R 9 9 9"
     # the largest answer (every key at its longest value and this many unknown keys of 50
     # characters, escaped) fits the WebSocket frame limit: tests/firmware/test_settings.py
-    "\nGetConfigurationMaxKeys i R 16 16 16"
+    "\nGetConfigurationMaxKeys i R 15 15 15"
     # s; OCPP gives 0 no meaning here; a link silent for more than a day is lost anyway
     "\nHeartbeatInterval i W 1 86400 300"
+    # the local authorization list (localauth.py, operations/SendLocalList.py): in flash, read a
+    # line at a time, so its length costs flash (~75 bytes an entry at the longest) and lookup
+    # time, not heap: a card looks the list up before anything else, and the last of 128 entries
+    # takes ~4 ms on the 32-bit unix port of a PC (256: 7.6 ms), some 0.1-0.2 s on an ESP32
+    "\nLocalAuthListEnabled b W true"
+    "\nLocalAuthListMaxLength i R 128 128 128"
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
@@ -59,8 +65,12 @@ _TABLE = const(
     # (authorization.py, operations/CancelReservation.py)
     "\nReserveConnectorZeroSupported b R true"
     # names what is built (operations/__init__.py's route table)
-    "\nSupportedFeatureProfiles c R Core,RemoteTrigger,Reservation"
-    "\nSupportedFeatureProfilesMaxLength i R 3 3 3"
+    # a message's entries are all in the heap at once, its frame in one block: 32 of the
+    # longest (~166 bytes each, 5.3 KB) fit an ESP32's whole heap on an .mpy build (112k) and
+    # its first region (56k) on a frozen one; 48 (8 KB) fit neither (tests/ocpp/test_local_list.py)
+    "\nSendLocalListMaxLength i R 32 32 32"
+    "\nSupportedFeatureProfiles c R Core,LocalAuthListManagement,RemoteTrigger,Reservation"
+    "\nSupportedFeatureProfilesMaxLength i R 4 4 4"
     # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
     "\nTransactionMessageAttempts i W 1 10 3"
     # s, times the attempt number (transactions.py); 0 would resend a refused message at once

@@ -381,7 +381,7 @@ class Transactions:
                 self.ids[str(ref)] = tid
                 save_json(_IDS, self.ids)
             info = res.get("idTagInfo") or {}
-            cp.authorization.remember(p["idTag"], info)
+            cp.authorization.remember(p["idTag"], info, True)
             cp.journal.pop(seq)
             log("tx confirmed", "ref", ref, "transaction_id", tid, "status", info.get("status"))
             if info.get("status") != "Accepted":

@@ -1,8 +1,9 @@
 # RemoteStartTransaction: authorise the idTag on a connector (the given one, or the first free
 # one with a cable in it); the transaction starts when the cable is in, or after Authorize when
 # AuthorizeRemoteTxRequests is set. How it is held (per use): the route table in __init__.py.
-# A reserved connector takes only its reservation's idTag: another is Rejected (the parentIdTag
-# of a remote idTag is unknown, and a remote start does not send Authorize.req to learn it).
+# A reserved connector takes only its reservation's idTag, or one whose parentIdTag the local
+# list or the cache knows to be the reservation's: another is Rejected (a remote start does not
+# send Authorize.req to learn a parentIdTag).
 
 
 def answer(cp, p):
@@ -18,14 +19,19 @@ def answer(cp, p):
     # the central system learns from SupportedFeatureProfiles.
     if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
         return {"status": "Rejected"}
-    admits = cp.operation("ReserveNow").admits if cp.authorization.held else None
+    admits = parent = None
+    if cp.authorization.held:
+        admits = cp.operation("ReserveNow").admits
+        from evse.ocpp.authorization import local
+        known = local().lookup(cp, tag)
+        parent = (known[3] or "") if known is not None and known[1] == "Accepted" else None
     if cid is None:  # any free connector: one reserved for this idTag, else one with a cable in
         port = None
         best = -1
         for q in cp.ports:
             c = q.machine
             if (c.state in ("Available", "Preparing", "Reserved") and c.id_tag is None
-                    and (c.reserved is None or admits(cp, q.id, tag) is True)):
+                    and (c.reserved is None or admits(cp, q.id, tag, parent) is True)):
                 rank = (c.reserved is not None) * 2 + c.plugged
                 if rank > best:
                     port = q
@@ -34,7 +40,7 @@ def answer(cp, p):
             return {"status": "Rejected"}
     else:
         port = cp.port(cid)
-        if port.machine.reserved is not None and admits(cp, cid, tag) is not True:
+        if port.machine.reserved is not None and admits(cp, cid, tag, parent) is not True:
             return {"status": "Rejected"}
     if cp.settings["AuthorizeRemoteTxRequests"]:
         c = port.machine

@@ -113,7 +113,7 @@ def find(cp, port, tag):
         if r[4]:
             if r[1] == port.id and port.machine.reserved is not None:
                 return r
-            if r[1] == 0 and (au.mark == port.id or r[2] == tag):
+            if r[1] == 0 and (au.mark == port.id or r[2].lower() == tag.lower()):
                 zero = r
     return zero
 
@@ -124,14 +124,15 @@ def admits(cp, cid, tag, parent=None):
     parentIdTag can tell and it is not known (`parent` None): Authorize.req learns it."""
     # Asked only for a connector that holds a reservation (Reserved, or authorised and still
     # holding it): its own or, marked, connector 0's.
+    # idTags are CiString20: compared case-insensitively.
     rs = cp.authorization
     for r in rs.held:
         if r[4] and (r[1] == cid or (r[1] == 0 and rs.mark == cid)):
-            if tag == r[2]:
+            if tag.lower() == r[2].lower():
                 return True
             if r[3] is None:
                 return False
-            return None if parent is None else parent == r[3]
+            return None if parent is None else parent.lower() == r[3].lower()
     return True
 
 

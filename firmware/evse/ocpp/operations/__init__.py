@@ -55,11 +55,12 @@ _ROUTES = const(
     # Reservation
     "\nCancelReservation rare"
     "\nReserveNow rare"
-    # FirmwareManagement, LocalAuthListManagement, SmartCharging
+    # LocalAuthListManagement
+    "\nGetLocalListVersion rare"
+    "\nSendLocalList rare"
+    # FirmwareManagement, SmartCharging
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
-    "\nGetLocalListVersion no"
-    "\nSendLocalList no"
     "\nClearChargingProfile no"
     "\nGetCompositeSchedule no"
     "\nSetChargingProfile no"
