@@ -4,7 +4,7 @@
 import machine
 from machine import Pin
 
-from evse.hal import Board, NoDisplay, Outlet, connector_count
+from evse.hal import Board, NoDisplay, Outlet, connector_count, max_current
 from evse.hal.plug import PlugInput
 from evse.hal.relay import Relay
 from evse.hal.watchdog import Watchdog, maintenance_mode
@@ -89,14 +89,19 @@ def build(board, config):
     bus = None
     if any(c["meter"]["type"] in ("sdm120", "sdm630") for c in specs):
         bus = modbus(board["modbus"])
+    amps = [max_current(c["plug"], config, 16) for c in specs]
     for i, c in enumerate(specs):
         p = c["plug"]
         if p.get("pwm_pin") is not None:
-            from evse.hal.pilot import PilotRelay
+            from evse.hal.pilot_pwm import PilotRelay
             pwm = machine.PWM(Pin(p["pwm_pin"], Pin.OUT, value=1), freq=1000, duty_u16=65535)
-            relays[i] = PilotRelay(relays[i], pwm, p.get("max_current_a", 16))
-    outlets = [Outlet(relays[i], meter(c["meter"], i, bus), plug(c["plug"]))
-               for i, c in enumerate(specs)]
+            relays[i] = PilotRelay(relays[i], pwm, amps[i])
+    outlets = []
+    for i, c in enumerate(specs):
+        m = meter(c["meter"], i, bus)
+        # the phases it supplies: config.json's, else what the meter measures (SDM630: 3)
+        ph = config.get("phases") or getattr(m, "phases", 1)
+        outlets.append(Outlet(relays[i], m, plug(c["plug"]), None, amps[i], ph))
     m = board.get("maintenance")
     maint = maintenance_mode(_input(m) if m else None)
     wd = board.get("watchdog") or {}

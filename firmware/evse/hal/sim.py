@@ -1,7 +1,8 @@
 # Simulated hardware for the unix port (the virtual board): relay coil and feedback, an EV that
 # plugs in and draws power, an energy meter that integrates that power, a console display, and
 # a line-JSON control server on 127.0.0.1 through which tests and host tools play the EV.
-# The real Relay, PlugInput and Screen classes run on top of simulated pins.
+# The real Relay, PilotRelay, PlugInput and Screen classes run on top of simulated pins; the EV
+# reads the pilot's duty like a real one and draws no more than it offers.
 import asyncio
 import json
 import os
@@ -9,14 +10,16 @@ import time
 
 from evse import drop
 from evse.files import load_energy, save_json
-from evse.hal import Board, MeterError, NoDisplay, Outlet, connector_count
+from evse.hal import Board, MeterError, NoDisplay, Outlet, connector_count, max_current
 from evse.hal.display import ConsoleScreen
+from evse.hal.pilot_pwm import PilotRelay, amps_of_duty
 from evse.hal.plug import PlugInput
 from evse.hal.relay import Relay
 from evse.hal.watchdog import Watchdog
 from evse.log import log
 
 _VOLTS = 230.0
+_MAX_A = const(32)  # the virtual board's rating: 32 A single phase, a 7.4 kW wallbox
 
 
 class SimPin:
@@ -41,14 +44,18 @@ class SimPin:
 
 class SimConnector:
     """One simulated socket with its EV and meter. Energy is integrated only while the relay is
-    closed, the EV plugged and no fault is set; the register is persisted on every read."""
+    closed, the EV plugged and no fault is set; the register is persisted on every read. The EV
+    draws its power_w, at most what the pilot offers (A x 230 V x phases); it is also the pilot
+    PWM output (duty_u16) the outlet's PilotRelay drives."""
 
     def __init__(self, cid, plugged=False, power_w=7400, fault=None, ticks_ms=time.ticks_ms,
-                 path=None):
+                 path=None, phases=1):
         self.id = cid
         self.plugged = plugged
         self.ev_power_w = power_w
         self.fault = fault
+        self.phases = phases
+        self.duty = 65535  # the pilot: steady +12 V until the relay closes with an offer
         self._ticks = ticks_ms
         self.path = path or "data/simmeter_%d.json" % cid
         self.coil = SimPin(0, before_change=self.update)
@@ -65,10 +72,18 @@ class SimConnector:
     def relay_closed(self):
         return bool(self._contact())
 
+    def offered_a(self):
+        return amps_of_duty(self.duty)
+
     def power_w(self):
         if self.coil.level and self.plugged and self.fault is None:
-            return self.ev_power_w
+            cap = self.offered_a() * _VOLTS * self.phases
+            return self.ev_power_w if self.ev_power_w <= cap else cap
         return 0
+
+    def duty_u16(self, v):
+        self.update()  # energy up to now at the old offer
+        self.duty = v
 
     def update(self):
         now = self._ticks()
@@ -92,6 +107,7 @@ class SimConnector:
         self.update()
         return {"id": self.id, "plugged": self.plugged, "relay_closed": self.relay_closed(),
                 "power_w": self.power_w(), "ev_power_w": self.ev_power_w,
+                "offered_a": self.offered_a(),
                 "energy_wh": self.energy_wh, "fault": self.fault}
 
 
@@ -106,7 +122,8 @@ class SimMeter:
         c.update()
         c.save()
         p = c.power_w()
-        return c.energy_wh, p, (p / _VOLTS,), (_VOLTS,)
+        n = c.phases
+        return c.energy_wh, p, (p / _VOLTS / n,) * n, (_VOLTS,) * n
 
 
 class SimReader:
@@ -171,12 +188,14 @@ class ControlServer:
 def build(board, config):
     sim = config.get("sim") or {}
     n = connector_count(board, config)
+    phases = config.get("phases") or 1
     conns = [SimConnector(i + 1, bool(sim.get("ev_plugged", False)), sim.get("power_w", 7400),
-                          sim.get("fault")) for i in range(n)]
+                          sim.get("fault"), phases=phases) for i in range(n)]
     outlets = []
-    for c in conns:
-        relay = Relay(c.coil, True, c.feedback)
-        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin), SimReader(c)))
+    for i, c in enumerate(conns):
+        amps = max_current(board["connectors"][i]["plug"], config, _MAX_A)
+        relay = PilotRelay(Relay(c.coil, True, c.feedback), c, amps)
+        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin), SimReader(c), amps, phases))
     d = board.get("display") or {}
     if d.get("type") == "console":
         display = ConsoleScreen(d.get("width", 128), d.get("height", 64))

@@ -85,8 +85,20 @@ class Port:
 
     def offer(self, amps):
         """Smart charging's effective limit for this connector changed: amps (A per phase,
-        float, 0 included) or None for no limit."""
+        float, 0 included) or None for no limit. The outlet caps it by its hardware and offers
+        it (pilot duty, the simulated EV); below 6 A the state machine opens the relay
+        (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
+        transaction running it waits for the next."""
         self.offered = amps
+        self.apply("limit", self.outlet.offer(amps))
+
+    def offering(self):
+        """A per phase offered now (Current.Offered): the limit capped by the hardware, its
+        maximum when there is none, 0 below the 6 A a pilot can offer."""
+        o = self.outlet
+        a = self.offered
+        a = o.max_a if a is None or a > o.max_a else a
+        return a if a >= 6 else 0
 
     def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the
@@ -277,6 +289,12 @@ class Transactions:
                 sv.append({"value": "%d" % r[0], "context": context, "measurand": m, "unit": "Wh"})
             elif m == "Power.Active.Import" and r[1] is not None:
                 sv.append({"value": "%d" % r[1], "context": context, "measurand": m, "unit": "W"})
+            elif m == "Current.Offered":
+                sv.append({"value": "%.1f" % port.offering(), "context": context, "measurand": m,
+                           "unit": "A"})
+            elif m == "Power.Offered":
+                a = port.offering() * 230 * port.outlet.phases  # 230 V nominal, as OCPP 1.6 converts
+                sv.append({"value": "%d" % a, "context": context, "measurand": m, "unit": "W"})
             else:
                 vals = r[2] if m == "Current.Import" else r[3] if m == "Voltage" else None
                 for k in range(len(vals) if vals else 0):
