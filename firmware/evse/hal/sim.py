@@ -77,7 +77,7 @@ class SimConnector:
 
     def power_w(self):
         if self.coil.level and self.plugged and self.fault is None:
-            cap = self.offered_a() * _VOLTS * self.phases
+            cap = int(self.offered_a() * _VOLTS * self.phases)
             return self.ev_power_w if self.ev_power_w <= cap else cap
         return 0
 
