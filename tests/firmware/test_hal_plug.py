@@ -1,6 +1,5 @@
 # Plug sense: digital input, and the control pilot through the ADC with IEC 61851 bands.
-from evse.hal.pilot import PilotPlug, pilot_state
-from evse.hal.pilot_pwm import PilotRelay, amps_of_duty, duty_u16
+from evse.hal.pilot import PilotPlug, PilotRelay, duty_u16, pilot_state
 from evse.hal.plug import PlugInput
 
 
@@ -123,18 +122,6 @@ def test_pilot_relay_offers_current_only_while_closed():
     # The contactor closes before the EV is offered current, and the offer ends before it opens.
     assert events == [65535, "close", duty_u16(32), 65535, "open"]
     assert r.is_closed is False and r.welded() is False
-
-
-def test_ev_reads_the_offer_back_from_the_duty():
-    """IEC 61851-1, EV side: 10..85 % -> duty x 0.6 A, 85..96 % -> (duty - 64) x 2.5 A; a
-    steady level (or under 8 %) allows no current. Every offer the EVSE makes reads back to
-    0.1 A in the first range, which the simulated EV relies on."""
-    assert amps_of_duty(65535) == 0 and amps_of_duty(0) == 0 and amps_of_duty(int(5 * 655.35)) == 0
-    for a in (6, 6.5, 10, 13.2, 16, 20, 32, 40, 51):
-        assert amps_of_duty(duty_u16(a)) == a, a
-    for a in (60, 80):
-        assert abs(amps_of_duty(duty_u16(a)) - a) <= 0.1, a
-    assert amps_of_duty(duty_u16(5.9)) == 0  # below 6 A: nothing offered
 
 
 def test_pilot_relay_follows_a_new_offer_while_closed_only():

@@ -19,34 +19,16 @@ def reset():
 
 
 class Outlet:
-    __slots__ = ("relay", "meter", "plug", "reader", "max_a", "phases")
+    __slots__ = ("relay", "meter", "plug", "reader", "max_a", "phases", "pilot")
 
-    def __init__(self, relay, meter, plug, reader=None, max_a=16, phases=1):
+    def __init__(self, relay, meter, plug, reader=None, max_a=16, phases=1, pilot=None):
         self.relay = relay
         self.meter = meter
         self.plug = plug
         self.reader = reader  # optional idTag (card) reader: .read() -> str or None
         self.max_a = max_a  # A per phase the hardware may offer (board file, config.json)
         self.phases = phases  # phases it supplies: Power.Offered = A x 230 V x phases
-
-    def offer(self, amps):
-        """The current this outlet offers for a limit of `amps` (A per phase, None: no limit),
-        capped by its hardware, told to the pilot where there is one; -> the A offered. An
-        outlet without a pilot cannot tell the EV a current: only the relay (below 6 A, open)
-        carries the limit there."""
-        a = self.max_a if amps is None or amps > self.max_a else amps
-        r = self.relay
-        if hasattr(r, "offer"):
-            r.offer(a)
-        return a
-
-
-def max_current(spec, config, default):
-    """A per phase an outlet may offer: its board file's rating (plug.max_current_a, else
-    `default`), lowered by config.json's max_current_a (the installation: cable, fuse)."""
-    a = spec.get("max_current_a", default)
-    c = config.get("max_current_a")
-    return a if c is None or c > a else c
+        self.pilot = pilot  # tells the EV the current offered (.offer(amps)); None: nothing can
 
 
 class NoDisplay:

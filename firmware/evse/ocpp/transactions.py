@@ -85,20 +85,23 @@ class Port:
 
     def offer(self, amps):
         """Smart charging's effective limit for this connector changed: amps (A per phase,
-        float, 0 included) or None for no limit. The outlet caps it by its hardware and offers
-        it (pilot duty, the simulated EV); below 6 A the state machine opens the relay
-        (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
-        transaction running it waits for the next."""
+        float, 0 included) or None for no limit. Capped by the outlet's hardware and told to
+        the EV (the pilot's duty, the simulated EV); below 6 A the state machine opens the
+        relay (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
+        transaction running it waits for the next. An outlet without a pilot carries it by
+        its relay only."""
         self.offered = amps
-        self.apply("limit", self.outlet.offer(amps))
+        a = self.offering()
+        p = self.outlet.pilot
+        if p:
+            p.offer(a)
+        self.apply("limit", a)
 
     def offering(self):
-        """A per phase offered now (Current.Offered): the limit capped by the hardware, its
-        maximum when there is none, 0 below the 6 A a pilot can offer."""
-        o = self.outlet
+        # The limit capped by the hardware, its maximum when there is none.
         a = self.offered
-        a = o.max_a if a is None or a > o.max_a else a
-        return a if a >= 6 else 0
+        m = self.outlet.max_a
+        return m if a is None or a > m else a
 
     def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the
@@ -289,12 +292,12 @@ class Transactions:
                 sv.append({"value": "%d" % r[0], "context": context, "measurand": m, "unit": "Wh"})
             elif m == "Power.Active.Import" and r[1] is not None:
                 sv.append({"value": "%d" % r[1], "context": context, "measurand": m, "unit": "W"})
-            elif m == "Current.Offered":
-                sv.append({"value": "%.1f" % port.offering(), "context": context, "measurand": m,
-                           "unit": "A"})
-            elif m == "Power.Offered":
-                a = port.offering() * 230 * port.outlet.phases  # 230 V nominal, as OCPP 1.6 converts
-                sv.append({"value": "%d" % a, "context": context, "measurand": m, "unit": "W"})
+            elif m[-8:] == ".Offered":  # Current (A per phase) or Power: what the EV may draw
+                a = port.offering()
+                a = a if a >= 6 else 0  # the pilot offers nothing below 6 A
+                w = m[0] == "P"  # W = A x 230 V nominal (as OCPP 1.6 converts) x phases
+                sv.append({"value": "%d" % (a * 230 * port.outlet.phases) if w else "%.1f" % a,
+                           "context": context, "measurand": m, "unit": "W" if w else "A"})
             else:
                 vals = r[2] if m == "Current.Import" else r[3] if m == "Voltage" else None
                 for k in range(len(vals) if vals else 0):
