@@ -8,6 +8,9 @@ Power comes from the meter, never from the watcher's clock:
   seen only sets the baseline: the energy before it may have been read long before the watch.
 Until the charger's first meter reading (every MeterValueSampleInterval, 60 s by default) the
 view says so instead of showing 0 kWh and no power.
+The local backend also gives the current the charger offers the EV (`current_offered_a`, its
+Current.Offered) and the charge limit an operator set on it (`charge_limit_a`); the real
+service gives neither, and the view leaves them out.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class Progress:
                 "energy_kwh": s.get("energy_kwh"),
                 "power_kw": None if self.power_kw is None else round(self.power_kw, 3),
                 "meter_reading_at": s.get("meter_reading_at"), "meter_note": self.meter_note,
+                "current_offered_a": s.get("current_offered_a"),
+                "charge_limit_a": s.get("charge_limit_a"),
                 "cost_so_far": cost_so_far(s), "currency": (s.get("pricing") or {}).get("currency"),
                 "elapsed_s": elapsed_s(s), "failure_reason": s.get("failure_reason")}
 

@@ -114,7 +114,9 @@ def test_state_shape(board):
     assert st["ok"] is True
     c1, c2 = st["connectors"]
     assert set(c1) >= {"id", "plugged", "relay_closed", "power_w", "energy_wh", "fault"}
-    assert (c1["id"], c1["plugged"], c1["relay_closed"], c1["power_w"], c1["fault"]) == (1, True, True, 7400, None)
+    # the EV's 7.4 kW capped by what the pilot offers: the virtual board's 32 A x 230 V
+    assert (c1["id"], c1["plugged"], c1["relay_closed"], c1["power_w"], c1["fault"]) == (1, True, True, 7360, None)
+    assert (c1["ev_power_w"], c1["offered_a"]) == (7400, 32)
     assert (c2["id"], c2["relay_closed"], c2["power_w"]) == (2, False, 0)
 
 

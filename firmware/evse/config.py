@@ -8,7 +8,7 @@ PATH = "config.json"
 MAX_URL = 180  # bytes a version-9 QR code holds at error level M (qr.py's largest version)
 _SIM_FAULTS = ("welded", "meter_lost")
 _KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
-         "public_url", "wifi", "connectors", "sim", "ocpp")
+         "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases")
 
 
 def _ident(s):
@@ -132,6 +132,16 @@ def validate(cfg, board=None):
         if not _is_int(v) or not 1 <= v <= n:
             err.append(("connectors", "must be an integer 1..%d (this board has %d)" % (n, n)
                         if board else "must be a positive integer"))
+
+    # The installation's limits: a cable or a fuse rated below the board's (boards/schema.json:
+    # 6..80 A, the pilot's range), the phases wired. Smart charging never offers more.
+    v = cfg.get("max_current_a")
+    if v is not None and (type(v) not in (int, float) or not 6 <= v <= 80):
+        err.append(("max_current_a", "must be a number 6..80 (A per phase the charger may offer)"))
+
+    v = cfg.get("phases")
+    if v is not None and (type(v) is not int or v not in (1, 3)):
+        err.append(("phases", "must be 1 or 3 (the phases wired to the connectors)"))
 
     v = cfg.get("sim")
     if v is not None:

@@ -22,6 +22,7 @@ UNAVAILABLE = "Unavailable"
 FAULTED = "Faulted"
 
 _MIN_DRAW_W = const(50)
+_MIN_OFFER_A = const(6)  # IEC 61851-1: the pilot offers nothing below 6 A
 
 
 class Connector:
@@ -34,7 +35,8 @@ class Connector:
         self.id_tag = None  # authorised idTag waiting for (or owning) a transaction
         self.tx = False  # a transaction is running
         self.drawing = False
-        self.evse_limit = False  # charging limit 0 or idTag invalidated: EVSE withholds energy
+        self.evse_limit = False  # idTag invalidated: EVSE withholds energy for this transaction
+        self.no_offer = False  # smart charging's limit is below 6 A: EVSE withholds energy
         self.finishing = False
         self.reserved = None  # idTag the connector is reserved for (Reserved while none authorised)
         self.error = "NoError"
@@ -51,7 +53,7 @@ class Connector:
         if self.tx:
             if not self.plugged:
                 return SUSPENDED_EV
-            if self.evse_limit:
+            if self.evse_limit or self.no_offer:
                 return SUSPENDED_EVSE
             return CHARGING if self.drawing else SUSPENDED_EV
         if not self.available:
@@ -69,7 +71,8 @@ class Connector:
         if (not self.tx and self.plugged and self.id_tag is not None and self.available
                 and self.error == "NoError" and "start" not in acts):
             acts.append("start")
-        want = self.tx and self.plugged and not self.evse_limit and self.error == "NoError"
+        want = (self.tx and self.plugged and not self.evse_limit and not self.no_offer
+                and self.error == "NoError")
         if want != self.relay:
             self.relay = want
             if want:
@@ -149,9 +152,13 @@ class Connector:
                 return False
             self.drawing = arg is not None and arg >= _MIN_DRAW_W
         elif name == "limit":
-            if not self.tx:
+            # Smart charging's offer, A per phase (None: no limit). A fact of the connector,
+            # not of a transaction: one set with none running applies to the next, and a
+            # transaction's end keeps it. Its own flag: raising it never undoes a deauthorize.
+            off = arg is not None and arg < _MIN_OFFER_A
+            if off == self.no_offer:
                 return False
-            self.evse_limit = not arg
+            self.no_offer = off
         elif name == "fault":
             # arg = (errorCode, info); every relay opens, a running transaction stops.
             code, info = arg

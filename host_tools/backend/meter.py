@@ -1,15 +1,19 @@
 """The live figures of a charging session from its MeterValues: when the meter last reported,
-and the power now.
+the power now, and the current the charger offers the EV.
 
 Power is the charger's own `Power.Active.Import` of its latest MeterValues when it sends one
 (the firmware does by default): that is what the meter measures. Without it, power is the energy
 between the two latest register readings over the time between their timestamps (the charger's
 sample times, as stored); the StartTransaction's meterStart counts as the first reading.
-These two fields go beyond Plugchoice's session object; the driver works without them.
+The offered current is the charger's latest `Current.Offered` (A per phase: its effective
+charging limit, evcc's "dim"), sent when MeterValuesSampledData lists it; a value that is not a
+finite number >= 0 in A is left out.
+These fields go beyond Plugchoice's session object; the driver works without them.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from .clock import iso
@@ -17,6 +21,7 @@ from .store import Store
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+OFFERED = "Current.Offered"
 _SCALE = {"W": 1.0, "kW": 1000.0, "Wh": 1.0, "kWh": 1000.0}
 
 
@@ -36,8 +41,34 @@ def _value(row: dict) -> float | None:
         return None
 
 
+def offered(store: Store, tx: dict) -> float | None:
+    """A per phase of the transaction's latest Current.Offered (the highest of its phases when
+    the charger gives them apart), to 0.1 A; None without a usable one."""
+    rows = store.all(
+        "SELECT value, unit, timestamp FROM meter_values WHERE transaction_id = ? AND "
+        "measurand = ? AND timestamp = (SELECT timestamp FROM meter_values WHERE "
+        "transaction_id = ? AND measurand = ? ORDER BY id DESC LIMIT 1)",
+        tx["id"], OFFERED, tx["id"], OFFERED)
+    amps = []
+    for r in rows:
+        try:
+            v = float(r["value"])
+        except (TypeError, ValueError):
+            continue
+        if r["unit"] in (None, "A") and math.isfinite(v) and v >= 0:
+            amps.append(v)
+    return round(max(amps), 1) if amps else None
+
+
 def live(store: Store, tx: dict | None, charging: bool) -> dict:
-    """`{"meter_reading_at": ISO or None, "power_w": int or None}` for the session's transaction."""
+    """`{"meter_reading_at": ISO or None, "power_w": int or None, "current_offered_a": float or
+    None}` for the session's transaction (power and offer only while charging)."""
+    out = live_power(store, tx, charging)
+    out["current_offered_a"] = offered(store, tx) if tx is not None and charging else None
+    return out
+
+
+def live_power(store: Store, tx: dict | None, charging: bool) -> dict:
     if tx is None:
         return {"meter_reading_at": None, "power_w": None}
     rows = store.all(

@@ -221,8 +221,12 @@ def add_action_routes(app: FastAPI) -> None:
     async def charge_limit(identity: str, values: dict) -> dict:
         profile = _charge_limit_profile(values["connector_id"], values["limit"],
                                         values["stack_level"], clock())
-        return {"status": await central.operator_call(identity, call.SetChargingProfile(
-            connector_id=values["connector_id"], cs_charging_profiles=profile))}
+        status = await central.operator_call(identity, call.SetChargingProfile(
+            connector_id=values["connector_id"], cs_charging_profiles=profile))
+        if status == "Accepted":  # on the charger now: the sessions there show it
+            store.set_charge_limit(identity, values["connector_id"], values["stack_level"],
+                                   float(values["limit"]), clock())
+        return {"status": status}
 
     async def reserve(identity: str, values: dict) -> dict:
         now = clock()

@@ -73,6 +73,15 @@ class SessionData(BaseModel):
     power_w: int | None = Field(
         None, description="Local backend only, while charging: the latest Power.Active.Import, "
                           "else the energy between the last two readings over their time apart")
+    current_offered_a: float | None = Field(
+        None, ge=0, description="Local backend only, while charging: the latest Current.Offered "
+                                "of the charger (A per phase it offers the EV: its effective "
+                                "limit), null until the charger sends one (MeterValuesSampledData)")
+    charge_limit_a: float | None = Field(
+        None, ge=0, description="Local backend only: the charge limit (actions/charge-limit) "
+                                "the charger accepted for this connector, in A per phase: the "
+                                "lower of the charge point's and the connector's, each at its "
+                                "highest stack level; null when none was set")
 
 
 class Payment(BaseModel):

@@ -144,6 +144,7 @@ class Sessions(ChargerEvents):
             "completed_at": iso(s["completed_at"]),
             "captured_at": iso(s["captured_at"]),
             **meter.live(self.store, tx, s["status"] == CHARGING),
+            "charge_limit_a": self.store.charge_limit(s["identity"], s["connector_id"]),
         }
 
     def payment_view(self, s: dict) -> dict | None:

@@ -124,6 +124,16 @@ CREATE TABLE IF NOT EXISTS reservations (
     status TEXT,
     created_at REAL NOT NULL
 );
+-- charge limits (actions/charge-limit) the charger accepted: on it as a ChargePointMaxProfile
+-- (connector 0) or a TxDefaultProfile (connector N) per stack level, replaced at the same place
+CREATE TABLE IF NOT EXISTS charge_limits (
+    identity TEXT NOT NULL,
+    connector_id INTEGER NOT NULL,
+    stack_level INTEGER NOT NULL,
+    limit_a REAL NOT NULL,
+    set_at REAL NOT NULL,
+    PRIMARY KEY (identity, connector_id, stack_level)
+);
 CREATE TABLE IF NOT EXISTS payments (
     id TEXT PRIMARY KEY,
     client_secret TEXT NOT NULL,
@@ -234,6 +244,26 @@ class Store:
     def vouched(self, identity: str, id_tag: str, now: float) -> bool:
         return self.one("SELECT 1 AS ok FROM operator_id_tags WHERE identity = ? AND id_tag = ? "
                         "AND valid_until > ?", identity, id_tag, now) is not None
+
+    def set_charge_limit(self, identity: str, connector_id: int, stack_level: int,
+                         limit_a: float, ts: float) -> None:
+        self.db.execute(
+            "INSERT INTO charge_limits (identity, connector_id, stack_level, limit_a, set_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(identity, connector_id, stack_level) DO UPDATE "
+            "SET limit_a = excluded.limit_a, set_at = excluded.set_at",
+            (identity, connector_id, stack_level, limit_a, ts))
+
+    def charge_limit(self, identity: str, connector_id: int) -> float | None:
+        """A per phase the charger's profiles from actions/charge-limit allow on this connector:
+        per place (connector 0, the connector) the highest stack level rules, and the lower of
+        the two counts (OCPP 1.6: min(ChargePointMax, TxDefault)); None without any."""
+        limits = []
+        for place in (0, connector_id):
+            row = self.one("SELECT limit_a FROM charge_limits WHERE identity = ? AND "
+                           "connector_id = ? ORDER BY stack_level DESC LIMIT 1", identity, place)
+            if row is not None:
+                limits.append(row["limit_a"])
+        return min(limits) if limits else None
 
     # sessions --------------------------------------------------------------------------
     def session(self, session_id: int) -> dict | None:

@@ -20,7 +20,7 @@ from host_tools.commands.board import (
 )
 from host_tools.exits import Exit, epilog
 
-_JSON_KEYS = ("connectors", "sim", "ocpp")
+_JSON_KEYS = ("connectors", "sim", "ocpp", "max_current_a", "phases")
 
 
 def _key(name: str) -> str:

@@ -29,6 +29,9 @@ def progress_table(p: Progress, token: str) -> Table:
     energy = driver.energy_kwh(s)
     table.add_row("Energy", "-" if energy is None else f"{energy:.3f} kWh")
     table.add_row("Power", power_text(p))
+    offered = offered_text(s)
+    if offered is not None:
+        table.add_row("Offered", offered)
     table.add_row("Cost so far", money(driver.cost_so_far(s), cur))
     elapsed = driver.elapsed_s(s)
     table.add_row("Elapsed", "-" if elapsed is None else duration(elapsed))
@@ -41,6 +44,21 @@ def power_text(p: Progress) -> str:
     return p.meter_note or "-"
 
 
+def offered_text(s: dict) -> str | None:
+    """The current the charger offers the EV and the charge limit behind it (local backend
+    only): "6.0 A (limit 6 A)", "0.0 A: suspended by the limit", "-" before the first value;
+    None when the backend gives neither (the real service)."""
+    if "current_offered_a" not in s and "charge_limit_a" not in s:
+        return None
+    amps, limit = s.get("current_offered_a"), s.get("charge_limit_a")
+    text = "-" if amps is None else f"{amps:.1f} A"
+    if limit is not None:
+        text += f" (limit {limit:g} A)"
+    if amps is not None and amps < 6 and s.get("status") == "charging":
+        text += ": suspended, below the 6 A an EV can be offered"
+    return text
+
+
 def duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
@@ -51,9 +69,11 @@ def plain_line(p: Progress) -> str:
     row = p.as_json()
     energy = row["energy_kwh"] or "-"
     elapsed = "-" if row["elapsed_s"] is None else duration(row["elapsed_s"])
+    offered = offered_text(p.session)
     return (f"{row['status']:<10} connector {row['connector_status'] or '-':<13} "
-            f"energy {energy} kWh  power {power_text(p)}  cost {money(row['cost_so_far'], row['currency'])}"
-            f"  elapsed {elapsed}")
+            f"energy {energy} kWh  power {power_text(p)}"
+            + (f"  offered {offered}" if offered is not None else "")
+            + f"  cost {money(row['cost_so_far'], row['currency'])}  elapsed {elapsed}")
 
 
 RECEIPT_TIME_LABELS = {"created_at": "Created at", "authorized_at": "Payment authorized at",

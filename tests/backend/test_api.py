@@ -12,7 +12,7 @@ SESSION_FIELDS = {
     "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
     "captured_at",
 }
-LOCAL_FIELDS = {"meter_reading_at", "power_w"}  # the local backend's live meter figures
+LOCAL_FIELDS = {"meter_reading_at", "power_w", "current_offered_a", "charge_limit_a"}  # the local backend's live figures
 
 
 # -- GET /chargers/{code} --------------------------------------------------------------------

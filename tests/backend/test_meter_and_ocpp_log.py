@@ -115,3 +115,54 @@ async def test_ocpp_log_unknown_charger_is_404_and_only_for_loopback(server, htt
     async with httpx.AsyncClient(transport=transport, base_url="http://backend") as lan:
         r = await lan.get(LOG.format("CP-1"))
     assert r.status_code == 403 and "loopback" in r.json()["message"]
+
+
+async def _offered(charger, tx: int, offset: float, *values: tuple):
+    """A MeterValues with Current.Offered sampled values: (value, unit, phase) each."""
+    sv = [{"value": v, "measurand": "Current.Offered", "unit": u, "context": "Sample.Periodic",
+           **({"phase": p} if p else {})} for v, u, p in values]
+    await charger.cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[
+        {"timestamp": _ts(offset), "sampled_value": sv}]))
+
+
+async def test_live_view_shows_the_offered_current_and_the_charge_limit(server, http, charger):
+    """Issue 13: "the live session view shows the offered current": the charger's latest
+    Current.Offered (evcc's MeterValuesSampledData), stored like every measurand; and the
+    charge limit the charger accepted for the connector (actions/charge-limit). Both fields are
+    in the OpenAPI document's SessionData."""
+    from host_tools.backend.schemas import SessionData
+
+    token, tx, _ = await charging(http, server, charger, meter_start=1000)
+    data = await _view(http, token)
+    assert data["current_offered_a"] is None and data["charge_limit_a"] is None
+    await _offered(charger, tx, 60, ("16.0", "A", None))
+    assert (await _view(http, token))["current_offered_a"] == 16.0
+    await _offered(charger, tx, 70, ("6.0", "A", None))
+    assert (await _view(http, token))["current_offered_a"] == 6.0
+    await _offered(charger, tx, 80, ("0.0", "A", None))  # 0 A: SuspendedEVSE, still a value
+    assert (await _view(http, token))["current_offered_a"] == 0.0
+    await _offered(charger, tx, 90, ("10", "A", "L1"), ("10.04", "A", "L2"), ("9.9", "A", "L3"))
+    assert (await _view(http, token))["current_offered_a"] == 10.0  # the highest phase
+    rows = server.backend.store.all("SELECT value FROM meter_values WHERE transaction_id = ? "
+                                    "AND measurand = 'Current.Offered'", tx)
+    assert len(rows) == 6  # stored as every measurand is
+    server.backend.store.set_charge_limit("CP-1", 1, 1, 10.0, T0)
+    server.backend.store.set_charge_limit("CP-1", 0, 1, 8.0, T0)  # the charge point's is lower
+    data = await _view(http, token)
+    assert data["charge_limit_a"] == 8.0
+    SessionData.model_validate(data)
+    await charger.cp.call(call.StopTransaction(meter_stop=1130, timestamp=_ts(95), transaction_id=tx))
+    data = await _view(http, token)
+    assert data["status"] == "completed" and data["current_offered_a"] is None
+    assert data["charge_limit_a"] == 8.0  # the charger's, not the session's
+
+
+@pytest.mark.parametrize("bad", [("abc", "A", None), ("-1", "A", None), ("NaN", "A", None),
+                                 ("inf", "A", None), ("16", "W", None), ("1e999", "A", None)])
+async def test_a_bad_offered_current_is_left_out(server, http, charger, bad):
+    """A Current.Offered that is not a finite number >= 0 in A is stored as sent, never shown
+    (and never breaks the view): the field is null."""
+    token, tx, _ = await charging(http, server, charger, meter_start=1000)
+    await _offered(charger, tx, 60, bad)
+    r = await http.get(f"{API}/sessions/{token}")
+    assert r.status_code == 200 and r.json()["data"]["current_offered_a"] is None

@@ -38,6 +38,12 @@ def test_openapi_document_lists_the_six_endpoints(tmp_path):
             p + "/sessions/{token}/cancel"} <= set(paths)
     start = paths[p + "/sessions"]["post"]
     assert set(start["responses"]) >= {"201", "400", "404", "409", "422", "429"}
+    # the local backend's live figures of issue 13: numbers >= 0 or null, checked by the
+    # response_schema_conformance of every fuzzed session answer below
+    session = app.openapi()["components"]["schemas"]["SessionData"]["properties"]
+    for name in ("current_offered_a", "charge_limit_a"):
+        assert {"type": "number", "minimum": 0} in session[name]["anyOf"], session[name]
+        assert {"type": "null"} in session[name]["anyOf"]
 
 
 def test_fuzz_every_operation_without_server_errors(tmp_path):
@@ -79,6 +85,9 @@ def test_fuzz_start_against_a_live_backend_with_an_online_charger(tmp_path):
     server = Server(str(tmp_path / "db"), FakeClock(), options={"rate_limits": NO_LIMITS})
     run_in_loop(server.start())
     link = run_in_loop(connect(server))
+    # a charge limit on the charger: every session answer carries charge_limit_a, checked
+    # against the document like the rest
+    server.backend.store.set_charge_limit("CP-1", 0, 1, 16.0, 0.0)
     statuses = set()
     try:
         schema = schemathesis.openapi.from_url(server.base + "/openapi.json")

@@ -297,6 +297,53 @@ async def test_charge_limit_zero_and_a_stack_level(http, cp):
         {"start_period": 0, "limit": 0}]
 
 
+async def test_an_accepted_charge_limit_is_kept_for_the_sessions_view(http, cp, server):
+    """The backend keeps the last charge limit the charger accepted per connector and stack
+    level (it is on the charger as a TxDefault/ChargePointMax profile); a refused one, or one
+    that failed, is not kept."""
+    store = server.backend.store
+
+    def kept(connector, stack):
+        row = store.one("SELECT limit_a FROM charge_limits WHERE identity = 'CP-1' AND "
+                        "connector_id = ? AND stack_level = ?", connector, stack)
+        return row and row["limit_a"]
+
+    assert (await act(http, "charge-limit", {"connector_id": 2, "limit": 12, "stack_level": 7})).json() == \
+        {"status": "Accepted"}
+    assert kept(2, 7) == 12.0
+    cp.answers["SetChargingProfile"] = "Rejected"
+    await act(http, "charge-limit", {"connector_id": 2, "limit": 0, "stack_level": 7})
+    assert kept(2, 7) == 12.0
+    cp.answers["SetChargingProfile"] = "error"
+    assert (await act(http, "charge-limit", {"connector_id": 2, "limit": 0, "stack_level": 7})).status_code == 502
+    assert kept(2, 7) == 12.0
+    cp.answers["SetChargingProfile"] = "Accepted"
+    await act(http, "charge-limit", {"connector_id": 2, "limit": 0, "stack_level": 7})
+    assert kept(2, 7) == 0.0  # 0 A is a limit (SuspendedEVSE), not "none"
+    assert store.charge_limit("CP-1", 2) == 0.0
+
+
+async def test_charge_limit_of_a_connector_follows_the_profile_rules(tmp_path):
+    """ocpp16-profiles.md: "Limit(t) = min(ChargePointMax(t), TxProfile(t) if any else
+    TxDefault(t)). Per purpose the highest stackLevel valid at t wins"."""
+    from host_tools.backend.store import Store
+
+    store = Store(tmp_path / "db")
+    assert store.charge_limit("CP-1", 1) is None
+    store.set_charge_limit("CP-1", 1, 1, 16.0, T0)
+    assert store.charge_limit("CP-1", 1) == 16.0 and store.charge_limit("CP-1", 2) is None
+    store.set_charge_limit("CP-1", 1, 0, 6.0, T0)  # a lower stack level: the level 1 one rules
+    assert store.charge_limit("CP-1", 1) == 16.0
+    store.set_charge_limit("CP-1", 1, 2, 20.0, T0)  # a higher one rules, though higher in A
+    assert store.charge_limit("CP-1", 1) == 20.0
+    store.set_charge_limit("CP-1", 0, 1, 10.0, T0)  # the charge point's caps every connector
+    assert store.charge_limit("CP-1", 1) == 10.0 and store.charge_limit("CP-1", 2) == 10.0
+    store.set_charge_limit("CP-1", 0, 1, 32.0, T0)  # replaced at the same place
+    assert store.charge_limit("CP-1", 1) == 20.0
+    assert store.charge_limit("CP-2", 1) is None  # per charger
+    store.close()
+
+
 async def test_reserve_assigns_ids_and_sends_the_expiry(http, cp, server):
     r1 = await act(http, "reserve", {"connector_id": 0, "id_token": "TECH-R", "minutes": 30})
     r2 = await act(http, "reserve", {"connector_id": 1, "id_token": "TECH-R",

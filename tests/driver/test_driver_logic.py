@@ -47,6 +47,27 @@ def test_power_from_the_backend_is_used_as_is_and_no_reading_yet_is_said():
     assert fresh.meter_note.startswith("waiting for the first meter reading")
 
 
+def test_watch_shows_the_offered_current_and_the_limit_when_the_backend_gives_them():
+    """Issue 13: "session watch shows the offered current" (the local backend's
+    current_offered_a, the charger's Current.Offered) with the charge limit behind it; the real
+    service gives neither and the view has no such row."""
+    from host_tools.commands.session_view import offered_text, plain_line
+
+    base = {"status": "charging", "energy_kwh": "0.123", "power_w": 1380,
+            "meter_reading_at": "2026-01-10T01:16:00.000000Z"}
+    p = Progress().update(dict(base, current_offered_a=6.0, charge_limit_a=6.0), now=0.0)
+    assert p.as_json()["current_offered_a"] == 6.0 and p.as_json()["charge_limit_a"] == 6.0
+    assert offered_text(p.session) == "6.0 A (limit 6 A)"
+    assert "offered 6.0 A (limit 6 A)" in plain_line(p)
+    p.update(dict(base, current_offered_a=0.0, charge_limit_a=0.0), now=2.0)
+    assert offered_text(p.session) == "0.0 A (limit 0 A): suspended, below the 6 A an EV can be offered"
+    p.update(dict(base, current_offered_a=None, charge_limit_a=None), now=4.0)
+    assert offered_text(p.session) == "-"
+    real = Progress().update({"status": "charging", "energy_kwh": "0.123"}, now=0.0)
+    assert offered_text(real.session) is None and "offered" not in plain_line(real)
+    assert real.as_json()["current_offered_a"] is None
+
+
 def test_cost_so_far_is_energy_times_price_plus_fee_until_the_backend_knows():
     pricing = {"currency": "EUR", "price_per_kwh": 35, "start_fee": 50}
     assert cost_so_far({"status": "charging", "energy_kwh": "2.000", "pricing": pricing}) == 120

@@ -50,7 +50,7 @@ def test_watch_shows_the_simulated_power_and_a_second_start_says_unplug(rig, tmp
     assert len(powers) >= 2 and all(p == pytest.approx(7.4, rel=0.05) for p in powers), rows
 
     text = _cli("sim", "state", "--control-port", str(rig.control_port)).stdout
-    assert re.search(r"connector 1: plugged, relay closed, 7400 W, \d+\.\d Wh, fault none", text), text
+    assert re.search(r"connector 1: plugged, relay closed, 7360 W, \d+\.\d Wh, fault none", text), text
     raw = json.loads(_cli("sim", "state", "--control-port", str(rig.control_port), "--json").stdout)
     assert isinstance(raw[0]["energy_wh"], float | int)
 

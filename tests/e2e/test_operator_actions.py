@@ -18,18 +18,26 @@ from click.testing import CliRunner
 
 from host_tools import driver
 from tests.e2e.conftest import (
+    E2E_OCPP,
     FAST_LIMITS,
+    POLL_S,
     ROOT,
     Db,
+    assert_settled,
     board_tail,
     connector_status,
+    persisted_register,
     ready_connector,
+    start_charging,
     wait_until,
 )
 
 TOKEN = "e2e-operator-token-0123456789"
+# The meter's power and the current offered in every sample: the live view shows both.
+SAMPLED = "Energy.Active.Import.Register,Power.Active.Import,Current.Offered"
 RIG = {"code": "OPS42",
-       "backend_args": [*FAST_LIMITS, "--rate-limit", "actions=6000", "--operator-token", TOKEN]}
+       "backend_args": [*FAST_LIMITS, "--rate-limit", "actions=6000", "--operator-token", TOKEN],
+       "config": {"ocpp": {**E2E_OCPP, "MeterValuesSampledData": SAMPLED}}}
 ID_TAG = "TECH-E2E"
 
 
@@ -210,3 +218,68 @@ def test_local_list_push_and_version_on_the_virtual_board(rig, tmp_path):
     assert json.loads(result.stdout) == {"list_version": start + 2}  # untouched by both
     # the bad file reached nothing: two more SendLocalList on the board (mismatch, failed)
     assert rig.board.console_text().count("local list version=") == sent + 2
+
+
+@pytest.mark.skipif(_route("SetChargingProfile") == "no",
+                    reason="the firmware answers SetChargingProfile NotSupported until the "
+                           "SmartCharging profile is built (route table: SetChargingProfile no); "
+                           "the part from Port.offer down is proven by tests/firmware/test_offer.py")
+def test_charge_limit_mid_session_lowers_suspends_and_resumes_a_public_session(rig):
+    """Issue 13: "a public session on the virtual board, charge-limit to 6 A mid-session, the
+    meter's power falls accordingly, 0 A suspends, 16 A resumes; receipt energy matches."
+    Pilot (IEC 61851-1): "below 6 A (0 too): no PWM, contactor open, SuspendedEVSE". The
+    simulated EV draws min(7.4 kW, A x 230 V) on the virtual board's one phase."""
+    with rig.client() as client:
+        ready_connector(rig, client)
+        token, _ = start_charging(rig, client)
+
+        def limit(amps):
+            result = charger(rig, f"limit --connector 1 --amps {amps}")
+            assert result.exit_code == 0, result.stderr + board_tail(rig)
+            assert f"connector 1 is limited to {amps:g} A" in result.stdout
+
+        def view():
+            return client.session(token)[0]
+
+        def power(watts):  # the meter's power on the board, then in the backend's live view
+            wait_until(lambda: rig.connector_state(1)["power_w"] == watts, 10,
+                       f"the simulated meter at {watts} W", detail=lambda: board_tail(rig))
+            wait_until(lambda: view()["power_w"] == watts, 10, f"the session's power at {watts} W",
+                       interval=POLL_S, detail=lambda: str(view()))
+
+        limit(32)  # the module's earlier limit out of the way: the hardware's maximum
+        power(7360)
+        limit(6)
+        power(1380)
+        wait_until(lambda: view()["current_offered_a"] == 6.0, 10, "6 A offered in the live view",
+                   interval=POLL_S, detail=lambda: str(view()))
+        assert view()["charge_limit_a"] == 6.0 and view()["status"] == "charging"
+
+        limit(0)
+        wait_until(lambda: connector_status(rig, client) == "SuspendedEVSE", 10,
+                   "connector SuspendedEVSE", detail=lambda: board_tail(rig))
+        state = rig.connector_state(1)
+        assert state["relay_closed"] is False and state["power_w"] == 0
+        wait_until(lambda: view()["current_offered_a"] == 0.0, 10, "0 A offered in the live view",
+                   interval=POLL_S, detail=lambda: str(view()))
+        s = view()
+        assert s["status"] == "charging" and s["charge_limit_a"] == 0.0  # the session goes on
+        held = rig.connector_state(1)["energy_wh"]
+        tx_id = Db(rig).session(token)["transaction_id"]
+        wait_until(lambda: len(Db(rig).rows("SELECT id FROM meter_values WHERE transaction_id = ? "
+                                            "AND measurand = 'Current.Offered' AND value = '0.0'",
+                                            tx_id)) >= 2, 10, "two samples while suspended")
+        assert rig.connector_state(1)["energy_wh"] == held  # nothing flows while suspended
+
+        limit(16)
+        wait_until(lambda: connector_status(rig, client) == "Charging", 10,
+                   "connector Charging again", detail=lambda: board_tail(rig))
+        power(3680)
+        assert rig.connector_state(1)["relay_closed"] is True
+
+        client.stop(token)
+        s, tx = assert_settled(rig, client, token)  # energy = meterStop - meterStart, cost
+        assert tx["stop_reason"] == "Remote"
+        # the receipt's energy is the meter's: its register when the transaction ended
+        assert abs(persisted_register(rig) - tx["meter_stop"]) < 1, (persisted_register(rig), tx)
+        limit(32)  # leave the charger unlimited for whatever runs next

@@ -37,7 +37,10 @@ from tests.e2e.conftest import (
 # fast charge runs past it.
 PRICING = {"currency": "EUR", "price_per_kwh": 10000, "start_fee": 50}
 HOLD = 500
-RIG = {"code": "PATH42", "charger": {"pricing": PRICING, "preauth_amount": HOLD}}
+# A three-phase virtual board (32 A x 3 x 230 V = 22 kW): the 7.4 kW EV draws its own power, and
+# the hold test's 100 kW EV the wallbox's 22 kW.
+RIG = {"code": "PATH42", "charger": {"pricing": PRICING, "preauth_amount": HOLD},
+       "config": {"phases": 3}}
 
 FULL_LIFECYCLE = ["created", "authorized", "starting", "charging", "stopping", "settling",
                   "completed"]
@@ -153,7 +156,8 @@ def test_capture_never_exceeds_the_hold(rig):
         rig.sim({"cmd": "power", "connector": 1, "power_w": 100000})
         try:
             token, _ = start_charging(rig, client)
-            # cost > hold once energy x 100 EUR/kWh passes 4.50 EUR: 45 Wh, under 2 s at 100 kW
+            # cost > hold once energy x 100 EUR/kWh passes 4.50 EUR: 45 Wh, 7.3 s at the 22 kW
+            # the charger offers the 100 kW EV
             wait_backend_energy(rig, token, above_wh=(HOLD - PRICING["start_fee"]) * 1000
                                 // PRICING["price_per_kwh"] + 5)
             client.stop(token)

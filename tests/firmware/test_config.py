@@ -125,6 +125,21 @@ def test_sim_bad():
     bad("sim", {"speed": 2}, board=SIM_BOARD, expect="sim.speed")
 
 
+def test_installation_limits():
+    """max_current_a: what the installation (cable, fuse) lets a connector offer, 6..80 A per
+    phase like the pilot; phases: 1 or 3. Both optional."""
+    for v in (6, 10, 16.5, 80):
+        assert config.validate(dict(good(), max_current_a=v), BOARD) == [], v
+    assert config.validate(dict(good(), phases=1), BOARD) == []
+    assert config.validate(dict(good(), phases=3), BOARD) == []
+    assert "6..80" in bad("max_current_a", 5.9)
+    for v in (0, 81, -16, "16", True, [16], float("nan")):
+        bad("max_current_a", v)
+    assert "1 or 3" in bad("phases", 2)
+    for v in (0, "3", 3.0, True, [1]):
+        bad("phases", v)
+
+
 def test_ocpp_bad():
     bad("ocpp", [("HeartbeatInterval", 30)])
     bad("ocpp", {"HeartbeatInterval": [30]}, expect="ocpp.HeartbeatInterval")

@@ -106,16 +106,49 @@ def test_power_refused_outside_transaction():
 
 
 def test_limit_zero_suspends_evse_and_opens_relay():
+    """ocpp16-profiles.md, pilot: "below 6 A (0 too): no PWM, contactor open, SuspendedEVSE"."""
     c = charging()
     assert ev(c, "limit", 0) == (SUSPENDED_EVSE, ["open", "status"])
-    assert not c.relay
+    assert not c.relay and c.tx  # the transaction is kept
     ev(c, "power", 0)  # SuspendedEVSE wins over SuspendedEV
     assert c.state == SUSPENDED_EVSE
     assert ev(c, "limit", 16) == (SUSPENDED_EV, ["close", "status"])
+    assert c.relay
+    assert ev(c, "limit", 5.9) == (SUSPENDED_EVSE, ["open", "status"])  # below 6 A: no offer
+    refused(c, "limit", 3)  # still below 6 A: nothing changes
+    assert ev(c, "limit", 6) == (SUSPENDED_EV, ["close", "status"])
+    refused(c, "limit", 10)  # a current offered already: the relay stays as it is
+    refused(c, "limit", None)  # no limit at all
 
 
-def test_limit_refused_outside_transaction():
-    refused(Connector(1), "limit", 0)
+def test_limit_without_transaction_applies_to_the_next_one():
+    """A limit that arrives with no transaction running is kept: the next transaction starts
+    in SuspendedEVSE with the relay open, until a limit of 6 A or more."""
+    c = Connector(1)
+    st, acts = ev(c, "limit", 0)
+    assert (st, acts, c.relay) == (AVAILABLE, [], False)
+    ev(c, "plug", True)
+    ev(c, "authorize", "TAG")
+    assert ev(c, "started") == (SUSPENDED_EVSE, ["status"])
+    assert not c.relay
+    assert ev(c, "limit", 16) == (SUSPENDED_EV, ["close", "status"])
+    # and a transaction's end keeps it for the one after
+    ev(c, "limit", 0)
+    ev(c, "stop", "Remote")
+    ev(c, "plug", False)
+    ev(c, "plug", True)
+    ev(c, "authorize", "TAG")
+    assert ev(c, "started") == (SUSPENDED_EVSE, ["status"]) and not c.relay
+
+
+def test_a_raised_limit_does_not_undo_a_deauthorisation():
+    """StartTransaction.conf said the idTag is not valid: the EVSE withholds energy for the rest
+    of the transaction, whatever smart charging allows."""
+    c = charging()
+    ev(c, "deauthorize")
+    ev(c, "limit", 0)
+    assert ev(c, "limit", 16) == (SUSPENDED_EVSE, [])
+    assert not c.relay and c.state == SUSPENDED_EVSE
 
 
 def test_deauthorize_suspends_evse():
@@ -306,7 +339,7 @@ def test_invariants_hold_for_random_event_sequences():
     random.seed(16)
     events = [("plug", True), ("plug", False), ("authorize", "A"), ("authorize", "B"),
               ("started", None), ("stop", "Remote"), ("power", 0), ("power", 7400),
-              ("limit", 0), ("limit", 16), ("fault", ("OtherError", "relay welded")),
+              ("limit", 0), ("limit", 16), ("limit", None), ("fault", ("OtherError", "relay welded")),
               ("fault", ("PowerMeterFailure", None)), ("clear", None), ("reserve", "A"),
               ("unreserve", None), ("availability", False), ("availability", True),
               ("deauthorize", None), ("tick", None)]
@@ -318,7 +351,8 @@ def test_invariants_hold_for_random_event_sequences():
         was_tx = c.tx
         st, acts = c.event(name, arg, now)
         if c.relay:
-            assert c.tx and c.plugged and c.error == "NoError" and not c.evse_limit, (name, st)
+            assert (c.tx and c.plugged and c.error == "NoError" and not c.evse_limit
+                    and not c.no_offer), (name, st)
         if acts and "close" in acts:
             assert c.tx and (was_tx or name == "started")
         if c.error != "NoError":

@@ -200,6 +200,35 @@ def test_pilot_pwm_follows_the_relay():
     assert FakePWM.made[1].duty == 65535
 
 
+def test_outlet_rating_from_board_and_config_caps_every_offer():
+    """The hardware's maximum, which caps every limit (transactions.Port.offer): the board
+    file's max_current_a (16 A on the devkitc), lowered by config.json's max_current_a; the
+    phases from the meter (SDM630: 3, SDM120: 1) unless config.json says. The pilot's duty
+    follows an offer while the relay is closed."""
+    b = esp32_build("esp32-devkitc")
+    o = b.outlets[0]
+    assert (o.max_a, o.phases, b.outlets[1].phases) == (16, 3, 1)
+    assert o.pilot is o.relay and type(o.pilot).__name__ == "PilotRelay"
+    pwm = FakePWM.made[0]
+    o.relay.close()
+    o.pilot.offer(10)
+    assert pwm.duty == int(10 / 0.6 * 65535 / 100)
+    o.pilot.offer(0)
+    assert pwm.duty == 65535  # nothing offered: steady +12 V
+    b = esp32_build("esp32-devkitc", {"max_current_a": 10, "phases": 1})
+    assert [(o.max_a, o.phases) for o in b.outlets] == [(10, 1), (10, 1)]
+    b.outlets[1].relay.close()
+    assert FakePWM.made[1].duty == int(10 / 0.6 * 65535 / 100)  # the rating, lowered
+    b = esp32_build("esp32-devkitc", {"max_current_a": 32})  # above the board's: the board's
+    assert b.outlets[0].max_a == 16
+
+
+def test_outlet_without_pilot_offers_through_its_relay_only():
+    b = esp32_build("olimex-esp32-evb", {"max_current_a": 13})
+    o = b.outlets[0]
+    assert type(o.relay).__name__ == "Relay" and (o.max_a, o.phases, o.pilot) == (13, 1, None)
+
+
 def test_s3_s0_meter_and_connector_count_from_config():
     b = esp32_build("esp32-s3-devkitc-1", {"connectors": 1})
     assert len(b.outlets) == 1

@@ -122,3 +122,33 @@ def test_pilot_relay_offers_current_only_while_closed():
     # The contactor closes before the EV is offered current, and the offer ends before it opens.
     assert events == [65535, "close", duty_u16(32), 65535, "open"]
     assert r.is_closed is False and r.welded() is False
+
+
+def test_pilot_relay_follows_a_new_offer_while_closed_only():
+    duties = []
+
+    class Relay:
+        is_closed = False
+
+        def close(self):
+            self.is_closed = True
+
+        def open(self):
+            self.is_closed = False
+
+    class Pwm:
+        def duty_u16(self, v):
+            duties.append(v)
+
+    r = PilotRelay(Relay(), Pwm(), 32)
+    r.offer(10)  # open: still steady +12 V, the next close offers 10 A
+    assert duties == [65535] and r.amps == 10
+    r.close()
+    assert duties[-1] == duty_u16(10)
+    r.offer(6)  # closed: the EV is told at once
+    assert duties[-1] == duty_u16(6)
+    r.offer(0)  # below 6 A: steady before the contactor opens
+    assert duties[-1] == 65535 and r.is_closed
+    r.open()
+    r.offer(16)
+    assert duties[-1] == 65535

@@ -38,7 +38,8 @@ CORE = ("AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxR
         "StopTxnAlignedDataMaxLength StopTxnSampledData StopTxnSampledDataMaxLength "
         "SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts "
         "TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval").split()
-MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
+MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage",
+              "Current.Offered", "Power.Offered")
 TICKS_HALF = 1 << 29  # ms: time.ticks_add refuses a larger step on an ESP32 (and on unix32)
 MAX_FRAME = 8192  # evse.ocpp.ws.connect's max_frame: what the board sends in one frame
 
@@ -193,7 +194,7 @@ def test_measurand_lists_bounded_by_their_max_length():
     d = flash()
     s = Settings(None, 1)
     for k in keys_of("m"):
-        assert s[k + "MaxLength"] == 4
+        assert s[k + "MaxLength"] == 6
         before = stored()
         for text in ("Bogus", "energy.active.import.register", "Voltage,Voltage",
                      "Voltage,,Current.Import", "Voltage,", ",Voltage", "Voltage;Current.Import",

@@ -1,5 +1,6 @@
-# The simulated hardware of the virtual board: the EV draws power only through a closed relay,
-# the meter integrates it and persists its register, faults show up where the app looks.
+# The simulated hardware of the virtual board: the EV draws power only through a closed relay
+# and no more than the pilot offers, the meter integrates it and persists its register, faults
+# show up where the app looks.
 import json
 import os
 
@@ -81,6 +82,43 @@ async def test_meter_lost_fault_raises_meter_error():
     _clean()
 
 
+async def test_ev_draws_no_more_than_it_is_offered():
+    """The virtual board's EV is told the current offered, as a pilot's duty tells a real one:
+    power = min(its own, A offered x 230 V x phases); below 6 A nothing (no duty) though the
+    relay is closed; the energy integrated before a change is counted at the old offer."""
+    requires_unix()
+    _clean()
+    clock = FakeClock()
+    c = conn(clock, plugged=True, power_w=7400)
+    relay = Relay(c.coil, True, c.feedback, ticks_ms=clock.ticks_ms)
+    meter = SimMeter(c)
+    relay.close()
+    assert (await meter.read())[1] == 7360  # 32 A x 230 V: the rating caps the 7.4 kW EV
+    clock.advance(s=36)
+    c.offer(6)
+    assert c.status()["offered_a"] == 6
+    energy, power, amps, volts = await meter.read()
+    assert abs(energy - 73.6) < 1e-6 and power == 1380 and abs(amps[0] - 6) < 1e-6
+    clock.advance(s=36)
+    c.offer(5.9)
+    assert relay.is_closed and c.status()["offered_a"] == 0
+    energy, power, _, _ = await meter.read()
+    assert abs(energy - 87.4) < 1e-6 and power == 0  # 1380 W for 36 s, then nothing
+    c.offer(16)
+    assert (await meter.read())[1] == 3680
+    relay.open()
+    _clean()
+    # three phases: each carries a third of the power, and the cap is three times as high
+    c = conn(clock, plugged=True, power_w=22000, phases=3)
+    c.offer(16)
+    relay = Relay(c.coil, True, c.feedback, ticks_ms=clock.ticks_ms)
+    relay.close()
+    energy, power, amps, volts = await SimMeter(c).read()
+    assert power == 16 * 230 * 3 and len(amps) == 3 and abs(amps[2] - 16) < 1e-6 and len(volts) == 3
+    relay.open()
+    _clean()
+
+
 def test_welded_fault_shows_on_relay_feedback():
     clock = FakeClock()
     c = conn(clock, plugged=True)
@@ -101,7 +139,7 @@ def test_control_protocol_handles_commands_and_bad_input():
     st = srv.handle(b'{"cmd":"state"}')
     assert st["ok"] and [c["id"] for c in st["connectors"]] == [1, 2]
     assert st["connectors"][0] == {"id": 1, "plugged": False, "relay_closed": False, "power_w": 0,
-                                   "ev_power_w": 7400, "energy_wh": 0.0, "fault": None}
+                                   "ev_power_w": 7400, "offered_a": 32, "energy_wh": 0.0, "fault": None}
     assert srv.handle(b'{"cmd":"plug","connector":2,"plugged":true}') == {"ok": True}
     assert conns[1].plugged is True
     assert srv.handle(b'{"cmd":"power","connector":1,"power_w":3700}') == {"ok": True}

@@ -139,3 +139,36 @@ async def test_bad_persisted_values_replaced_at_boot(station, only64):
     assert [k["value"] for k in res.configuration_key] == ["60", "60", "30", "30"]
     assert srv.auth_headers[-1] is None  # the refused AuthorizationKey is not used
     assert station.fw.exits == []
+
+
+async def test_evcc_meter_values_accepted_and_sampled(station, only64):
+    """plugchoice-operator-api.md: evcc asks Plugchoice operators to set MeterValuesSampledData =
+    Energy.Active.Import.Register,Current.Offered,Current.Import,Voltage, "So a charger whose
+    firmware refuses Current.Offered in MeterValuesSampledData ... does not work with evcc".
+    Accepted over the wire, then every sample carries the four, Current.Offered being the
+    current offered (no limit set: the virtual board's 32 A rating); Power.Offered = A x 230 V
+    x phases. A measurand listed twice is still Rejected."""
+    await station.start()
+    await station.booted()
+    srv = station.server
+    evcc = "Energy.Active.Import.Register,Current.Offered,Current.Import,Voltage"
+    change = srv.cp.call
+    assert (await change(call.ChangeConfiguration(key="MeterValuesSampledData", value=evcc))).status == "Accepted"
+    assert (await change(call.ChangeConfiguration(key="StopTxnSampledData",
+                                                  value="Current.Offered,Power.Offered"))).status == "Accepted"
+    assert (await change(call.ChangeConfiguration(key="MeterValuesSampledData",
+                                                  value=evcc + ",Current.Offered"))).status == "Rejected"
+    res = await srv.cp.call(call.GetConfiguration(key=["MeterValuesSampledData"]))
+    assert res.configuration_key[0]["value"] == evcc
+    tid = await start_charging(station)
+    mv = await srv.wait_msg("MeterValues", n=2, transaction_id=tid, timeout=10)
+    sv = mv["meter_value"][0]["sampled_value"]
+    assert [s["measurand"] for s in sv] == evcc.split(",")
+    offered = sv[1]
+    assert (offered["value"], offered["unit"], offered["context"]) == ("32.0", "A", "Sample.Periodic")
+    assert float(sv[2]["value"]) <= 32.0  # the EV draws no more than it is offered
+    assert await station.remote_stop(tid) == "Accepted"
+    stop = await srv.wait_msg("StopTransaction")
+    end = stop["transaction_data"][-1]["sampled_value"]
+    assert [(s["measurand"], s["value"], s["unit"]) for s in end] == [
+        ("Current.Offered", "32.0", "A"), ("Power.Offered", "7360", "W")]

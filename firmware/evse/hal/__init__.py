@@ -19,13 +19,16 @@ def reset():
 
 
 class Outlet:
-    __slots__ = ("relay", "meter", "plug", "reader")
+    __slots__ = ("relay", "meter", "plug", "reader", "max_a", "phases", "pilot")
 
-    def __init__(self, relay, meter, plug, reader=None):
+    def __init__(self, relay, meter, plug, reader=None, max_a=16, phases=1, pilot=None):
         self.relay = relay
         self.meter = meter
         self.plug = plug
         self.reader = reader  # optional idTag (card) reader: .read() -> str or None
+        self.max_a = max_a  # A per phase the hardware may offer (board file, config.json)
+        self.phases = phases  # phases it supplies: Power.Offered = A x 230 V x phases
+        self.pilot = pilot  # tells the EV the current offered (.offer(amps)); None: nothing can
 
 
 class NoDisplay:

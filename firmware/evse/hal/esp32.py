@@ -65,6 +65,14 @@ def meter(spec, index, bus):
     raise ValueError("meter type %r needs the unix-sim board" % kind)
 
 
+def max_current(plug_spec, config):
+    """A per phase an outlet may offer: the board file's rating of its pilot (default 16 A),
+    lowered by config.json's max_current_a (the installation: cable, fuse)."""
+    a = plug_spec.get("max_current_a", 16)
+    c = config.get("max_current_a")
+    return a if c is None or c > a else c
+
+
 def display(board):
     spec = board.get("display")
     if not spec or spec.get("type") != "ssd1306":
@@ -89,14 +97,20 @@ def build(board, config):
     bus = None
     if any(c["meter"]["type"] in ("sdm120", "sdm630") for c in specs):
         bus = modbus(board["modbus"])
+    amps = [max_current(c["plug"], config) for c in specs]
+    pilots = [None] * n
     for i, c in enumerate(specs):
         p = c["plug"]
         if p.get("pwm_pin") is not None:
             from evse.hal.pilot import PilotRelay
             pwm = machine.PWM(Pin(p["pwm_pin"], Pin.OUT, value=1), freq=1000, duty_u16=65535)
-            relays[i] = PilotRelay(relays[i], pwm, p.get("max_current_a", 16))
-    outlets = [Outlet(relays[i], meter(c["meter"], i, bus), plug(c["plug"]))
-               for i, c in enumerate(specs)]
+            relays[i] = pilots[i] = PilotRelay(relays[i], pwm, amps[i])
+    outlets = []
+    for i, c in enumerate(specs):
+        m = meter(c["meter"], i, bus)
+        # the phases it supplies: config.json's, else what the meter measures (SDM630: 3)
+        ph = config.get("phases") or getattr(m, "phases", 1)
+        outlets.append(Outlet(relays[i], m, plug(c["plug"]), None, amps[i], ph, pilots[i]))
     m = board.get("maintenance")
     maint = maintenance_mode(_input(m) if m else None)
     wd = board.get("watchdog") or {}

@@ -1,7 +1,10 @@
-# Plug sense from the control pilot voltage (IEC 61851): the ADC reading mapped to states
-# A (no EV), B (EV connected), C (charging), D (ventilation), E (short or no pilot).
+# The control pilot (IEC 61851): plug sense from its voltage (the ADC reading mapped to states
+# A (no EV), B (EV connected), C (charging), D (ventilation), E (short or no pilot)), and the
+# PWM whose duty cycle offers the EV a current (a steady +12 V offers none).
 _DEBOUNCE = const(3)
 _SAMPLES = const(8)
+_MIN_A = const(6)  # below this the pilot cannot offer current: no PWM at all
+_STEADY = const(65535)  # 100 %: steady +12 V, no offer
 
 
 def pilot_state(volts):
@@ -65,8 +68,8 @@ class PilotPlug:
 def duty_u16(amps):
     """IEC 61851-1 PWM duty for the current offered: amps / 0.6 % from 6 to 51 A,
     amps / 2.5 + 64 % from 51 to 80 A; None or less than 6 A -> steady +12 V (no offer)."""
-    if amps is None or amps < 6:
-        return 65535
+    if amps is None or amps < _MIN_A:
+        return _STEADY
     pct = amps / 0.6 if amps <= 51 else amps / 2.5 + 64
     return int(min(pct, 96) * 65535 / 100)
 
@@ -80,18 +83,26 @@ class PilotRelay:
         self._relay = relay
         self._pwm = pwm
         self.amps = amps
-        pwm.duty_u16(65535)
+        pwm.duty_u16(_STEADY)
 
     @property
     def is_closed(self):
         return self._relay.is_closed
+
+    def offer(self, amps):
+        """Smart charging's current, A per phase (capped by the outlet): a closed relay's
+        duty changes at once, so the EV follows the limit without a pause; below 6 A the duty
+        goes steady before the state machine opens the contactor (the EV stops first)."""
+        self.amps = amps
+        if self._relay.is_closed:
+            self._pwm.duty_u16(duty_u16(amps))
 
     def close(self):
         self._relay.close()
         self._pwm.duty_u16(duty_u16(self.amps))
 
     def open(self):
-        self._pwm.duty_u16(65535)
+        self._pwm.duty_u16(_STEADY)
         self._relay.open()
 
     def welded(self):

@@ -1,7 +1,8 @@
 # Simulated hardware for the unix port (the virtual board): relay coil and feedback, an EV that
 # plugs in and draws power, an energy meter that integrates that power, a console display, and
 # a line-JSON control server on 127.0.0.1 through which tests and host tools play the EV.
-# The real Relay, PlugInput and Screen classes run on top of simulated pins.
+# The real Relay, PlugInput and Screen classes run on top of simulated pins; the EV is told the
+# current offered (what a pilot's duty tells a real one) and draws no more than that.
 import asyncio
 import json
 import os
@@ -17,6 +18,7 @@ from evse.hal.watchdog import Watchdog
 from evse.log import log
 
 _VOLTS = 230.0
+_MAX_A = const(32)  # the virtual board's rating: 32 A single phase, a 7.4 kW wallbox
 
 
 class SimPin:
@@ -41,14 +43,17 @@ class SimPin:
 
 class SimConnector:
     """One simulated socket with its EV and meter. Energy is integrated only while the relay is
-    closed, the EV plugged and no fault is set; the register is persisted on every read."""
+    closed, the EV plugged and no fault is set; the register is persisted on every read. The EV
+    draws its power_w, at most what is offered (A x 230 V x phases): it is the outlet's pilot."""
 
     def __init__(self, cid, plugged=False, power_w=7400, fault=None, ticks_ms=time.ticks_ms,
-                 path=None):
+                 path=None, phases=1):
         self.id = cid
         self.plugged = plugged
         self.ev_power_w = power_w
         self.fault = fault
+        self.phases = phases
+        self.offered_a = _MAX_A  # what the pilot offers the EV: set by the outlet (offer)
         self._ticks = ticks_ms
         self.path = path or "data/simmeter_%d.json" % cid
         self.coil = SimPin(0, before_change=self.update)
@@ -67,8 +72,14 @@ class SimConnector:
 
     def power_w(self):
         if self.coil.level and self.plugged and self.fault is None:
-            return self.ev_power_w
+            cap = int(self.offered_a * _VOLTS * self.phases)
+            return self.ev_power_w if self.ev_power_w <= cap else cap
         return 0
+
+    def offer(self, amps):
+        # As a pilot's duty: nothing below 6 A (the relay opens then too, connector.py).
+        self.update()  # energy up to now at the old offer
+        self.offered_a = amps if amps >= 6 else 0
 
     def update(self):
         now = self._ticks()
@@ -92,6 +103,7 @@ class SimConnector:
         self.update()
         return {"id": self.id, "plugged": self.plugged, "relay_closed": self.relay_closed(),
                 "power_w": self.power_w(), "ev_power_w": self.ev_power_w,
+                "offered_a": self.offered_a,
                 "energy_wh": self.energy_wh, "fault": self.fault}
 
 
@@ -106,7 +118,8 @@ class SimMeter:
         c.update()
         c.save()
         p = c.power_w()
-        return c.energy_wh, p, (p / _VOLTS,), (_VOLTS,)
+        n = c.phases
+        return c.energy_wh, p, (p / _VOLTS / n,) * n, (_VOLTS,) * n
 
 
 class SimReader:
@@ -171,12 +184,16 @@ class ControlServer:
 def build(board, config):
     sim = config.get("sim") or {}
     n = connector_count(board, config)
+    phases = config.get("phases") or 1
+    amps = min(config.get("max_current_a") or _MAX_A, _MAX_A)  # the installation's, if lower
     conns = [SimConnector(i + 1, bool(sim.get("ev_plugged", False)), sim.get("power_w", 7400),
-                          sim.get("fault")) for i in range(n)]
+                          sim.get("fault"), phases=phases) for i in range(n)]
     outlets = []
     for c in conns:
+        c.offered_a = amps
         relay = Relay(c.coil, True, c.feedback)
-        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin), SimReader(c)))
+        outlets.append(Outlet(relay, SimMeter(c), PlugInput(c.plug_pin), SimReader(c), amps,
+                              phases, c))
     d = board.get("display") or {}
     if d.get("type") == "console":
         display = ConsoleScreen(d.get("width", 128), d.get("height", 64))

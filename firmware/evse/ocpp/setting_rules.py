@@ -5,7 +5,8 @@ from evse.files import save_json
 from evse.log import log
 
 _AUTH_KEY = const("AuthorizationKey")  # settings.AUTH_KEY: write-only, checked here by its own rule
-_MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"))
+_MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage",
+                     "Current.Offered", "Power.Offered"))
 _ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
 _DIGITS = const(9)  # integer text: 9 digits stay a small int on a 32-bit port (< 2**30)
 

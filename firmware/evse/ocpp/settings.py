@@ -43,10 +43,11 @@ _TABLE = const(
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
-    # the four measurands the meter gives (setting_rules.py), each once
-    "\nMeterValuesAlignedDataMaxLength i R 4 4 4"
+    # the six measurands the charger gives (setting_rules.py), each once: the meter's four and
+    # the smart charging offer's two (Current.Offered, Power.Offered)
+    "\nMeterValuesAlignedDataMaxLength i R 6 6 6"
     "\nMeterValuesSampledData m W Energy.Active.Import.Register,Power.Active.Import"
-    "\nMeterValuesSampledDataMaxLength i R 4 4 4"
+    "\nMeterValuesSampledDataMaxLength i R 6 6 6"
     # s, 0 = off (OCPP); a day at most (transactions.py: ticks_add of it in ms)
     "\nMeterValueSampleInterval i W 0 86400 60"
     # s, 0 = at once; a state reported more than an hour late tells the driver nothing
@@ -58,9 +59,9 @@ _TABLE = const(
     "\nStopTransactionOnEVSideDisconnect b W true"
     "\nStopTransactionOnInvalidId b W true"
     "\nStopTxnAlignedData m W"
-    "\nStopTxnAlignedDataMaxLength i R 4 4 4"
+    "\nStopTxnAlignedDataMaxLength i R 6 6 6"
     "\nStopTxnSampledData m W"
-    "\nStopTxnSampledDataMaxLength i R 4 4 4"
+    "\nStopTxnSampledDataMaxLength i R 6 6 6"
     # connector 0 in ReserveNow: one connector kept free for the idTag
     # (authorization.py, operations/CancelReservation.py)
     "\nReserveConnectorZeroSupported b R true"

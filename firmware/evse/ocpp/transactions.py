@@ -85,8 +85,23 @@ class Port:
 
     def offer(self, amps):
         """Smart charging's effective limit for this connector changed: amps (A per phase,
-        float, 0 included) or None for no limit."""
+        float, 0 included) or None for no limit. Capped by the outlet's hardware and told to
+        the EV (the pilot's duty, the simulated EV); below 6 A the state machine opens the
+        relay (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
+        transaction running it waits for the next. An outlet without a pilot carries it by
+        its relay only."""
         self.offered = amps
+        a = self.offering()
+        p = self.outlet.pilot
+        if p:
+            p.offer(a)
+        self.apply("limit", a)
+
+    def offering(self):
+        # The limit capped by the hardware, its maximum when there is none.
+        a = self.offered
+        m = self.outlet.max_a
+        return m if a is None or a > m else a
 
     def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the
@@ -277,6 +292,12 @@ class Transactions:
                 sv.append({"value": "%d" % r[0], "context": context, "measurand": m, "unit": "Wh"})
             elif m == "Power.Active.Import" and r[1] is not None:
                 sv.append({"value": "%d" % r[1], "context": context, "measurand": m, "unit": "W"})
+            elif m[-8:] == ".Offered":  # Current (A per phase) or Power: what the EV may draw
+                a = port.offering()
+                a = a if a >= 6 else 0  # the pilot offers nothing below 6 A
+                w = m[0] == "P"  # W = A x 230 V nominal (as OCPP 1.6 converts) x phases
+                sv.append({"value": "%d" % (a * 230 * port.outlet.phases) if w else "%.1f" % a,
+                           "context": context, "measurand": m, "unit": "W" if w else "A"})
             else:
                 vals = r[2] if m == "Current.Import" else r[3] if m == "Voltage" else None
                 for k in range(len(vals) if vals else 0):
