@@ -10,6 +10,9 @@
 #   authorization.py   idTags waiting for Authorize, the authorization cache, the reservations
 #                      (data/auth.json, data/resv.json)
 #   settings.py        the configuration keys  (data/ocpp.json)
+#   smart              smart charging's one resident number: 0 without charging profiles, else
+#                      when the limits are due to be recomputed (operations/
+#                      GetCompositeSchedule.py, per use; the profiles: data/profiles.json)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.
 import os
@@ -29,6 +32,8 @@ _POLL_MS = const(250)
 _MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
+_PROFILES = const("data/profiles.json")  # operations/SetChargingProfile.py
+_RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
 
 class ChargePoint:
@@ -56,6 +61,14 @@ class ChargePoint:
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
         self.transactions.recover()
+        # Smart charging: with profiles stored, the first poll computes the limits (and
+        # drops the TxProfiles of transactions a power loss ended).
+        self.smart = 0
+        try:
+            os.stat(_PROFILES)
+            self.smart = 1
+        except OSError:
+            pass
         # The resident operations (the route table's "keep"), loaded now while the heap is
         # still in one piece: importing one later, into a fragmented heap, could fail exactly
         # when a RemoteStopTransaction arrives.
@@ -81,6 +94,17 @@ class ChargePoint:
                 load("CancelReservation").tidy(self)
         except Exception:  # noqa: BLE001 - no heap or flash for it now: the next pass tries
             pass  # again; no relay depends on it, so no connector is tripped for it
+        if self.smart and ocpp.now() >= self.smart:
+            # A period boundary, or a change (a profile, a transaction begun or ended, the
+            # clock set): the limits again, per use.
+            try:
+                load("GetCompositeSchedule").apply(self)
+            except Exception as e:  # noqa: BLE001 - no heap or flash for it now: the offers
+                self.smart = ocpp.now() + _RETRY_S  # stay as they were until it works
+                try:
+                    log("charging limit", "error", repr(e)[:60])
+                except Exception:  # noqa: BLE001 - a log line short of heap changes nothing
+                    pass
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed
@@ -194,6 +218,8 @@ class ChargePoint:
         and when Accepted the registration and its interval as HeartbeatInterval.
         -> (status, interval)."""
         ocpp.set_time(answer.get("currentTime"))
+        if self.smart:
+            self.smart = 1  # the limits on the central system's clock
         status = answer.get("status")
         interval = answer.get("interval")
         if type(interval) is not int or interval < 0:

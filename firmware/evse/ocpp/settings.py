@@ -21,6 +21,14 @@ _TABLE = const(
     "\nAllowOfflineTxForUnknownId b W false"
     "\nAuthorizationCacheEnabled b W true"
     "\nAuthorizeRemoteTxRequests b R false"
+    # SmartCharging (operations/SetChargingProfile.py): stack levels 0..8, at most 8 profiles of
+    # at most 24 periods each (a day by the hour): data/profiles.json at its largest, ~4 KB of
+    # text, is read per use into flat lists of small ints (4.8 KB of heap on 32 bits, measured in
+    # tests/firmware/test_smart_charging.py) and the SetChargingProfile CALL of 24 periods is
+    # ~3 KB parsed; more would not fit the 32-bit session's heap beside a transaction
+    "\nChargeProfileMaxStackLevel i R 8 8 8"
+    "\nChargingScheduleAllowedChargingRateUnit c R Current,Power"
+    "\nChargingScheduleMaxPeriods i R 24 24 24"
     # s, 0 = off (OCPP); the grid restarts at midnight, so a day at most
     "\nClockAlignedDataInterval i W 0 86400 0"
     # s an authorised connector waits for the cable (connector.py): 0 would cancel every start
@@ -36,6 +44,7 @@ _TABLE = const(
     "\nHeartbeatInterval i W 1 86400 300"
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
+    "\nMaxChargingProfilesInstalled i R 8 8 8"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
     # the four measurands the meter gives (setting_rules.py), each once
     "\nMeterValuesAlignedDataMaxLength i R 4 4 4"
@@ -59,8 +68,8 @@ _TABLE = const(
     # (authorization.py, operations/CancelReservation.py)
     "\nReserveConnectorZeroSupported b R true"
     # names what is built (operations/__init__.py's route table)
-    "\nSupportedFeatureProfiles c R Core,RemoteTrigger,Reservation"
-    "\nSupportedFeatureProfilesMaxLength i R 3 3 3"
+    "\nSupportedFeatureProfiles c R Core,RemoteTrigger,Reservation,SmartCharging"
+    "\nSupportedFeatureProfilesMaxLength i R 4 4 4"
     # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
     "\nTransactionMessageAttempts i W 1 10 3"
     # s, times the attempt number (transactions.py); 0 would resend a refused message at once

@@ -3,6 +3,9 @@
 # AuthorizeRemoteTxRequests is set. How it is held (per use): the route table in __init__.py.
 # A reserved connector takes only its reservation's idTag: another is Rejected (the parentIdTag
 # of a remote idTag is unknown, and a remote start does not send Authorize.req to learn it).
+# A chargingProfile is the transaction's TxProfile (SetChargingProfile.pend): stored before the
+# authorisation, since the transaction may start inside it (cable in already), and bound to that
+# transaction when it starts (GetCompositeSchedule.apply), deleted if it never does.
 
 
 def answer(cp, p):
@@ -12,11 +15,10 @@ def answer(cp, p):
     cid = p.get("connectorId")
     if cp.reg != "Accepted" or (cid is not None and not 1 <= cid <= len(cp.ports)):
         return {"status": "Rejected"}
-    # A profile must be a TxProfile (1.6: RemoteStartTransaction.req). A valid one is accepted
-    # and then not applied: this firmware has no smart charging yet (the SmartCharging rows
-    # of the route table are `no`), so the transaction runs at the outlet's full current, as
-    # the central system learns from SupportedFeatureProfiles.
-    if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
+    # 1.6 RemoteStartTransaction.req: "The Charging Profile SHALL have the purpose TxProfile";
+    # 3.13.4: "the transactionId SHALL NOT be set" (there is no transaction yet).
+    if prof is not None and (prof["chargingProfilePurpose"] != "TxProfile"
+                             or prof.get("transactionId") is not None):
         return {"status": "Rejected"}
     admits = cp.operation("ReserveNow").admits if cp.authorization.held else None
     if cid is None:  # any free connector: one reserved for this idTag, else one with a cable in
@@ -36,8 +38,13 @@ def answer(cp, p):
         port = cp.port(cid)
         if port.machine.reserved is not None and admits(cp, cid, tag) is not True:
             return {"status": "Rejected"}
+    c = port.machine
+    if prof is not None:
+        if c.tx or c.id_tag is not None:  # its TxProfile would go to the one running there
+            return {"status": "Rejected"}
+        if not cp.operation("SetChargingProfile").pend(cp, port.id, prof, tag):
+            return {"status": "Rejected"}
     if cp.settings["AuthorizeRemoteTxRequests"]:
-        c = port.machine
         if c.tx or c.id_tag is not None or c.state in ("Unavailable", "Faulted"):
             return {"status": "Rejected"}
         cp.authorization.ask(port.id, tag)

@@ -55,14 +55,16 @@ _ROUTES = const(
     # Reservation
     "\nCancelReservation rare"
     "\nReserveNow rare"
-    # FirmwareManagement, LocalAuthListManagement, SmartCharging
+    # SmartCharging: rare, as Reservation is: a charger no central system sends a profile to
+    # never loads nor interns them (GetCompositeSchedule.py holds the limit's computation)
+    "\nClearChargingProfile rare"
+    "\nGetCompositeSchedule rare"
+    "\nSetChargingProfile rare"
+    # FirmwareManagement, LocalAuthListManagement
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
     "\nGetLocalListVersion no"
     "\nSendLocalList no"
-    "\nClearChargingProfile no"
-    "\nGetCompositeSchedule no"
-    "\nSetChargingProfile no"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
