@@ -242,7 +242,7 @@ def test_bad_input_answers_the_right_callerror():
     d = flash()
     cp = charge_point()
     good = profile()
-    P, T, O, F = rpc.PROPERTY, rpc.TYPE, rpc.OCCURENCE, "FormationViolation"
+    P, T, OC, F = rpc.PROPERTY, rpc.TYPE, rpc.OCCURENCE, "FormationViolation"
 
     def sp(cid=1, **change):
         p = json.loads(json.dumps(good))
@@ -255,8 +255,8 @@ def test_bad_input_answers_the_right_callerror():
                 p[k] = v
         return code_of(cp, "SetChargingProfile", {"connectorId": cid, "csChargingProfiles": p})
 
-    assert code_of(cp, "SetChargingProfile", {"connectorId": 1}) == O
-    assert code_of(cp, "SetChargingProfile", {"csChargingProfiles": good}) == O
+    assert code_of(cp, "SetChargingProfile", {"connectorId": 1}) == OC
+    assert code_of(cp, "SetChargingProfile", {"csChargingProfiles": good}) == OC
     assert sp(cid="1") == T and sp(cid=3) == P and sp(cid=-1) == P and sp(cid=None) == T
     for field, bad, want in (("chargingProfileId", "1", T), ("stackLevel", 1.5, T),
                              ("chargingProfilePurpose", "Tx", P), ("chargingProfileKind", "Once", P),
@@ -272,11 +272,11 @@ def test_bad_input_answers_the_right_callerror():
                   "chargingSchedule"):
         p = dict(good)
         del p[field]
-        assert code_of(cp, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": p}) == O, field
+        assert code_of(cp, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": p}) == OC, field
     for bad, want in (({"id": "1"}, T), ({"connectorId": 1.5}, T), ({"chargingProfilePurpose": "Tx"}, P),
                       ({"stackLevel": "0"}, T), ({"id": None}, T), ({"x": 1}, F)):
         assert code_of(cp, "ClearChargingProfile", bad) == want, bad
-    for bad, want in (({"connectorId": 1}, O), ({"duration": 60}, O), ({"connectorId": "1", "duration": 60}, T),
+    for bad, want in (({"connectorId": 1}, OC), ({"duration": 60}, OC), ({"connectorId": "1", "duration": 60}, T),
                       ({"connectorId": 1, "duration": 6.5}, T), ({"connectorId": 1, "duration": 60, "chargingRateUnit": "kW"}, P),
                       ({"connectorId": 1, "duration": 60, "x": 1}, F)):
         assert code_of(cp, "GetCompositeSchedule", bad) == want, bad
@@ -359,6 +359,17 @@ def test_composite_schedule_answers():
     assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.9}]
     assert composite(cp, 1, 60, "W")["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 11000}]
     assert composite(cp, 1, 0)["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.9}]
+    # bounded: a daily profile over ten years is one period, answered for the days computed
+    assert call(cp, "ClearChargingProfile", {}) == {"status": "Accepted"}
+    assert setp(cp, 0, profile(4, 0, kind="Recurring", recurrencyKind="Daily", start=T0, periods=((0, 10),))) == "Accepted"
+    sch = composite(cp, 1, 3650 * DAY)["chargingSchedule"]
+    assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10}]
+    assert 300 * DAY < sch["duration"] < 3650 * DAY
+    # ... and one alternating twice a day: at most 32 periods
+    assert setp(cp, 0, profile(4, 0, kind="Recurring", recurrencyKind="Daily", start=T0,
+                               periods=((0, 10), (12 * H, 16)))) == "Accepted"
+    sch = composite(cp, 1, 3650 * DAY)["chargingSchedule"]
+    assert len(sch["chargingSchedulePeriod"]) == 32 and sch["duration"] == 16 * DAY - 150  # now: T0 + 150
     done(d)
 
 

@@ -31,8 +31,11 @@ _PHASES = const(3)  # a W limit without numberPhases is three-phase
 _MAX_A = const(32)  # what a connector offers without a limit (the composite's "no limit")
 _DAY = const(86400)  # a charger with profiles recomputes at least daily (clock corrections)
 # A composite answer holds at most this many periods (~2 KB of frame, ~3 KB of heap on 32
-# bits); a window that needs more is answered up to there, its duration cut to what it covers.
+# bits), from at most _MAX_STEPS boundaries (a daily profile over a window of years merges into
+# one period, but each day is a step); a window that needs more is answered up to there, its
+# duration cut to what it covers.
 _MAX_OUT = const(32)
+_MAX_STEPS = const(400)
 
 
 def answer(cp, p):
@@ -54,7 +57,9 @@ def answer(cp, p):
     out = []
     end = t0 + dur
     t = t0
+    steps = 0
     while True:
+        steps += 1
         lim, nxt = at(ps, cid, t, ref, start if start is not None else t0)
         v, ph = value(lim, w, _MAX_A * (cid or len(cp.ports)))
         last = out[-1] if out else None
@@ -66,6 +71,9 @@ def answer(cp, p):
         if nxt is None or nxt <= t or nxt >= end:
             break
         t = nxt
+        if steps == _MAX_STEPS:
+            dur = t - t0
+            break
     periods = []
     for s, v, ph in out:
         d = {"startPeriod": s, "limit": v // 10 if v % 10 == 0 else v / 10}
