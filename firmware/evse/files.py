@@ -22,6 +22,11 @@ def save_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(obj, f)
+    replace(tmp, path)
+
+
+def replace(tmp, path):
+    """A file written completely at `tmp` takes the place of `path` in one step."""
     try:
         os.rename(tmp, path)
     except OSError:

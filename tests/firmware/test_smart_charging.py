@@ -24,7 +24,7 @@ WEEK = 7 * DAY
 
 def rec(pid=1, cid=0, stack=0, purpose=1, kind=0, every=0, vf=None, vt=None, start=T0, dur=None,
         unit=0, periods=((0, 160),), tx=None):
-    """A profile as data/profiles.json holds it; limits x 10."""
+    """A profile as data/profiles.jsonl holds it; limits x 10."""
     flat = []
     for q in periods:
         flat += (q[0], q[1], q[2] if len(q) > 2 else 0)
@@ -175,8 +175,8 @@ def composite(cp, cid, duration, unit=None):
 
 
 def stored():
-    with open("data/profiles.json") as f:
-        return json.load(f)
+    with open("data/profiles.jsonl") as f:
+        return [json.loads(line) for line in f]
 
 
 def test_set_charging_profile_refusals_say_why():
@@ -208,7 +208,7 @@ def test_set_charging_profile_refusals_say_why():
     p["chargingSchedule"]["duration"] = -5
     assert setp(cp, 1, p) == "Rejected"
     try:
-        open("data/profiles.json")
+        open("data/profiles.jsonl")
         raise AssertionError("a refused profile was stored")
     except OSError:
         pass
@@ -393,10 +393,13 @@ def test_limit_offered_at_changes_and_boundaries_and_after_a_reboot():
     poll(cp)
     assert [p.offered for p in cp.ports] == [6.0, 6.0]
     assert cp.smart == T0 + 600 + DAY  # no boundary left: a daily look all the same
+    with open("data/profiles.jsonl", "a") as f:  # a damaged file: lines that are no profile
+        f.write('garbage\n[1, 2]\n[1, 9, 0, 1, 0, 0, null, null, 0, null, 0, [0, 60, 0], null]\n')
     cp2 = charge_point()  # the reboot
     assert cp2.smart == 1
     poll(cp2)
     assert [p.offered for p in cp2.ports] == [6.0, 6.0]
+    assert [p[0] for p in stored()] == [1]  # the damaged ones dropped (connector 9: none here)
     assert call(cp2, "ClearChargingProfile", {}) == {"status": "Accepted"}
     poll(cp2)
     assert [p.offered for p in cp2.ports] == [None, None] and cp2.smart == 0

@@ -12,7 +12,7 @@
 #   settings.py        the configuration keys  (data/ocpp.json)
 #   smart              smart charging's one resident number: 0 without charging profiles, else
 #                      when the limits are due to be recomputed (operations/
-#                      GetCompositeSchedule.py, per use; the profiles: data/profiles.json)
+#                      GetCompositeSchedule.py, per use; the profiles: data/profiles.jsonl)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.
 import os
@@ -32,7 +32,7 @@ _POLL_MS = const(250)
 _MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
-_PROFILES = const("data/profiles.json")  # operations/SetChargingProfile.py
+_PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
 _RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
 

@@ -2,10 +2,12 @@
 # every profile that matches all the fields given (connectorId, chargingProfilePurpose,
 # stackLevel: 0 is a value like any other), every profile when none is. Accepted when one went,
 # Unknown when none matched. The limits change from the next poll (cp.smart). Loaded per use.
-from evse.files import load_json, save_json
+import json
+
+from evse.files import remove, replace
 from evse.log import log
 
-_FILE = const("data/profiles.json")  # as GetCompositeSchedule.py reads it
+_FILE = const("data/profiles.jsonl")  # as GetCompositeSchedule.py reads it
 _PURPOSES = const(("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"))
 
 
@@ -16,23 +18,35 @@ def answer(cp, p):
     if purpose is not None:
         purpose = _PURPOSES.index(purpose)  # the schema checked the enum
     stack = p.get("stackLevel")
-    ps = load_json(_FILE, None)
-    if type(ps) is not list:
-        ps = []
-    keep = []
-    for q in ps:
-        if pid is not None:
-            hit = q[0] == pid
-        else:
-            hit = ((cid is None or q[1] == cid) and (purpose is None or q[3] == purpose)
-                   and (stack is None or q[2] == stack))
-        if not hit:
-            keep.append(q)
-    if len(keep) == len(ps):
+    # The file again without the ones that match, one stored profile at a time. An OSError
+    # leaves the old file: nothing cleared (InternalError). An empty file goes with the next
+    # poll's GetCompositeSchedule.apply.
+    tmp = _FILE + ".tmp"
+    gone = left = 0
+    try:
+        f = open(_FILE)
+    except OSError:
+        return {"status": "Unknown"}  # none stored
+    with f, open(tmp, "w") as out:
+        for line in f:
+            try:
+                q = json.loads(line)
+                if pid is not None:
+                    hit = q[0] == pid
+                else:
+                    hit = ((cid is None or q[1] == cid) and (purpose is None or q[3] == purpose)
+                           and (stack is None or q[2] == stack))
+            except (ValueError, TypeError, IndexError, KeyError):
+                hit = False  # damaged: kept for GetCompositeSchedule.profiles to drop and say
+            if hit:
+                gone += 1
+            else:
+                left += 1
+                out.write(line)
+    if not gone:
+        remove(tmp)
         return {"status": "Unknown"}
-    # OSError: nothing cleared (InternalError). An empty list goes with the next poll's
-    # GetCompositeSchedule.apply, which removes the file.
-    save_json(_FILE, keep)
+    replace(tmp, _FILE)
     cp.smart = 1
-    log("charging profiles cleared", "count", len(ps) - len(keep), "left", len(keep))
+    log("charging profiles cleared", "count", gone, "left", left)
     return {"status": "Accepted"}

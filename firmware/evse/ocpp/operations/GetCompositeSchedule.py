@@ -3,24 +3,28 @@
 # computation: the effective limit of every connector now (apply), which ChargePoint.poll runs
 # at each period boundary and after each change (cp.smart, the one resident number of smart
 # charging: 0 without profiles, else the unix time of the next boundary). The profiles are
-# stored by SetChargingProfile.py in data/profiles.json, read per use: nothing of them stays in
+# stored by SetChargingProfile.py in data/profiles.jsonl, read per use: nothing of them stays in
 # the heap. at() is a pure function of (profiles, connector, time, transaction): tests give it
 # any clock.
 #
-# A profile as stored, one flat list (small ints, no dicts: ~0.4 KB on 32 bits at 24 periods):
+# data/profiles.jsonl holds one profile a line, so SetChargingProfile and ClearChargingProfile
+# rewrite it holding one at a time (the CALL's payload is in the heap then); only the
+# computation holds them all. A profile as stored, one flat list (small ints, no dicts: ~0.6 KB
+# on 32 bits at 24 periods):
 #   [id, connectorId, stackLevel, purpose 0 ChargePointMax 1 TxDefault 2 Tx,
 #    kind 0 Absolute 1 Recurring 2 Relative, recurrence s (0, 86400, 604800),
 #    validFrom, validTo (unix s or null), startSchedule (unix s, null for Relative),
 #    duration (s or null), unit 0 A 1 W, [startPeriod, limit x 10, numberPhases or 0, ...],
 #    tx: a TxProfile's transaction (our reference, transactions.py), or the idTag of the
 #    RemoteStartTransaction it came with until that transaction starts; null otherwise]
+import json
 import os
 
-from evse.files import load_json, save_json
+from evse.files import replace
 from evse.log import log
 from evse import ocpp
 
-_FILE = const("data/profiles.json")
+_FILE = const("data/profiles.jsonl")
 _CPMAX = const(0)
 _TXDEFAULT = const(1)
 _TX = const(2)
@@ -187,13 +191,24 @@ def at(ps, cid, t, ref=None, start=None):
 
 def profiles(cp):
     """The stored profiles, each checked against the form above (a damaged one is dropped)."""
-    ps = load_json(_FILE, None)
-    if ps is None:
-        return []
     n = len(cp.ports)
-    ok = [p for p in ps if _valid(p, n)] if type(ps) is list else []
-    if type(ps) is not list or len(ok) != len(ps):
-        log("charging profiles", "dropped", len(ps) - len(ok) if type(ps) is list else "all")
+    ok = []
+    bad = 0
+    try:
+        with open(_FILE) as f:
+            for line in f:
+                try:
+                    p = json.loads(line)
+                except ValueError:
+                    p = None
+                if _valid(p, n):
+                    ok.append(p)
+                else:
+                    bad += 1
+    except OSError:  # none stored
+        return []
+    if bad:
+        log("charging profiles", "dropped", bad)
         save(ok)
     return ok
 
@@ -218,15 +233,20 @@ def _valid(p, n):
 
 
 def save(ps):
-    """data/profiles.json, atomically; no file at all without profiles (the boot's test:
+    """data/profiles.jsonl, atomically; no file at all without profiles (the boot's test:
     ChargePoint.__init__)."""
     if ps:
-        save_json(_FILE, ps)
+        tmp = _FILE + ".tmp"
+        with open(tmp, "w") as f:
+            for p in ps:
+                f.write(json.dumps(p))
+                f.write("\n")
+        replace(tmp, _FILE)
     else:
         try:
             os.remove(_FILE)
         except OSError:
-            pass  # none there; an empty list left behind costs one apply() at the next boot
+            pass  # none there
 
 
 def apply(cp):

@@ -1,13 +1,15 @@
 # SetChargingProfile: a charging profile installed on a connector (OCPP 1.6 5.16, 3.13), stored
-# in data/profiles.json in the form GetCompositeSchedule.py describes (and computes with), then
+# in data/profiles.jsonl in the form GetCompositeSchedule.py describes (and computes with), then
 # in force from the next poll (cp.smart). Also here: a RemoteStartTransaction's TxProfile
 # (pend), checked by the same rules and held for the transaction its idTag starts. Loaded per use.
-from evse.files import load_json, save_json
+import json
+
+from evse.files import remove, replace
 from evse.log import log
 from evse import ocpp
 from evse.ocpp.rpc import PROPERTY, CallError
 
-_FILE = const("data/profiles.json")  # as GetCompositeSchedule.py reads it
+_FILE = const("data/profiles.jsonl")  # as GetCompositeSchedule.py reads it
 _PURPOSES = const(("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"))
 _KINDS = const(("Absolute", "Recurring", "Relative"))
 _TX = const(2)
@@ -49,18 +51,38 @@ def _install(cp, cid, prof, tx, why):
     if type(rec) is str:
         log("charging profile refused", "id", prof["chargingProfileId"], "connector", cid, "why", rec)
         return {"status": "Rejected"}
-    ps = load_json(_FILE, None)
-    if type(ps) is not list:
-        ps = []
-    # Replaced: the one of the same id, and the one of the same stackLevel and purpose on the
-    # same connector (1.6 3.13.2, 5.16).
-    keep = [q for q in ps if q[0] != rec[0] and (q[1] != cid or q[2] != rec[2] or q[3] != rec[3])]
-    if len(keep) >= cp.settings["MaxChargingProfilesInstalled"]:
+    # The file again, one stored profile at a time, without the ones this replaces: the one of
+    # the same id, and the one of the same stackLevel and purpose on the same connector (1.6
+    # 3.13.2, 5.16); then this one, and the new file takes the old one's place. An OSError
+    # leaves the old file: not stored, so not Accepted (InternalError).
+    tmp = _FILE + ".tmp"
+    n = 0
+    with open(tmp, "w") as out:
+        try:
+            f = open(_FILE)
+        except OSError:  # the first profile
+            f = None
+        if f is not None:
+            with f:
+                for line in f:
+                    try:
+                        q = json.loads(line)
+                        if q[0] == rec[0] or (q[1] == cid and q[2] == rec[2] and q[3] == rec[3]):
+                            continue
+                    except (ValueError, TypeError, IndexError, KeyError):
+                        continue  # damaged: dropped (GetCompositeSchedule.profiles)
+                    n += 1
+                    out.write(line)
+        full = n >= cp.settings["MaxChargingProfilesInstalled"]
+        if not full:
+            out.write(json.dumps(rec))
+            out.write("\n")
+    if full:
+        remove(tmp)
         log("charging profile refused", "id", rec[0], "connector", cid,
             "why", "MaxChargingProfilesInstalled reached")
         return {"status": "Rejected"}
-    keep.append(rec)
-    save_json(_FILE, keep)  # OSError: not stored, so not Accepted (InternalError)
+    replace(tmp, _FILE)
     cp.smart = 1  # in force from the next poll
     log("charging profile", "id", rec[0], "connector", cid, "purpose", prof["chargingProfilePurpose"],
         "stack", rec[2], "periods", len(rec[11]) // 3)
