@@ -23,7 +23,7 @@ _TABLE = const(
     "\nAuthorizeRemoteTxRequests b R false"
     # SmartCharging (operations/SetChargingProfile.py): stack levels 0..8, at most 8 profiles of
     # at most 24 periods each (a day by the hour): data/profiles.jsonl at its largest, ~4 KB of
-    # text, is read per use into flat lists of small ints (4.8 KB of heap on 32 bits, measured in
+    # text, is read per use into tuples of small ints (3.1 KB of heap on 32 bits, measured in
     # tests/firmware/test_smart_charging.py) and the SetChargingProfile CALL of 24 periods is
     # ~3 KB parsed; more would not fit the 32-bit session's heap beside a transaction
     "\nChargeProfileMaxStackLevel i R 8 8 8"

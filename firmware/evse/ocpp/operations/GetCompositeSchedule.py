@@ -57,8 +57,9 @@ def answer(cp, p):
         if tx is not None:
             ref = tx["r"]
             start = tx.get("t")
-    ps = profiles(cp)
-    out = []
+    ps = profiles(cp, cid)
+    periods = []
+    lv = lph = None
     end = t0 + dur
     t = t0
     steps = 0
@@ -66,24 +67,22 @@ def answer(cp, p):
         steps += 1
         lim, nxt = at(ps, cid, t, ref, start if start is not None else t0)
         v, ph = value(lim, w, _MAX_A * (cid or len(cp.ports)))
-        last = out[-1] if out else None
-        if last is None or last[1] != v or last[2] != ph:  # equal neighbours merged
-            if len(out) == _MAX_OUT:
+        if v != lv or ph != lph:  # equal neighbours merged
+            if len(periods) == _MAX_OUT:
                 dur = t - t0
                 break
-            out.append((t - t0, v, ph))
+            d = {"startPeriod": t - t0, "limit": v // 10 if v % 10 == 0 else v / 10}
+            if ph:
+                d["numberPhases"] = ph
+            periods.append(d)
+            lv = v
+            lph = ph
         if nxt is None or nxt <= t or nxt >= end:
             break
         t = nxt
         if steps == _MAX_STEPS:
             dur = t - t0
             break
-    periods = []
-    for s, v, ph in out:
-        d = {"startPeriod": s, "limit": v // 10 if v % 10 == 0 else v / 10}
-        if ph:
-            d["numberPhases"] = ph
-        periods.append(d)
     return {"status": "Accepted", "connectorId": cid, "scheduleStart": ocpp.iso(t0),
             "chargingSchedule": {"duration": dur, "chargingRateUnit": "W" if w else "A",
                                  "chargingSchedulePeriod": periods}}
@@ -189,8 +188,9 @@ def at(ps, cid, t, ref=None, start=None):
     return lim, nxt
 
 
-def profiles(cp):
-    """The stored profiles, each checked against the form above (a damaged one is dropped)."""
+def profiles(cp, cid=None):
+    """The stored profiles (only those of connectors 0 and cid if given), each checked against
+    the form above; a damaged one is dropped."""
     n = len(cp.ports)
     ok = []
     bad = 0
@@ -201,13 +201,16 @@ def profiles(cp):
                     p = json.loads(line)
                 except ValueError:
                     p = None
-                if _valid(p, n):
-                    ok.append(p)
-                else:
+                if not _valid(p, n):
                     bad += 1
+                elif cid is None or p[1] == 0 or p[1] == cid:
+                    # its periods as a tuple: the parser's list holds up to twice the room
+                    # (~1.7 KB more for the largest set on 32 bits)
+                    p[11] = tuple(p[11])
+                    ok.append(p)
     except OSError:  # none stored
         return []
-    if bad:
+    if bad and cid is None:
         log("charging profiles", "dropped", bad)
         save(ok)
     return ok
