@@ -48,6 +48,7 @@ class ChargePoint:
         self.last_call = time.ticks_ms()
         self.triggers = []  # (message, connector id or None) a TriggerMessage asked for
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
+        self.smart = 0  # smart charging (above); set below, read by every connector's change
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).
         self.operation = load
@@ -63,7 +64,6 @@ class ChargePoint:
         self.transactions.recover()
         # Smart charging: with profiles stored, the first poll computes the limits (and
         # drops the TxProfiles of transactions a power loss ended).
-        self.smart = 0
         try:
             os.stat(_PROFILES)
             self.smart = 1

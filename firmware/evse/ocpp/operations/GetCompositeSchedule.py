@@ -9,8 +9,8 @@
 #
 # data/profiles.jsonl holds one profile a line, so SetChargingProfile and ClearChargingProfile
 # rewrite it holding one at a time (the CALL's payload is in the heap then); only the
-# computation holds them all. A profile as stored, one flat list (small ints, no dicts: ~0.6 KB
-# on 32 bits at 24 periods):
+# computation holds them all (profiles(), its periods as a tuple: ~0.4 KB on 32 bits at 24
+# periods). A profile as stored, one flat list of small ints, no dicts:
 #   [id, connectorId, stackLevel, purpose 0 ChargePointMax 1 TxDefault 2 Tx,
 #    kind 0 Absolute 1 Recurring 2 Relative, recurrence s (0, 86400, 604800),
 #    validFrom, validTo (unix s or null), startSchedule (unix s, null for Relative),
