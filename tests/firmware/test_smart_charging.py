@@ -401,6 +401,12 @@ def test_limit_offered_at_changes_and_boundaries_and_after_a_reboot():
     poll(cp2)
     assert [p.offered for p in cp2.ports] == [6.0, 6.0]
     assert [p[0] for p in stored()] == [1]  # the damaged ones dropped (connector 9: none here)
+    with open("data/profiles.jsonl") as f:
+        last = f.read().rstrip("\n")
+    with open("data/profiles.jsonl", "w") as f:  # its last line without a line break
+        f.write(last)
+    assert setp(cp2, 2, profile(2, 0, start=T0, periods=((0, 10),))) == "Accepted"
+    assert [p[0] for p in stored()] == [1, 2]
     assert call(cp2, "ClearChargingProfile", {}) == {"status": "Accepted"}
     poll(cp2)
     assert [p.offered for p in cp2.ports] == [None, None] and cp2.smart == 0

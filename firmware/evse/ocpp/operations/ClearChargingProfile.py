@@ -42,7 +42,7 @@ def answer(cp, p):
                 gone += 1
             else:
                 left += 1
-                out.write(line)
+                out.write(line if line[-1:] == "\n" else line + "\n")
     if not gone:
         remove(tmp)
         return {"status": "Unknown"}

@@ -72,7 +72,7 @@ def _install(cp, cid, prof, tx, why):
                     except (ValueError, TypeError, IndexError, KeyError):
                         continue  # damaged: dropped (GetCompositeSchedule.profiles)
                     n += 1
-                    out.write(line)
+                    out.write(line if line[-1:] == "\n" else line + "\n")
         full = n >= cp.settings["MaxChargingProfilesInstalled"]
         if not full:
             out.write(json.dumps(rec))
