@@ -355,14 +355,15 @@ async def test_profile_survives_a_power_cut(tmp_path, firmware_lib, build):
 
 
 # The heaps the largest profile set was measured to need on 32 bits (tests/ocpp/test_memory.py
-# holds the session without profiles: .mpy 84k, frozen 36k; EVSE_SMART_HEAP=34k runs this at
-# another). Frozen, the code is in flash and only the data counts: the session's 36k holds it
-# (34k fails, at 16 or 12 periods a profile as well: the session's own margin, not the
-# profiles, is what is left there). On an .mpy build each rare operation's code is loaded into
+# holds the session without profiles: .mpy 84k, frozen 36k; EVSE_SMART_HEAP=36k runs this at
+# another). Frozen, the code is in flash and only the data counts: 38k passed 6 of 6 runs, 36k
+# 10 of 12 (a composite or a SetChargingProfile answered InternalError, MemoryError, when it met
+# a MeterValues in flight), 34k fails. On an .mpy build each rare operation's code is loaded into
 # the heap when its CALL comes (SetChargingProfile ~3.7 KB, GetCompositeSchedule ~3.4 KB on 32
 # bits): 84k has no room for one in a connected session (ReserveNow, 1.8 KB of .mpy, already
-# drops the connection there), 90k fails at the third SetChargingProfile, 92k passes.
-HEAPS = {"unix32": "92k", "unix32-frozen": "36k"}
+# drops the connection there), 90k fails at the third SetChargingProfile, 92k passed 2 of 5
+# runs, 96k 4 of 4.
+HEAPS = {"unix32": "96k", "unix32-frozen": "38k"}
 
 
 @pytest.mark.parametrize("build", list(HEAPS))

@@ -58,7 +58,7 @@ def answer(cp, p):
             ref = tx["r"]
             start = tx.get("t")
     ps = profiles(cp, cid)
-    periods = []
+    out = []  # startPeriod, limit x 10, numberPhases, ...: small ints while the profiles are held
     lv = lph = None
     end = t0 + dur
     t = t0
@@ -68,13 +68,12 @@ def answer(cp, p):
         lim, nxt = at(ps, cid, t, ref, start if start is not None else t0)
         v, ph = value(lim, w, _MAX_A * (cid or len(cp.ports)))
         if v != lv or ph != lph:  # equal neighbours merged
-            if len(periods) == _MAX_OUT:
+            if len(out) == 3 * _MAX_OUT:
                 dur = t - t0
                 break
-            d = {"startPeriod": t - t0, "limit": v // 10 if v % 10 == 0 else v / 10}
-            if ph:
-                d["numberPhases"] = ph
-            periods.append(d)
+            out.append(t - t0)
+            out.append(v)
+            out.append(ph)
             lv = v
             lph = ph
         if nxt is None or nxt <= t or nxt >= end:
@@ -83,6 +82,15 @@ def answer(cp, p):
         if steps == _MAX_STEPS:
             dur = t - t0
             break
+    ps = lim = None  # the profiles go before the answer's dicts come (32-bit frozen 36k: both
+    periods = []  # at once did not fit beside a transaction)
+    for i in range(0, len(out), 3):
+        v = out[i + 1]
+        d = {"startPeriod": out[i], "limit": v // 10 if v % 10 == 0 else v / 10}
+        if out[i + 2]:
+            d["numberPhases"] = out[i + 2]
+        periods.append(d)
+    out = None
     return {"status": "Accepted", "connectorId": cid, "scheduleStart": ocpp.iso(t0),
             "chargingSchedule": {"duration": dur, "chargingRateUnit": "W" if w else "A",
                                  "chargingSchedulePeriod": periods}}
