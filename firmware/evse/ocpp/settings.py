@@ -22,10 +22,11 @@ _TABLE = const(
     "\nAuthorizationCacheEnabled b W true"
     "\nAuthorizeRemoteTxRequests b R false"
     # SmartCharging (operations/SetChargingProfile.py): stack levels 0..8, at most 8 profiles of
-    # at most 24 periods each (a day by the hour): data/profiles.jsonl at its largest, ~4 KB of
-    # text, is read per use into tuples of small ints (3.1 KB of heap on 32 bits, measured in
-    # tests/firmware/test_smart_charging.py) and the SetChargingProfile CALL of 24 periods is
-    # ~3 KB parsed; more would not fit the 32-bit session's heap beside a transaction
+    # at most 24 periods each (a day by the hour, MicroOcpp's 24 too): data/profiles.jsonl at its
+    # largest, ~4 KB of text, is read per use into tuples of small ints (3.1 KB of heap on 32
+    # bits: tests/firmware/test_smart_charging.py); a SetChargingProfile CALL of 24 periods is
+    # ~2.4 KB parsed. A session holding them all runs on 32 bits in 38k frozen, 96k .mpy
+    # (tests/ocpp/test_smart_charging.py); 12 periods a profile still needed 36k frozen
     "\nChargeProfileMaxStackLevel i R 8 8 8"
     "\nChargingScheduleAllowedChargingRateUnit c R Current,Power"
     "\nChargingScheduleMaxPeriods i R 24 24 24"
