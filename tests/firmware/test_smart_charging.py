@@ -375,9 +375,10 @@ def test_composite_schedule_answers():
 
 
 def test_limit_offered_at_changes_and_boundaries_and_after_a_reboot():
-    """The effective limit reaches the connector (Port.offer) at every change and at every
-    period boundary, from the one resident time cp.smart; the profiles are in flash and the
-    limit comes back after a reboot (a new ChargePoint on the same flash)."""
+    """The effective limit reaches the connector (Port.offer) at every change (the clock set by
+    BootNotification too) and at every period boundary, from the one resident time cp.smart; the
+    profiles are in flash and the limit comes back after a reboot (a new ChargePoint on the same
+    flash), damaged lines dropped."""
     d = flash()
     cp = charge_point()
     at_time(T0)
@@ -396,6 +397,8 @@ def test_limit_offered_at_changes_and_boundaries_and_after_a_reboot():
     assert cp.smart == T0 + 600 + DAY  # no boundary left: a daily look all the same
     with open("data/profiles.jsonl", "a") as f:  # a damaged file: lines that are no profile
         f.write('garbage\n[1, 2]\n[1, 9, 0, 1, 0, 0, null, null, 0, null, 0, [0, 60, 0], null]\n')
+    cp.accept_boot({"status": "Accepted", "currentTime": ocpp.iso(T0 + 700), "interval": 60})
+    assert cp.smart == 1  # the central system's clock: the limits again at the next poll
     cp2 = charge_point()  # the reboot
     assert cp2.smart == 1
     poll(cp2)
