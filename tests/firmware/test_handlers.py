@@ -80,7 +80,7 @@ def test_unknown_and_unsupported_actions():
     cp = charge_point()
     assert code_of(cp, "Frobnicate", {}) == rpc.NOT_IMPLEMENTED
     assert code_of(cp, "UpdateFirmware", {}) == rpc.NOT_SUPPORTED
-    assert code_of(cp, "SetChargingProfile", {}) == rpc.NOT_SUPPORTED
+    assert code_of(cp, "SendLocalList", {}) == rpc.NOT_SUPPORTED
     done(d)
 
 

@@ -277,8 +277,9 @@ async def test_a_frame_too_deep_for_the_heap_is_answered_not_fatal():
     # A frame within the size limit can nest deeper than the heap holds: json.loads raises
     # MemoryError (the hostile suite sends real ones at the board's heap, tests/ocpp); here the
     # parser's failure is injected, to pin down what the RPC makes of it: a CALL is answered
-    # FormationViolation with its id read off the text, anything else is dropped, the
-    # connection lives on.
+    # FormationViolation with its id read off the text, an answer frame ("[ 4, ...") is
+    # dropped, other junk ("[[[[...") answered FormationViolation with an empty id as unreadable
+    # JSON is; the connection lives on.
     real = rpc.json
 
     class DeepFails:
@@ -297,10 +298,13 @@ async def test_a_frame_too_deep_for_the_heap_is_answered_not_fatal():
                               '[2, "d\\u00e9", "ClearCache", {"x": %s}]' % deep,
                               '[3, "d3", {"x": %s}]' % deep,
                               '[2, "%s", "ClearCache", {"x": %s}]' % ("i" * 37, deep),
+                              " [ 4, " + deep,
+                              "[" * 60,  # unterminated: junk, answered like unreadable JSON
                               [2, "after", "Echo", {}]])
     finally:
         rpc.json = real
     assert sent == [[4, "d1", "FormationViolation", "nested too deep", {}],
+                    [4, "", "FormationViolation", "nested too deep", {}],
                     [4, "", "FormationViolation", "nested too deep", {}],
                     [4, "", "FormationViolation", "nested too deep", {}],
                     [3, "after", {}]], sent

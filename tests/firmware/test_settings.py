@@ -441,10 +441,17 @@ def test_largest_get_configuration_answer_fits_one_frame():
         asyncio.run(cp.rpc.handle(json.dumps([2, mid, "GetConfiguration", {"key": unknown}])))
         one = json.loads(cp.rpc.conn.sent[0])
         assert one[1] == mid and one[2]["unknownKey"] == unknown, one
-        # the answer to those keys, plus every known key as if it had been asked for as well
-        one[2]["configurationKey"] = known
+        # the answer to those keys, plus the most keys a request may name, known ones, as if
+        # they had been asked for as well (more than any one request gets: at most `most` keys
+        # are named, each known or unknown; without keys the answer is every known key alone,
+        # checked below). Not every known key: the SmartCharging keys put that over the limit
+        # for an answer no request can get.
+        one[2]["configurationKey"] = sorted(known, key=lambda k: len(json.dumps(k)))[-most:]
         size = len(json.dumps(one).encode())
         largest = max(largest, size)
+        del one[2]["unknownKey"]
+        one[2]["configurationKey"] = known
+        largest = max(largest, len(json.dumps(one).encode()))
     print("largest GetConfiguration answer:", largest, "bytes of", MAX_FRAME)
     assert largest <= MAX_FRAME, largest
     done(d)

@@ -13,6 +13,7 @@ same .mpy files, as a board with a stock image gets them.
 from __future__ import annotations
 
 import asyncio
+import decimal
 import json
 import os
 import re
@@ -98,10 +99,13 @@ _schemas: dict[str, dict] = {}
 
 
 def schema_errors(action: str, payload, response: bool) -> list[str]:
+    # Numbers as decimals, schema and payload alike, as the `ocpp` package checks them: 0.3 is a
+    # multiple of 0.1 (a composite schedule's limit), which no binary float is.
     name = action + ("Response" if response else "")
     if name not in _schemas:
-        _schemas[name] = json.loads((SCHEMAS / f"{name}.json").read_text())
+        _schemas[name] = json.loads((SCHEMAS / f"{name}.json").read_text(), parse_float=decimal.Decimal)
     v = jsonschema.Draft4Validator(_schemas[name])
+    payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
     return [f"{name}: {e.message}" for e in v.iter_errors(payload)]
 
 

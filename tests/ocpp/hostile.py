@@ -49,9 +49,9 @@ MAX_TEXT = 8000  # what an ordinary hostile frame may weigh, so it never trips m
 
 SUPPORTED = ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer", "GetConfiguration",
              "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "TriggerMessage",
-             "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion")
-NOT_SUPPORTED = ("GetDiagnostics", "UpdateFirmware",
-                 "ClearChargingProfile", "GetCompositeSchedule", "SetChargingProfile")
+             "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion",
+             "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule")
+NOT_SUPPORTED = ("GetDiagnostics", "UpdateFirmware")
 # Actions the charge point sends: a central system calling them gets NotImplemented.
 CP_ACTIONS = ("Authorize", "BootNotification", "DiagnosticsStatusNotification",
               "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
@@ -66,7 +66,8 @@ CLASSES = {
     "not JSON": 4, "JSON not a frame": 4, "message type id": 3, "message id": 4, "unknown action": 3,
     "NotSupported action": 3, "answer for an id never sent": 3, "ping": 2, "fragmented": 3,
     "ClearCache": 3, "DataTransfer": 6, "GetConfiguration": 6, "TriggerMessage": 5, "UnlockConnector": 4,
-    "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
+    "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1,
+    "SetChargingProfile": 5, "ClearChargingProfile": 2, "GetCompositeSchedule": 3, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
     "ChangeConfiguration": 8, "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
@@ -214,6 +215,16 @@ BASES = {
                                                       "status": "Blocked", "expiryDate": "2026-01-01T00:00:00Z",
                                                       "parentIdTag": "P"}}]}],
     "GetLocalListVersion": [{}],
+    # profiles the run may leave installed: the normal session after clears them all
+    # (tests/ocpp/test_smart_charging.py has the rules)
+    "SetChargingProfile": [{"connectorId": 1, "csChargingProfiles": TX_PROFILE},
+                           {"connectorId": 0, "csChargingProfiles": {
+                               **{k: v for k, v in TX_PROFILE.items() if k != "transactionId"},
+                               "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Recurring",
+                               "recurrencyKind": "Daily", "stackLevel": 2}}],
+    "ClearChargingProfile": [{}, {"id": 7}, {"connectorId": 1, "chargingProfilePurpose": "TxProfile", "stackLevel": 0}],
+    "GetCompositeSchedule": [{"connectorId": 1, "duration": 3600}, {"connectorId": 0, "duration": 86400,
+                                                                    "chargingRateUnit": "W"}],
     "DataTransfer": [{"vendorId": "com.example", "messageId": "hello", "data": "x"}, {"vendorId": "v"}],
     "GetConfiguration": [{}, {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}],
     "RemoteStartTransaction": [{"idTag": "TAG1", "connectorId": 1}, {"idTag": "TAG2"},
@@ -228,9 +239,6 @@ BASES = {
 NOT_SUPPORTED_BASES = {
     "GetDiagnostics": {"location": "ftp://example.com/"}, "UpdateFirmware": {"location": "http://x/fw.bin",
                                                                             "retrieveDate": "2026-01-01T00:00:00Z"},
-    "ClearChargingProfile": {}, "GetCompositeSchedule": {"connectorId": 1, "duration": 60},
-    "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": {k: v for k, v in TX_PROFILE.items()
-                                                                    if k != "transactionId"}},
 }
 
 HUGE = [2**31, 2**31 - 1, 2**32, 2**53 + 1, 2**63, 2**64, 10**20, 10**30, -1, -(2**31) - 1, -(10**20), 0.5, 1e308,

@@ -474,7 +474,8 @@ async def hostile_run(st: Station, tmp_path, n: int, seed: int = SEED) -> hostil
 
 
 async def normal_session(st: Station, run: Run):
-    """Undo what the run may have changed (open transactions, availability, configuration),
+    """Undo what the run may have changed (open transactions, availability, configuration,
+    charging profiles),
     then one ordinary remote session on connector 1."""
     srv = st.server
     await srv.wait(lambda: srv._conns and srv._conns[-1].state.name == "OPEN", RECONNECT_S, "an open connection")
@@ -485,6 +486,7 @@ async def normal_session(st: Station, run: Run):
             await srv.wait_msg("StopTransaction", transaction_id=tid)
     for cid in (0, 1):
         await srv.cp.call(call.ChangeAvailability(connector_id=cid, type="Operative"))
+    await srv.cp.call(call.ClearChargingProfile())  # a limit of 0 A would hold the session back
     now = await run.configuration()
     await run.restore_configuration({k for k in now if now[k] != run.originals.get(k)})
     def last_status():

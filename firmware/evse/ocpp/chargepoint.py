@@ -11,6 +11,9 @@
 #                      local list and the cache, read per use (localauth.py: data/list.jsonl,
 #                      data/cache.jsonl)
 #   settings.py        the configuration keys  (data/ocpp.json)
+#   smart              smart charging's one resident number: 0 without charging profiles, else
+#                      when the limits are due to be recomputed (operations/
+#                      GetCompositeSchedule.py, per use; the profiles: data/profiles.jsonl)
 # Hardware reaches it only through the outlets (relay, meter, plug) and the connector state
 # machines.
 import os
@@ -30,6 +33,8 @@ _POLL_MS = const(250)
 _MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
+_PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
+_RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
 
 class ChargePoint:
@@ -44,6 +49,7 @@ class ChargePoint:
         self.last_call = time.ticks_ms()
         self.triggers = []  # (message, connector id or None) a TriggerMessage asked for
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
+        self.smart = 0  # smart charging (above); set below, read by every connector's change
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).
         self.operation = load
@@ -57,6 +63,13 @@ class ChargePoint:
             av.report(cid, av.state(cid))
         av.report(0, av.state(0))
         self.transactions.recover()
+        # Smart charging: with profiles stored, the first poll computes the limits (and
+        # drops the TxProfiles of transactions a power loss ended).
+        try:
+            os.stat(_PROFILES)
+            self.smart = 1
+        except OSError:
+            pass
         # The resident operations (the route table's "keep"), loaded now while the heap is
         # still in one piece: importing one later, into a fragmented heap, could fail exactly
         # when a RemoteStopTransaction arrives.
@@ -82,6 +95,17 @@ class ChargePoint:
                 load("CancelReservation").tidy(self)
         except Exception:  # noqa: BLE001 - no heap or flash for it now: the next pass tries
             pass  # again; no relay depends on it, so no connector is tripped for it
+        if self.smart and ocpp.now() >= self.smart:
+            # A period boundary, or a change (a profile, a transaction begun or ended, the
+            # clock set): the limits again, per use.
+            try:
+                load("GetCompositeSchedule").apply(self)
+            except Exception as e:  # noqa: BLE001 - no heap or flash for it now: the offers
+                self.smart = ocpp.now() + _RETRY_S  # stay as they were until it works
+                try:
+                    log("charging limit", "error", repr(e)[:60])
+                except Exception:  # noqa: BLE001 - a log line short of heap changes nothing
+                    pass
         try:
             self.transactions.aligned()
         except Exception as e:  # noqa: BLE001 - the bookkeeping of every open transaction failed
@@ -195,6 +219,8 @@ class ChargePoint:
         and when Accepted the registration and its interval as HeartbeatInterval.
         -> (status, interval)."""
         ocpp.set_time(answer.get("currentTime"))
+        if self.smart:
+            self.smart = 1  # the limits on the central system's clock
         status = answer.get("status")
         interval = answer.get("interval")
         if type(interval) is not int or interval < 0:

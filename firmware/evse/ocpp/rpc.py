@@ -128,7 +128,15 @@ class Rpc:
                 gc.collect()
                 mid = _call_id(text)
                 if mid is None:
-                    return  # not a CALL: nothing to answer
+                    # An answer (a CALLRESULT or CALLERROR: "[3", "[4") is dropped, as a late
+                    # one is; anything else is answered as unreadable JSON is ("[[[[...": a
+                    # bigger heap would have found it unterminated, and answered "bad json").
+                    k = text.find("[") + 1
+                    while 0 < k < len(text) and text[k] in " \t\r\n":
+                        k += 1
+                    if 0 < k < len(text) and text[k] in "34":
+                        return
+                    mid = ""
                 raise CallError(_FORMATION, "nested too deep") from None
             if type(msg) is not list or not msg:
                 raise CallError(_FORMATION, "not an OCPP-J frame")

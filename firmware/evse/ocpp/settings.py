@@ -21,6 +21,15 @@ _TABLE = const(
     "\nAllowOfflineTxForUnknownId b W false"
     "\nAuthorizationCacheEnabled b W true"
     "\nAuthorizeRemoteTxRequests b R false"
+    # SmartCharging (operations/SetChargingProfile.py): stack levels 0..8, at most 8 profiles of
+    # at most 24 periods each (a day by the hour, MicroOcpp's 24 too): data/profiles.jsonl at its
+    # largest, ~4 KB of text, is read per use into tuples of small ints (3.1 KB of heap on 32
+    # bits: tests/firmware/test_smart_charging.py); a SetChargingProfile CALL of 24 periods is
+    # ~2.4 KB parsed. A session holding them all runs on 32 bits in 38k frozen, 96k .mpy
+    # (tests/ocpp/test_smart_charging.py); 12 periods a profile still needed 36k frozen
+    "\nChargeProfileMaxStackLevel i R 8 8 8"
+    "\nChargingScheduleAllowedChargingRateUnit c R Current,Power"
+    "\nChargingScheduleMaxPeriods i R 24 24 24"
     # s, 0 = off (OCPP); the grid restarts at midnight, so a day at most
     "\nClockAlignedDataInterval i W 0 86400 0"
     # s an authorised connector waits for the cable (connector.py): 0 would cancel every start
@@ -42,6 +51,7 @@ _TABLE = const(
     "\nLocalAuthListMaxLength i R 128 128 128"
     "\nLocalAuthorizeOffline b W true"
     "\nLocalPreAuthorize b W false"
+    "\nMaxChargingProfilesInstalled i R 8 8 8"
     "\nMeterValuesAlignedData m W Energy.Active.Import.Register"
     # the six measurands the charger gives (setting_rules.py), each once: the meter's four and
     # the smart charging offer's two (Current.Offered, Power.Offered)
@@ -70,8 +80,8 @@ _TABLE = const(
     # longest (~166 bytes each, 5.3 KB) fit an ESP32's whole heap on an .mpy build (112k) and
     # its first region (56k) on a frozen one; 48 (8 KB) fit neither (tests/ocpp/test_local_list.py)
     "\nSendLocalListMaxLength i R 32 32 32"
-    "\nSupportedFeatureProfiles c R Core,LocalAuthListManagement,RemoteTrigger,Reservation"
-    "\nSupportedFeatureProfilesMaxLength i R 4 4 4"
+    "\nSupportedFeatureProfiles c R Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging"
+    "\nSupportedFeatureProfilesMaxLength i R 5 5 5"
     # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
     "\nTransactionMessageAttempts i W 1 10 3"
     # s, times the attempt number (transactions.py); 0 would resend a refused message at once

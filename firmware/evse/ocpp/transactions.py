@@ -7,7 +7,8 @@
 # open one persisted per connector so a power loss can stop it after the reboot.
 #
 #   data/tx<n>.json   the open transaction of connector n: r (our reference), tag, s (meter
-#                     start), m and mt (last meter value, Wh, and its time): the PowerLoss stop
+#                     start), t (its start, unix s: Relative charging profiles count from it),
+#                     m and mt (last meter value, Wh, and its time): the PowerLoss stop
 #   data/txids.json   our reference -> the transactionId the central system gave it; "n": next
 import os
 import time
@@ -72,6 +73,8 @@ class Port:
                     cp.transactions.stop(self, self.machine.stop_reason)
                 else:  # the state now: a start carried out above may have changed it again
                     cp.availability.report(self.id, self.machine.state)
+                    if cp.smart:  # charging profiles: the limits again at the next poll (an
+                        cp.smart = 1  # authorisation that ended drops its RemoteStart's TxProfile)
             except Exception as e:  # noqa: BLE001 - whatever failed, the relay must open
                 if a == "start" and self.starts == began:
                     raise  # rolled back by start(): nothing to trip
@@ -220,7 +223,7 @@ class Transactions:
                 self.stop(port, port.machine.stop_reason)
             e = port.energy()
             t = ocpp.now()
-            tx = {"r": ref, "tag": tag, "s": e, "m": e, "mt": t}
+            tx = {"r": ref, "tag": tag, "s": e, "t": t, "m": e, "mt": t}
             m = self._stop_measurands()
             data = [self.meter_value(port, m, "Transaction.Begin")] if m else None
             now = time.ticks_ms()
@@ -252,6 +255,12 @@ class Transactions:
         cp.wake.set()
         if resv:  # used: it ends, at the next poll (CancelReservation.tidy)
             resv[4] = 0
+        if cp.smart:  # charging profiles: this transaction's limit, before its relay closes
+            cp.smart = 1
+            try:
+                load("GetCompositeSchedule").apply(cp)
+            except Exception:  # noqa: BLE001 - no heap for it now: the next poll tries again
+                cp.smart = 1
         port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):
@@ -269,6 +278,8 @@ class Transactions:
         port.tx = None
         port.data = None
         remove("data/tx%d.json" % port.id)
+        if self.cp.smart:  # its TxProfiles end with it, at the next poll
+            self.cp.smart = 1
         log("tx stop", "connector", port.id, "ref", tx["r"], "reason", p["reason"], "meter_wh", int(e))
         self.cp.wake.set()
 

@@ -4,6 +4,9 @@
 # A reserved connector takes only its reservation's idTag, or one whose parentIdTag the local
 # list or the cache knows to be the reservation's: another is Rejected (a remote start does not
 # send Authorize.req to learn a parentIdTag).
+# A chargingProfile is the transaction's TxProfile (SetChargingProfile.pend): stored before the
+# authorisation, since the transaction may start inside it (cable in already), and bound to that
+# transaction when it starts (GetCompositeSchedule.apply), deleted if it never does.
 
 
 def answer(cp, p):
@@ -13,11 +16,10 @@ def answer(cp, p):
     cid = p.get("connectorId")
     if cp.reg != "Accepted" or (cid is not None and not 1 <= cid <= len(cp.ports)):
         return {"status": "Rejected"}
-    # A profile must be a TxProfile (1.6: RemoteStartTransaction.req). A valid one is accepted
-    # and then not applied: this firmware has no smart charging yet (the SmartCharging rows
-    # of the route table are `no`), so the transaction runs at the outlet's full current, as
-    # the central system learns from SupportedFeatureProfiles.
-    if prof is not None and prof["chargingProfilePurpose"] != "TxProfile":
+    # 1.6 RemoteStartTransaction.req: "The Charging Profile SHALL have the purpose TxProfile";
+    # 3.13.4: "the transactionId SHALL NOT be set" (there is no transaction yet).
+    if prof is not None and (prof["chargingProfilePurpose"] != "TxProfile"
+                             or prof.get("transactionId") is not None):
         return {"status": "Rejected"}
     admits = parent = None
     if cp.authorization.held:
@@ -42,8 +44,13 @@ def answer(cp, p):
         port = cp.port(cid)
         if port.machine.reserved is not None and admits(cp, cid, tag, parent) is not True:
             return {"status": "Rejected"}
+    c = port.machine
+    if prof is not None:
+        if c.tx or c.id_tag is not None:  # its TxProfile would go to the one running there
+            return {"status": "Rejected"}
+        if not cp.operation("SetChargingProfile").pend(cp, port.id, prof, tag):
+            return {"status": "Rejected"}
     if cp.settings["AuthorizeRemoteTxRequests"]:
-        c = port.machine
         if c.tx or c.id_tag is not None or c.state in ("Unavailable", "Faulted"):
             return {"status": "Rejected"}
         cp.authorization.ask(port.id, tag)

@@ -58,12 +58,14 @@ _ROUTES = const(
     # LocalAuthListManagement
     "\nGetLocalListVersion rare"
     "\nSendLocalList rare"
-    # FirmwareManagement, SmartCharging
+    # SmartCharging: rare, as Reservation is: a charger no central system sends a profile to
+    # never loads nor interns them (GetCompositeSchedule.py holds the limit's computation)
+    "\nClearChargingProfile rare"
+    "\nGetCompositeSchedule rare"
+    "\nSetChargingProfile rare"
+    # FirmwareManagement
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
-    "\nClearChargingProfile no"
-    "\nGetCompositeSchedule no"
-    "\nSetChargingProfile no"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 

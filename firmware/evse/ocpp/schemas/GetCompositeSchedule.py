@@ -1,0 +1,7 @@
+# Generated from ocpp 2.1.0 (ocpp/v16/schemas/GetCompositeSchedule.json) by host_tools/ocpp_schemas.py: do not edit, run `make schemas`.
+# The compact form firmware/evse/ocpp/schema.py checks; the module docstring of
+# host_tools/ocpp_schemas.py describes it.
+S = (5, True, 2,
+    'connectorId', 1,
+    'duration', 1,
+    'chargingRateUnit', (3, 0, ('A', 'W'), 0),)
