@@ -57,8 +57,10 @@ def test_targets_follow_the_route_table():
     names = ocpp_schemas.targets(table)
     assert "RemoteStartTransaction" in names and "RemoteStopTransaction" in names
     assert "StartTransaction" not in names and "StartTransactionResponse" in names  # a "cp" row
-    assert "SendLocalList" not in names  # "no": answered NotSupported, nothing to check
-    table["SendLocalList"] = ["use"]  # a profile turned on: regenerating gives its checks
+    assert "GetDiagnostics" not in names  # "no": answered NotSupported, nothing to check
+    table["SendLocalList"] = ["no"]  # a profile turned off: nothing generated for it...
+    assert "SendLocalList" not in ocpp_schemas.targets(table)
+    table["SendLocalList"] = ["use"]  # ...turned on: regenerating gives its checks
     out = ocpp_schemas.generate(table=table)
     assert "S = (5," in out["SendLocalList.py"]
 
