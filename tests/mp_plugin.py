@@ -148,11 +148,12 @@ def run_file(path: Path, names: list[str], heap: str | None = None, board: str |
 
 
 def _run_on_board(port: str, path: Path, names: list[str], timeout: float) -> tuple[str, int]:
-    """Copy the test file and the runner to the board, then run them without a soft reset."""
+    """Copy the test file and the support modules (the runner, flashdir) to the board, then run
+    them without a soft reset."""
     mpremote = [sys.executable, "-m", "mpremote", "connect", port, "resume"]
-    copy = mpremote + ["fs", "mkdir", ":/tests", "+",
-                       "fs", "cp", str(SUPPORT / "mptest.py"), ":/tests/mptest.py", "+",
-                       "fs", "cp", str(path), f":/tests/{path.name}"]
+    copy = mpremote + ["fs", "mkdir", ":/tests"]
+    for f in [*sorted(SUPPORT.glob("*.py")), path]:
+        copy += ["+", "fs", "cp", str(f), f":/tests/{f.name}"]
     subprocess.run(copy, capture_output=True, text=True, timeout=timeout)
     code = "import sys\nif '/tests' not in sys.path: sys.path.append('/tests')\n" + _runner_code(path.stem, names)
     try:
