@@ -321,8 +321,10 @@ class Server:
 class Firmware:
     """micropython main.py in a flash folder; restarted when it exits, like a board resetting."""
 
-    def __init__(self, flash: Path, lib: Path, heap: str = "256k", micropython: str | None = None):
+    def __init__(self, flash: Path, lib: Path, heap: str = "256k", micropython: str | None = None,
+                 stdin: bool = False):
         self.heap = heap
+        self.stdin = stdin  # a pipe on the interpreter's stdin (self.proc.stdin): the serial console
         self.micropython = micropython or micropython_binary()
         self.flash = flash
         self.lib = lib
@@ -342,6 +344,7 @@ class Firmware:
         while not self._stopping:
             self.proc = await asyncio.create_subprocess_exec(
                 self.micropython, "-X", f"heapsize={self.heap}", "main.py", cwd=self.flash, env=env,
+                stdin=asyncio.subprocess.PIPE if self.stdin else None,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             while True:
                 line = await self.proc.stdout.readline()
