@@ -55,15 +55,27 @@ def free_port() -> int:
 # the journal's power-loss runs test restarts and file order, nothing that depends on pointer or
 # small-int size, and the journal's own arithmetic (struct ">I" index, offsets) runs on unix32 in
 # tests/firmware/test_journal.py.
+# A single test whose 32-bit run adds only time carries `@pytest.mark.unix64_only(why)`: the
+# cases where the word size matters stay on unix32 (memory, ticks arithmetic and intervals,
+# times and other numbers past 2**30, hostile input), the plain control flow runs once.
 _64_BIT_ONLY = {"test_offline_journal.py": "power-loss runs: pointer-size independent; the journal's "
-                "32-bit arithmetic is tests/firmware/test_journal.py[unix32]"}
+                "32-bit arithmetic is tests/firmware/test_journal.py[unix32]",
+                "test_clear_cache.py": "the cache's control flow: pointer-size independent"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "unix64_only(why): the test's [unix32] item is skipped "
+                            "(control flow that the word size cannot change; tests/ocpp/conftest.py)")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        why = _64_BIT_ONLY.get(item.path.name)
         callspec = getattr(item, "callspec", None)
-        if why and callspec is not None and callspec.params.get("mp_build") == "unix32":
+        if callspec is None or callspec.params.get("mp_build") != "unix32":
+            continue
+        mark = item.get_closest_marker("unix64_only")
+        why = mark.args[0] if mark else _64_BIT_ONLY.get(item.path.name)
+        if why:
             item.add_marker(pytest.mark.skip(reason=f"unix32 subset: {why}"))
 
 
