@@ -63,11 +63,6 @@ _64_BIT_ONLY = {"test_offline_journal.py": "power-loss runs: pointer-size indepe
                 "test_clear_cache.py": "the cache's control flow: pointer-size independent"}
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "unix64_only(why): the test's [unix32] item is skipped "
-                            "(control flow that the word size cannot change; tests/ocpp/conftest.py)")
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
