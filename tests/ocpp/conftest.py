@@ -118,6 +118,31 @@ def schema_errors(action: str, payload, response: bool) -> list[str]:
     return [f"{name}: {e.message}" for e in v.iter_errors(payload)]
 
 
+_waiting: list[asyncio.Future] = []  # the waits (Server.wait, Firmware.wait_log) between polls
+
+
+def recorded():
+    """Something was recorded (a frame, a message the central system handled, a console line):
+    every wait looks again now instead of at its next poll."""
+    while _waiting:
+        f = _waiting.pop()
+        if not f.done():
+            f.set_result(None)
+
+
+async def _until_recorded(timeout: float):
+    """Sleep until the next record, `timeout` s at most (for what nobody announces)."""
+    f = asyncio.get_running_loop().create_future()
+    _waiting.append(f)
+    try:
+        await asyncio.wait_for(f, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        if f in _waiting:
+            _waiting.remove(f)
+
+
 class Recorder:
     """The server side of the WebSocket, keeping every frame in both directions."""
 
@@ -128,11 +153,13 @@ class Recorder:
     async def recv(self):
         text = await self.ws.recv()
         self.log.append(("cp", text))
+        recorded()
         return text
 
     async def send(self, text):
         await self.ws.send(text)
         self.log.append(("cs", text))  # only what actually went out
+        recorded()
 
 
 def charge_point_calls(log: list) -> tuple[list, list]:
@@ -197,6 +224,7 @@ class CSMS(ChargePoint):
 
     def _note(self, action, **kw):
         self.got.append((action, kw))
+        recorded()
 
     @on(Action.boot_notification)
     def on_boot(self, **kw):
@@ -285,6 +313,7 @@ class Server:
         cp = CSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)
         self.connected.set()
+        recorded()
         try:
             await cp.start()
         except websockets.ConnectionClosed:
@@ -319,7 +348,7 @@ class Server:
                 return v
             if loop.time() > end:
                 raise AssertionError(f"timed out waiting for {what}; CSMS got {self.actions()}")
-            await asyncio.sleep(0.02)
+            await _until_recorded(0.02)
 
     async def wait_msg(self, action, n=1, timeout=10.0, **match):
         def pick():
@@ -364,8 +393,10 @@ class Firmware:
                 if not line:
                     break
                 self.lines.append(line.decode(errors="replace").rstrip())
+                recorded()
             self.exits.append(await self.proc.wait())
             self.lines.append(f"@@exit {self.exits[-1]}")
+            recorded()
 
     def log_matches(self, pattern):
         rx = re.compile(pattern)
@@ -378,7 +409,7 @@ class Firmware:
             found = self.log_matches(pattern)
             if len(found) >= n:
                 return found[n - 1]
-            await asyncio.sleep(0.02)
+            await _until_recorded(0.02)
         raise AssertionError(f"no log line /{pattern}/ x{n}; last lines:\n" + "\n".join(self.lines[-40:]))
 
     def kill(self):
@@ -401,8 +432,10 @@ class Station:
         self.server = Server()
         self.sim_port = free_port()
         self.fw = Firmware(tmp, lib, micropython=micropython)
+        self.connectors = 1
 
     def write_config(self, connectors=1, ocpp_keys=None, sim=None):
+        self.connectors = connectors
         board = json.loads((ROOT / "boards" / "unix-sim.json").read_text())
         (self.tmp / "board.json").write_text(json.dumps(board))
         cfg = {"charge_point_id": "CP-1", "csms_url": f"ws://127.0.0.1:{self.server.port}/ocpp",
@@ -419,7 +452,18 @@ class Station:
         await self.fw.start()
 
     async def sim(self, **cmd):
-        r, w = await asyncio.open_connection("127.0.0.1", self.sim_port)
+        # The simulated EV's control server listens a few ms after "app started" (at each boot):
+        # a connection refused is tried again for a while, as a technician's tool would.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5
+        while True:
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", self.sim_port)
+                break
+            except ConnectionRefusedError:
+                if loop.time() > end:
+                    raise
+                await asyncio.sleep(0.02)
         try:
             w.write(json.dumps(cmd).encode() + b"\n")
             await w.drain()
@@ -433,8 +477,20 @@ class Station:
         await self.sim(cmd="plug", connector=connector, plugged=plugged)
 
     async def booted(self, timeout=10.0):
-        await self.server.wait_msg("BootNotification", timeout=timeout)
+        """The first boot accepted and its StatusNotifications sent, for connector 0 and every
+        connector with its state then (4.9): the test's first action comes after them, so the
+        statuses it counts are its own (a state that changed before its boot report went out is
+        reported as it is then, and the one it replaced never)."""
+        srv = self.server
+        await srv.wait_msg("BootNotification", timeout=timeout)
         await self.fw.wait_log(r"boot accepted", timeout=timeout)
+
+        def reported():
+            boot = srv.actions().index("BootNotification")
+            ids = {kw["connector_id"] for a, kw in srv.got[boot + 1:] if a == "StatusNotification"}
+            return ids >= set(range(self.connectors + 1))
+
+        await srv.wait(reported, timeout, "the boot's StatusNotifications")
 
     async def remote_start(self, tag="TAG1", connector=1):
         from ocpp.v16 import call
