@@ -48,8 +48,13 @@ browser-deps:
 
 # `long`-marked tests (kill-point sweep, soak: minutes) run only in test-long; `make test` runs
 # their bounded versions (seconds).
+# The suite waits far more than it computes (firmware intervals, sockets, boards booting): one
+# process keeps a 2-core machine under half busy. TEST_WORKERS processes (pytest-xdist) share
+# it, a whole file each (`loadfile`: a module's shared rig or station is built once, its tests
+# run in order). TEST_WORKERS=0: one process, as before.
+TEST_WORKERS ?= 2
 test: setup browser-deps $(MP32_BUILDS) mpy-info
-	$(BIN)/python -m pytest -m "not long" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not long" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-long: setup $(MP32_BUILDS) mpy-info
 	$(BIN)/python -m pytest -m long -s $(PYTEST_ARGS)

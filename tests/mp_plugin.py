@@ -43,6 +43,25 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector):
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`make test` on workers (pytest-xdist, `--dist loadfile`): the firmware test files go to
+    one worker together. They run with their folder as the cwd, the unix port's flash root, and
+    some use the same `data/` there (test_files, test_s0, test_sim create and remove it): two at
+    once would pull it from under each other. Every other file is its own unit, as loadfile has it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    folder = FIRMWARE_TESTS.relative_to(config.rootpath).as_posix() + "/"
+
+    class FirmwareTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return folder if nodeid.startswith(folder) else super()._split_scope(nodeid)
+
+    return FirmwareTogether(config, log)
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
     # The support folder and firmware test files are MicroPython code, not CPython modules.
     if collection_path == SUPPORT:
@@ -148,11 +167,12 @@ def run_file(path: Path, names: list[str], heap: str | None = None, board: str |
 
 
 def _run_on_board(port: str, path: Path, names: list[str], timeout: float) -> tuple[str, int]:
-    """Copy the test file and the runner to the board, then run them without a soft reset."""
+    """Copy the test file and the support modules (the runner, flashdir) to the board, then run
+    them without a soft reset."""
     mpremote = [sys.executable, "-m", "mpremote", "connect", port, "resume"]
-    copy = mpremote + ["fs", "mkdir", ":/tests", "+",
-                       "fs", "cp", str(SUPPORT / "mptest.py"), ":/tests/mptest.py", "+",
-                       "fs", "cp", str(path), f":/tests/{path.name}"]
+    copy = mpremote + ["fs", "mkdir", ":/tests"]
+    for f in [*sorted(SUPPORT.glob("*.py")), path]:
+        copy += ["+", "fs", "cp", str(f), f":/tests/{f.name}"]
     subprocess.run(copy, capture_output=True, text=True, timeout=timeout)
     code = "import sys\nif '/tests' not in sys.path: sys.path.append('/tests')\n" + _runner_code(path.stem, names)
     try:

@@ -1,7 +1,6 @@
 # The charge point's operations and persistent state inside MicroPython, on the simulated board,
 # without a network: payload checks, answers, availability and power-loss recovery in flash.
 import asyncio
-import binascii
 import os
 
 from evse.hal.sim import build
@@ -13,37 +12,10 @@ from evse.ocpp.operations import Authorize
 from evse.ocpp.rpc import CallError
 from evse.files import save_json
 from evse.ocpp.settings import Settings
-from mptest import requires_unix
+from flashdir import done, flash
 
-HOME = os.getcwd()
 BOARD = {"name": "unix-sim", "platform": "unix", "display": {},
          "connectors": [{"relay": {"type": "sim"}, "meter": {"type": "sim"}, "plug": {"type": "sim"}}] * 2}
-
-
-def _rm(path):
-    for name in os.listdir(path):
-        p = path + "/" + name
-        try:
-            os.remove(p)
-        except OSError:
-            _rm(p)
-            os.rmdir(p)
-
-
-def flash():
-    """A fresh flash folder as the cwd (the flash root on the unix port)."""
-    requires_unix()
-    os.chdir(HOME)
-    d = "/tmp/evse-htest-" + binascii.hexlify(os.urandom(3)).decode()
-    os.mkdir(d)
-    os.chdir(d)
-    return d
-
-
-def done(d):
-    os.chdir(HOME)
-    _rm(d)
-    os.rmdir(d)
 
 
 def charge_point(plugged=False, keys=None):

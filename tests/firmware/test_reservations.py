@@ -8,7 +8,8 @@ from evse import ocpp
 from evse.files import save_json
 from evse.ocpp import rpc
 from evse.ocpp.operations import ReserveNow
-from test_handlers import call, charge_point, code_of, done, flash
+from flashdir import done, flash
+from test_handlers import call, charge_point, code_of
 
 SOON = 600  # s
 

@@ -1,7 +1,6 @@
 # OCPP configuration keys: each key's type and range, GetConfiguration / ChangeConfiguration
 # rules, persistence, and what a bad persisted value becomes at boot.
 import asyncio
-import binascii
 import json
 import os
 
@@ -25,9 +24,9 @@ from evse.ocpp.operations.GetConfiguration import listing  # noqa: E402
 from evse.ocpp.rpc import OCCURENCE, Rpc  # noqa: E402
 from evse.ocpp.setting_rules import value  # noqa: E402
 from evse.ocpp.settings import Settings, names, spec  # noqa: E402
-from mptest import requires_unix  # noqa: E402
+import flashdir  # noqa: E402
+from flashdir import done  # noqa: E402
 
-HOME = os.getcwd()
 CORE = ("AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxRequests "
         "ClockAlignedDataInterval ConnectionTimeOut ConnectorPhaseRotation "
         "ConnectorPhaseRotationMaxLength GetConfigurationMaxKeys HeartbeatInterval "
@@ -44,31 +43,10 @@ TICKS_HALF = 1 << 29  # ms: time.ticks_add refuses a larger step on an ESP32 (an
 MAX_FRAME = 8192  # evse.ocpp.ws.connect's max_frame: what the board sends in one frame
 
 
-def _rm(path):
-    for name in os.listdir(path):
-        p = path + "/" + name
-        try:
-            os.remove(p)
-        except OSError:
-            _rm(p)
-            os.rmdir(p)
-
-
 def flash():
-    """A fresh flash folder as the cwd (the flash root on the unix port)."""
-    requires_unix()
-    os.chdir(HOME)
-    d = "/tmp/evse-stest-" + binascii.hexlify(os.urandom(3)).decode()
-    os.mkdir(d)
-    os.chdir(d)
+    """A fresh flash folder as the cwd, and the log read from there on."""
     LOG.clear()
-    return d
-
-
-def done(d):
-    os.chdir(HOME)
-    _rm(d)
-    os.rmdir(d)
+    return flashdir.flash("stest")
 
 
 def stored():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import builds
-from tests.ocpp.conftest import Station, frame_problems
+from tests.ocpp.conftest import Station, build_lib, frame_problems
 from tests.ocpp.test_core_profile import start_charging
 
 SAMPLES = int(os.environ.get("EVSE_MEM_SAMPLES", "5"))
@@ -94,15 +94,8 @@ BUILDS = {"unix64": (HEAP, 104 * 1024), "unix32": ("84k", 72 * 1024),
           "unix32-frozen": ("36k", 26 * 1024)}
 
 
-@pytest.fixture(scope="module")
-def mpy_lib(tmp_path_factory) -> Path:
-    lib = tmp_path_factory.mktemp("mpy-lib")
-    _compile(lib)
-    return lib
-
-
 @pytest.mark.parametrize("build", list(BUILDS))
-async def test_full_session_fits_small_heap(tmp_path, tmp_path_factory, mpy_lib, build):
+async def test_full_session_fits_small_heap(tmp_path, tmp_path_factory, firmware_lib, build):
     """Issue 3: "A full session (boot, remote start, 60 samples, remote stop) runs with .mpy
     files under micropython -X heapsize=..." - no MemoryError, no restart, every frame valid.
     Issue 10: the same on the 32-bit port (.mpy) and with evse frozen into it."""
@@ -110,7 +103,7 @@ async def test_full_session_fits_small_heap(tmp_path, tmp_path_factory, mpy_lib,
     if binary is None:
         pytest.skip(builds.SKIP_REASON)
     heap, code_limit = BUILDS[build]
-    lib = tmp_path_factory.mktemp("empty-lib") if builds.frozen(build) else mpy_lib
+    lib = tmp_path_factory.mktemp("empty-lib") if builds.frozen(build) else firmware_lib
     flash = tmp_path / "flash"
     flash.mkdir()
     st = Station(flash, lib, binary)
@@ -125,24 +118,13 @@ async def test_full_session_fits_small_heap(tmp_path, tmp_path_factory, mpy_lib,
     assert res["code_bytes"] < code_limit, res["code_bytes"]
 
 
-def _compile(lib: Path):
-    # What a board gets: host_tools.flash.build_image (relative source names, which are qstrs in
-    # the heap: absolute ones cost ~1.3 KB more), laid out as /lib.
-    from host_tools.flash import build_image
-    for path, data in build_image().files.items():
-        if path.startswith("lib/"):
-            dst = lib / path[4:]
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(data)
-
-
 async def _main(heap: str, samples: int, build: str = "unix64") -> int:
     with tempfile.TemporaryDirectory() as d:
         lib, flash = Path(d) / "lib", Path(d) / "flash"
         lib.mkdir()
         flash.mkdir()
         if not builds.frozen(build):
-            _compile(lib)
+            build_lib(lib)
         st = Station(flash, lib, builds.binary(build))
         st.fw.heap = heap
         try:

@@ -81,21 +81,8 @@ import firmware_main
 class ProbedFirmware(Firmware):
     """The firmware with a pipe on its stdin: the serial console host tools ask."""
 
-    async def _supervise(self):
-        import os
-        env = dict(os.environ, MICROPYPATH=f"{self.lib}:.frozen")
-        while not self._stopping:
-            self.proc = await asyncio.create_subprocess_exec(
-                self.micropython, "-X", f"heapsize={self.heap}", "main.py", cwd=self.flash, env=env,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT)
-            while True:
-                line = await self.proc.stdout.readline()
-                if not line:
-                    break
-                self.lines.append(line.decode(errors="replace").rstrip())
-            self.exits.append(await self.proc.wait())
-            self.lines.append(f"@@exit {self.exits[-1]}")
+    def __init__(self, flash, lib, micropython=None):
+        super().__init__(flash, lib, micropython=micropython, stdin=True)
 
     async def probe(self, timeout=2.0):
         """Ask "#evse? NONCE" on stdin as board_probe.py does; the answer's JSON, None if none."""

@@ -1,8 +1,8 @@
 # CancelReservation: a reservation the charge point holds ends (Accepted), its connector
 # Available again; an id it does not hold is Rejected (OCPP 1.6 5.2). Also here, as rare as a
 # cancel: every other end of a reservation and connector 0's mark (tidy, which ChargePoint.poll
-# runs when a connector's state changed or an expiry is due). The reservations are held by
-# authorization.py. Loaded per use.
+# runs when a connector's state changed or an expiry is due), and a connector's release of one
+# (release, also ReserveNow's). The reservations are held by authorization.py. Loaded per use.
 from evse.files import save_json
 from evse.log import log
 from evse import ocpp
@@ -33,13 +33,20 @@ def end(cp, r, why):
     except OSError:  # still held, as the file says: CancelReservation answers InternalError
         rs.held = held
         raise
+    release(cp, r)
+    log("reservation end", "id", r[0], "connector", r[1], "reason", why)
+
+
+def release(cp, r):
+    """The connector that held reservation r gives it up: its own, or the one connector 0's
+    had marked (the mark goes too). Also for the one a ReserveNow of the same id replaces."""
+    rs = cp.authorization
     cid = r[1]
     if cid == 0:
         cid = rs.mark
         rs.mark = 0
     if cid:
         cp.port(cid).apply("unreserve")
-    log("reservation end", "id", r[0], "connector", r[1], "reason", why)
 
 
 def tidy(cp):

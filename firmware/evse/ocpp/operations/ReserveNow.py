@@ -43,6 +43,9 @@ def answer(cp, p):
         log("reservation refused", "id", rid, "connector", cid, "status", status, "why", why)
         return {"status": status}
     r = [rid, cid, p["idTag"], p.get("parentIdTag"), expiry]
+    # The connector of the one replaced gives it up as at any end of a reservation; loaded
+    # before anything changes, so that no heap for it leaves nothing half done.
+    release = None if old is None else cp.operation("CancelReservation").release
     held = rs.held
     if not held:
         rs.mark = 0  # the first one held: authorization.py
@@ -54,13 +57,8 @@ def answer(cp, p):
     except OSError:  # not persisted, so not made: InternalError, and nothing changed
         rs.held = held
         raise
-    if old is not None:
-        was = old[1]
-        if was == 0:
-            was = rs.mark
-            rs.mark = 0
-        if was:
-            cp.port(was).apply("unreserve")
+    if release is not None:
+        release(cp, old)
     if cid:
         cp.port(cid).apply("reserve", r[2])  # Reserved: StatusNotification
     cp.availability.due = 0  # the next poll tidies: connector 0's mark, the next expiry
