@@ -1,6 +1,7 @@
 # The OCPP 1.6 charge point: the connection to the central system. It connects and reconnects,
-# boots, sends what the features queue (in the order of _send_one) and dispatches the central
-# system's CALLs to their operations (operations/: one module per action, and the route table).
+# boots (operations/BootNotification.py, loaded for it), sends what the features queue (in the
+# order of _send_one) and dispatches the central system's CALLs to their operations
+# (operations/: one module per action, and the route table).
 # What the charge point knows lives with its feature:
 #   __init__.py        the clock: OCPP times on the central system's clock
 #   transactions.py    each connector (Port: state machine, hardware, meter reading, open
@@ -26,7 +27,6 @@ from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
-_MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 
@@ -166,7 +166,7 @@ class ChargePoint:
             await self._boot(rpc)
             while True:
                 if not await self._send_next(rpc):
-                    await self._idle()
+                    await self.idle()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
@@ -179,8 +179,8 @@ class ChargePoint:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _idle(self):
-        # Until something is queued, or a poll's time has passed.
+    async def idle(self):
+        """Until something is queued, or a poll's time has passed."""
         self.wake.clear()
         try:
             await asyncio.wait_for_ms(self.wake.wait(), _POLL_MS * 4)
@@ -189,56 +189,11 @@ class ChargePoint:
 
     # -- boot -------------------------------------------------------------------------------
 
-    def accept_boot(self, answer):
-        """A BootNotification answer, at boot or triggered (the one way to take one): the clock,
-        and when Accepted the registration and its interval as HeartbeatInterval.
-        -> (status, interval)."""
-        ocpp.set_time(answer.get("currentTime"))
-        status = answer.get("status")
-        interval = answer.get("interval")
-        if type(interval) is not int or interval < 0:
-            interval = 0
-        # at most a day (HeartbeatInterval's greatest): the Pending/Rejected wait below goes
-        # through ticks_add, which a larger value overflows on 32 bits
-        interval = min(interval, _MAX_INTERVAL)
-        if status == "Accepted":
-            self.reg = status
-            if interval:
-                self.settings.set("HeartbeatInterval", interval)
-            self.booted = self.boot_fields
-        return status, interval
-
     async def _boot(self, rpc):
-        # Until Accepted. Pending: answer the central system and send only what a
-        # TriggerMessage asks for (a triggered BootNotification ends the wait); Rejected: say
-        # nothing at all. Both until `interval` has passed (30 s when none was given).
         if self.reg == "Accepted" and self.booted == self.boot_fields:
             log("boot accepted", "resend", 0)  # a reconnect within the same boot
             return
-        while True:
-            try:
-                answer = await rpc.call("BootNotification", self.boot_fields)
-            except (CallError, asyncio.TimeoutError) as e:
-                log("boot", "error", repr(e)[:60])
-                await asyncio.sleep(10)
-                continue
-            status, interval = self.accept_boot(answer)
-            if status == "Accepted":
-                log("boot accepted", "interval", interval)
-                return
-            self.reg = status
-            log("boot", "status", status, "interval", interval)
-            deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
-            rpc.mute = status != "Pending"
-            while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-                if status == "Pending" and self.triggers:
-                    if ("BootNotification", None) in self.triggers:
-                        self.triggers.remove(("BootNotification", None))
-                        break
-                    await self._send_trigger(rpc)
-                    continue
-                await self._idle()
-            rpc.mute = False
+        await load("BootNotification").boot(self, rpc)
 
     # -- the sender -------------------------------------------------------------------------
 
@@ -250,9 +205,6 @@ class ChargePoint:
     async def heartbeat(self, rpc):
         res = await self.call(rpc, "Heartbeat", {})
         ocpp.set_time(res.get("currentTime"))
-
-    async def _send_trigger(self, rpc):
-        await load("TriggerMessage").send(self, rpc)
 
     async def _send_next(self, rpc):
         """Send the most urgent message, if any. True when something was sent. A message
@@ -271,7 +223,7 @@ class ChargePoint:
         # In this order: what a TriggerMessage asked for, status changes, Authorize, the
         # journal (transactions), MeterValues outside a transaction, the heartbeat.
         if self.triggers:
-            await self._send_trigger(rpc)
+            await load("TriggerMessage").send(self, rpc)
             return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -48,6 +48,7 @@ _ROUTES = const(
     "\nReset use"
     "\nUnlockConnector use"
     "\nAuthorize use cp"
+    "\nBootNotification use cp"
     "\nStartTransaction use cp"
     "\nStopTransaction use cp"
     # RemoteTrigger
