@@ -47,7 +47,8 @@ async def main():
     gc.collect()  # boot and config freed as one region, which the resident code then fills
     from evse.hal.board import build
     board = build(board_dict, cfg)
-    del board_dict
+    del board_dict, build
+    drop("evse.hal.board")  # assembly only: the board's parts it imported stay with the board
     from evse import console  # host tools' "#evse?": asked before they interrupt the board
     if errors:
         def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
