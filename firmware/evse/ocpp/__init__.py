@@ -6,8 +6,6 @@
 # offset to the board's own.
 import time
 
-from evse import drop
-
 # Unix port counts from 1970, the ESP32 from 2000: all OCPP times are unix seconds.
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 # The central system's time minus ours, seconds: one clock per board, so module state.
@@ -20,12 +18,27 @@ def iso(t):
 
 
 def parse_iso(s):
-    """'2026-11-26T00:33:07.123Z' (or +hh:mm) -> unix seconds, None when unreadable. Read when
-    a currentTime or an expiry comes (boot, heartbeat, rare CALLs): the reading is in
-    rfc3339.py, loaded for it and dropped after, like the schema's date-time check."""
-    from evse.ocpp import rfc3339
-    drop("evse.ocpp.rfc3339")
-    return rfc3339.seconds(s)
+    """'2026-11-26T00:33:07.123Z' (or +hh:mm) -> unix seconds, None when unreadable."""
+    try:
+        y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
+        h, mi, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
+    except (ValueError, TypeError, IndexError):
+        return None
+    tz = 0
+    i = max(s.rfind("+"), s.rfind("-"))
+    if i > 18:
+        try:
+            tz = (int(s[i + 1:i + 3]) * 60 + int(s[i + 4:i + 6])) * 60
+        except ValueError:
+            return None
+        if s[i] == "+":
+            tz = -tz
+    y -= mo <= 2  # days from civil (Howard Hinnant), proleptic Gregorian
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + h * 3600 + mi * 60 + sec + tz
 
 
 def now():
@@ -33,11 +46,7 @@ def now():
 
 
 def set_time(text):
-    # An unreadable currentTime leaves the clock as it was; so does one that finds no heap to
-    # load its reading (the next Heartbeat's sets it).
-    try:
-        t = parse_iso(text) if type(text) is str else None
-    except MemoryError:
-        t = None
+    # An unreadable currentTime leaves the clock as it was.
+    t = parse_iso(text) if type(text) is str else None
     if t is not None:
         _offset[0] = t - int(time.time()) - _EPOCH

@@ -1,11 +1,7 @@
-# RFC 3339 date-times, both ways they are read:
-# - valid(): JSON schema's "format": "date-time" is RFC 3339's date-time: 2026-02-30, 25:61 or
-#   a time without its offset are not times, though seconds() (which reads the central
-#   system's currentTime leniently) would take them;
-# - seconds(): the time one stands for (evse.ocpp.parse_iso).
-# Loaded for a payload's date-time field (schema.py) and for a time to read (a boot's or a
-# heartbeat's currentTime, a reservation's expiry), and dropped after: none of it stays in the
-# heap.
+# JSON schema's "format": "date-time" is RFC 3339's date-time: 2026-02-30, 25:61 or a time
+# without its offset are not times, though parse_iso (which reads the central system's
+# currentTime leniently) would take them. Loaded by schema.py for a payload's date-time field
+# (rare: charging profiles, reservations) and dropped after: none of it stays in the heap.
 
 _DAYS = const(b"\x1f\x1c\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f")  # days per month, February 28
 
@@ -44,27 +40,3 @@ def valid(s):
         return True
     return (len(z) == 6 and z[0] in "+-" and z[3] == ":" and _n(z, 1, 3, 23) >= 0
             and _n(z, 4, 6, 59) >= 0)
-
-
-def seconds(s):
-    """'2026-11-26T00:33:07.123Z' (or +hh:mm) -> unix seconds, None when unreadable."""
-    try:
-        y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
-        h, mi, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
-    except (ValueError, TypeError, IndexError):
-        return None
-    tz = 0
-    i = max(s.rfind("+"), s.rfind("-"))
-    if i > 18:
-        try:
-            tz = (int(s[i + 1:i + 3]) * 60 + int(s[i + 4:i + 6])) * 60
-        except ValueError:
-            return None
-        if s[i] == "+":
-            tz = -tz
-    y -= mo <= 2  # days from civil (Howard Hinnant), proleptic Gregorian
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return days * 86400 + h * 3600 + mi * 60 + sec + tz
