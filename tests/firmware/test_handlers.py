@@ -240,7 +240,7 @@ def test_boot_answer_interval_is_bounded():
         for big in (10 ** 15, 2 ** 40, 86401):
             status, interval = boot.accept(cp, {"status": "Pending", "interval": big, "currentTime": now})
             assert (status, interval) == ("Pending", 86400)
-            time.ticks_add(time.ticks_ms(), interval * 1000)  # what BootNotification.boot does with it: no OverflowError
+            time.ticks_add(time.ticks_ms(), interval * 1000)  # what BootNotification.answered does with it: no OverflowError
         assert cp.reg is None
         assert boot.accept(cp, {"status": "Accepted", "interval": 2 ** 40, "currentTime": now}) == ("Accepted", 86400)
         assert cp.settings["HeartbeatInterval"] == 86400

@@ -190,10 +190,21 @@ class ChargePoint:
     # -- boot -------------------------------------------------------------------------------
 
     async def _boot(self, rpc):
+        # Until Accepted (operations/BootNotification.py). Its module is loaded for each answer
+        # only, not held while the CALL and the answer's check take the heap: the first
+        # connection's peak, the highest of a session on a small heap.
         if self.reg == "Accepted" and self.booted == self.boot_fields:
             log("boot accepted", "resend", 0)  # a reconnect within the same boot
             return
-        await load("BootNotification").boot(self, rpc)
+        while True:
+            try:
+                answer = await rpc.call("BootNotification", self.boot_fields)
+            except (CallError, asyncio.TimeoutError) as e:
+                log("boot", "error", repr(e)[:60])
+                await asyncio.sleep(10)
+                continue
+            if await load("BootNotification").answered(self, rpc, answer):
+                return
 
     # -- the sender -------------------------------------------------------------------------
 

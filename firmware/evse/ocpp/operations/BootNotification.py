@@ -1,13 +1,11 @@
 # BootNotification, sent by the charge point: at the first connection of a boot, until the
-# central system accepts it, and when a TriggerMessage asks for it. Loaded per use: a boot runs
-# once per power-up (a reconnect within the same boot sends none), so its code has no business
-# in the heap for the rest of the session.
+# central system accepts it (chargepoint.py sends it), and when a TriggerMessage asks for it.
+# Loaded per use, for each answer: a boot runs once per power-up (a reconnect within the same
+# boot sends none), so its code has no business in the heap for the rest of the session.
 import time
 
-import asyncio
 from evse import ocpp
 from evse.log import log
-from evse.ocpp.rpc import CallError
 
 _MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 
@@ -32,31 +30,26 @@ def accept(cp, answer):
     return status, interval
 
 
-async def boot(cp, rpc):
-    # Until Accepted. Pending: answer the central system and send only what a
-    # TriggerMessage asks for (a triggered BootNotification ends the wait); Rejected: say
-    # nothing at all. Both until `interval` has passed (30 s when none was given).
-    while True:
-        try:
-            answer = await rpc.call("BootNotification", cp.boot_fields)
-        except (CallError, asyncio.TimeoutError) as e:
-            log("boot", "error", repr(e)[:60])
-            await asyncio.sleep(10)
+async def answered(cp, rpc, answer):
+    """The answer to the boot's BootNotification: True when Accepted. Else the wait before the
+    next one: Pending, answer the central system and send only what a TriggerMessage asks for
+    (a triggered BootNotification ends the wait); Rejected, say nothing at all. Both until
+    `interval` has passed (30 s when none was given)."""
+    status, interval = accept(cp, answer)
+    if status == "Accepted":
+        log("boot accepted", "interval", interval)
+        return True
+    cp.reg = status
+    log("boot", "status", status, "interval", interval)
+    deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
+    rpc.mute = status != "Pending"
+    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        if status == "Pending" and cp.triggers:
+            if ("BootNotification", None) in cp.triggers:
+                cp.triggers.remove(("BootNotification", None))
+                break
+            await cp.operation("TriggerMessage").send(cp, rpc)
             continue
-        status, interval = accept(cp, answer)
-        if status == "Accepted":
-            log("boot accepted", "interval", interval)
-            return
-        cp.reg = status
-        log("boot", "status", status, "interval", interval)
-        deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
-        rpc.mute = status != "Pending"
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            if status == "Pending" and cp.triggers:
-                if ("BootNotification", None) in cp.triggers:
-                    cp.triggers.remove(("BootNotification", None))
-                    break
-                await cp.operation("TriggerMessage").send(cp, rpc)
-                continue
-            await cp.idle()
-        rpc.mute = False
+        await cp.idle()
+    rpc.mute = False
+    return False
