@@ -58,8 +58,14 @@ class ChargePoint:
         self.transactions.recover()
         # The resident operations (the route table's "keep"), loaded now while the heap is
         # still in one piece: importing one later, into a fragmented heap, could fail exactly
-        # when a RemoteStopTransaction arrives.
+        # when a RemoteStopTransaction arrives. Then the names every session interns (the
+        # qstr pool they need is one block of ~4.5 KB on 32-bit): before the app's tasks and
+        # the first connection put their long-lived objects between the free blocks.
         preload()
+        try:
+            intern()
+        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
+            pass
 
     def port(self, cid):
         """Connector cid (1...) as the charge point sees it."""
@@ -108,10 +114,6 @@ class ChargePoint:
         connection it happened in. A connection that ends within _STABLE_MS counts as a failed
         attempt: a link that breaks at once every time (a fault of ours or the server's) is
         retried with back-off, not hammered; one that lasted starts again from 1 s."""
-        try:
-            intern()  # before the first connection, while the heap is as start-up left it
-        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
-            pass
         backoff = 1
         while True:
             try:

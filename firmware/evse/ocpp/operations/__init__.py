@@ -118,8 +118,8 @@ def preload():
 
 
 def intern():
-    """Load and drop each `use` module (and schema) once, right after start-up (ChargePoint.run,
-    before the first connection): their names are interned now. qstrs are never freed and every
+    """Load and drop each `use` module (and schema) once, at start-up (ChargePoint(), before the
+    app's tasks and the first connection): their names are interned now. qstrs are never freed and every
     session interns these anyway; on an .mpy build the names of start-up fill the qstr pools to
     about their 620 entries (~610 on the unix port's 32-bit build), so the next pool (640
     entries, one block: ~4.5 KB on 32-bit, ~7 KB on 64-bit) is allocated here, at a known
