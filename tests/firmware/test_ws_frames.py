@@ -3,7 +3,7 @@
 import asyncio
 import gc
 
-from evse.ocpp import ws, wsopen
+from evse.ocpp import ws, wsopen, wstls
 from mptest import raises, skip
 
 RFC_KEY = bytes((0x37, 0xFA, 0x21, 0x3D))
@@ -141,9 +141,9 @@ def test_parse_url():
 
 def test_pem_to_der_reads_the_base64_body():
     pem = "-----BEGIN CERTIFICATE-----\nAAEC\nAwQF\n-----END CERTIFICATE-----\n"
-    assert wsopen.pem_to_der(ws, pem) == bytes((0, 1, 2, 3, 4, 5))
-    assert wsopen.pem_to_der(ws, b"\x30\x82") == b"\x30\x82"
-    raises(ws.WSError, wsopen.pem_to_der, ws, "no certificate here")
+    assert wstls.pem_to_der(ws, pem) == bytes((0, 1, 2, 3, 4, 5))
+    assert wstls.pem_to_der(ws, b"\x30\x82") == b"\x30\x82"
+    raises(ws.WSError, wstls.pem_to_der, ws, "no certificate here")
 
 
 async def test_unmasked_hello_from_rfc_is_received():

@@ -1,12 +1,14 @@
-# The WebSocket opening handshake (RFC 6455 section 4) and TLS set-up, for ws.connect(): loaded
-# per connection and dropped after (see ws.py for the API and why this client is ours), with
-# everything only the handshake uses (the URL, the accept key, the CA), so that none of it sits
-# in the heap between connections. ws.py passes itself in (`ws`), so this module never imports
-# it back.
+# The WebSocket opening handshake (RFC 6455 section 4), for ws.connect(): loaded per connection
+# and dropped after (see ws.py for the API and why this client is ours), with everything only
+# the handshake uses (the URL, the accept key), so that none of it sits in the heap between
+# connections; the TLS set-up of a wss:// URL is in wstls.py, loaded only for one. ws.py passes
+# itself in (`ws`), so this module never imports it back.
 import asyncio
 import binascii
 import hashlib
 import os
+
+from evse import drop
 
 _MAX_HEADER_LINES = const(40)
 _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
@@ -31,38 +33,17 @@ def accept_key(key):
     return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
 
 
-def pem_to_der(ws, pem):
-    """PEM text (the first certificate) -> DER bytes; DER bytes pass through."""
-    if isinstance(pem, bytes):
-        if pem[:1] == b"\x30":
-            return pem
-        pem = pem.decode()
-    i = pem.find("-----BEGIN")
-    j = pem.find("-----END")
-    if i < 0 or j < i:
-        raise ws.WSError("CA certificate is not PEM text")
-    return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
-
-
-def _tls(ws, cadata):
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cadata=pem_to_der(ws, cadata))
-    except ValueError as e:
-        raise ws.WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
-    return ctx
-
-
 async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     tls, host, port, path = parse_url(ws, url)
     if tls and not cadata:
         raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
-        r, w = await asyncio.open_connection(host, port, ssl=_tls(ws, cadata) if tls else None,
-                                             server_hostname=host)
+        ctx = None
+        if tls:
+            from evse.ocpp import wstls
+            drop("evse.ocpp.wstls")
+            ctx = wstls.context(ws, cadata)
+        r, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
     except OSError as e:
         raise ws.WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
     try:
