@@ -129,7 +129,11 @@ def build_image(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> Image:
             target = Path(out) / (rel[:-3] + ".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
             # No line-number tables: they stay in the heap with the code (about 2.5% of it).
-            proc = subprocess.run([tool, "-X", "no-source-lines", "-o", str(target), "-s", rel, str(src)],
+            # The source name (what a traceback shows as the file) is a qstr in the heap, never
+            # freed: the module's dotted name ("evse.ocpp.ws") is one that importing it interns
+            # anyway, where "evse/ocpp/ws.py" would be one more per module (~2 KB in all).
+            name = rel[:-3].removesuffix("/__init__").replace("/", ".")
+            proc = subprocess.run([tool, "-X", "no-source-lines", "-o", str(target), "-s", name, str(src)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 raise BuildFailed(f"mpy-cross could not compile {rel}: {proc.stderr.strip()}",

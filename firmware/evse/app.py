@@ -19,15 +19,6 @@ _GC_THRESHOLD = const(2048)  # bytes allocated between collections
 board = None  # main.py's crash guard opens its relays
 
 
-async def _halt(display, lines):
-    # A bad config.json: relays stay open, the reason stays on the display and the console.
-    for line in lines:
-        log("config", "error", line)
-    display.show("", None, [], lines[0][:21])
-    while True:
-        await asyncio.sleep(60)
-
-
 async def main():
     global board
     # A collection every 2 KB of allocation, not only when the heap is full: start-up loads code
@@ -47,15 +38,12 @@ async def main():
     gc.collect()  # boot and config freed as one region, which the resident code then fills
     from evse.hal.board import build
     board = build(board_dict, cfg)
-    del board_dict
+    del board_dict, build
+    drop("evse.hal.board")  # assembly only: the board's parts it imported stay with the board
     from evse import console  # host tools' "#evse?": asked before they interrupt the board
-    if errors:
-        def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
-            return __import__("json").dumps({"q": nonce, "halted": errors})
-
-        # host tools' "#evse?" gets an answer here too: a silent board would be refused
-        asyncio.create_task(console.serve(cfg, fields, (), ask=halted))
-        await _halt(board.display, errors)
+    if errors:  # start-up's other ending, in boot.py too (loaded again for it): never returns
+        from evse import boot
+        await boot.halt(console, board.display, cfg, fields, errors)
     from evse.ocpp import ws  # all code loads now, into a heap still in one piece
     from evse.ocpp.chargepoint import ChargePoint
     from evse.ocpp.journal import Journal

@@ -1,6 +1,9 @@
 # What the app needs only while it starts: read config.json and board.json, validate, the
-# BootNotification fields, Wi-Fi. Imported once by app.main and dropped with evse.config.
+# BootNotification fields, Wi-Fi. Imported once by app.main and dropped with evse.config; and
+# again, for halt(), when config.json is bad.
 import json
+
+import asyncio
 
 from evse import drop
 from evse.log import log
@@ -38,3 +41,17 @@ def _wifi(cfg):
     if not sta.isconnected():
         sta.connect(w["ssid"], w.get("password", ""))
     log("wifi", "ssid", w["ssid"])
+
+
+async def halt(console, display, cfg, fields, errors):
+    """A bad config.json: relays stay open, the reason stays on the display and the console,
+    forever. Host tools' "#evse?" gets an answer here too: a silent board would be refused."""
+    def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
+        return json.dumps({"q": nonce, "halted": errors})
+
+    asyncio.create_task(console.serve(cfg, fields, (), ask=halted))
+    for line in errors:
+        log("config", "error", line)
+    display.show("", None, [], errors[0][:21])
+    while True:
+        await asyncio.sleep(60)

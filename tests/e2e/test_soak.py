@@ -1,6 +1,6 @@
 """Soak: public sessions back to back on one virtual board that runs the 32-bit MicroPython
 (`MICROPY_FORCE_32BIT`, tests/builds.py) with the firmware as .mpy in the heap the memory test
-holds it to (tests/ocpp/test_memory.py: 84k for unix32), at fast intervals (a sample a second).
+holds it to (tests/ocpp/test_memory.py: 80k for unix32), at fast intervals (a sample a second).
 
 Issue 12: "200 public sessions back to back on one virtual board at the 32-bit .mpy heap limit,
 fast intervals: the heap after each session does not grow (report the slope), no MemoryError,

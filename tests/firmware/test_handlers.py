@@ -207,15 +207,16 @@ def test_boot_answer_interval_is_bounded():
     try:
         cp = charge_point()
         cp.reg = None
+        boot = cp.operation("BootNotification")
         now = "2026-01-01T00:00:00Z"
         for big in (10 ** 15, 2 ** 40, 86401):
-            status, interval = cp.accept_boot({"status": "Pending", "interval": big, "currentTime": now})
+            status, interval = boot.accept(cp, {"status": "Pending", "interval": big, "currentTime": now})
             assert (status, interval) == ("Pending", 86400)
-            time.ticks_add(time.ticks_ms(), interval * 1000)  # what _boot does with it: no OverflowError
+            time.ticks_add(time.ticks_ms(), interval * 1000)  # what BootNotification.answered does with it: no OverflowError
         assert cp.reg is None
-        assert cp.accept_boot({"status": "Accepted", "interval": 2 ** 40, "currentTime": now}) == ("Accepted", 86400)
+        assert boot.accept(cp, {"status": "Accepted", "interval": 2 ** 40, "currentTime": now}) == ("Accepted", 86400)
         assert cp.settings["HeartbeatInterval"] == 86400
-        assert cp.accept_boot({"status": "Rejected", "interval": -5, "currentTime": now}) == ("Rejected", 0)
+        assert boot.accept(cp, {"status": "Rejected", "interval": -5, "currentTime": now}) == ("Rejected", 0)
     finally:
         done(d)
 

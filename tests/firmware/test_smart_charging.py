@@ -397,7 +397,7 @@ def test_limit_offered_at_changes_and_boundaries_and_after_a_reboot():
     assert cp.smart == T0 + 600 + DAY  # no boundary left: a daily look all the same
     with open("data/profiles.jsonl", "a") as f:  # a damaged file: lines that are no profile
         f.write('garbage\n[1, 2]\n[1, 9, 0, 1, 0, 0, null, null, 0, null, 0, [0, 60, 0], null]\n')
-    cp.accept_boot({"status": "Accepted", "currentTime": ocpp.iso(T0 + 700), "interval": 60})
+    cp.operation("BootNotification").accept(cp, {"status": "Accepted", "currentTime": ocpp.iso(T0 + 700), "interval": 60})
     assert cp.smart == 1  # the central system's clock: the limits again at the next poll
     cp2 = charge_point()  # the reboot
     assert cp2.smart == 1

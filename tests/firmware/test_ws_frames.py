@@ -3,7 +3,7 @@
 import asyncio
 import gc
 
-from evse.ocpp import ws
+from evse.ocpp import ws, wsopen, wstls
 from mptest import raises, skip
 
 RFC_KEY = bytes((0x37, 0xFA, 0x21, 0x3D))
@@ -81,7 +81,7 @@ def client(data=b"", max_frame=8192, ping_interval=0):
 
 def test_accept_key_matches_the_rfc_example():
     """RFC 6455 1.3: key dGhlIHNhbXBsZSBub25jZQ== gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=."""
-    assert ws.accept_key(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert wsopen.accept_key(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
 def test_masked_text_frame_matches_rfc_5_7():
@@ -132,18 +132,18 @@ def test_masking_does_not_allocate_per_byte():
 
 
 def test_parse_url():
-    assert ws.parse_url("ws://127.0.0.1:9000/ocpp/CP-1") == (False, "127.0.0.1", 9000, "/ocpp/CP-1")
-    assert ws.parse_url("wss://csms.example.com/ocpp/X") == (True, "csms.example.com", 443, "/ocpp/X")
-    assert ws.parse_url("ws://host") == (False, "host", 80, "/")
-    e = raises(ws.WSError, ws.parse_url, "http://host/")
+    assert wsopen.parse_url(ws, "ws://127.0.0.1:9000/ocpp/CP-1") == (False, "127.0.0.1", 9000, "/ocpp/CP-1")
+    assert wsopen.parse_url(ws, "wss://csms.example.com/ocpp/X") == (True, "csms.example.com", 443, "/ocpp/X")
+    assert wsopen.parse_url(ws, "ws://host") == (False, "host", 80, "/")
+    e = raises(ws.WSError, wsopen.parse_url, ws, "http://host/")
     assert "ws://" in str(e)
 
 
 def test_pem_to_der_reads_the_base64_body():
     pem = "-----BEGIN CERTIFICATE-----\nAAEC\nAwQF\n-----END CERTIFICATE-----\n"
-    assert ws.pem_to_der(pem) == bytes((0, 1, 2, 3, 4, 5))
-    assert ws.pem_to_der(b"\x30\x82") == b"\x30\x82"
-    raises(ws.WSError, ws.pem_to_der, "no certificate here")
+    assert wstls.pem_to_der(ws, pem) == bytes((0, 1, 2, 3, 4, 5))
+    assert wstls.pem_to_der(ws, b"\x30\x82") == b"\x30\x82"
+    raises(ws.WSError, wstls.pem_to_der, ws, "no certificate here")
 
 
 async def test_unmasked_hello_from_rfc_is_received():

@@ -1,6 +1,7 @@
 # The OCPP 1.6 charge point: the connection to the central system. It connects and reconnects,
-# boots, sends what the features queue (in the order of _send_one) and dispatches the central
-# system's CALLs to their operations (operations/: one module per action, and the route table).
+# boots (operations/BootNotification.py, loaded for it), sends what the features queue (in the
+# order of _send_one) and dispatches the central system's CALLs to their operations
+# (operations/: one module per action, and the route table).
 # What the charge point knows lives with its feature:
 #   __init__.py        the clock: OCPP times on the central system's clock
 #   transactions.py    each connector (Port: state machine, hardware, meter reading, open
@@ -30,7 +31,6 @@ from evse.ocpp.rpc import CallError, Rpc
 from evse.ocpp.transactions import Port, Transactions
 
 _POLL_MS = const(250)
-_MAX_INTERVAL = const(86400)  # s: settings.py's greatest HeartbeatInterval
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 _PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
@@ -72,8 +72,14 @@ class ChargePoint:
             pass
         # The resident operations (the route table's "keep"), loaded now while the heap is
         # still in one piece: importing one later, into a fragmented heap, could fail exactly
-        # when a RemoteStopTransaction arrives.
+        # when a RemoteStopTransaction arrives. Then the names every session interns (the
+        # qstr pool they need is one block of ~4.5 KB on 32-bit): before the app's tasks and
+        # the first connection put their long-lived objects between the free blocks.
         preload()
+        try:
+            intern()
+        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
+            pass
 
     def port(self, cid):
         """Connector cid (1...) as the charge point sees it."""
@@ -133,10 +139,6 @@ class ChargePoint:
         connection it happened in. A connection that ends within _STABLE_MS counts as a failed
         attempt: a link that breaks at once every time (a fault of ours or the server's) is
         retried with back-off, not hammered; one that lasted starts again from 1 s."""
-        try:
-            intern()  # before the first connection, while the heap is as start-up left it
-        except Exception:  # noqa: BLE001 - only a head start: each CALL loads its module anyway
-            pass
         backoff = 1
         while True:
             try:
@@ -191,7 +193,7 @@ class ChargePoint:
             await self._boot(rpc)
             while True:
                 if not await self._send_next(rpc):
-                    await self._idle()
+                    await self.idle()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken session: drop the connection and reconnect
@@ -204,8 +206,8 @@ class ChargePoint:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _idle(self):
-        # Until something is queued, or a poll's time has passed.
+    async def idle(self):
+        """Until something is queued, or a poll's time has passed."""
         self.wake.clear()
         try:
             await asyncio.wait_for_ms(self.wake.wait(), _POLL_MS * 4)
@@ -214,31 +216,10 @@ class ChargePoint:
 
     # -- boot -------------------------------------------------------------------------------
 
-    def accept_boot(self, answer):
-        """A BootNotification answer, at boot or triggered (the one way to take one): the clock,
-        and when Accepted the registration and its interval as HeartbeatInterval.
-        -> (status, interval)."""
-        ocpp.set_time(answer.get("currentTime"))
-        if self.smart:
-            self.smart = 1  # the limits on the central system's clock
-        status = answer.get("status")
-        interval = answer.get("interval")
-        if type(interval) is not int or interval < 0:
-            interval = 0
-        # at most a day (HeartbeatInterval's greatest): the Pending/Rejected wait below goes
-        # through ticks_add, which a larger value overflows on 32 bits
-        interval = min(interval, _MAX_INTERVAL)
-        if status == "Accepted":
-            self.reg = status
-            if interval:
-                self.settings.set("HeartbeatInterval", interval)
-            self.booted = self.boot_fields
-        return status, interval
-
     async def _boot(self, rpc):
-        # Until Accepted. Pending: answer the central system and send only what a
-        # TriggerMessage asks for (a triggered BootNotification ends the wait); Rejected: say
-        # nothing at all. Both until `interval` has passed (30 s when none was given).
+        # Until Accepted (operations/BootNotification.py). Its module is loaded for each answer
+        # only, not held while the CALL and the answer's check take the heap: the first
+        # connection's peak, the highest of a session on a small heap.
         if self.reg == "Accepted" and self.booted == self.boot_fields:
             log("boot accepted", "resend", 0)  # a reconnect within the same boot
             return
@@ -249,23 +230,8 @@ class ChargePoint:
                 log("boot", "error", repr(e)[:60])
                 await asyncio.sleep(10)
                 continue
-            status, interval = self.accept_boot(answer)
-            if status == "Accepted":
-                log("boot accepted", "interval", interval)
+            if await load("BootNotification").answered(self, rpc, answer):
                 return
-            self.reg = status
-            log("boot", "status", status, "interval", interval)
-            deadline = time.ticks_add(time.ticks_ms(), (interval or 30) * 1000)
-            rpc.mute = status != "Pending"
-            while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-                if status == "Pending" and self.triggers:
-                    if ("BootNotification", None) in self.triggers:
-                        self.triggers.remove(("BootNotification", None))
-                        break
-                    await self._send_trigger(rpc)
-                    continue
-                await self._idle()
-            rpc.mute = False
 
     # -- the sender -------------------------------------------------------------------------
 
@@ -277,9 +243,6 @@ class ChargePoint:
     async def heartbeat(self, rpc):
         res = await self.call(rpc, "Heartbeat", {})
         ocpp.set_time(res.get("currentTime"))
-
-    async def _send_trigger(self, rpc):
-        await load("TriggerMessage").send(self, rpc)
 
     async def _send_next(self, rpc):
         """Send the most urgent message, if any. True when something was sent. A message
@@ -298,7 +261,7 @@ class ChargePoint:
         # In this order: what a TriggerMessage asked for, status changes, Authorize, the
         # journal (transactions), MeterValues outside a transaction, the heartbeat.
         if self.triggers:
-            await self._send_trigger(rpc)
+            await load("TriggerMessage").send(self, rpc)
             return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -103,9 +103,11 @@ def _check(n, v):
 
 
 def load(name, resident=False):
-    """S of schemas/<name>.py. The module and its package are dropped at once (a resident S
-    is kept here, without them): the caller's reference keeps S for the check. A load that
-    fails (MemoryError) leaves nothing behind."""
+    """S of schemas/<name>.py. The module is dropped at once (a resident S is kept here,
+    without it): the caller's reference keeps S for the check. A load that fails
+    (MemoryError) leaves nothing behind. The package (an empty module) stays: dropped too, it
+    was imported again for every check, every answer to a message of ours included, a second
+    load in the heap at the moment a session needs it most (the first connection's)."""
     s = _kept.get(name)
     if s is None:
         mod = _PACKAGE + "." + name
@@ -114,7 +116,6 @@ def load(name, resident=False):
             s = sys.modules[mod].S
         finally:
             drop(mod)
-            drop(_PACKAGE)  # its module and globals would stay for nothing
         if resident:
             _kept[name] = s
     return s

@@ -31,8 +31,6 @@ client does first anyway (MicroPython TLS streams fail when read first). The Aut
 is never logged nor put into any error message.
 """
 import asyncio
-import binascii
-import hashlib
 import os
 import struct
 import time
@@ -43,7 +41,6 @@ _OP_BIN = const(2)
 _OP_CLOSE = const(8)
 _OP_PING = const(9)
 _OP_PONG = const(10)
-_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 failed = {}  # close code -> connections this client failed with it (1002, 1003, 1007, 1009)
 
 
@@ -56,38 +53,6 @@ class ConnectionClosed(WSError):
         super().__init__("connection closed (%d%s)" % (code, " " + reason if reason else ""))
         self.code = code
         self.reason = reason
-
-
-def parse_url(url):
-    """'wss://host:port/path' -> (tls, host, port, path)."""
-    tls = url.startswith("wss://")
-    if not tls and not url.startswith("ws://"):
-        raise WSError("not a ws:// or wss:// URL: " + url)
-    rest = url[6 if tls else 5:]
-    i = rest.find("/")
-    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    host, _, port = hostport.partition(":")
-    if not host:
-        raise WSError("no host in URL: " + url)
-    return tls, host, int(port) if port else 443 if tls else 80, path
-
-
-def accept_key(key):
-    """Sec-WebSocket-Accept expected for a Sec-WebSocket-Key (both bytes, base64)."""
-    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
-
-
-def pem_to_der(pem):
-    """PEM text (the first certificate) -> DER bytes; DER bytes pass through."""
-    if isinstance(pem, bytes):
-        if pem[:1] == b"\x30":
-            return pem
-        pem = pem.decode()
-    i = pem.find("-----BEGIN")
-    j = pem.find("-----END")
-    if i < 0 or j < i:
-        raise WSError("CA certificate is not PEM text")
-    return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
 
 
 def _strict(data):

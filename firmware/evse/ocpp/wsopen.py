@@ -1,32 +1,49 @@
-# The WebSocket opening handshake (RFC 6455 section 4) and TLS set-up, for ws.connect(): loaded
-# per connection and dropped after (see ws.py for the API and why this client is ours). ws.py
-# passes itself in (`ws`), so this module never imports it back.
+# The WebSocket opening handshake (RFC 6455 section 4), for ws.connect(): loaded per connection
+# and dropped after (see ws.py for the API and why this client is ours), with everything only
+# the handshake uses (the URL, the accept key), so that none of it sits in the heap between
+# connections; the TLS set-up of a wss:// URL is in wstls.py, loaded only for one. ws.py passes
+# itself in (`ws`), so this module never imports it back.
 import asyncio
 import binascii
+import hashlib
 import os
 
+from evse import drop
+
 _MAX_HEADER_LINES = const(40)
+_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 
 
-def _tls(ws, cadata):
-    import ssl
+def parse_url(ws, url):
+    """'wss://host:port/path' -> (tls, host, port, path)."""
+    tls = url.startswith("wss://")
+    if not tls and not url.startswith("ws://"):
+        raise ws.WSError("not a ws:// or wss:// URL: " + url)
+    rest = url[6 if tls else 5:]
+    i = rest.find("/")
+    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    host, _, port = hostport.partition(":")
+    if not host:
+        raise ws.WSError("no host in URL: " + url)
+    return tls, host, int(port) if port else 443 if tls else 80, path
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cadata=ws.pem_to_der(cadata))
-    except ValueError as e:
-        raise ws.WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
-    return ctx
+
+def accept_key(key):
+    """Sec-WebSocket-Accept expected for a Sec-WebSocket-Key (both bytes, base64)."""
+    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
 
 
 async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
-    tls, host, port, path = ws.parse_url(url)
+    tls, host, port, path = parse_url(ws, url)
     if tls and not cadata:
         raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
-        r, w = await asyncio.open_connection(host, port, ssl=_tls(ws, cadata) if tls else None,
-                                             server_hostname=host)
+        ctx = None
+        if tls:
+            from evse.ocpp import wstls
+            drop("evse.ocpp.wstls")
+            ctx = wstls.context(ws, cadata)
+        r, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
     except OSError as e:
         raise ws.WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
     try:
@@ -64,7 +81,7 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
             raise ws.WSError("too many header lines")
         if hs.get(b"upgrade", b"").lower() != b"websocket" or b"upgrade" not in hs.get(b"connection", b"").lower():
             raise ws.WSError("no Upgrade: websocket / Connection: Upgrade")
-        if hs.get(b"sec-websocket-accept") != ws.accept_key(key):
+        if hs.get(b"sec-websocket-accept") != accept_key(key):
             raise ws.WSError("wrong Sec-WebSocket-Accept")
         chosen = hs.get(b"sec-websocket-protocol")
         if chosen != (protocol.encode() if protocol else None):

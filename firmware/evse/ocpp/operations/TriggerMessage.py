@@ -28,7 +28,7 @@ async def send(cp, rpc):
     # The oldest message a TriggerMessage asked for.
     what, cid = cp.triggers.pop(0)
     if what == "BootNotification":
-        cp.accept_boot(await cp.call(rpc, what, cp.boot_fields))
+        cp.operation("BootNotification").accept(cp, await cp.call(rpc, what, cp.boot_fields))
     elif what == "Heartbeat":
         await cp.heartbeat(rpc)
     elif what == "StatusNotification":  # the current status, even when unchanged

@@ -24,13 +24,17 @@ from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 #   use   loaded per use: imported for the call and dropped after (evse.drop), so its code does
 #         not sit in the heap for the whole session; its names stay interned (qstrs are never
 #         freed); its schema module likewise. A load that fails (MemoryError) answers that one
-#         CALL InternalError and leaves nothing behind: the next CALL loads it again. RemoteStartTransaction is one:
-#         it is needed once a session, and a failed load only refuses a start.
-#   rare  loaded per use like `use`, but not interned at start-up (intern() below): the
-#         operations of a profile a charger may never see (Reservation). Their names (~40,
-#         ~0.6 KB of heap on an .mpy build, module paths included) are interned at their first
-#         CALL instead, into the qstr pools start-up has grown already (it needs more than
-#         the first five's 620 entries: see intern()), so no pool is allocated then.
+#         CALL InternalError and leaves nothing behind: the next CALL loads it again. `use`
+#         is for what every session needs, whose names are interned at start-up (intern()
+#         below): RemoteStartTransaction (a public session starts with it; a failed load only
+#         refuses a start) and BootNotification (each power-up).
+#   rare  loaded per use like `use`, but not interned at start-up: what a session may never see
+#         (the central system's other CALLs, a card, a refused idTag, a power loss). Their
+#         names (~15 to ~40 an operation, 0.1-0.6 KB of heap on an .mpy build, module paths
+#         included) are interned at their first CALL instead, into the qstr pools that
+#         start-up and intern() have grown (beyond the first five's 620 entries: see
+#         intern()), so no pool is allocated then. Interning them all at start-up cost ~2 KB
+#         of heap on a 32-bit .mpy build, for names most sessions never use.
 #   no    a CALL of a feature profile not supported here: NotSupported
 # "cp" marks a message the charge point sends. A CALL of any other action, or of one the
 # charge point sends, is NotImplemented. A frozen build holds every module in flash; there the
@@ -38,20 +42,21 @@ from evse.ocpp.rpc import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 # without "cp" are generated (`make schemas`): a row turned from `no` to `use` needs that run.
 _ROUTES = const(
     # Core
-    "\nChangeAvailability use"
-    "\nChangeConfiguration use"
-    "\nClearCache use"
-    "\nDataTransfer use"
-    "\nGetConfiguration use"
+    "\nChangeAvailability rare"
+    "\nChangeConfiguration rare"
+    "\nClearCache rare"
+    "\nDataTransfer rare"
+    "\nGetConfiguration rare"
     "\nRemoteStartTransaction use"
     "\nRemoteStopTransaction keep"
-    "\nReset use"
-    "\nUnlockConnector use"
-    "\nAuthorize use cp"
-    "\nStartTransaction use cp"
-    "\nStopTransaction use cp"
+    "\nReset rare"
+    "\nUnlockConnector rare"
+    "\nAuthorize rare cp"
+    "\nBootNotification use cp"
+    "\nStartTransaction rare cp"
+    "\nStopTransaction rare cp"
     # RemoteTrigger
-    "\nTriggerMessage use"
+    "\nTriggerMessage rare"
     # Reservation
     "\nCancelReservation rare"
     "\nReserveNow rare"
@@ -116,12 +121,13 @@ def preload():
 
 
 def intern():
-    """Load and drop every per-use module (and schema) once, right after start-up (ChargePoint.run, before
-    the first connection): their names are interned now. qstrs are never freed and a session interns some
-    of these anyway (RemoteStartTransaction, GetConfiguration...); on an .mpy build the names
-    of start-up fill the qstr pools to about their 620 entries, so the next pool (640 entries,
-    one block: ~4.5 KB on 32-bit, ~7 KB on 64-bit) is allocated here, at a known point, and not
-    at whichever rare CALL of a session, in a fragmented heap, happens to need one name more."""
+    """Load and drop each `use` module (and schema) once, at start-up (ChargePoint(), before the
+    app's tasks and the first connection): their names are interned now. qstrs are never freed and every
+    session interns these anyway; on an .mpy build the names of start-up fill the qstr pools to
+    about their 620 entries (~610 on the unix port's 32-bit build), so the next pool (640
+    entries, one block: ~4.5 KB on 32-bit, ~7 KB on 64-bit) is allocated here, at a known
+    point, and not at whichever rare CALL of a session, in a fragmented heap, happens to need
+    one name more."""
     import gc
     for line in _ROUTES.split("\n"):
         if " use" in line:
