@@ -21,8 +21,7 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, frame_problems
-from tests.ocpp.test_memory import _compile
+from tests.ocpp.conftest import Station, build_lib, frame_problems
 from tests.ocpp.test_reservation import Since, card, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -320,7 +319,7 @@ async def test_full_list_fits_the_heap(tmp_path, tmp_path_factory, build, heap):
         lib = tmp_path_factory.mktemp("empty-lib")
     else:
         lib = tmp_path_factory.mktemp("mpy-lib")
-        _compile(lib)
+        build_lib(lib)
     flash = tmp_path / "flash"
     flash.mkdir()
     station = Station(flash, lib, binary)

@@ -24,8 +24,7 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, frame_problems
-from tests.ocpp.test_memory import _compile
+from tests.ocpp.conftest import Station, build_lib, frame_problems
 from tests.ocpp.test_reservation import Since, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -377,7 +376,7 @@ async def test_largest_profile_set_in_the_32_bit_session_heap(tmp_path, tmp_path
         pytest.skip(builds.SKIP_REASON)
     lib = tmp_path_factory.mktemp("lib")
     if not builds.frozen(build):
-        _compile(lib)  # as a board gets it (host_tools.flash.build_image), as the memory test
+        build_lib(lib)  # as a board gets it (host_tools.flash.build_image), as the memory test
     station = Station(tmp_path, lib, binary)
     station.fw.heap = os.environ.get("EVSE_SMART_HEAP") or HEAPS[build]
     try:
