@@ -102,6 +102,10 @@ async def session(station: Station, samples: int) -> dict:
 # at a connector's first start), frozen 32k -> 30k (28k fails), unix64 ~119k -> 112k. "app
 # started" now comes after intern(), so it holds the sixth qstr pool (4.5 KB on 32-bit) again:
 # unix32 67.6 KB, frozen 23.2 KB, unix64 99.4 KB. Limits: ~4 KB over the smallest passing heap.
+# All of issue 13 merged (Reservation, SmartCharging, LocalAuthListManagement, the offer, the
+# savings; 60 samples, python -m): unix32 .mpy passes 78k (76k fails), "app started" 69296 B;
+# frozen passes 30k, 23344 B; unix64 fails 112k, passes 116k, 101472 B. The 80k limit is the
+# issue's goal, with ~2 KB over the smallest passing heap.
 BUILDS = {"unix64": (HEAP, 104 * 1024), "unix32": ("80k", 72 * 1024),
           "unix32-frozen": ("34k", 26 * 1024)}
 
