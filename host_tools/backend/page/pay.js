@@ -135,13 +135,10 @@
     return h ? `${h} h ${pad(m)} min` : `${m} min ${pad(s % 60)} s`;
   }
 
-  // The offered current (the charger's limit) is a newer field of the session; show it when the
-  // session carries one, whatever its exact name (offered_current_a, current_offered, ...).
+  // The current the charger offers the car (its Current.Offered: the operator's limit, or the
+  // outlet's rating), in A per phase; absent until the charger has reported one.
   function offeredCurrent(s) {
-    for (const [key, value] of Object.entries(s)) {
-      if (/offered/.test(key) && /current/.test(key) && typeof value === "number") return value;
-    }
-    return null;
+    return typeof s.current_offered_a === "number" ? s.current_offered_a : null;
   }
 
   // ---- the page's regions ----------------------------------------------------------------
