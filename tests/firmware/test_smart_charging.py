@@ -481,3 +481,22 @@ def test_charge_point_max_is_shared_by_running_transactions():
     poll(cp)
     assert [p.offered for p in cp.ports] == [16.0, 16.0]
     done(d)
+
+
+def test_heartbeat_clock_correction_rearms_the_limits():
+    """A Heartbeat's currentTime corrects the clock (3.9 / 4.6): the limits are computed again
+    on it at the next poll, as after a BootNotification."""
+    d = flash()
+    cp = charge_point()
+    at_time(T0)
+    assert setp(cp, 0, profile(1, 0, start=T0, periods=((0, 16), (600, 6)))) == "Accepted"
+    poll(cp)
+    assert cp.smart == T0 + 600
+
+    class Rpc:
+        async def call(self, action, payload):
+            return {"currentTime": ocpp.iso(T0 + 700)}
+
+    asyncio.run(cp.heartbeat(Rpc()))
+    assert cp.smart == 1
+    done(d)

@@ -243,6 +243,8 @@ class ChargePoint:
     async def heartbeat(self, rpc):
         res = await self.call(rpc, "Heartbeat", {})
         ocpp.set_time(res.get("currentTime"))
+        if self.smart:  # a clock corrected (or set): the charging limits again, on it
+            self.smart = 1
 
     async def _send_next(self, rpc):
         """Send the most urgent message, if any. True when something was sent. A message
