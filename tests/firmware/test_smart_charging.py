@@ -64,19 +64,40 @@ def test_period_boundary_crossed():
 def test_recurring_daily_across_the_recurrence_boundary():
     """3.13.1: Recurring: "The schedule restarts periodically at the first schedule period";
     Daily: "The schedule restarts every 24 hours, at the same time as in the startSchedule";
-    before startSchedule the previous recurrence rules."""
+    startSchedule: "Starting point of an absolute schedule": before it the profile is not in
+    force, Recurring too (no earlier recurrence)."""
     ps = [rec(kind=1, every=DAY, periods=((0, 100), (8 * H, 60), (20 * H, 160)))]
     day3 = T0 + 3 * DAY
     assert lim(ps, 1, day3 + 8 * H - 1) == (10000, day3 + 8 * H)
     assert lim(ps, 1, day3 + 8 * H) == (6000, day3 + 20 * H)
     assert lim(ps, 1, day3 + DAY - 1) == (16000, day3 + DAY)  # the boundary is the next day's 00:00
     assert lim(ps, 1, day3 + DAY) == (10000, day3 + DAY + 8 * H)
-    assert lim(ps, 1, T0 - H) == (16000, T0)  # the day before startSchedule: its 20:00 period
+    assert lim(ps, 1, T0 - H) == (None, T0)  # the hour before startSchedule: not in force yet
+    assert lim(ps, 1, T0 - 3 * DAY) == (None, T0)
+    assert lim(ps, 1, T0) == (10000, T0 + 8 * H)
     # with a duration shorter than the day: no limit from its end to the next recurrence
     ps = [rec(kind=1, every=DAY, dur=12 * H, periods=((0, 100),))]
     assert lim(ps, 1, day3 + 11 * H) == (10000, day3 + 12 * H)
     assert lim(ps, 1, day3 + 12 * H) == (None, day3 + DAY)
     assert lim(ps, 1, day3 + DAY) == (10000, day3 + DAY + 12 * H)
+
+
+def test_recurring_not_in_force_before_its_start_schedule():
+    """The composite over a window that begins before a Recurring profile's startSchedule: no
+    limit until it, then its schedule (the connector's offer follows the same computation)."""
+    d = flash()
+    cp = charge_point()
+    at_time(T0 - H)
+    assert setp(cp, 1, profile(1, 0, kind="Recurring", recurrencyKind="Daily", start=T0,
+                               periods=((0, 10), (12 * H, 16)))) == "Accepted"
+    sch = composite(cp, 1, 2 * H)["chargingSchedule"]
+    assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 32}, {"startPeriod": H, "limit": 10}]
+    poll(cp)
+    assert cp.port(1).offered is None and cp.smart == T0
+    at_time(T0)
+    poll(cp)
+    assert cp.port(1).offered == 10.0 and cp.smart == T0 + 12 * H
+    done(d)
 
 
 def test_recurring_weekly_across_the_recurrence_boundary():

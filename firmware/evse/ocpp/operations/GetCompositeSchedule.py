@@ -130,7 +130,9 @@ def _period(p, t, start):
         s0 = start
     else:
         s0 = p[8]
-        if rec:  # the latest recurrence begun at t; the one before it, before startSchedule
+        # The latest recurrence begun at t. None before startSchedule: OCPP 1.6 3.13.1 has the
+        # schedule start there, so a Recurring profile is not in force before it either.
+        if rec and t > s0:
             s0 += (t - s0) // rec * rec
             if d is None or d > rec:
                 d = rec
