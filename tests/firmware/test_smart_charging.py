@@ -487,6 +487,36 @@ def test_remote_start_tx_profile_bound_then_deleted_at_the_end():
     done(d)
 
 
+def test_a_limit_that_failed_at_a_start_offers_nothing_until_one_works():
+    """A transaction's limit cannot be computed at its start (no heap, here a MemoryError from a
+    stand-in of the computation's module): the relay does not close at the connector's old
+    offer, the transaction starts SuspendedEVSE with nothing offered; the next poll's
+    computation that works offers the limit and the relay closes."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    poll(cp)
+    assert setp(cp, 1, profile(1, 0, start=T0, periods=((0, 16),))) == "Accepted"
+    poll(cp)
+    port = cp.port(1)
+    assert port.offered == 16.0 and not port.machine.tx
+
+    class Failing:
+        @staticmethod
+        def apply(cp):
+            raise MemoryError
+
+    sys.modules["evse.ocpp.operations.GetCompositeSchedule"] = Failing  # dropped after one load
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
+    assert port.tx is not None and port.machine.tx  # the transaction began (journaled)
+    assert not port.outlet.relay.is_closed and port.machine.state == "SuspendedEVSE"
+    assert port.offered == 0 and cp.smart == 1
+    poll(cp)
+    assert port.offered == 16.0 and port.outlet.relay.is_closed
+    assert port.machine.state != "SuspendedEVSE"
+    done(d)
+
+
 def test_charge_point_max_is_shared_by_running_transactions():
     """ChargePointMaxProfile: "the overall maximum power or current available for the whole
     Charge Point": two transactions share it equally; one running takes it all."""

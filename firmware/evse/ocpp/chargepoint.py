@@ -21,7 +21,7 @@ import os
 import time
 
 import asyncio
-from evse import Reboot
+from evse import Reboot, RelayStuck
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
@@ -106,6 +106,8 @@ class ChargePoint:
             # clock set): the limits again, per use.
             try:
                 load("GetCompositeSchedule").apply(self)
+            except RelayStuck:  # a relay that would not open (Port.trip): to main.py's crash
+                raise  # guard, never kept back like the errors below
             except Exception as e:  # noqa: BLE001 - no heap or flash for it now: the offers
                 self.smart = ocpp.now() + _RETRY_S  # stay as they were until it works
                 try:
