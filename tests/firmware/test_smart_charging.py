@@ -517,6 +517,38 @@ def test_a_limit_that_failed_at_a_start_offers_nothing_until_one_works():
     done(d)
 
 
+def test_limits_hold_offline_before_the_clock_is_set():
+    """A power cut on the ESP32: its clock restarts at 2000-01-01 and the central system's
+    offset was in RAM, so every Absolute profile would look not begun and the connectors would
+    charge at full current offline. Until a currentTime sets the clock (ocpp.clock_set) each
+    connector is offered the most restrictive period of its profiles (ChargePointMax, its
+    TxDefault and connector 0's); the clock set (BootNotification), the schedules again."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    assert setp(cp, 0, profile(1, 0, start=T0, periods=((0, 16), (H, 10)))) == "Accepted"
+    assert setp(cp, 0, profile(2, 0, "ChargePointMaxProfile", start=T0, periods=((0, 20),))) == "Accepted"
+    assert setp(cp, 2, profile(3, 0, start=T0, periods=((0, 8),))) == "Accepted"
+    ocpp.clock_set = False  # the reboot after the power cut, offline
+    try:
+        at_time(946684800 + 60)  # the board's own clock: 2000-01-01T00:01:00Z
+        cp2 = charge_point(plugged=True)
+        poll(cp2)
+        assert [p.offered for p in cp2.ports] == [10.0, 8.0]
+        assert call(cp2, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
+        poll(cp2)
+        assert cp2.port(1).offered == 10.0 and cp2.port(1).outlet.relay.is_closed
+        cp2.operation("BootNotification").accept(cp2, {"status": "Accepted", "currentTime": ocpp.iso(T0 + 60),
+                                                       "interval": 60})
+        assert ocpp.clock_set and cp2.smart == 1
+        at_time(T0 + 60)
+        poll(cp2)
+        assert [p.offered for p in cp2.ports] == [16.0, 8.0]
+    finally:
+        ocpp.clock_set = True
+    done(d)
+
+
 def test_charge_point_max_is_shared_by_running_transactions():
     """ChargePointMaxProfile: "the overall maximum power or current available for the whole
     Charge Point": two transactions share it equally; one running takes it all."""
