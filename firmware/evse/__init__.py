@@ -13,6 +13,13 @@ def drop(name):
         delattr(p, attr)
 
 
+class RelayStuck(Exception):
+    # A relay that would not open (Port.trip), the error of its driver as the argument: raised
+    # on to main.py's crash guard (every relay, a restart), past the handlers that keep the app
+    # going through other errors; those re-raise it by this type.
+    pass
+
+
 class Reboot(Exception):
     # Raised out of the app to restart the board (a Reset from the central system): main.py
     # catches it by type. Here, in the package itself, because main.py has it loaded anyway.

@@ -3,6 +3,7 @@
 import asyncio
 import os
 
+from evse import RelayStuck
 from evse.hal.sim import build
 from evse.ocpp import rpc
 from evse.ocpp.chargepoint import ChargePoint
@@ -237,8 +238,8 @@ def test_a_relay_that_will_not_open_faults_the_connector_and_is_raised_on():
         relay.open = stuck
         try:
             port.trip(ValueError("meter"))
-        except OSError as e:
-            assert str(e) == "relay driver"
+        except RelayStuck as e:
+            assert str(e.args[0]) == "relay driver"
         else:
             raise AssertionError("a relay that will not open was not raised on")
         assert port.machine.state == "Faulted" and port.machine.error == "InternalError"

@@ -191,3 +191,24 @@ def test_answers_without_a_usable_id_tag_info_teach_nothing():
     auth.remember("T2", {"status": "Accepted", "expiryDate": 5, "parentIdTag": 7})
     assert local().lookup(cp, "T2") == [False, "Accepted", None, None]
     done(d)
+
+
+def test_an_expiry_date_counts_as_passed_until_the_clock_is_set():
+    """After a power cut the board's clock is not the central system's until a currentTime
+    (ocpp.clock_set, set_time): an entry with an expiryDate, listed or cached, is Expired until
+    then (it cannot be told from one that has passed); one without stays Accepted."""
+    from evse import ocpp
+    d = flash()
+    cp = charge_point()
+    later = iso(now() + 3600)
+    assert send(cp, 1, "Full", [entry("A", expiry=later), entry("B")]) == "Accepted"
+    cp.authorization.remember("C", {"status": "Accepted", "expiryDate": later})
+    ocpp.clock_set = False  # as at an ESP32's boot, offline
+    try:
+        assert [known(cp, t) for t in "ABC"] == ["Expired", "Accepted", "Expired"]
+        ocpp.set_time(iso(now()))
+        assert ocpp.clock_set
+        assert [known(cp, t) for t in "ABC"] == ["Accepted", "Accepted", "Accepted"]
+    finally:
+        ocpp.clock_set = True
+    done(d)

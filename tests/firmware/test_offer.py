@@ -141,3 +141,65 @@ def test_evcc_measurands_are_accepted_and_sampled():
                    ("Current.Import", "A"), ("Voltage", "V")]
     assert mv["sampledValue"][1]["value"] == "10.0"
     done(d)
+
+
+def test_an_offer_that_raised_is_offered_again():
+    """Port.offer records the limit only once the pilot and the state machine took it: a pilot
+    that raised trips the connector (GetCompositeSchedule.apply), and the next computation of
+    the limits offers it again instead of taking it for done."""
+    from evse.ocpp import operations  # noqa: F401 - the route table loads the computation
+    d = flash()
+    cp, sim = charge_point()
+    poll(cp)
+    port = cp.port(1)
+    pilot = port.outlet.pilot
+
+    def broken(amps):
+        raise OSError("pwm")
+
+    pilot.offer = broken
+    assert call(cp, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}}) == \
+        {"status": "Accepted"}
+    poll(cp)
+    assert port.offered is None and port.machine.error == "InternalError"
+    assert not port.outlet.relay.is_closed
+    del pilot.offer  # the driver works again
+    cp.smart = 1  # any later computation of the limits (a clear, a boundary, a change)
+    poll(cp)
+    assert port.offered == 10.0 and sim[0].status()["offered_a"] == 10.0
+    done(d)
+
+
+def test_a_relay_that_will_not_open_is_not_kept_back_by_the_limits():
+    """trip()'s rule holds in the limits' path too: an offer that fails on a connector whose
+    relay will not open goes on out of the poll (to main.py's crash guard), not into the
+    retry of a computation that failed."""
+    from evse import RelayStuck
+    d = flash()
+    cp, sim = charge_point()
+    poll(cp)
+    port = cp.port(1)
+
+    def broken(amps):
+        raise OSError("pwm")
+
+    def stuck():
+        raise OSError("relay driver")
+
+    port.outlet.pilot.offer = broken
+    port.outlet.relay.open = stuck
+    assert call(cp, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}}) == \
+        {"status": "Accepted"}
+    try:
+        poll(cp)
+    except RelayStuck:
+        pass
+    else:
+        raise AssertionError("a relay that will not open was kept back")
+    done(d)

@@ -64,19 +64,40 @@ def test_period_boundary_crossed():
 def test_recurring_daily_across_the_recurrence_boundary():
     """3.13.1: Recurring: "The schedule restarts periodically at the first schedule period";
     Daily: "The schedule restarts every 24 hours, at the same time as in the startSchedule";
-    before startSchedule the previous recurrence rules."""
+    startSchedule: "Starting point of an absolute schedule": before it the profile is not in
+    force, Recurring too (no earlier recurrence)."""
     ps = [rec(kind=1, every=DAY, periods=((0, 100), (8 * H, 60), (20 * H, 160)))]
     day3 = T0 + 3 * DAY
     assert lim(ps, 1, day3 + 8 * H - 1) == (10000, day3 + 8 * H)
     assert lim(ps, 1, day3 + 8 * H) == (6000, day3 + 20 * H)
     assert lim(ps, 1, day3 + DAY - 1) == (16000, day3 + DAY)  # the boundary is the next day's 00:00
     assert lim(ps, 1, day3 + DAY) == (10000, day3 + DAY + 8 * H)
-    assert lim(ps, 1, T0 - H) == (16000, T0)  # the day before startSchedule: its 20:00 period
+    assert lim(ps, 1, T0 - H) == (None, T0)  # the hour before startSchedule: not in force yet
+    assert lim(ps, 1, T0 - 3 * DAY) == (None, T0)
+    assert lim(ps, 1, T0) == (10000, T0 + 8 * H)
     # with a duration shorter than the day: no limit from its end to the next recurrence
     ps = [rec(kind=1, every=DAY, dur=12 * H, periods=((0, 100),))]
     assert lim(ps, 1, day3 + 11 * H) == (10000, day3 + 12 * H)
     assert lim(ps, 1, day3 + 12 * H) == (None, day3 + DAY)
     assert lim(ps, 1, day3 + DAY) == (10000, day3 + DAY + 12 * H)
+
+
+def test_recurring_not_in_force_before_its_start_schedule():
+    """The composite over a window that begins before a Recurring profile's startSchedule: no
+    limit until it, then its schedule (the connector's offer follows the same computation)."""
+    d = flash()
+    cp = charge_point()
+    at_time(T0 - H)
+    assert setp(cp, 1, profile(1, 0, kind="Recurring", recurrencyKind="Daily", start=T0,
+                               periods=((0, 10), (12 * H, 16)))) == "Accepted"
+    sch = composite(cp, 1, 2 * H)["chargingSchedule"]
+    assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 32}, {"startPeriod": H, "limit": 10}]
+    poll(cp)
+    assert cp.port(1).offered is None and cp.smart == T0
+    at_time(T0)
+    poll(cp)
+    assert cp.port(1).offered == 10.0 and cp.smart == T0 + 12 * H
+    done(d)
 
 
 def test_recurring_weekly_across_the_recurrence_boundary():
@@ -466,6 +487,68 @@ def test_remote_start_tx_profile_bound_then_deleted_at_the_end():
     done(d)
 
 
+def test_a_limit_that_failed_at_a_start_offers_nothing_until_one_works():
+    """A transaction's limit cannot be computed at its start (no heap, here a MemoryError from a
+    stand-in of the computation's module): the relay does not close at the connector's old
+    offer, the transaction starts SuspendedEVSE with nothing offered; the next poll's
+    computation that works offers the limit and the relay closes."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    poll(cp)
+    assert setp(cp, 1, profile(1, 0, start=T0, periods=((0, 16),))) == "Accepted"
+    poll(cp)
+    port = cp.port(1)
+    assert port.offered == 16.0 and not port.machine.tx
+
+    class Failing:
+        @staticmethod
+        def apply(cp):
+            raise MemoryError
+
+    sys.modules["evse.ocpp.operations.GetCompositeSchedule"] = Failing  # dropped after one load
+    assert call(cp, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
+    assert port.tx is not None and port.machine.tx  # the transaction began (journaled)
+    assert not port.outlet.relay.is_closed and port.machine.state == "SuspendedEVSE"
+    assert port.offered == 0 and cp.smart == 1
+    poll(cp)
+    assert port.offered == 16.0 and port.outlet.relay.is_closed
+    assert port.machine.state != "SuspendedEVSE"
+    done(d)
+
+
+def test_limits_hold_offline_before_the_clock_is_set():
+    """A power cut on the ESP32: its clock restarts at 2000-01-01 and the central system's
+    offset was in RAM, so every Absolute profile would look not begun and the connectors would
+    charge at full current offline. Until a currentTime sets the clock (ocpp.clock_set) each
+    connector is offered the most restrictive period of its profiles (ChargePointMax, its
+    TxDefault and connector 0's); the clock set (BootNotification), the schedules again."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    assert setp(cp, 0, profile(1, 0, start=T0, periods=((0, 16), (H, 10)))) == "Accepted"
+    assert setp(cp, 0, profile(2, 0, "ChargePointMaxProfile", start=T0, periods=((0, 20),))) == "Accepted"
+    assert setp(cp, 2, profile(3, 0, start=T0, periods=((0, 8),))) == "Accepted"
+    ocpp.clock_set = False  # the reboot after the power cut, offline
+    try:
+        at_time(946684800 + 60)  # the board's own clock: 2000-01-01T00:01:00Z
+        cp2 = charge_point(plugged=True)
+        poll(cp2)
+        assert [p.offered for p in cp2.ports] == [10.0, 8.0]
+        assert call(cp2, "RemoteStartTransaction", {"idTag": "A", "connectorId": 1}) == {"status": "Accepted"}
+        poll(cp2)
+        assert cp2.port(1).offered == 10.0 and cp2.port(1).outlet.relay.is_closed
+        cp2.operation("BootNotification").accept(cp2, {"status": "Accepted", "currentTime": ocpp.iso(T0 + 60),
+                                                       "interval": 60})
+        assert ocpp.clock_set and cp2.smart == 1
+        at_time(T0 + 60)
+        poll(cp2)
+        assert [p.offered for p in cp2.ports] == [16.0, 8.0]
+    finally:
+        ocpp.clock_set = True
+    done(d)
+
+
 def test_charge_point_max_is_shared_by_running_transactions():
     """ChargePointMaxProfile: "the overall maximum power or current available for the whole
     Charge Point": two transactions share it equally; one running takes it all."""
@@ -480,4 +563,23 @@ def test_charge_point_max_is_shared_by_running_transactions():
     assert call(cp, "RemoteStartTransaction", {"idTag": "B", "connectorId": 2}) == {"status": "Accepted"}
     poll(cp)
     assert [p.offered for p in cp.ports] == [16.0, 16.0]
+    done(d)
+
+
+def test_heartbeat_clock_correction_rearms_the_limits():
+    """A Heartbeat's currentTime corrects the clock (3.9 / 4.6): the limits are computed again
+    on it at the next poll, as after a BootNotification."""
+    d = flash()
+    cp = charge_point()
+    at_time(T0)
+    assert setp(cp, 0, profile(1, 0, start=T0, periods=((0, 16), (600, 6)))) == "Accepted"
+    poll(cp)
+    assert cp.smart == T0 + 600
+
+    class Rpc:
+        async def call(self, action, payload):
+            return {"currentTime": ocpp.iso(T0 + 700)}
+
+    asyncio.run(cp.heartbeat(Rpc()))
+    assert cp.smart == 1
     done(d)

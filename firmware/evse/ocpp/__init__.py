@@ -10,6 +10,12 @@ import time
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 # The central system's time minus ours, seconds: one clock per board, so module state.
 _offset = [0]
+# Whether that clock can be trusted this boot. The ESP32's restarts at 2000-01-01 after a power
+# cut and the offset lives in RAM: until a currentTime (set_time) no OCPP time is known, and what
+# depends on one fails safe (the charging limits' most restrictive period, GetCompositeSchedule
+# apply; an idTag with an expiryDate taken for Expired, localauth). The unix port (the virtual
+# board) runs on the host's clock, which is.
+clock_set = _EPOCH == 0
 
 
 def iso(t):
@@ -47,6 +53,8 @@ def now():
 
 def set_time(text):
     # An unreadable currentTime leaves the clock as it was.
+    global clock_set
     t = parse_iso(text) if type(text) is str else None
     if t is not None:
         _offset[0] = t - int(time.time()) - _EPOCH
+        clock_set = True

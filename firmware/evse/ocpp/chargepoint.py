@@ -21,7 +21,7 @@ import os
 import time
 
 import asyncio
-from evse import Reboot
+from evse import Reboot, RelayStuck
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
@@ -106,6 +106,8 @@ class ChargePoint:
             # clock set): the limits again, per use.
             try:
                 load("GetCompositeSchedule").apply(self)
+            except RelayStuck:  # a relay that would not open (Port.trip): to main.py's crash
+                raise  # guard, never kept back like the errors below
             except Exception as e:  # noqa: BLE001 - no heap or flash for it now: the offers
                 self.smart = ocpp.now() + _RETRY_S  # stay as they were until it works
                 try:
@@ -243,6 +245,8 @@ class ChargePoint:
     async def heartbeat(self, rpc):
         res = await self.call(rpc, "Heartbeat", {})
         ocpp.set_time(res.get("currentTime"))
+        if self.smart:  # a clock corrected (or set): the charging limits again, on it
+            self.smart = 1
 
     async def _send_next(self, rpc):
         """Send the most urgent message, if any. True when something was sent. A message

@@ -80,8 +80,9 @@ def lookup(cp, tag):
 
 
 def _status(e):
-    # An Accepted entry whose expiryDate has passed is Expired.
-    if e[1] == "Accepted" and e[2] is not None and e[2] <= ocpp.now():
+    # An Accepted entry whose expiryDate has passed is Expired; one with an expiryDate while the
+    # clock is not set this boot too (it cannot tell: fail safe).
+    if e[1] == "Accepted" and e[2] is not None and (not ocpp.clock_set or e[2] <= ocpp.now()):
         return "Expired"
     return e[1]
 

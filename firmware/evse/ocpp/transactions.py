@@ -13,6 +13,7 @@
 import os
 import time
 
+from evse import RelayStuck
 from evse.connector import Connector
 from evse.files import load_json, remove, save_json
 from evse.hal import MeterError
@@ -92,13 +93,16 @@ class Port:
         the EV (the pilot's duty, the simulated EV); below 6 A the state machine opens the
         relay (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
         transaction running it waits for the next. An outlet without a pilot carries it by
-        its relay only."""
-        self.offered = amps
-        a = self.offering()
+        its relay only. `offered` changes only once the pilot and the state machine took the
+        limit: if either raises (the caller trips the connector), the next GetCompositeSchedule
+        apply() still finds it different and offers it again."""
+        m = self.outlet.max_a
+        a = m if amps is None or amps > m else amps
         p = self.outlet.pilot
         if p:
             p.offer(a)
         self.apply("limit", a)
+        self.offered = amps
 
     def offering(self):
         # The limit capped by the hardware, its maximum when there is none.
@@ -115,7 +119,8 @@ class Port:
         bookkeeping just failed. Cleared after _CLEAR_MS of polls without an error (poll).
         An error while tripping ends here too: its apply("fault") finds the connector Faulted
         already and has nothing left to do. A relay that will not open is raised on, after
-        the fault: past the hardware loop, to main.py's crash guard (every relay, a restart)."""
+        the fault, as RelayStuck: past the hardware loop, to main.py's crash guard (every relay,
+        a restart)."""
         self.tripped = time.ticks_ms()
         stuck = None
         try:
@@ -133,7 +138,7 @@ class Port:
             except Exception:  # noqa: BLE001 - a log line short of heap is no reason to stop
                 pass
         if stuck is not None:
-            raise stuck
+            raise RelayStuck(stuck)
 
     def energy(self):
         r = self.reading
@@ -259,8 +264,11 @@ class Transactions:
             cp.smart = 1
             try:
                 load("GetCompositeSchedule").apply(cp)
-            except Exception:  # noqa: BLE001 - no heap for it now: the next poll tries again
-                cp.smart = 1
+            except RelayStuck:  # a connector's relay would not open (its trip): main.py's
+                raise  # crash guard, through the "start" action's trip
+            except Exception:  # noqa: BLE001 - no heap or flash for it now: fail closed. Not the
+                cp.smart = 1  # old offer: nothing (SuspendedEVSE, relay open) until an apply
+                port.offer(0)  # works (the next poll tries); an error in here trips it (apply)
         port.apply("started")  # the relay closes; an error in there trips the connector
 
     def stop(self, port, reason):

@@ -130,7 +130,9 @@ def _period(p, t, start):
         s0 = start
     else:
         s0 = p[8]
-        if rec:  # the latest recurrence begun at t; the one before it, before startSchedule
+        # The latest recurrence begun at t. None before startSchedule: OCPP 1.6 3.13.1 has the
+        # schedule start there, so a Recurring profile is not in force before it either.
+        if rec and t > s0:
             s0 += (t - s0) // rec * rec
             if d is None or d > rec:
                 d = rec
@@ -194,6 +196,22 @@ def at(ps, cid, t, ref=None, start=None):
             if lim is None or ma < lim[0]:
                 lim = (ma, got[0], got[1])
     return lim, nxt
+
+
+def _lowest(ps, cid, ref):
+    # Before the clock is set this boot (ocpp.clock_set: after a power cut, offline) no schedule
+    # can be placed in time, and the profiles must hold all the same: the most restrictive
+    # period any profile of connector cid holds (ChargePointMax, the TxDefaults of cid and of
+    # connector 0, the TxProfile of its transaction `ref`), as at()'s limit, None if none.
+    lim = None
+    for p in ps:
+        if p[1] != 0 and p[1] != cid or p[3] == _TX and (ref is None or p[12] != ref):
+            continue
+        for i in range(0, len(p[11]), 3):
+            ma = _ma(p, i)
+            if lim is None or ma < lim[0]:
+                lim = (ma, p, i)
+    return lim
 
 
 def profiles(cp, cid=None):
@@ -302,7 +320,11 @@ def apply(cp):
     share = grid[0][0] // max(running, 1) if grid[0] else None
     for port in cp.ports:
         tx = port.tx
-        lim, n = at(ps, port.id, t, tx["r"] if tx else None, tx.get("t") if tx else None)
+        ref = tx["r"] if tx else None
+        if ocpp.clock_set:
+            lim, n = at(ps, port.id, t, ref, tx.get("t") if tx else None)
+        else:  # no time known (above): the set_time that ends it re-arms cp.smart
+            lim, n = _lowest(ps, port.id, ref), None
         nxt = _min(nxt, n)
         ma = lim[0] if lim else None
         if tx is not None and share is not None and ma is not None and share < ma:
