@@ -32,7 +32,6 @@ _RELATIVE = const(2)
 _W = const(1)
 _VOLTS = const(230)  # nominal, per phase: A = W / (230 x numberPhases)
 _PHASES = const(3)  # a W limit without numberPhases is three-phase
-_MAX_A = const(32)  # what a connector offers without a limit (the composite's "no limit")
 _DAY = const(86400)  # a charger with profiles recomputes at least daily (clock corrections)
 # A composite answer holds at most this many periods (~2 KB of frame, ~3 KB of heap on 32
 # bits), from at most _MAX_STEPS boundaries (a daily profile over a window of years merges into
@@ -57,6 +56,13 @@ def answer(cp, p):
         if tx is not None:
             ref = tx["r"]
             start = tx.get("t")
+    # The hardware's most, in the unit answered: "no limit" is one period at it, and no period
+    # says more than it (as Current.Offered: Port.offering). An outlet's rating (board file,
+    # config.json) x 230 V x its phases; connector 0: the sum over the connectors.
+    most = 0
+    for port in (cp.port(cid),) if cid else cp.ports:
+        o = port.outlet
+        most += o.max_a * 10 * (_VOLTS * o.phases if w else 1)
     ps = profiles(cp, cid)
     out = []  # startPeriod, limit x 10, numberPhases, ...: small ints while the profiles are held
     lv = lph = None
@@ -66,7 +72,7 @@ def answer(cp, p):
     while True:
         steps += 1
         lim, nxt = at(ps, cid, t, ref, start if start is not None else t0)
-        v, ph = value(lim, w, _MAX_A * (cid or len(cp.ports)))
+        v, ph = value(lim, w, most)
         if v != lv or ph != lph:  # equal neighbours merged
             if len(out) == 3 * _MAX_OUT:
                 dur = t - t0
@@ -97,16 +103,17 @@ def answer(cp, p):
 
 
 def value(lim, w, most):
-    """(limit x 10 in W if w else A, numberPhases or 0) of at()'s limit; None: `most` A."""
+    """(limit x 10 in W if w else A, numberPhases or 0) of at()'s limit, at most `most` (x 10,
+    the same unit); None: `most`."""
     if lim is None:
-        return most * 10 * (_VOLTS * _PHASES if w else 1), 0
+        return most, 0
     p, i = lim[1], lim[2]
     ps = p[11]
     v = ps[i + 1]
     ph = ps[i + 2]
     if (p[10] == _W) != w:  # floored to 0.1 in the other unit
         v = v * _VOLTS * (ph or _PHASES) if w else v // (_VOLTS * (ph or _PHASES))
-    return v, ph
+    return v if v < most else most, ph
 
 
 def _min(a, b):
