@@ -511,3 +511,25 @@ def test_charge_point_max_is_shared_by_running_transactions():
     poll(cp)
     assert [p.offered for p in cp.ports] == [16.0, 16.0]
     done(d)
+
+
+def test_charge_point_max_below_two_shares_of_6_a_charges_one():
+    """An equal share below 6 A would suspend both transactions (the pilot offers nothing below
+    6 A) though the cap allows one: 10 A for two is 10 A to connector 1 and 0 A to connector 2;
+    12 A is 6 A each again."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    poll(cp)
+    assert setp(cp, 0, profile(1, 0, "ChargePointMaxProfile", start=T0, periods=((0, 10),))) == "Accepted"
+    for tag, cid in (("A", 1), ("B", 2)):
+        assert call(cp, "RemoteStartTransaction", {"idTag": tag, "connectorId": cid}) == {"status": "Accepted"}
+        poll(cp)
+    assert [p.offered for p in cp.ports] == [10.0, 0.0]
+    assert [p.machine.state for p in cp.ports] == ["Charging", "SuspendedEVSE"]
+    assert setp(cp, 0, profile(1, 0, "ChargePointMaxProfile", start=T0, periods=((0, 12),))) == "Accepted"
+    poll(cp)
+    assert [p.offered for p in cp.ports] == [6.0, 6.0]
+    poll(cp)  # the EV draws again: SuspendedEV first, Charging once the meter shows it
+    assert [p.machine.state for p in cp.ports] == ["Charging", "Charging"]
+    done(d)

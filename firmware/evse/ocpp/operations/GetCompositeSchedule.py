@@ -32,6 +32,7 @@ _RELATIVE = const(2)
 _W = const(1)
 _VOLTS = const(230)  # nominal, per phase: A = W / (230 x numberPhases)
 _PHASES = const(3)  # a W limit without numberPhases is three-phase
+_MIN_MA = const(6000)  # IEC 61851-1: the pilot offers nothing below 6 A (mA per phase)
 _DAY = const(86400)  # a charger with profiles recomputes at least daily (clock corrections)
 # A composite answer holds at most this many periods (~2 KB of frame, ~3 KB of heap on 32
 # bits), from at most _MAX_STEPS boundaries (a daily profile over a window of years merges into
@@ -273,7 +274,8 @@ def apply(cp):
     duration of the transaction"), a RemoteStartTransaction's is bound to the transaction its
     idTag started, or deleted once that idTag is no longer waiting at its connector. The
     ChargePointMaxProfile caps the connectors together: each running transaction gets an equal
-    share of it. Sets cp.smart: 0 without profiles, else the next boundary."""
+    share of it, or, when that is below 6 A, the first ones that can have 6 A do and the rest
+    0 A. Sets cp.smart: 0 without profiles, else the next boundary."""
     t = ocpp.now()
     ps = profiles(cp)
     keep = []
@@ -306,14 +308,25 @@ def apply(cp):
         running += port.tx is not None
     grid = at(ps, 0, t)
     nxt = grid[1]
-    share = grid[0][0] // max(running, 1) if grid[0] else None
+    cap = grid[0][0] if grid[0] else None
+    # An equal share below 6 A would stop every transaction (the pilot offers nothing below
+    # it) though the cap allows some: then only as many as get 6 A or more share it, in
+    # connector order, and the rest get 0 A (10 A for two: 10 A and 0 A, not 5 A and 5 A).
+    k = max(running, 1)
+    if cap is not None and cap // k < _MIN_MA:
+        k = max(cap // _MIN_MA, 1)
+    share = cap // k if cap is not None else None
     for port in cp.ports:
         tx = port.tx
         lim, n = at(ps, port.id, t, tx["r"] if tx else None, tx.get("t") if tx else None)
         nxt = _min(nxt, n)
         ma = lim[0] if lim else None
-        if tx is not None and share is not None and ma is not None and share < ma:
-            ma = share
+        if tx is not None and share is not None:
+            if k == 0:
+                share = 0
+            k -= 1
+            if ma is None or share < ma:
+                ma = share
         amps = None if ma is None else ma // 100 / 10  # floored to 0.1 A
         if amps != port.offered:
             log("charging limit", "connector", port.id, "amps", amps)
