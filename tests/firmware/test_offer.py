@@ -203,3 +203,27 @@ def test_a_relay_that_will_not_open_is_not_kept_back_by_the_limits():
     else:
         raise AssertionError("a relay that will not open was kept back")
     done(d)
+
+
+def test_outlet_without_pilot_offers_all_or_nothing():
+    """An outlet without a control pilot (a board file without `pwm_pin`, the Olimex EVB) cannot
+    tell the EV a current: a limit of 6 A or more leaves it drawing the outlet's full rating,
+    so Current.Offered / Power.Offered say the rating; below 6 A the relay opens and they say
+    0 (ocpp16-profiles.md: "below 6 A ... contactor open, SuspendedEVSE")."""
+    d = flash()
+    cp, sim = charge_point()
+    port = cp.port(1)
+    port.outlet.pilot = None  # the virtual board's pilot is its simulated EV: none here
+    poll(cp)
+    start(cp, 1)
+    port.offer(10)
+    poll(cp)
+    assert port.reading[1] == 7360  # the EV is told nothing: it still draws 32 A
+    assert offered(cp, port) == {"Current.Offered": ("32.0", "A"), "Power.Offered": ("7360", "W")}
+    port.offer(5)
+    assert not port.outlet.relay.is_closed and port.machine.state == "SuspendedEVSE"
+    assert offered(cp, port) == {"Current.Offered": ("0.0", "A"), "Power.Offered": ("0", "W")}
+    port.offer(6)
+    assert port.outlet.relay.is_closed
+    assert offered(cp, port)["Current.Offered"] == ("32.0", "A")
+    done(d)

@@ -149,10 +149,12 @@ def test_watts_to_amps_and_the_purposes():
     assert lim([cpmax, dflt, txp], 0, T0)[0] == 20000  # connector 0: the ChargePointMax
     own = rec(13, cid=2, purpose=1, stack=0, periods=((0, 60),))
     assert lim([dflt, own], 2, T0)[0] == 6000 and lim([dflt, own], 1, T0)[0] == 32000
-    # the W profile's own value in W, floored to 0.1 in A
+    # the W profile's own value in W, floored to 0.1 in A; capped by the hardware's most (x 10,
+    # in the unit asked), which is also "no limit"
     got, _ = G.at([rec(unit=1, periods=((0, 110000),))], 1, T0)
-    assert G.value(got, True, 32) == (110000, 0) and G.value(got, False, 32) == (159, 0)
-    assert G.value(None, False, 32) == (320, 0) and G.value(None, True, 32) == (320 * 690, 0)
+    assert G.value(got, True, 320 * 690) == (110000, 0) and G.value(got, False, 320) == (159, 0)
+    assert G.value(got, True, 73600) == (73600, 0) and G.value(got, False, 100) == (100, 0)
+    assert G.value(None, False, 320) == (320, 0) and G.value(None, True, 73600) == (73600, 0)
 
 
 # -- on the simulated board -------------------------------------------------------------------
@@ -374,12 +376,13 @@ def test_composite_schedule_answers():
     at_time(T0 + 150)  # inside the window: counted from now
     sch = composite(cp, 1, 300, "W")["chargingSchedule"]
     assert sch["chargingRateUnit"] == "W"
-    assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 6900}, {"startPeriod": 150, "limit": 11040},
+    # 16 A is 11040 W at three phases, more than the virtual board's 32 A single phase: 7360 W
+    assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 6900}, {"startPeriod": 150, "limit": 7360},
                                              {"startPeriod": 250, "limit": 5520}]
     assert setp(cp, 1, profile(3, 0, unit="W", periods=((0, 11000),))) == "Accepted"
     sch = composite(cp, 1, 60)["chargingSchedule"]
     assert sch["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.9}]
-    assert composite(cp, 1, 60, "W")["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 11000}]
+    assert composite(cp, 1, 60, "W")["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 7360}]
     assert composite(cp, 1, 0)["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.9}]
     # bounded: a daily profile over ten years is one period, answered for the days computed
     assert call(cp, "ClearChargingProfile", {}) == {"status": "Accepted"}
@@ -392,6 +395,33 @@ def test_composite_schedule_answers():
                                periods=((0, 10), (12 * H, 16)))) == "Accepted"
     sch = composite(cp, 1, 3650 * DAY)["chargingSchedule"]
     assert len(sch["chargingSchedulePeriod"]) == 32 and sch["duration"] == 16 * DAY - 150  # now: T0 + 150
+    done(d)
+
+
+def test_composite_no_limit_is_the_outlets_rating_and_caps_every_period():
+    """ocpp16-profiles.md: no profile -> one period at the hardware maximum: the outlet's rating
+    (config.json's max_current_a 16 A, 3 phases: 16 A, 11040 W), connector 0 the sum over its
+    connectors; a profile above the rating is the rating in the composite, as Current.Offered
+    says (Port.offering)."""
+    from test_offer import charge_point as rated
+
+    d = flash()
+    cp = rated({"max_current_a": 16, "phases": 3})[0]
+    at_time(T0)
+
+    def periods(cid, unit=None):
+        return composite(cp, cid, 60, unit)["chargingSchedule"]["chargingSchedulePeriod"]
+
+    assert periods(1) == [{"startPeriod": 0, "limit": 16}]
+    assert periods(1, "W") == [{"startPeriod": 0, "limit": 11040}]
+    assert periods(0) == [{"startPeriod": 0, "limit": 32}]
+    assert periods(0, "W") == [{"startPeriod": 0, "limit": 22080}]
+    assert setp(cp, 1, profile(1, 0, start=T0, periods=((0, 40),))) == "Accepted"
+    assert periods(1) == [{"startPeriod": 0, "limit": 16}]
+    assert periods(1, "W") == [{"startPeriod": 0, "limit": 11040}]
+    assert setp(cp, 0, profile(2, 0, "ChargePointMaxProfile", start=T0, periods=((0, 50000),), unit="W")) == "Accepted"
+    assert periods(0, "W") == [{"startPeriod": 0, "limit": 22080}]
+    assert periods(0) == [{"startPeriod": 0, "limit": 32}]
     done(d)
 
 
@@ -582,4 +612,26 @@ def test_heartbeat_clock_correction_rearms_the_limits():
 
     asyncio.run(cp.heartbeat(Rpc()))
     assert cp.smart == 1
+    done(d)
+
+
+def test_charge_point_max_below_two_shares_of_6_a_charges_one():
+    """An equal share below 6 A would suspend both transactions (the pilot offers nothing below
+    6 A) though the cap allows one: 10 A for two is 10 A to connector 1 and 0 A to connector 2;
+    12 A is 6 A each again."""
+    d = flash()
+    cp = charge_point(plugged=True)
+    at_time(T0)
+    poll(cp)
+    assert setp(cp, 0, profile(1, 0, "ChargePointMaxProfile", start=T0, periods=((0, 10),))) == "Accepted"
+    for tag, cid in (("A", 1), ("B", 2)):
+        assert call(cp, "RemoteStartTransaction", {"idTag": tag, "connectorId": cid}) == {"status": "Accepted"}
+        poll(cp)
+    assert [p.offered for p in cp.ports] == [10.0, 0.0]
+    assert [p.machine.state for p in cp.ports] == ["Charging", "SuspendedEVSE"]
+    assert setp(cp, 0, profile(1, 0, "ChargePointMaxProfile", start=T0, periods=((0, 12),))) == "Accepted"
+    poll(cp)
+    assert [p.offered for p in cp.ports] == [6.0, 6.0]
+    poll(cp)  # the EV draws again: SuspendedEV first, Charging once the meter shows it
+    assert [p.machine.state for p in cp.ports] == ["Charging", "Charging"]
     done(d)

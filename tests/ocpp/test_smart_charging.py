@@ -234,7 +234,8 @@ async def test_tc066_composite_of_three_purposes(st):
     assert got[0][0] == 0 and all(a[0] < b[0] for a, b in zip(got, got[1:], strict=False))
     assert 190 <= got[1][0] <= 200 and 390 <= got[3][0] <= 400, got
     sch = await composite(st, 1, 60, "W")
-    assert sch["chargingSchedule"]["chargingRateUnit"] == "W" and limits(sch) == [(0, 20 * 230 * 3)]
+    # 20 A at three phases (none given) is 13.8 kW, capped by the virtual board's 32 A x 1 phase
+    assert sch["chargingSchedule"]["chargingRateUnit"] == "W" and limits(sch) == [(0, 32 * 230)]
     assert limits(await composite(st, 0, 600)) == [(0, 20)]  # connector 0: the charge point's
     assert (await composite(st, 2, 60))["status"] == "Rejected"  # no such connector
     await end_session(st, since, tid)

@@ -93,9 +93,10 @@ class Port:
         the EV (the pilot's duty, the simulated EV); below 6 A the state machine opens the
         relay (SuspendedEVSE, the transaction kept) and 6 A or more closes it again. With no
         transaction running it waits for the next. An outlet without a pilot carries it by
-        its relay only. `offered` changes only once the pilot and the state machine took the
-        limit: if either raises (the caller trips the connector), the next GetCompositeSchedule
-        apply() still finds it different and offers it again."""
+        its relay only: on/off, the EV draws what it likes while closed (offering). `offered`
+        changes only once the pilot and the state machine took the limit: if either raises (the
+        caller trips the connector), the next GetCompositeSchedule apply() still finds it
+        different and offers it again."""
         m = self.outlet.max_a
         a = m if amps is None or amps > m else amps
         p = self.outlet.pilot
@@ -105,10 +106,12 @@ class Port:
         self.offered = amps
 
     def offering(self):
-        # The limit capped by the hardware, its maximum when there is none.
+        # The limit capped by the hardware, its maximum when there is none. An outlet without a
+        # pilot tells the EV no current: 6 A or more offers the whole rating (relay closed),
+        # less nothing (relay open), which Current.Offered then says.
         a = self.offered
         m = self.outlet.max_a
-        return m if a is None or a > m else a
+        return m if a is None or a > m or (a >= 6 and self.outlet.pilot is None) else a
 
     def trip(self, err):
         """An exception in this connector's path (poll, meter, state change, bookkeeping): the

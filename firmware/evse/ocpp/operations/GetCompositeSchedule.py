@@ -32,7 +32,7 @@ _RELATIVE = const(2)
 _W = const(1)
 _VOLTS = const(230)  # nominal, per phase: A = W / (230 x numberPhases)
 _PHASES = const(3)  # a W limit without numberPhases is three-phase
-_MAX_A = const(32)  # what a connector offers without a limit (the composite's "no limit")
+_MIN_MA = const(6000)  # IEC 61851-1: the pilot offers nothing below 6 A (mA per phase)
 _DAY = const(86400)  # a charger with profiles recomputes at least daily (clock corrections)
 # A composite answer holds at most this many periods (~2 KB of frame, ~3 KB of heap on 32
 # bits), from at most _MAX_STEPS boundaries (a daily profile over a window of years merges into
@@ -57,6 +57,13 @@ def answer(cp, p):
         if tx is not None:
             ref = tx["r"]
             start = tx.get("t")
+    # The hardware's most, in the unit answered: "no limit" is one period at it, and no period
+    # says more than it (as Current.Offered: Port.offering). An outlet's rating (board file,
+    # config.json) x 230 V x its phases; connector 0: the sum over the connectors.
+    most = 0
+    for port in (cp.port(cid),) if cid else cp.ports:
+        o = port.outlet
+        most += o.max_a * 10 * (_VOLTS * o.phases if w else 1)
     ps = profiles(cp, cid)
     out = []  # startPeriod, limit x 10, numberPhases, ...: small ints while the profiles are held
     lv = lph = None
@@ -66,7 +73,7 @@ def answer(cp, p):
     while True:
         steps += 1
         lim, nxt = at(ps, cid, t, ref, start if start is not None else t0)
-        v, ph = value(lim, w, _MAX_A * (cid or len(cp.ports)))
+        v, ph = value(lim, w, most)
         if v != lv or ph != lph:  # equal neighbours merged
             if len(out) == 3 * _MAX_OUT:
                 dur = t - t0
@@ -97,16 +104,17 @@ def answer(cp, p):
 
 
 def value(lim, w, most):
-    """(limit x 10 in W if w else A, numberPhases or 0) of at()'s limit; None: `most` A."""
+    """(limit x 10 in W if w else A, numberPhases or 0) of at()'s limit, at most `most` (x 10,
+    the same unit); None: `most`."""
     if lim is None:
-        return most * 10 * (_VOLTS * _PHASES if w else 1), 0
+        return most, 0
     p, i = lim[1], lim[2]
     ps = p[11]
     v = ps[i + 1]
     ph = ps[i + 2]
     if (p[10] == _W) != w:  # floored to 0.1 in the other unit
         v = v * _VOLTS * (ph or _PHASES) if w else v // (_VOLTS * (ph or _PHASES))
-    return v, ph
+    return v if v < most else most, ph
 
 
 def _min(a, b):
@@ -284,7 +292,8 @@ def apply(cp):
     duration of the transaction"), a RemoteStartTransaction's is bound to the transaction its
     idTag started, or deleted once that idTag is no longer waiting at its connector. The
     ChargePointMaxProfile caps the connectors together: each running transaction gets an equal
-    share of it. Sets cp.smart: 0 without profiles, else the next boundary."""
+    share of it, or, when that is below 6 A, the first ones that can have 6 A do and the rest
+    0 A. Sets cp.smart: 0 without profiles, else the next boundary."""
     t = ocpp.now()
     ps = profiles(cp)
     keep = []
@@ -317,7 +326,14 @@ def apply(cp):
         running += port.tx is not None
     grid = at(ps, 0, t)
     nxt = grid[1]
-    share = grid[0][0] // max(running, 1) if grid[0] else None
+    cap = grid[0][0] if grid[0] else None
+    # An equal share below 6 A would stop every transaction (the pilot offers nothing below
+    # it) though the cap allows some: then only as many as get 6 A or more share it, in
+    # connector order, and the rest get 0 A (10 A for two: 10 A and 0 A, not 5 A and 5 A).
+    k = max(running, 1)
+    if cap is not None and cap // k < _MIN_MA:
+        k = max(cap // _MIN_MA, 1)
+    share = cap // k if cap is not None else None
     for port in cp.ports:
         tx = port.tx
         ref = tx["r"] if tx else None
@@ -327,8 +343,12 @@ def apply(cp):
             lim, n = _lowest(ps, port.id, ref), None
         nxt = _min(nxt, n)
         ma = lim[0] if lim else None
-        if tx is not None and share is not None and ma is not None and share < ma:
-            ma = share
+        if tx is not None and share is not None:
+            if k == 0:
+                share = 0
+            k -= 1
+            if ma is None or share < ma:
+                ma = share
         amps = None if ma is None else ma // 100 / 10  # floored to 0.1 A
         if amps != port.offered:
             log("charging limit", "connector", port.id, "amps", amps)
