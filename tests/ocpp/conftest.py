@@ -535,3 +535,24 @@ async def station(tmp_path, firmware_lib, micropython):
     assert not problems, "frames from the charge point that break the OCPP 1.6 schemas:\n" + "\n".join(problems)
     crashed = [line for line in st.fw.lines if "crash" in line or "Traceback" in line]
     assert not crashed, "firmware crashed:\n" + "\n".join(st.fw.lines[-60:])
+
+
+def assert_clean(station: Station):
+    """After a station's run: every frame it sent kept the 1.6 schemas, and the firmware never
+    crashed, printed a traceback or ran out of heap."""
+    problems = frame_problems(station.server.frames)
+    assert not problems, "frames that break the OCPP 1.6 schemas:\n" + "\n".join(problems)
+    bad = [line for line in station.fw.lines if "crash" in line or "Traceback" in line or "MemoryError" in line]
+    assert not bad, "firmware crashed:\n" + "\n".join(station.fw.lines[-60:])
+
+
+async def module_station(folder: Path, lib: Path, binary: str, keys: dict):
+    """The station a test module shares (its `st` fixture: `async for station in
+    module_station(...): yield station`): booted, connector 1 Available; checked clean after."""
+    station = Station(folder, lib, binary)
+    await station.start(ocpp_keys=keys)
+    await station.booted()
+    await station.server.wait_status(1, "Available")
+    yield station
+    await station.close()
+    assert_clean(station)

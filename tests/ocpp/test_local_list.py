@@ -21,7 +21,7 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, build_lib, frame_problems
+from tests.ocpp.conftest import Station, assert_clean, build_lib, module_station
 from tests.ocpp.test_reservation import Since, card, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -36,22 +36,10 @@ def mp_build(request) -> str:
     return request.param
 
 
-def clean(station: Station):
-    problems = frame_problems(station.server.frames)
-    assert not problems, "frames that break the OCPP 1.6 schemas:\n" + "\n".join(problems)
-    crashed = [line for line in station.fw.lines if "crash" in line or "Traceback" in line or "MemoryError" in line]
-    assert not crashed, "firmware crashed:\n" + "\n".join(station.fw.lines[-60:])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def st(tmp_path_factory, firmware_lib, micropython):
-    station = Station(tmp_path_factory.mktemp("list"), firmware_lib, micropython)
-    await station.start(ocpp_keys=KEYS)
-    await station.booted()
-    await station.server.wait_status(1, "Available")
-    yield station
-    await station.close()
-    clean(station)
+    async for station in module_station(tmp_path_factory.mktemp("list"), firmware_lib, micropython, KEYS):
+        yield station
 
 
 def when(seconds: float) -> str:
@@ -272,7 +260,7 @@ async def test_offline_rules_and_expiry(tmp_path, firmware_lib, micropython):
         assert not srv.actions("Authorize")
     finally:
         await station.close()
-    clean(station)
+    assert_clean(station)
 
 
 @pytest.mark.parametrize("build", ["unix64", "unix32"])
@@ -298,7 +286,7 @@ async def test_power_cut_keeps_list_and_version(tmp_path, firmware_lib, build):
         assert not srv.actions("Authorize")
     finally:
         await station.close()
-    clean(station)
+    assert_clean(station)
 
 
 # An ESP32 without PSRAM: 112 KB of GC heap in two regions, the first 56 KB
@@ -341,7 +329,7 @@ async def test_full_list_fits_the_heap(tmp_path, tmp_path_factory, build, heap):
         assert station.fw.exits == []
     finally:
         await station.close()
-    clean(station)
+    assert_clean(station)
 
 
 async def start_charging_and_stop(station) -> int:

@@ -23,7 +23,7 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, frame_problems
+from tests.ocpp.conftest import Station, frame_problems, module_station
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -38,16 +38,8 @@ def mp_build(request) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def st(tmp_path_factory, firmware_lib, micropython):
-    station = Station(tmp_path_factory.mktemp("resv"), firmware_lib, micropython)
-    await station.start(ocpp_keys=KEYS)
-    await station.booted()
-    await station.server.wait_status(1, "Available")
-    yield station
-    await station.close()
-    problems = frame_problems(station.server.frames)
-    assert not problems, "frames that break the OCPP 1.6 schemas:\n" + "\n".join(problems)
-    crashed = [line for line in station.fw.lines if "crash" in line or "Traceback" in line]
-    assert not crashed, "firmware crashed:\n" + "\n".join(station.fw.lines[-60:])
+    async for station in module_station(tmp_path_factory.mktemp("resv"), firmware_lib, micropython, KEYS):
+        yield station
 
 
 def expiry(seconds: float = 600) -> str:
