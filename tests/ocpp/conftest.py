@@ -556,3 +556,9 @@ async def module_station(folder: Path, lib: Path, binary: str, keys: dict):
     yield station
     await station.close()
     assert_clean(station)
+
+
+def utc_in(seconds: float = 0) -> str:
+    """An OCPP date-time `seconds` from now (negative: ago), UTC with Z."""
+    from datetime import UTC, datetime, timedelta
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")

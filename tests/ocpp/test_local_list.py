@@ -14,14 +14,13 @@ tests/firmware/test_local_list.py.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, assert_clean, build_lib, module_station
+from tests.ocpp.conftest import Station, assert_clean, build_lib, module_station, utc_in
 from tests.ocpp.test_reservation import Since, card, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -42,8 +41,7 @@ async def st(tmp_path_factory, firmware_lib, micropython):
         yield station
 
 
-def when(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+when = utc_in
 
 
 def entry(tag, status="Accepted", expiry=None, parent=None) -> dict:

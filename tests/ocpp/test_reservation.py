@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, frame_problems, module_station
+from tests.ocpp.conftest import Station, frame_problems, module_station, utc_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -43,7 +42,7 @@ async def st(tmp_path_factory, firmware_lib, micropython):
 
 
 def expiry(seconds: float = 600) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+    return utc_in(seconds)
 
 
 async def reserve(st, connector=1, rid=1, tag="RES1", parent=None, seconds=600.0) -> str:
@@ -301,7 +300,7 @@ async def test_bad_input_over_the_wire(st):
     there, and OCPP answers what a charge point cannot do through the status, as for
     ChangeAvailability and RemoteStartTransaction. An expiryDate in the past is Rejected too:
     Accepted would promise a reservation that ends at once."""
-    past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    past = utc_in(-5)
     good = {"connectorId": 1, "expiryDate": expiry(), "idTag": "BAD", "reservationId": 70}
     cases = [({**good, "connectorId": 9}, [3, "Rejected"]),
              ({**good, "expiryDate": past}, [3, "Rejected"]),

@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, build_lib, frame_problems, module_station
+from tests.ocpp.conftest import Station, build_lib, frame_problems, module_station, utc_in
 from tests.ocpp.test_reservation import Since, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -44,8 +43,7 @@ async def st(tmp_path_factory, firmware_lib, micropython):
         yield station
 
 
-def iso(seconds: float = 0) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+iso = utc_in
 
 
 def profile(pid=1, stack=0, purpose="TxDefaultProfile", kind="Absolute", periods=((0, 16),), unit="A",
