@@ -16,11 +16,13 @@ build each is a heap object while its schema is loaded:
     INT | NUM | TENTHS | STR | DATE | BOOL     a bare int: integer (not a bool, not 1.0: Draft 4),
                                                number, number with multipleOf 0.1, string,
                                                string of format date-time, boolean
-    (STR, maxLength or 0, enum or None, date-time 0/1)   a string with constraints
+    (STR, maxLength or 0, enum or None, format)  a string with constraints; format 0 none,
+                                               1 date-time, 2 uri (a scheme, then no blank)
     (OBJ, closed, n, name, node, name, node...)   the n required properties first; closed:
                                                   additionalProperties false
     (ARR, item node or None, minItems)
-A keyword this compiler does not understand stops it with the schema's name and the keyword's
+A local `$ref` ("#/definitions/Name", as the security extension's schemas write them) is
+inlined from the schema's own `definitions`. A keyword this compiler does not understand stops it with the schema's name and the keyword's
 path: a check silently left out would let through what the schema forbids.
 """
 
@@ -80,6 +82,26 @@ def targets(table: dict[str, list[str]]) -> list[str]:
     return sorted(calls) + [a + "Response" for a in OWN_CALLS]
 
 
+_FORMATS = {None: 0, "date-time": 1, "uri": 2}
+
+
+def _inline(s, defs: dict, where: str, seen: tuple = ()):
+    """`s` with every local $ref replaced by its definition (a cycle is refused)."""
+    if isinstance(s, list):
+        return [_inline(x, defs, where, seen) for x in s]
+    if not isinstance(s, dict):
+        return s
+    if "$ref" in s:
+        ref = s["$ref"]
+        name = ref[len("#/definitions/"):] if isinstance(ref, str) and ref.startswith("#/definitions/") else None
+        if name is None or name not in defs or len(s) != 1:
+            raise SchemaError(f"{where}: $ref {ref!r} not understood (only a lone #/definitions/Name)")
+        if name in seen:
+            raise SchemaError(f"{where}: $ref {ref!r} is recursive")
+        return _inline(defs[name], defs, where, seen + (name,))
+    return {k: (v if k == "enum" else _inline(v, defs, where, seen)) for k, v in s.items()}
+
+
 def compile_node(s: dict, where: str) -> tuple | int:
     """One schema (sub)object -> its node; SchemaError on anything not understood."""
     if not isinstance(s, dict):
@@ -121,11 +143,11 @@ def compile_node(s: dict, where: str) -> tuple | int:
         if enum is not None and (not enum or not all(isinstance(e, str) for e in enum)):
             raise SchemaError(f"{where}: enum {enum!r} (strings expected)")
         fmt = s.get("format")
-        if fmt not in (None, "date-time"):
-            raise SchemaError(f"{where}: format {fmt!r} not understood (only date-time)")
-        if not n and enum is None:
+        if fmt not in _FORMATS:
+            raise SchemaError(f"{where}: format {fmt!r} not understood (only {sorted(f for f in _FORMATS if f)})")
+        if not n and enum is None and fmt != "uri":
             return DATE if fmt else STR
-        return (STR, n, tuple(enum) if enum is not None else None, 1 if fmt else 0)
+        return (STR, n, tuple(enum) if enum is not None else None, _FORMATS[fmt])
     if kind == OBJ:
         props = s.get("properties", {})
         if not isinstance(props, dict):
@@ -153,8 +175,18 @@ def compile_node(s: dict, where: str) -> tuple | int:
     return (ARR, compile_node(items, f"{where}[]") if items is not None else None, n)
 
 
+def resolve_refs(name: str, schema: dict) -> dict:
+    """The schema with its local $refs inlined and its `definitions` gone (as it was)."""
+    if not isinstance(schema, dict) or "definitions" not in schema:
+        return schema
+    defs = schema["definitions"]
+    if not isinstance(defs, dict):
+        raise SchemaError(f"{name}: definitions must be an object")
+    return _inline({k: v for k, v in schema.items() if k != "definitions"}, defs, name)
+
+
 def compile_schema(name: str, schema: dict) -> tuple:
-    node = compile_node(schema, name)
+    node = compile_node(resolve_refs(name, schema), name)
     if not isinstance(node, tuple) or node[0] != OBJ:
         raise SchemaError(f"{name}: a payload schema must be an object")
     return node

@@ -5,7 +5,7 @@
 # the 1.6 code that fits and the field's path in the schema, never text of the payload:
 #   a required field missing                             OccurenceConstraintViolation
 #   a wrong type, null included (null is not "absent")   TypeConstraintViolation
-#   a value outside the enum, too long, not a date-time, not a multiple of 0.1
+#   a value outside the enum, too long, not a date-time or URI, not a multiple of 0.1
 #                                                        PropertyConstraintViolation
 #   a property the schema does not allow                 FormationViolation
 import sys
@@ -34,6 +34,21 @@ def _datetime(v):
     from evse.ocpp import rfc3339
     drop("evse.ocpp.rfc3339")
     return rfc3339.valid(v)
+
+
+def _uri(v):
+    # RFC 3986's outline: a scheme (a letter, then letters, digits, "+-."), ":", and no blank
+    # nor control character anywhere (the operation checks the schemes it can fetch)
+    i = v.find(":")
+    if i < 1 or not v[0].isalpha():
+        return False
+    for c in v[1:i]:
+        if not (c.isalpha() or c.isdigit() or c in "+-."):
+            return False
+    for c in v:
+        if ord(c) <= 32 or ord(c) == 127:
+            return False
+    return True
 
 
 def _join(head, path):
@@ -87,7 +102,8 @@ def _check(n, v):
     elif k == _STR:
         if t is not str:
             return _TYPE, ""
-        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] and not _datetime(v)):
+        if (n[1] and len(v) > n[1]) or (n[2] and v not in n[2]) or (n[3] == 1 and not _datetime(v)) \
+                or (n[3] == 2 and not _uri(v)):
             return _PROPERTY, ""
     elif k == _ARR:
         if t is not list:
