@@ -46,8 +46,9 @@ _TYPES = {"integer": INT, "number": NUM, "string": STR, "boolean": BOOL, "object
 
 # The charge point's own CALLs (chargepoint.py, transactions.py, availability.py, operations/
 # Authorize.py): their answers are checked too.
-OWN_CALLS = ("Authorize", "BootNotification", "Heartbeat", "MeterValues", "StartTransaction",
-             "StatusNotification", "StopTransaction")
+OWN_CALLS = ("Authorize", "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+             "Heartbeat", "LogStatusNotification", "MeterValues", "SecurityEventNotification",
+             "SignedFirmwareStatusNotification", "StartTransaction", "StatusNotification", "StopTransaction")
 
 # Keywords that only annotate (they change no verdict).
 _ANNOTATIONS = {"$schema", "title", "description", "$id", "id"}

@@ -48,6 +48,10 @@ class ChargePoint:
         self.booted = None  # the fields the central system accepted
         self.last_call = time.ticks_ms()
         self.triggers = []  # (message, connector id or None) a TriggerMessage asked for
+        # (action, payload) of a feature's own notifications (a firmware update's, a diagnostics
+        # upload's...), sent in order after the triggered ones; one that fails is dropped. What
+        # must survive a reboot or a lost connection is the feature's to keep and queue again.
+        self.outbox = []
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
         self.smart = 0  # smart charging (above); set below, read by every connector's change
         # An operation's module, held as the route table says: how per-use operations reach
@@ -261,11 +265,21 @@ class ChargePoint:
             # like this) rather than spend a transaction message's attempts on it.
             raise OSError("no answer within MessageTimeout") from None
 
+    def notify(self, action, payload):
+        """Queue a notification of ours (outbox, above) and wake the sender."""
+        self.outbox.append((action, payload))
+        self.wake.set()
+
     async def _send_one(self, rpc):
-        # In this order: what a TriggerMessage asked for, status changes, Authorize, the
-        # journal (transactions), MeterValues outside a transaction, the heartbeat.
+        # In this order: what a TriggerMessage asked for, the features' notifications, status
+        # changes, Authorize, the journal (transactions), MeterValues outside a transaction,
+        # the heartbeat.
         if self.triggers:
             await load("TriggerMessage").send(self, rpc)
+            return True
+        if self.outbox:
+            action, payload = self.outbox.pop(0)
+            await self.call(rpc, action, payload)
             return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -71,6 +71,13 @@ _ROUTES = const(
     # FirmwareManagement
     "\nGetDiagnostics no"
     "\nUpdateFirmware no"
+    # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
+    "\nDeleteCertificate no"
+    "\nExtendedTriggerMessage no"
+    "\nGetInstalledCertificateIds no"
+    "\nGetLog no"
+    "\nInstallCertificate no"
+    "\nSignedUpdateFirmware no"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
