@@ -10,7 +10,7 @@ import gc
 
 import asyncio
 from evse import Reboot, drop
-from evse.log import log
+from evse.log import keep, log
 
 _POLL_MS = const(250)
 _GIVE_UP = const(40)  # failed passes in a row (10 s): the loop cannot do its job, restart
@@ -21,6 +21,7 @@ board = None  # main.py's crash guard opens its relays
 
 async def main():
     global board
+    keep()  # the log on flash too, from here (evse/log.py)
     # A collection every 2 KB of allocation, not only when the heap is full: start-up loads code
     # and drops what it used once (boot, config, the QR code...), a session drops frames and
     # per-use modules; collected early, what stays is packed and the heap keeps the large
