@@ -16,7 +16,7 @@ def answer(cp, p):
     elif what == "MeterValues":  # every connector when none (or 0) is given
         for c in range(1, n + 1) if not cid else (cid,):
             cp.triggers.append((what, c))
-    elif what in ("BootNotification", "Heartbeat"):
+    elif what in ("BootNotification", "Heartbeat", "DiagnosticsStatusNotification"):
         cp.triggers.append((what, None))
     else:
         return {"status": "NotImplemented"}
@@ -31,6 +31,8 @@ async def send(cp, rpc):
         cp.operation("BootNotification").accept(cp, await cp.call(rpc, what, cp.boot_fields))
     elif what == "Heartbeat":
         await cp.heartbeat(rpc)
+    elif what == "DiagnosticsStatusNotification":  # the status when it goes: Idle unless uploading
+        await cp.call(rpc, what, cp.operation("GetDiagnostics").status(cp))
     elif what == "StatusNotification":  # the current status, even when unchanged
         av = cp.availability
         av.reported.pop(cid, None)

@@ -69,13 +69,13 @@ _ROUTES = const(
     "\nGetCompositeSchedule rare"
     "\nSetChargingProfile rare"
     # FirmwareManagement
-    "\nGetDiagnostics no"
+    "\nGetDiagnostics rare"
     "\nUpdateFirmware no"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
     "\nDeleteCertificate no"
     "\nExtendedTriggerMessage no"
     "\nGetInstalledCertificateIds no"
-    "\nGetLog no"
+    "\nGetLog rare"
     "\nInstallCertificate no"
     "\nSignedUpdateFirmware no"
     "\n")
