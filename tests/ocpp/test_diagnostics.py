@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -400,3 +401,113 @@ async def test_malformed_get_log_is_a_callerror(st, payload):
     assert ans[2] not in ("InternalError", "GenericError", "NotImplemented"), ans
     await asyncio.sleep(0.3)
     assert not since.notes("LogStatusNotification") and not since.uploads()
+
+
+# -- memory: an upload in the middle of a charging session, on the 32-bit builds ---------------
+
+# The heaps of tests/ocpp/test_memory.py's session (unix32 .mpy 80k, frozen 34k): the upload
+# (its job, evse.http, the 1 KiB block, the copy of a full log) must fit the same heap.
+UPLOAD_HEAPS = {"unix32": "92k", "unix32-frozen": "34k"}
+
+
+def _fill_log(flash: Path):
+    """A full log on flash as a long-running board has it: both files near their 16 KB."""
+    (flash / "data").mkdir(exist_ok=True)
+    line = "2026-01-01T00:00:00Z [  12.345] filler connector=1 text=%s\n" % ("x" * 60)
+    for name in ("log.1", "log.txt"):
+        (flash / "data" / name).write_text(line * (15000 // len(line)))
+
+
+_last: list = [None]
+
+
+async def upload_mid_session(flash: Path, lib: Path, binary: str, heap: str) -> Station:
+    from tests.ocpp.test_core_profile import start_charging
+    _fill_log(flash)
+    saved = conftest.CSMS
+    conftest.CSMS = DiagCSMS
+    st = Station(flash, lib, binary)
+    _last[0] = st
+    st.fw.heap = heap
+    uploads = Uploads()
+    await uploads.start()
+    try:
+        await st.start()
+        await st.booted()
+        tid = await start_charging(st)
+        st.uploads = uploads
+        since = Since(st)
+        name = await get_diagnostics(st, location=uploads.url(), retries=0)
+        assert await since.statuses("DiagnosticsStatusNotification", 2, timeout=30) == ["Uploading", "Uploaded"]
+        body = uploads.got[0][2]
+        # the boot's own lines may have moved the full log.txt to log.1 already: one file at least
+        assert body.count(b" filler ") >= 15000 // 117 and name in uploads.got[0][1], len(body)
+        await st.server.wait_msg("MeterValues", n=2, transaction_id=tid, timeout=15)
+        assert await st.remote_stop(tid) == "Accepted"
+        await st.server.wait_msg("StopTransaction")
+        st.restarts = list(st.fw.exits)  # before close() kills it
+    finally:
+        conftest.CSMS = saved
+        await uploads.stop()
+        await st.close()
+    return st
+
+
+@pytest.mark.parametrize("build", list(UPLOAD_HEAPS))
+async def test_an_upload_mid_session_fits_the_32_bit_heap(tmp_path, tmp_path_factory, build):
+    """Issue 14's goal for the whole update path, here for the diagnostics upload: it "fits in
+    the same heap as a charging session". A GetDiagnostics of a full log (2 x 15 KB) during a
+    transaction, on the 32-bit .mpy build at 80k and frozen at 34k: Uploaded, the whole log
+    sent, the session goes on to its stop, no MemoryError, no restart."""
+    from tests import builds
+    from tests.ocpp.test_memory import BOARD_LIB
+    binary = builds.binary(build)
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    if builds.frozen(build):
+        lib = tmp_path_factory.mktemp("empty-lib")
+    else:
+        from tests.ocpp.conftest import build_lib
+        build_lib(flash / BOARD_LIB)
+        lib = Path(BOARD_LIB)
+    st = await upload_mid_session(flash, lib, binary, UPLOAD_HEAPS[build])
+    assert st.restarts == [], "\n".join(st.fw.lines[-30:])
+    assert not [x for x in st.fw.lines if "MemoryError" in x or "crash" in x or "Traceback" in x], \
+        "\n".join(st.fw.lines[-40:])
+    assert conftest.frame_problems(st.server.frames) == []
+
+
+async def _main(heap: str, build: str) -> int:
+    """`python -m tests.ocpp.test_diagnostics HEAP BUILD`: the upload mid-session at one heap
+    size, to find the smallest that works."""
+    import tempfile
+
+    from tests import builds
+    from tests.ocpp.conftest import build_lib
+    from tests.ocpp.test_memory import BOARD_LIB
+    with tempfile.TemporaryDirectory() as d:
+        flash = Path(d) / "flash"
+        (flash / BOARD_LIB).mkdir(parents=True)
+        if not builds.frozen(build):
+            build_lib(flash / BOARD_LIB)
+        ok = True
+        try:
+            st = await upload_mid_session(flash, Path(BOARD_LIB), builds.binary(build), heap)
+        except AssertionError as e:
+            print("FAILED:", str(e)[:300])
+            print("\n".join(_last[0].fw.lines[-25:]))
+            ok = False
+        else:
+            ok = not st.restarts and not any("MemoryError" in x for x in st.fw.lines)
+            for line in st.fw.lines:
+                if any(w in line for w in ("app started", "upload", "Memory", "crash", "@@exit", "mem ", "] M")):
+                    print(line)
+        print(f"build={build} heap={heap} ok={ok}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(asyncio.run(_main(sys.argv[1], sys.argv[2])))

@@ -1,5 +1,5 @@
 # GetDiagnostics: the log on flash and a summary, uploaded to `location` (a directory: the file
-# goes to location/fileName by HTTP PUT) by the upload job (evse/ocpp/diagnostics.py, per use),
+# goes to location/fileName by HTTP PUT) by the upload job (evse/ocpp/upload.py, per use),
 # which reports DiagnosticsStatusNotification. OCPP 1.6: "fileName: This contains the name of
 # the file with diagnostic information that will be uploaded. This field is not present when no
 # diagnostic information is available." So fileName only when a file will go: not for a scheme
@@ -12,14 +12,14 @@ from evse.ocpp.rpc import PROPERTY, CallError
 def answer(cp, p):
     check(p)
     cfg = load_json("config.json", {})
-    url = target(p["location"], cfg.get("ca_cert"))
+    from evse.ocpp import upload
+    drop("evse.ocpp.upload")
+    url = upload.target(p["location"], cfg.get("ca_cert"))
     if url is None:
         return {}
-    from evse.ocpp import diagnostics
-    drop("evse.ocpp.diagnostics")
-    name = diagnostics.file_name(cfg.get("charge_point_id") or "cp", "diag")
-    diagnostics.start(cp, "DiagnosticsStatusNotification", url + name, cfg.get("ca_cert"), p,
-                      (p.get("startTime"), p.get("stopTime")))
+    name = upload.file_name(cfg.get("charge_point_id") or "cp", "diag")
+    upload.start(cp, "DiagnosticsStatusNotification", url + name, cfg.get("ca_cert"), p,
+                 (p.get("startTime"), p.get("stopTime")))
     return {"fileName": name}
 
 
@@ -28,18 +28,6 @@ def check(p):
     for k in ("retries", "retryInterval"):
         if p.get(k, 0) < 0:
             raise CallError(PROPERTY, k)
-
-
-def target(location, ca):
-    """location with the "/" the file name follows, None when no upload can go there."""
-    from evse import http
-    drop("evse.http")
-    url = location.rstrip("/") + "/"
-    try:
-        tls = http.parse_url(url + "x")[0]
-    except http.HttpError:
-        return None
-    return None if tls and not ca else url
 
 
 def status(cp):

@@ -1,6 +1,6 @@
 # GetLog (security whitepaper): logType DiagnosticsLog uploads what GetDiagnostics does (the
 # summary and the log on flash), SecurityLog the security log (evse/ocpp/security_events.py),
-# each by the upload job (evse/ocpp/diagnostics.py: HTTP PUT to remoteLocation/filename,
+# each by the upload job (evse/ocpp/upload.py: HTTP PUT to remoteLocation/filename,
 # oldestTimestamp..latestTimestamp), reported by LogStatusNotification with the requestId. "If
 # the Charge Point receives a GetLog.req while it is already uploading a log file, it SHALL
 # cancel the ongoing upload and respond with AcceptedCanceled": the job under way stops.
@@ -9,20 +9,19 @@ from evse.files import load_json
 
 
 def answer(cp, p):
-    op = cp.operation("GetDiagnostics")
-    op.check(p)
+    cp.operation("GetDiagnostics").check(p)
     cfg = load_json("config.json", {})
+    from evse.ocpp import upload
+    drop("evse.ocpp.upload")
     lg = p["log"]
-    url = op.target(lg["remoteLocation"], cfg.get("ca_cert"))
+    url = upload.target(lg["remoteLocation"], cfg.get("ca_cert"))
     if url is None:  # a scheme we cannot upload over, https:// without a CA
         return {"status": "Rejected"}
-    from evse.ocpp import diagnostics
-    drop("evse.ocpp.diagnostics")
     security = p["logType"] == "SecurityLog"
-    name = diagnostics.file_name(cfg.get("charge_point_id") or "cp", "security" if security else "diag")
-    canceled = diagnostics.start(cp, "LogStatusNotification", url + name, cfg.get("ca_cert"), p,
-                                 (lg.get("oldestTimestamp"), lg.get("latestTimestamp")),
-                                 security, p["requestId"])
+    name = upload.file_name(cfg.get("charge_point_id") or "cp", "security" if security else "diag")
+    canceled = upload.start(cp, "LogStatusNotification", url + name, cfg.get("ca_cert"), p,
+                            (lg.get("oldestTimestamp"), lg.get("latestTimestamp")),
+                            security, p["requestId"])
     return {"status": "AcceptedCanceled" if canceled else "Accepted", "filename": name}
 
 
