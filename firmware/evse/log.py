@@ -31,14 +31,16 @@ def keep():
 
 def log(event, *pairs):
     # log("relay", "connector", 1, "closed", 1) -> "[  12.345] relay connector=1 closed=1"
-    t = time.ticks_ms()
-    parts = ["[%4d.%03d] %s" % (t // 1000 % 100000, t % 1000, event)]
-    for i in range(0, len(pairs) - 1, 2):
-        parts.append("%s=%s" % (pairs[i], pairs[i + 1]))
-    line = " ".join(parts)
-    print(line)
-    if _on[0]:
-        try:
+    # Never raises: a line that finds no heap (a MemoryError in a task's except clause would end
+    # the task) or no flash is lost, and the caller goes on.
+    try:
+        t = time.ticks_ms()
+        parts = ["[%4d.%03d] %s" % (t // 1000 % 100000, t % 1000, event)]
+        for i in range(0, len(pairs) - 1, 2):
+            parts.append("%s=%s" % (pairs[i], pairs[i + 1]))
+        line = " ".join(parts)
+        print(line)
+        if _on[0]:
             # Its size after the write is where the file stands (tell(): no stat, no count kept
             # in the heap); past _FULL, the next line could pass _BOUND: the file moves to log.1
             # and the next line starts a new one.
@@ -47,5 +49,5 @@ def log(event, *pairs):
                 full = f.tell() > _FULL
             if full:
                 replace(_LOG, _OLD)
-        except Exception:  # noqa: BLE001 - the console has the line; the flash copy is a bonus
-            pass
+    except Exception:  # noqa: BLE001 - MemoryError, OSError: the line is lost, nothing else
+        pass

@@ -180,7 +180,7 @@ async def test_tc045_1_diagnostics_uploaded_with_summary_and_log(st):
     summary = lines[:lines.index(next(x for x in lines if x.startswith("# log ")))]
     for want in ("boot firmwareVersion ", "boot chargePointModel ", "uptime_s ", "heap alloc ",
                  "journal 0 registration Accepted", "connector 1 status Available",
-                 "key HeartbeatInterval ", "key MeterValuesSampledData ", "config charge_point_id CP-1",
+                 "key HeartbeatInterval ", "key MeterValueSampleInterval 1", "config charge_point_id CP-1",
                  "config wifi ssid bench password set", "config authorization_key set",
                  "config csms_url ws://127.0.0.1:"):
         assert any(x.startswith(want) for x in summary), (want, summary)
@@ -502,7 +502,7 @@ async def _main(heap: str, build: str) -> int:
         else:
             ok = not st.restarts and not any("MemoryError" in x for x in st.fw.lines)
             for line in st.fw.lines:
-                if any(w in line for w in ("app started", "upload", "Memory", "crash", "@@exit", "mem ", "] M")):
+                if any(w in line for w in ("app started", "upload", "Memory", "crash", "@@exit", "mem ", "] M", "Trace", "File", "error")):
                     print(line)
         print(f"build={build} heap={heap} ok={ok}")
         return 0 if ok else 1

@@ -64,7 +64,8 @@ def _w(out, *parts):
 
 
 def _secret(name):
-    return "Key" in name or "Password" in name or "Secret" in name
+    # AuthorizationKey, and whatever key a later feature names like a secret
+    return "Key" in name or "Password" in name or "Secret" in name or "Cert" in name
 
 
 def _summary(cp, out, lo, hi):
@@ -78,15 +79,14 @@ def _summary(cp, out, lo, hi):
     for p in cp.ports:
         _w(out, "connector", p.id, "status", cp.availability.state(p.id), "error", p.machine.error,
            "transaction", int(bool(p.tx)))
-    # The OCPP keys as GetConfiguration lists them: AuthorizationKey is not in the table; a key
-    # named like a secret is left out all the same. Values read without settings[k], which
-    # would keep every default in the settings' dict after.
-    from evse.ocpp.settings import names, spec
+    # The OCPP keys in use: the ones this boot has read or set (the settings' dict; the others
+    # are at their defaults, as GetConfiguration lists them). Not the table's every key: its
+    # lines split at once would take ~3 KB of heap. AuthorizationKey, and any key named like a
+    # secret, left out.
     v = cp.settings._v  # noqa: SLF001 - read only
-    for k in names():
+    for k in sorted(v):
         if not _secret(k):
-            x = v.get(k)
-            _w(out, "key", k, spec(k)[4] if x is None else x)
+            _w(out, "key", k, v[k])
     cfg = load_json("config.json", {})
     for k in sorted(cfg):
         x = cfg[k]

@@ -114,8 +114,8 @@ async def _run(cp, job, old, url, cadata, security, lo, hi, retries, interval):
                 log("upload", "try", i + 1, "of", tries, "error", repr(e)[:60])
             finally:
                 http = None  # not held through the wait for the next try
-        log("upload", "ok", int(ok), "bytes", n)
         cp.notify(job[1], _status(job, "Uploaded" if ok else "UploadFailed"))
+        log("upload", "ok", int(ok), "bytes", n)
     finally:
         remove(_COPY)
         if getattr(cp, "upload", None) is job:
