@@ -20,7 +20,7 @@
 import asyncio
 import gc
 
-from evse import drop, ocpp
+from evse import drop
 from evse.files import remove
 from evse.log import log
 
@@ -32,28 +32,11 @@ _INTERVAL_S = const(30)  # s between tries when not given
 # within its 2**29 ms
 _MAX_RETRIES = const(10)
 _MAX_INTERVAL_S = const(86400)
-_FIRST = const(946684800)  # 2000-01-01: a window's bounds are held within 2000..2038, where
-_LAST = const(2147483647)  # the 32-bit ports' gmtime works and every line of ours is
 
 
-def target(location, ca):
-    """location with the "/" the file name follows, None when no upload can go there: a scheme
-    other than http:// and https://, https:// without a CA to verify the server with."""
-    if location.startswith("https://"):
-        return location.rstrip("/") + "/" if ca else None
-    return location.rstrip("/") + "/" if location.startswith("http://") else None
-
-
-def file_name(cp_id, kind):
-    # "CP-1-diag-20261205T013121Z.txt": the id, the kind and the time, nothing to escape in a URL
-    t = ocpp.iso(ocpp.now()).replace("-", "").replace(":", "")
-    safe = "".join(c if c.isalpha() or c.isdigit() or c in "-_." else "_" for c in cp_id)
-    return "%s-%s-%s.%s" % (safe, kind, t, "jsonl" if kind == "security" else "txt")
-
-
-def start(cp, action, url, cadata, p, window, security=False, request_id=None):
+def start(cp, action, url, cadata, p, lo, hi, security=False, request_id=None):
     """Start the upload of one file to `url`, the previous job cancelled. `p`: the CALL's
-    retries and retryInterval; `window`: its (start, stop) times, each None when not given.
+    retries and retryInterval; lo..hi: the window (GetDiagnostics.window), each None when open.
     -> True when a job under way was cancelled."""
     drop(_NAME)
     old = getattr(cp, "upload", None)
@@ -63,18 +46,11 @@ def start(cp, action, url, cadata, p, window, security=False, request_id=None):
     retries = p.get("retries")
     interval = p.get("retryInterval")
     job[0] = asyncio.create_task(_run(
-        cp, job, old, url, cadata, security, _bound(window[0]), _bound(window[1]),
+        cp, job, old, url, cadata, security, lo, hi,
         _RETRIES if retries is None else min(retries, _MAX_RETRIES),
         _INTERVAL_S if interval is None else min(interval, _MAX_INTERVAL_S)))
     cp.upload = job
     return old is not None
-
-
-def _bound(text):
-    # A bound of the window as the log lines write their time: comparable as text
-    if text is None:
-        return None
-    return ocpp.iso(min(max(ocpp.parse_iso(text) or 0, _FIRST), _LAST))
 
 
 def _status(job, what):

@@ -5,24 +5,21 @@
 # the Charge Point receives a GetLog.req while it is already uploading a log file, it SHALL
 # cancel the ongoing upload and respond with AcceptedCanceled": the job under way stops.
 from evse import drop
-from evse.files import load_json
 
 
 def answer(cp, p):
-    cp.operation("GetDiagnostics").check(p)
-    cfg = load_json("config.json", {})
+    op = cp.operation("GetDiagnostics")
+    security = p["logType"] == "SecurityLog"
+    lg = p["log"]
+    job = op.prepare(p, lg["remoteLocation"], "security" if security else "diag")
+    if job is None:  # a scheme we cannot upload over, https:// without a CA
+        return {"status": "Rejected"}
     from evse.ocpp import upload
     drop("evse.ocpp.upload")
-    lg = p["log"]
-    url = upload.target(lg["remoteLocation"], cfg.get("ca_cert"))
-    if url is None:  # a scheme we cannot upload over, https:// without a CA
-        return {"status": "Rejected"}
-    security = p["logType"] == "SecurityLog"
-    name = upload.file_name(cfg.get("charge_point_id") or "cp", "security" if security else "diag")
-    canceled = upload.start(cp, "LogStatusNotification", url + name, cfg.get("ca_cert"), p,
-                            (lg.get("oldestTimestamp"), lg.get("latestTimestamp")),
+    canceled = upload.start(cp, "LogStatusNotification", job[0], job[2], p,
+                            op.window(lg.get("oldestTimestamp")), op.window(lg.get("latestTimestamp")),
                             security, p["requestId"])
-    return {"status": "AcceptedCanceled" if canceled else "Accepted", "filename": name}
+    return {"status": "AcceptedCanceled" if canceled else "Accepted", "filename": job[1]}
 
 
 def status(cp):
