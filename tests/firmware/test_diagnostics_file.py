@@ -17,10 +17,6 @@ SECURITY = ('{"timestamp": "2026-01-01T10:00:00Z", "type": "StartupOfTheDevice"}
             '{"timestamp": "2026-01-01T12:00:00Z", "type": "SettingSystemTime"}\n')
 
 
-class _Settings:
-    _v = {"HeartbeatInterval": 300, "AuthorizationKey": "SecretKeySecretKey00"}
-
-
 class _Machine:
     error = "NoError"
 
@@ -41,7 +37,6 @@ class _CP:
     journal = []
     reg = "Accepted"
     ports = (_Port(),)
-    settings = _Settings()
     availability = _Availability()
 
 
@@ -65,7 +60,8 @@ def _in_flash():
     _write("data/log.txt", LOG)
     _write("data/security.1.jsonl", SECURITY[:SECURITY.index("\n") + 1])
     _write("data/security.jsonl", SECURITY[SECURITY.index("\n") + 1:])
-    _write("config.json", '{"charge_point_id": "CP-9", "authorization_key": "ConfigSecret0123456",'
+    _write("data/ocpp.json", '{"HeartbeatInterval": 300, "AuthorizationKey": "SecretKeySecretKey00"}')
+    _write("config.json", '{"charge_point_id": "CP-9", "authorization_key": "ConfigSecret0123456", "ocpp": {"MeterValueSampleInterval": 5},'
                           ' "wifi": {"ssid": "bench", "password": "WifiSecret99"},'
                           ' "csms_url": "ws://user:pw@example.com/ocpp", "client_key": "PEM"}')
     return d
@@ -80,7 +76,7 @@ def test_summary_then_every_whole_line_oldest_first():
     try:
         text = _upload()
         assert text.startswith("# diagnostics ")
-        for want in ("boot firmwareVersion 0.1.0", "key HeartbeatInterval 300", "journal 0 registration Accepted",
+        for want in ("boot firmwareVersion 0.1.0", "key HeartbeatInterval 300", "config ocpp MeterValueSampleInterval 5", "journal 0 registration Accepted",
                      "connector 1 status Available error NoError transaction 0",
                      "config charge_point_id CP-9", "config wifi ssid bench password set",
                      "config authorization_key set", "config client_key set",

@@ -368,7 +368,12 @@ async def test_tc054_trigger_message(station):
     mv = await srv.wait_msg("MeterValues", connector_id=2)
     assert mv["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
     res = await srv.cp.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
-    assert res.status == "NotImplemented"
+    assert res.status == "Accepted"  # no upload running: Idle (tests/ocpp/test_diagnostics.py)
+
+    def diag_status():
+        return [m[3] for m in (json.loads(t) for side, t in srv.frames if side == "cp")
+                if m[0] == 2 and m[2] == "DiagnosticsStatusNotification"]
+    assert await srv.wait(diag_status, 10, "DiagnosticsStatusNotification") == [{"status": "Idle"}]
     res = await srv.cp.call(call.TriggerMessage(requested_message="StatusNotification", connector_id=5))
     assert res.status == "Rejected"
 

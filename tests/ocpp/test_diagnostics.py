@@ -180,7 +180,7 @@ async def test_tc045_1_diagnostics_uploaded_with_summary_and_log(st):
     summary = lines[:lines.index(next(x for x in lines if x.startswith("# log ")))]
     for want in ("boot firmwareVersion ", "boot chargePointModel ", "uptime_s ", "heap alloc ",
                  "journal 0 registration Accepted", "connector 1 status Available",
-                 "key HeartbeatInterval ", "key MeterValueSampleInterval 1", "config charge_point_id CP-1",
+                 "config ocpp HeartbeatInterval 30", "config ocpp MeterValueSampleInterval 1", "config charge_point_id CP-1",
                  "config wifi ssid bench password set", "config authorization_key set",
                  "config csms_url ws://127.0.0.1:"):
         assert any(x.startswith(want) for x in summary), (want, summary)

@@ -79,14 +79,15 @@ def _summary(cp, out, lo, hi):
     for p in cp.ports:
         _w(out, "connector", p.id, "status", cp.availability.state(p.id), "error", p.machine.error,
            "transaction", int(bool(p.tx)))
-    # The OCPP keys in use: the ones this boot has read or set (the settings' dict; the others
-    # are at their defaults, as GetConfiguration lists them). Not the table's every key: its
-    # lines split at once would take ~3 KB of heap. AuthorizationKey, and any key named like a
-    # secret, left out.
-    v = cp.settings._v  # noqa: SLF001 - read only
-    for k in sorted(v):
+    # The OCPP keys the central system changed (settings.py's data/ocpp.json); config.json's
+    # "ocpp" ones below: the rest are at their defaults, as GetConfiguration lists them. Not the
+    # table's every key: its lines split at once take ~3 KB of heap, and the settings object
+    # keeps what it reads. AuthorizationKey, and any key named like a secret, left out.
+    changed = load_json("data/ocpp.json", {})
+    for k in sorted(changed):
         if not _secret(k):
-            _w(out, "key", k, v[k])
+            _w(out, "key", k, changed[k])
+    del changed
     cfg = load_json("config.json", {})
     for k in sorted(cfg):
         x = cfg[k]
@@ -98,7 +99,9 @@ def _summary(cp, out, lo, hi):
         elif k == "wifi" and type(x) is dict:
             _w(out, "config wifi ssid", x.get("ssid"), "password", "set" if x.get("password") else "unset")
         elif k == "ocpp" and type(x) is dict:
-            _w(out, "config ocpp", ",".join(sorted(n for n in x if not _secret(n))))
+            for n in sorted(x):
+                if not _secret(n):
+                    _w(out, "config ocpp", n, x[n])
         else:  # secrets (authorization_key, certificates and keys) and keys added later
             _w(out, "config", k, "set" if x else "unset")
     del cfg
