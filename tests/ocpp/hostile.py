@@ -427,8 +427,9 @@ class Gen:
             lambda: "__init__", lambda: "answer", lambda: "Rését", lambda: "Reset😀", lambda: "😀",
             lambda: "x" * r.randint(50, 3000), lambda: "\u0000", lambda: "Reset\u0000",
             lambda: r.choice(CP_ACTIONS), lambda: "DataTransfer\t",
-            lambda: r.choice(["CertificateSigned", "ExtendedTriggerMessage", "InstallCertificate",
-                              "SignedUpdateFirmware", "DeleteCertificate", "GetInstalledCertificateIds"]),
+            # a security whitepaper CALL with no route row; the others are rows since 9f9eddf
+            # (NotSupported until built, then answered), not unknown
+            lambda: "CertificateSigned",
         ]
         i = r.randrange(len(options))
         action = options[i]()
