@@ -57,7 +57,8 @@ class Uploads:
     with the statuses of `answers` in turn (201 when none is left); `hold` keeps it from
     answering at all until set."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls  # an ssl.SSLContext: https://
         self.port = free_port()
         self.got: list[tuple[str, str, bytes]] = []
         self.answers: list[int] = []
@@ -66,7 +67,7 @@ class Uploads:
         self._srv = None
 
     async def start(self):
-        self._srv = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._srv = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
 
     async def _serve(self, r, w):
         try:
@@ -83,13 +84,13 @@ class Uploads:
             status = self.answers.pop(0) if self.answers else 201
             w.write(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % status)
             await w.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError):
             pass
         finally:
             w.close()
 
     def url(self, folder="diag"):
-        return f"http://127.0.0.1:{self.port}/{folder}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/{folder}"
 
     async def stop(self):
         self.hold.set()
@@ -401,6 +402,50 @@ async def test_malformed_get_log_is_a_callerror(st, payload):
     assert ans[2] not in ("InternalError", "GenericError", "NotImplemented"), ans
     await asyncio.sleep(0.3)
     assert not since.notes("LogStatusNotification") and not since.uploads()
+
+
+async def test_upload_over_https_is_verified_with_the_ca(tmp_path, firmware_lib, micropython):
+    """Issue 14: "upload ... to `location` over HTTP(S)": an https:// location is uploaded to
+    over TLS verified with config.json's ca_cert (the CA of the OCPP connection); a server whose
+    certificate another CA signed gets nothing: UploadFailed."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.test_ws_client import _ca, _server_ctx
+    ca_key, ca_cert = _ca("Test upload CA")
+    other_key, other_cert = _ca("Some other CA")
+    good = Uploads(_server_ctx(tmp_path, ca_key, ca_cert, "127.0.0.1", "127.0.0.1"))
+    bad = Uploads(_server_ctx(tmp_path, other_key, other_cert, "127.0.0.1", "127.0.0.1"))
+    saved = conftest.CSMS
+    conftest.CSMS = DiagCSMS
+    st = Station(tmp_path / "flash", firmware_lib, micropython)
+    st.tmp.mkdir()
+    st.write_config()
+    cfg = json.loads((st.tmp / "config.json").read_text())
+    cfg["ca_cert"] = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+    (st.tmp / "config.json").write_text(json.dumps(cfg))
+    try:
+        await good.start()
+        await bad.start()
+        await st.server.start()
+        await st.fw.start()
+        await st.booted()
+        st.uploads = good
+        since = Since(st)
+        name = await get_diagnostics(st, location=good.url(), retries=0)
+        text = await uploaded_text(st, since, name)
+        assert text.startswith("# diagnostics ") and "config ca_cert set" in text
+        assert "BEGIN CERTIFICATE" not in text
+        st.uploads = bad
+        since = Since(st)
+        assert await get_diagnostics(st, location=bad.url(), retries=0)
+        assert await since.statuses("DiagnosticsStatusNotification", 2) == ["Uploading", "UploadFailed"]
+        assert not since.uploads()  # the handshake failed: no request reached it
+    finally:
+        conftest.CSMS = saved
+        await good.stop()
+        await bad.stop()
+        await st.close()
+    assert_clean(st)
 
 
 # -- memory: an upload in the middle of a charging session, on the 32-bit builds ---------------
