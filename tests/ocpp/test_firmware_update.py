@@ -412,7 +412,10 @@ async def test_download_fits_the_session_heap_on_32_bits(tmp_path, files, bundle
     try:
         await boot(station)
         await update(station, files.url("/fw.bundle"))
-        b = await station.server.wait_msg("BootNotification", n=2, timeout=60)
+        try:
+            b = await station.server.wait_msg("BootNotification", n=2, timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n" + "\n".join(station.fw.lines[-30:])) from None
         assert b["firmware_version"] == "0.2.0"
         peaks = [int(m.group(1)) for m in station.fw.log_matches(r"firmware downloaded=\d+ peak=(\d+)")]
         print(f"\nheap {station.fw.heap}: peak mem_alloc during the download {max(peaks) if peaks else '?'}")

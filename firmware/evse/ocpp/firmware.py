@@ -101,12 +101,23 @@ def _sink(stager, bad, error):
     return sink
 
 
+def _slot():
+    # The slot to stage into, emptied (evse/install.py, loaded for it only: the stager loads it
+    # again for an abort).
+    from evse import install
+    drop("evse.install")
+    return install.stage_dir()
+
+
 async def _download(cp, st):
     """The bundle staged -> (its Stager, None or the BundleError it raised); None when the
     update ended (its status sent). A bundle found bad is read to its end all the same (and
     dropped): the download worked, and the fault is the installation's (TC_044_3's order)."""
-    from evse import bundle, http, install
+    from evse import bundle, http
+    # Held by this call only: http and bundle go with the download (on a 32-bit .mpy build
+    # their code is ~7.5 KB of heap, the most of the whole update).
     drop("evse.http")
+    drop("evse.bundle")
     url = st["loc"]
     if not url.startswith("http://") and not url.startswith("https://"):
         _done(cp, "DownloadFailed")
@@ -121,7 +132,8 @@ async def _download(cp, st):
         stager = None
         bad = [None, True, 0]  # the bundle's fault, the next block is the first, the heap's peak
         try:
-            stager = bundle.Stager(install.stage_dir())
+            stager = bundle.Stager(_slot())
+            gc.collect()  # what the imports and the slot's clearing left: a compact heap to start
             n = await http.get(url, _sink(stager, bad, bundle.BundleError), cadata, _TIMEOUT_MS)
             log("firmware", "downloaded", n, "peak", bad[2], "bad", repr(bad[0]))
             return stager, bad[0]
