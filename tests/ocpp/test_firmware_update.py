@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from ocpp.v16 import call
 
 from host_tools.bundle import build_bundle
 from tests.ocpp.conftest import Station, utc_in
 from tests.ocpp.test_core_profile import start_charging
+from tests.test_ws_client import _ca, _server_ctx
 
 TRIAL_S = 10  # config update_trial_s: the least evse/config.py takes
 
@@ -65,8 +68,10 @@ class BundleServer:
     port: int = 0
     _srv: asyncio.Server | None = None
 
+    tls: bool = False
+
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     def count(self, path: str) -> int:
         return sum(1 for _, p in self.hits if p == path)
@@ -99,8 +104,8 @@ class BundleServer:
         finally:
             writer.close()
 
-    async def start(self) -> None:
-        self._srv = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        self._srv = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=tls)
         self.port = self._srv.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -229,6 +234,32 @@ async def test_tc044_3_installation_fails_old_firmware_stays(station, files, bun
     assert av[-1] == "Available" and "Unavailable" not in av
     assert station.fw.log_matches(r"firmware bundle=.*bad file sha256") or \
         station.fw.log_matches(r"firmware install=.*bad file sha256")
+
+
+@pytest.mark.parametrize("ca", ["right", "other", "none"])
+async def test_https_download_is_verified_with_the_ocpp_ca(station, bundle_v2, tmp_path_factory, ca):
+    """An https:// location is verified against config ca_cert, the CA of the OCPP connection
+    (evse/http.py): the right CA installs; another CA, or none configured, is DownloadFailed
+    (never an unverified download)."""
+    tmp = tmp_path_factory.mktemp("pki")
+    ca_key, ca_cert = _ca("Test download CA")
+    _, other = _ca("Some other CA")
+    pem = {"right": ca_cert, "other": other, "none": None}[ca]
+    files = BundleServer(tls=True)
+    await files.start(_server_ctx(tmp, ca_key, ca_cert, "127.0.0.1", "127.0.0.1"))
+    files.routes["/fw.bundle"] = Served(bundle_v2)
+    try:
+        await boot(station, **({"ca_cert": pem.public_bytes(serialization.Encoding.PEM).decode()} if pem else {}))
+        await update(station, files.url("/fw.bundle"))
+        if ca == "right":
+            b = await station.server.wait_msg("BootNotification", n=2, timeout=20)
+            assert b["firmware_version"] == "0.2.0"
+        else:
+            await wait_statuses(station, ["Downloading", "DownloadFailed"])
+            assert files.hits == []  # refused in the TLS handshake, before any request
+            old_version_runs(station)
+    finally:
+        await files.stop()
 
 
 # -- when -----------------------------------------------------------------------------------
