@@ -26,6 +26,10 @@ Errors: `HttpError`, `.status` = the HTTP status of a non-2xx answer, 0 when the
 URL, network, TLS, timeout, a body cut short, a malformed answer). An exception raised by `sink`
 or `source` passes through unchanged (the caller tells its own errors from the transfer's).
 
+Not asynchronous: the host name's lookup (socket.getaddrinfo inside asyncio.open_connection, a
+MicroPython TODO): a DNS server that does not answer holds the loop for its timeout. A location
+by IP address, or a central system's own host, does not.
+
 TLS: https:// needs `cadata` (the CA of the OCPP connection, config `ca_cert`: PEM text or DER);
 the server certificate must chain to it and match the host name (server_hostname is set). No CA
 = refused, never an unverified download. The context is built by evse.ocpp.wstls, as for wss://.

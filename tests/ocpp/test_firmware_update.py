@@ -262,6 +262,17 @@ async def test_https_download_is_verified_with_the_ocpp_ca(station, bundle_v2, t
         await files.stop()
 
 
+async def test_an_esp32_image_is_refused_on_this_board(station, files):
+    """An ESP32 application image (first byte 0xE9) goes to an OTA writer where the board has
+    one; the virtual board has none: InstallationFailed, the old version runs on."""
+    files.routes["/micropython.bin"] = Served(b"\xe9\x06\x02\x20" + bytes(5000))
+    await boot(station)
+    await update(station, files.url("/micropython.bin"))
+    await wait_statuses(station, ["Downloading", "Downloaded", "Installing", "InstallationFailed"])
+    assert station.fw.log_matches(r"firmware install=.*an ESP32 image")
+    old_version_runs(station)
+
+
 # -- when -----------------------------------------------------------------------------------
 
 
