@@ -1,10 +1,12 @@
 # The firmware update under way (UpdateFirmware: operations/UpdateFirmware.py starts it): one
-# asyncio task, held in cp.firmware, that holds this module, evse.http and the bundle stager
+# asyncio task, held in cp.firmware (an attribute set only once an update runs: one more in
+# ChargePoint's dict for every session would grow it), that holds this module, evse.http and the bundle stager
 # only while an update runs; nothing of it is resident in a normal session.
 #
 # Its state is on flash, data/fw.json {"loc", "at" (retrieveDate, unix s), "tries" (left),
 # "every" (retryInterval, s), "st" (the last status reported)}, written before each step, so a
-# power cut anywhere resumes at boot (ChargePoint: start() when the file is there): waiting for
+# power cut anywhere resumes at boot (once BootNotification is Accepted: operations/
+# BootNotification.py starts it when the file is there): waiting for
 # retrieveDate or downloading = the download again from the start with the tries left (the try
 # the cut ended counts: a bundle that crashes the board mid-download must not loop forever);
 # Downloaded = the staged files are not trusted after a cut, so downloaded again; Installing =
@@ -60,7 +62,7 @@ def status():
 def start(cp, st=None):
     """Start the job (a new UpdateFirmware: st, saved first) or resume the saved one (boot). A
     job already running is cancelled; the new one waits for its end (its staged files gone)."""
-    old = cp.firmware
+    old = getattr(cp, "firmware", None)
     if old is not None:
         old.cancel()
     if st is not None:
