@@ -16,7 +16,8 @@ def answer(cp, p):
     elif what == "MeterValues":  # every connector when none (or 0) is given
         for c in range(1, n + 1) if not cid else (cid,):
             cp.triggers.append((what, c))
-    elif what in ("BootNotification", "Heartbeat", "DiagnosticsStatusNotification"):
+    elif what in ("BootNotification", "Heartbeat", "DiagnosticsStatusNotification",
+                  "FirmwareStatusNotification"):
         cp.triggers.append((what, None))
     else:
         return {"status": "NotImplemented"}
@@ -33,6 +34,11 @@ async def send(cp, rpc):
         await cp.heartbeat(rpc)
     elif what == "DiagnosticsStatusNotification":  # the status when it goes: Idle unless uploading
         await cp.call(rpc, what, cp.operation("GetDiagnostics").status(cp))
+    elif what == "FirmwareStatusNotification":  # the update's last status, Idle when none runs
+        from evse import drop
+        from evse.ocpp import firmware
+        drop("evse.ocpp.firmware")
+        await cp.call(rpc, what, {"status": firmware.status()})
     elif what == "StatusNotification":  # the current status, even when unchanged
         av = cp.availability
         av.reported.pop(cid, None)
