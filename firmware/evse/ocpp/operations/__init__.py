@@ -78,6 +78,7 @@ _ROUTES = const(
     "\nGetLog no"
     "\nInstallCertificate no"
     "\nSignedUpdateFirmware no"
+    "\nSecurityEventNotification rare cp"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
