@@ -60,6 +60,22 @@ def size(path):
         return -1
 
 
+def _append(path, line):
+    """Append one line; a last line torn by a power cut is ended first, so it stays one bad
+    line instead of swallowing this one."""
+    n = size(path)
+    end = b"\n"
+    if n > 0:
+        with open(path, "rb") as f:
+            f.seek(n - 1)
+            end = f.read(1)
+    with open(path, "a") as f:
+        if end != b"\n":
+            f.write("\n")
+        f.write(line)
+        f.write("\n")
+
+
 def event(cp, kind, tech_info=None, send=None):
     """Log a security event; queue its notification when critical or sent by a flow (module
     docstring). Never raises."""
@@ -77,18 +93,15 @@ def event(cp, kind, tech_info=None, send=None):
             pass  # there already
         if size(LOG) >= _ROTATE:
             replace(LOG, "data/security.1.jsonl")  # over the older half
-        with open(LOG, "a") as f:
-            f.write(json.dumps(rec))
-            f.write("\n")
+        _append(LOG, json.dumps(rec))
         log("security event", "type", kind)
         k = " " + kind + " "
         if (k in CRITICAL or k in _SENT) if send is None else send:
             if size(QUEUE) >= _QUEUE_BYTES:
                 log("security queue full", "type", kind)
                 return
-            with open(QUEUE, "a") as f:
-                f.write(json.dumps([kind, rec["timestamp"] if ocpp.clock_set else None, tech_info]))
-                f.write("\n")
+            _append(QUEUE, json.dumps([kind, rec["timestamp"] if ocpp.clock_set else None,
+                                       tech_info]))
             if not ocpp.state[1]:
                 ocpp.state[1] = 1
             if cp is not None:
