@@ -1,0 +1,148 @@
+# The security log and queue inside MicroPython (evse/ocpp/security_events.py): the bound on
+# flash, the queue's bound, the time before the clock is set, torn lines, and an event that
+# cannot be written never raising. Runs in a fresh folder (cwd), as the board's flash root.
+import binascii
+import json
+import os
+import sys
+
+from evse import ocpp
+
+DIR = ("/tmp/evse-sectest-" if sys.platform == "linux" else "sectest-") + binascii.hexlify(os.urandom(3)).decode()
+HOME = os.getcwd()
+
+
+def fresh():
+    os.chdir(HOME)
+    try:
+        os.mkdir(DIR)
+    except OSError:
+        pass
+    os.chdir(DIR)
+    for folder in ("data", "."):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for f in names:
+            p = folder + "/" + f
+            if os.stat(p)[0] & 0x4000:
+                continue
+            os.remove(p)
+
+
+def event(*args, **kw):
+    from evse.ocpp.security_events import event
+    event(*args, **kw)
+
+
+def size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
+
+
+def lines(path):
+    try:
+        with open(path) as f:
+            return [json.loads(x) for x in f.read().split("\n") if x]
+    except OSError:
+        return []
+
+
+def test_log_rotates_and_stays_bounded():
+    fresh()
+    for i in range(300):  # ~300 bytes a line: ~90 KB written in all
+        event(None, "InvalidMessages", "%04d " % i + "x" * 250)
+    assert 0 < size("data/security.jsonl") <= 8192 + 400, size("data/security.jsonl")
+    assert 8192 <= size("data/security.1.jsonl") <= 8192 + 400, size("data/security.1.jsonl")
+    assert sorted(os.listdir("data")) == ["security.1.jsonl", "security.jsonl"]  # none queued
+    old, new = lines("data/security.1.jsonl"), lines("data/security.jsonl")
+    numbers = [int(e["techInfo"][:4]) for e in old + new]
+    assert numbers == list(range(numbers[0], 300)), numbers[:3]  # the newest kept, in order
+    assert all(len(e["techInfo"]) <= 255 and e["type"] == "InvalidMessages" for e in old + new)
+
+
+def test_queue_bounded_critical_and_sent_kinds_only():
+    fresh()
+    event(None, "InvalidMessages", "logged only")
+    event(None, "InvalidFirmwareSignature")  # a flow sends it (TC_081)
+    event(None, "CentralSystemFailedToAuthenticate", send=True)  # a caller may ask
+    event(None, "StartupOfTheDevice", send=False)  # ... or not
+    for _ in range(200):
+        event(None, "FirmwareUpdated", "t" * 200)
+    q = lines("data/secq.jsonl")
+    assert [r[0] for r in q[:2]] == ["InvalidFirmwareSignature", "CentralSystemFailedToAuthenticate"]
+    assert 4096 <= size("data/secq.jsonl") <= 4096 + 300, size("data/secq.jsonl")
+    assert all(len(r) == 3 and r[1].endswith("Z") for r in q)
+    assert lines("data/security.jsonl")[-1]["type"] == "FirmwareUpdated"  # logged when not queued
+
+
+def test_kind_and_tech_info_cut_to_their_schema_lengths():
+    fresh()
+    event(None, "X" * 80, "y" * 400)
+    e = lines("data/security.jsonl")[0]
+    assert len(e["type"]) == 50 and len(e["techInfo"]) == 255 and "clockUnset" not in e
+
+
+def test_before_the_clock_is_set():
+    # The ESP32 after a power cut: the log has the board's time, marked; the queue has none,
+    # stamped when sent
+    fresh()
+    ocpp.clock_set = False
+    try:
+        event(None, "StartupOfTheDevice", "power-up")
+    finally:
+        ocpp.clock_set = True
+    assert lines("data/security.jsonl")[0]["clockUnset"] is True
+    assert lines("data/secq.jsonl") == [["StartupOfTheDevice", None, "power-up"]]
+
+
+def test_torn_last_line_does_not_swallow_the_next():
+    fresh()
+    if "data" not in os.listdir():
+        os.mkdir("data")
+    with open("data/secq.jsonl", "w") as f:
+        f.write('["ResetOrReboot", nu')
+    with open("data/security.jsonl", "w") as f:
+        f.write('{"type": "Rese')
+    event(None, "FirmwareUpdated")
+    with open("data/secq.jsonl") as f:
+        assert f.read().split("\n")[1].startswith('["FirmwareUpdated"')
+    with open("data/security.jsonl") as f:
+        assert json.loads(f.read().split("\n")[1])["type"] == "FirmwareUpdated"
+
+
+def test_an_event_that_cannot_be_written_never_raises():
+    fresh()
+    try:
+        os.rmdir("data")
+    except OSError:
+        pass
+    with open("data", "w") as f:  # a file where the folder should be: every write fails
+        f.write("x")
+    try:
+        event(None, "TamperDetectionActivated")
+    finally:
+        os.remove("data")
+
+
+def test_sender_picks_critical_first_and_removes_what_was_sent():
+    from evse.ocpp.operations.SecurityEventNotification import _next, _remove
+    from evse.ocpp.security_events import CRITICAL, QUEUE
+    fresh()
+    event(None, "InvalidCentralSystemCertificate", "a")
+    event(None, "ResetOrReboot", "b")
+    event(None, "InvalidChargePointCertificate", "c")
+    event(None, "SettingSystemTime", "d")
+    sent = []
+    while True:
+        found = _next(QUEUE, CRITICAL)
+        if found is None:
+            break
+        sent.append(found[1][2])
+        left = _remove(QUEUE, found[0])
+        assert left == 4 - len(sent)
+    assert sent == ["b", "d", "a", "c"]
+    assert "secq.jsonl" not in os.listdir("data")
