@@ -64,7 +64,7 @@ def test_log_rotates_and_stays_bounded():
     assert all(len(e["techInfo"]) <= 255 and e["type"] == "InvalidMessages" for e in old + new)
 
 
-def test_queue_bounded_critical_and_sent_kinds_only():
+def test_queues_bounded_critical_and_sent_kinds_only():
     fresh()
     event(None, "InvalidMessages", "logged only")
     event(None, "InvalidFirmwareSignature")  # a flow sends it (TC_081)
@@ -72,10 +72,12 @@ def test_queue_bounded_critical_and_sent_kinds_only():
     event(None, "StartupOfTheDevice", send=False)  # ... or not
     for _ in range(200):
         event(None, "FirmwareUpdated", "t" * 200)
+    other = lines("data/secq2.jsonl")
+    assert [r[0] for r in other] == ["InvalidFirmwareSignature", "CentralSystemFailedToAuthenticate"]
     q = lines("data/secq.jsonl")
-    assert [r[0] for r in q[:2]] == ["InvalidFirmwareSignature", "CentralSystemFailedToAuthenticate"]
+    assert {r[0] for r in q} == {"FirmwareUpdated"}
     assert 4096 <= size("data/secq.jsonl") <= 4096 + 300, size("data/secq.jsonl")
-    assert all(len(r) == 3 and r[1].endswith("Z") for r in q)
+    assert all(len(r) == 3 and r[1].endswith("Z") for r in q + other)
     assert lines("data/security.jsonl")[-1]["type"] == "FirmwareUpdated"  # logged when not queued
 
 
@@ -128,21 +130,38 @@ def test_an_event_that_cannot_be_written_never_raises():
         os.remove("data")
 
 
-def test_sender_picks_critical_first_and_removes_what_was_sent():
-    from evse.ocpp.operations.SecurityEventNotification import _next, _remove
-    from evse.ocpp.security_events import CRITICAL, QUEUE
+def test_sender_takes_the_oldest_whole_line_and_removes_it():
+    from evse.ocpp.operations.SecurityEventNotification import first, remove
     fresh()
-    event(None, "InvalidCentralSystemCertificate", "a")
-    event(None, "ResetOrReboot", "b")
-    event(None, "InvalidChargePointCertificate", "c")
-    event(None, "SettingSystemTime", "d")
+    event(None, "ResetOrReboot", "a")
+    with open("data/secq.jsonl", "a") as f:
+        f.write('["Torn", nu\n')
+    event(None, "SettingSystemTime", "b")
+    event(None, "FirmwareUpdated", "c")
     sent = []
     while True:
-        found = _next(QUEUE, CRITICAL)
+        found = first("data/secq.jsonl")
         if found is None:
             break
         sent.append(found[1][2])
-        left = _remove(QUEUE, found[0])
-        assert left == 4 - len(sent)
-    assert sent == ["b", "d", "a", "c"]
+        remove("data/secq.jsonl", found[0])
+    assert sent == ["a", "b", "c"]
     assert "secq.jsonl" not in os.listdir("data")
+
+
+def test_booted_raises_startup_unless_a_reset_comes_before():
+    from evse.ocpp.security_events import booted
+    fresh()
+    ocpp.state[1] = 0
+    booted()
+    assert [e["type"] for e in lines("data/security.jsonl")] == ["StartupOfTheDevice"]
+    assert ocpp.state[1] == 1  # the sender is told
+    event(None, "ResetOrReboot", "Hard reset by the central system")
+    from evse.ocpp.security_events import booted
+    booted()  # the boot after that Reset: StartupOfTheDevice logged, not sent
+    assert [(e["type"], e["techInfo"]) for e in lines("data/security.jsonl")][1:] == [
+        ("ResetOrReboot", "Hard reset by the central system"), ("StartupOfTheDevice", "after a reset")]
+    from evse.ocpp.security_events import booted
+    booted()  # the next power-up
+    assert [e["type"] for e in lines("data/security.jsonl")][-1] == "StartupOfTheDevice"
+    assert [r[0] for r in lines("data/secq.jsonl")] == ["StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]

@@ -114,22 +114,24 @@ async def test_reset_or_reboot_after_reset_offline_then_delivered(sec):
     await srv.wait_msg("BootNotification", n=2)
     await srv.wait(lambda: not (sec.tmp / "data" / "secq.jsonl").exists(), what="the queue emptied")
     assert len(events(srv, "StartupOfTheDevice")) == 1
-    assert [e["type"] for e in logged(sec)] == ["StartupOfTheDevice", "ResetOrReboot"]
+    # this start is logged; its notification is the ResetOrReboot
+    assert [(e["type"], e.get("techInfo")) for e in logged(sec)] == [
+        ("StartupOfTheDevice", "power-up"), ("ResetOrReboot", "Hard reset by the central system"),
+        ("StartupOfTheDevice", "after a reset")]
 
 
 @ONLY64
 async def test_queue_survives_power_loss_critical_first(sec):
     """Queued notifications survive a power cut (SIGKILL: nothing runs) and go critical first,
     each group oldest first: an earlier boot left an InvalidFirmwareSignature (sent by its flow,
-    TC_081) and then a FirmwareUpdated (critical) in the queue; this boot adds its
-    StartupOfTheDevice."""
+    TC_081) and a FirmwareUpdated (critical) in the queues (data/secq2.jsonl, data/secq.jsonl)
+    and a torn line; this boot adds its StartupOfTheDevice."""
     data = sec.tmp / "data"
     data.mkdir()
     t = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    (data / "secq.jsonl").write_text(
-        json.dumps(["InvalidFirmwareSignature", t, "signature does not verify"]) + "\n"
-        + json.dumps(["FirmwareUpdated", t, None]) + "\n"
-        + '["Torn", nul')  # a line a power cut tore: passed over, never sent
+    (data / "secq2.jsonl").write_text(json.dumps(["InvalidFirmwareSignature", t, "signature does not verify"]) + "\n")
+    (data / "secq.jsonl").write_text(json.dumps(["FirmwareUpdated", t, None]) + "\n"
+                                     + '["Torn", nul')  # a line a power cut tore: passed over, never sent
     sec.write_config()
     await sec.server.start()
     await sec.fw.start()
@@ -139,7 +141,8 @@ async def test_queue_survives_power_loss_critical_first(sec):
                                                "InvalidFirmwareSignature"]
     assert events(srv)[0]["timestamp"] == t and "tech_info" not in events(srv)[0]
     assert events(srv)[2]["tech_info"] == "signature does not verify"
-    await srv.wait(lambda: not (data / "secq.jsonl").exists(), what="the queue emptied")
+    await srv.wait(lambda: not (data / "secq.jsonl").exists() and not (data / "secq2.jsonl").exists(),
+                   what="the queues emptied")
     # power cut and back: nothing is sent twice, the boot's own event again
     sec.fw.kill()
     await sec.fw.wait_log(r"app started", n=2)
