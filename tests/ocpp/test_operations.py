@@ -29,7 +29,10 @@ async def test_callerror_codes_use_16_spellings(station):
     await station.booted()
     raw = station.raw
     assert (await raw('[2, "e1", "Frobnicate", {}]'))[:3] == [4, "e1", "NotImplemented"]
-    assert (await raw('[2, "e2", "GetDiagnostics", {}]'))[:3] == [4, "e2", "NotSupported"]
+    from host_tools.ocpp_schemas import routes
+    no = [a for a, r in routes().items() if r[0] == "no"]  # whichever rows are still unbuilt
+    if no:
+        assert (await raw(json.dumps([2, "e2", no[0], {}])))[:3] == [4, "e2", "NotSupported"]
     assert (await raw('[2, "e3", "Heartbeat"'))[2] == "FormationViolation"
     assert (await raw('[2, "e4", "Reset", []]'))[2] == "FormationViolation"
     long_id = "x" * 37
