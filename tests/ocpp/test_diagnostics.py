@@ -128,6 +128,10 @@ async def st(tmp_path_factory, firmware_lib, micropython):
     assert_clean(station)
     shown = [line for line in station.fw.lines if any(s in line for s in SECRETS)]
     assert not shown, f"a secret on the console: {shown}"
+    logs = [p for p in (station.tmp / "data").iterdir() if p.name.startswith("log.")]
+    assert logs and any(" app started " in p.read_text() for p in logs)
+    shown = [p.name for p in logs if any(s in p.read_text() for s in SECRETS)]
+    assert not shown, f"a secret in the log on flash: {shown}"
 
 
 class Since:
