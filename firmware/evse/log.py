@@ -9,7 +9,8 @@
 # is not set (an ESP32 before its first currentTime): what lets an upload keep only the lines of
 # startTime..stopTime. The file is opened for each line and closed at once: no handle (nor its
 # buffer) stays in the heap between lines, and a power cut loses at most the line being written.
-# A write that fails (flash full, no heap for the handle) loses that line on flash only.
+# A write that fails (flash full, no heap for the handle, no data/ folder yet: a board's very
+# first boot until the journal makes it) loses that line on flash only.
 import time
 
 from evse import ocpp

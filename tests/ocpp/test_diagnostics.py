@@ -340,8 +340,9 @@ async def test_tc079_get_security_log(st):
 async def test_get_log_mid_upload_is_accepted_canceled(st):
     """Security whitepaper GetLog: "AcceptedCanceled: Accepted this log upload, but in doing
     this has canceled an ongoing log file upload." The first upload stops (no Uploaded for it),
-    the second goes through; ExtendedTriggerMessage's LogStatusNotification (GetLog.status)
-    says Uploading with the running requestId meanwhile."""
+    the second goes through. ExtendedTriggerMessage LogStatusNotification (GetLog.status): the
+    current status, Uploading with the requestId while an upload runs, Idle when none does
+    (ocpp16-profiles.md 4: "with nothing running -> Idle")."""
     since = Since(st)
     st.uploads.hold.clear()
     try:
@@ -349,6 +350,9 @@ async def test_get_log_mid_upload_is_accepted_canceled(st):
                                                   log={"remoteLocation": st.uploads.url("a")}))
         assert res.status == "Accepted"
         await st.server.wait(lambda: since.uploads(), 10, "the first upload")
+        res = await st.server.cp.call(call.ExtendedTriggerMessage(requested_message="LogStatusNotification"))
+        assert res.status == "Accepted"
+        assert await since.statuses("LogStatusNotification", 2, request_id=11) == ["Uploading", "Uploading"]
         res = await st.server.cp.call(call.GetLog(log_type="SecurityLog", request_id=12,
                                                   log={"remoteLocation": st.uploads.url("b")}))
         assert res.status == "AcceptedCanceled"
@@ -356,8 +360,15 @@ async def test_get_log_mid_upload_is_accepted_canceled(st):
         st.uploads.hold.set()
     assert await since.statuses("LogStatusNotification", 2, request_id=12) == ["Uploading", "Uploaded"]
     await asyncio.sleep(0.5)
-    assert [kw["status"] for kw in since.notes("LogStatusNotification") if kw["request_id"] == 11] == ["Uploading"]
+    # the job's Uploading and the triggered one; never an end for the cancelled upload
+    assert [kw["status"] for kw in since.notes("LogStatusNotification") if kw["request_id"] == 11] == \
+        ["Uploading", "Uploading"]
     assert [p.split("/")[1] for _, p, _ in since.uploads()] == ["a", "b"]
+    since = Since(st)  # nothing running: Idle, without a requestId
+    res = await st.server.cp.call(call.ExtendedTriggerMessage(requested_message="LogStatusNotification"))
+    assert res.status == "Accepted"
+    assert await since.statuses("LogStatusNotification", 1) == ["Idle"]
+    assert since.notes("LogStatusNotification")[0].get("request_id") is None
 
 
 @pytest.mark.parametrize("payload, code", [
