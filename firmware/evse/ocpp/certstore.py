@@ -140,7 +140,7 @@ def hash_data(der, alg="SHA256"):
     when it cannot be parsed."""
     from evse import drop, x509
     drop("evse.x509")
-    return x509.hash_data(x509.parse(der), None, alg)
+    return x509.hash_data(x509.Certificate(der), None, alg)
 
 
 def listed(t, pem=None):

@@ -19,20 +19,18 @@ drop("evse.ocpp.certstore")
 def answer(cp, p):
     t = cs.letter(p["certificateType"])
     status = "Rejected"
-    why = "ok"
     try:
         der = cs.der_of(p["certificate"])
-        if der is None or len(der) > cs.MAX_DER:
-            raise ValueError("too long")
-        h = cs.hash_data(der)  # parses it all: a defect raises ValueError
-        why = _expired(der)
+        if not der or len(der) > cs.MAX_DER:
+            raise ValueError("empty or too long")
+        why = _check(t, der)
         if why is None:
-            name = cs.find(h)
+            name = cs.find(cs.hash_data(der))
+            why = "already there"
             if name is None:
-                name = cs.add(t, der)
+                why = name = cs.add(t, der)
             status = "Accepted"
-            why = name
-    except ValueError as e:
+    except ValueError as e:  # not PEM, bad base64, DER that does not parse
         why = str(e) or "unreadable"
     except IndexError:
         why = "store full"
@@ -43,10 +41,21 @@ def answer(cp, p):
     return {"status": status}
 
 
-def _expired(der):
-    """'expired' when notAfter is past on a set clock, else None."""
+def _check(t, der):
+    """Why the certificate cannot be a root of type letter `t`, None when it can: a root is a
+    self-issued CA certificate (x509.hash_data refuses another: its issuer's key is not at
+    hand), not expired on a set clock; a CentralSystemRootCertificate must also be one mbedtls
+    loads, or it could never verify a connection."""
     from evse import ocpp, x509
     drop("evse.x509")
-    if ocpp.clock_set and x509.parse(der).not_after < ocpp.now():
+    c = x509.Certificate(der)
+    x509.hash_data(c)
+    if not c.ca:
+        return "not a CA"
+    if ocpp.clock_set and c.not_after < ocpp.now():
         return "expired"
+    del c
+    if t == "C":
+        import ssl
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)  # ValueError if not
     return None
