@@ -165,12 +165,13 @@ def same(a, b):
     return a["serialNumber"].lower().lstrip("0") == b["serialNumber"].lower().lstrip("0")
 
 
-def find(h, pem=None):
-    """The name of the installed certificate `h` (CertificateHashData) names, or None (also for
-    a hash MicroPython's hashlib does not have: SHA384 and SHA512 on most ports)."""
+def find(h, pem=None, types="CM"):
+    """The name of the installed certificate `h` (CertificateHashData) names among `types`, or
+    None (also for a hash MicroPython's hashlib does not have: SHA384 and SHA512 on most
+    ports)."""
     if not hasattr(hashlib, h["hashAlgorithm"].lower()):
         return None
-    for t in "CM":
+    for t in types:
         for name, der in listed(t, pem):
             try:
                 if same(hash_data(der, h["hashAlgorithm"]), h):

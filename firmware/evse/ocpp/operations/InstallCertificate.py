@@ -1,6 +1,7 @@
 # InstallCertificate (security whitepaper): a root certificate (PEM) into the store
 # (certstore.py), answered
-#   Accepted  stored (or already there: installing it again changes nothing)
+#   Accepted  stored (or already there as that type: installing it again changes nothing; the
+#             same root may be installed as both types)
 #   Rejected  not a certificate: not PEM, DER that does not parse, longer than the store takes
 #             (certstore.MAX_DER), expired by the central system's clock, or its type's store
 #             full (CertificateStoreMaxLength): nothing is stored
@@ -25,7 +26,7 @@ def answer(cp, p):
             raise ValueError("empty or too long")
         why = _check(t, der)
         if why is None:
-            name = cs.find(cs.hash_data(der))
+            name = cs.find(cs.hash_data(der), None, t)
             why = "already there"
             if name is None:
                 why = name = cs.add(t, der)
