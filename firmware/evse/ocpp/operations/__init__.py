@@ -78,6 +78,7 @@ _ROUTES = const(
     "\nGetLog no"
     "\nInstallCertificate rare"
     "\nSignedUpdateFirmware no"
+    "\nSecurityEventNotification rare cp"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
