@@ -26,10 +26,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from ocpp.routing import on
 from ocpp.v16 import call
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
 
 from tests import builds
-from tests.ocpp.conftest import Server, Station, assert_clean, build_lib
+from tests.ocpp.conftest import CSMS, Server, Station, assert_clean, build_lib
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -106,9 +109,18 @@ def server_files(folder: Path, ca) -> tuple[Path, Path]:
 
 # -- a central system over TLS --------------------------------------------------------------
 
+class SecurityCSMS(CSMS):
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        self._note("SecurityEventNotification", **kw)
+        return result.SecurityEventNotification()
+
+
 class TlsServer(Server):
     """The conftest central system on wss://; `use()` switches its certificate for the
     connections that follow (OpenSSL takes a new chain into the same context)."""
+
+    csms = SecurityCSMS
 
     def __init__(self, files: tuple[Path, Path]):
         super().__init__()
@@ -373,9 +385,14 @@ async def test_tc078_server_certificate_of_an_unknown_ca_is_refused(tmp_path, fi
         await station.fw.wait_log(r"ocpp invalid central system certificate", n=2, timeout=20)
         assert station.fw.log_matches(r"ocpp ca=P refused=.*not correctly signed")
         assert srv.cps == [] and srv.paths == []  # no WebSocket: the TLS handshake failed first
-        # the right certificate again: it connects
+        # the right certificate again: it connects, and reports the event once (TC_078: "The
+        # Charge Point SHALL send a SecurityEventNotification.req ... InvalidCentralSystemCertificate")
         srv.use(server_files(station.pki, PROVISIONED))
         await station.booted(timeout=20)
+        ev = await srv.wait_msg("SecurityEventNotification", type="InvalidCentralSystemCertificate", timeout=20)
+        assert "not correctly signed" in ev["tech_info"]
+        log = [json.loads(x) for x in (tmp_path / "data" / "security.jsonl").read_text().splitlines()]
+        assert [e["type"] for e in log].count("InvalidCentralSystemCertificate") == 1  # one for the run
     finally:
         await station.close()
     assert_clean(station)

@@ -9,6 +9,7 @@
 #   inuse      the name of the CA the last wss:// connection was verified with ("C3", or "P"
 #              for the provisioned one): DeleteCertificate refuses to delete it
 #   dropped    the SHA-256 (hex) of a provisioned CA the central system deleted
+#   refused    there while no CA verifies the central system (one security event for the run)
 # The provisioned CA (config.json's `ca_cert`, "P") counts as an installed
 # CentralSystemRootCertificate: listed, and deletable once another CA carries the connection (a
 # rotation away from it); config.json itself is never written, its CA is only marked dropped.
@@ -19,7 +20,7 @@ import binascii
 import hashlib
 import os
 
-from evse.files import replace
+from evse.files import remove, replace
 
 DIR = const("data/certs")
 MAX_PER_TYPE = const(4)  # CertificateStoreMaxLength (settings.py): per type
@@ -119,6 +120,22 @@ def verified_with(name):
     changes) so that the next connection tries it first and DeleteCertificate keeps it."""
     if _text("inuse") != name:
         _write("inuse", name.encode())
+    remove(DIR + "/refused")
+
+
+def refused(why):
+    """No CA verified the central system's certificate: the security event
+    InvalidCentralSystemCertificate, once for a run of refused connections (the charger tries
+    again every ReconnectBackoffMax at most: an event each time would fill the security log and
+    the notification queue), until a connection is verified again."""
+    if _text("refused"):
+        return
+    from evse.ocpp.security_events import event
+    event(None, "InvalidCentralSystemCertificate", why)  # queued: sent once a connection is up
+    try:
+        _write("refused", b"1")
+    except OSError:
+        pass
 
 
 def candidates(pem):

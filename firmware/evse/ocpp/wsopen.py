@@ -140,5 +140,5 @@ async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_i
         raise ws.WSError("no CA certificate to verify " + url)
     # No CA verifies the server's certificate (or every one is unreadable).
     log("ocpp", "invalid central system certificate", url)
-    # SECURITY EVENT HOOK (helper H's API, branch secev): InvalidCentralSystemCertificate
+    certstore.refused(str(refused))
     raise refused
