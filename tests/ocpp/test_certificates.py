@@ -82,7 +82,7 @@ def host_hash(cert) -> dict:
     else:
         bits = pk.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return {"hash_algorithm": "SHA256", "issuer_name_hash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
-            "issuer_key_hash": hashlib.sha256(bits).hexdigest(), "serial_number": "%x" % cert.serial_number}
+            "issuer_key_hash": hashlib.sha256(bits).hexdigest(), "serial_number": f"{cert.serial_number:x}"}
 
 
 def canon(hash_data: list[dict]) -> list[str]:
