@@ -56,7 +56,8 @@ def _now():
 def root(cn: str, kind: str = "ec", days: int = 30, ca: bool = True, issuer=None, pad: int = 0,
          ago: int = 1, serial: int | None = None):
     """(key, certificate) of a self-signed root (or one issued by `issuer` = (key, cert))."""
-    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else \
+        rsa.generate_private_key(65537, 1024 if kind == "rsa1024" else 2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     signer, issuer_name = (key, name) if issuer is None else (issuer[0], issuer[1].subject)
     b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name).public_key(key.public_key())
@@ -250,15 +251,17 @@ async def test_tc076_delete_certificate(st):
 async def test_malformed_certificates_are_rejected_and_nothing_stored(st):
     """InstallCertificate.conf Rejected: "Certificate was rejected" (the reference: invalid or
     store full): not PEM, PEM of garbage, DER longer than the store takes, expired, not a CA,
-    not self-issued, the type's store full (CertificateStoreMaxLength); nothing is stored."""
+    not self-issued, an RSA key of 1024 bits, the type's store full (CertificateStoreMaxLength);
+    nothing is stored."""
     expired = root("Old root", days=-1, ago=30)[1]
     not_ca = root("Leaf", ca=False)[1]
     issued = root("Intermediate", issuer=root("Some root"))[1]
     too_long = root("Padded root", pad=3000)[1]
+    short_key = root("Weak root", "rsa1024")[1]  # the whitepaper: "RSA ... key length >= 2048"
     assert len(pem(too_long)) < 5500  # within the schema: the charger's own bound refuses it
     garbage = "-----BEGIN CERTIFICATE-----\nMIIBAgMEBQYHCAkKCwwNDg8Q\n-----END CERTIFICATE-----\n"
     for bad in ("not a certificate", "", garbage, pem(expired)[:200] + pem(expired)[260:], expired, not_ca,
-                issued, too_long):
+                issued, too_long, short_key):
         for ctype in (MF, CS):
             assert await install(st, bad, ctype) == "Rejected", bad
     assert stored(st) == []

@@ -3,8 +3,9 @@
 #   Accepted  stored (or already there as that type: installing it again changes nothing; the
 #             same root may be installed as both types)
 #   Rejected  not a certificate: not PEM, DER that does not parse, longer than the store takes
-#             (certstore.MAX_DER), expired by the central system's clock, or its type's store
-#             full (CertificateStoreMaxLength): nothing is stored
+#             (certstore.MAX_DER), not a self-issued CA, an RSA key under 2048 bits, expired by
+#             the central system's clock, a CentralSystemRootCertificate mbedtls cannot load,
+#             or its type's store full (CertificateStoreMaxLength): nothing is stored
 #   Failed    the flash would not take it
 # A CentralSystemRootCertificate is trusted from the next wss:// connection on, tried before
 # the older ones (certstore.candidates); none is dropped here: a rotation installs the new
@@ -53,6 +54,8 @@ def _check(t, der):
     x509.hash_data(c)
     if not c.ca:
         return "not a CA"
+    if c.key_type == "RSA" and not c.key[0] >> 2047:  # the whitepaper: RSA >= 2048 (no bit_length here)
+        return "RSA key under 2048 bits"
     if ocpp.clock_set and c.not_after < ocpp.now():
         return "expired"
     del c
