@@ -1,30 +1,31 @@
-# evse.ocpp.certstore: the certificate store on flash and the order a wss:// connection tries
-# its CAs in. The DER here is any bytes: the store keeps files, parsing is x509.py's (the OCPP
+# evse.ocpp.certstore: the certificate store on flash, and wstls: the order a wss:// connection
+# tries its CAs in. The DER here is any bytes: the store keeps files, parsing is x509.py's (the OCPP
 # tests install real certificates: tests/ocpp/test_certificates.py).
 import binascii
 import os
 
 from evse.ocpp import certstore as cs
+from evse.ocpp import wstls
 
 PEM = "-----BEGIN CERTIFICATE-----\n" + binascii.b2a_base64(b"\x30provisioned").decode() + "-----END CERTIFICATE-----\n"
 
 
 def fresh():
     try:
-        for e in os.listdir(cs.DIR):
-            os.remove(cs.DIR + "/" + e)
+        for e in os.listdir(wstls.STORE):
+            os.remove(wstls.STORE + e)
     except OSError:
         pass
 
 
 def test_the_provisioned_ca_alone_then_the_installed_newest_first():
     fresh()
-    assert cs.candidates(PEM) == ["P"]
-    assert cs.candidates(None) == [] and cs.candidates("not PEM") == []
+    assert wstls.cas(PEM) == ["P"]
+    assert wstls.cas(None) == [] and wstls.cas("not PEM") == []
     assert cs.add("C", b"\x30a") == "C1"
     assert cs.add("C", b"\x30b") == "C2"
     assert cs.add("M", b"\x30m") == "M1"  # a manufacturer root is no CA of the connection
-    assert cs.candidates(PEM) == ["C2", "C1", "P"]
+    assert wstls.cas(PEM) == ["C2", "C1", "P"]
     assert cs.read("C1") == b"\x30a" and cs.read("P", PEM) == b"\x30provisioned"
 
 
@@ -32,24 +33,24 @@ def test_the_ca_that_worked_last_comes_first_and_stays_remembered():
     fresh()
     cs.add("C", b"\x30a")
     cs.add("C", b"\x30b")
-    cs.verified_with("C1")
+    wstls.worked("C1")
     assert cs.in_use() == "C1"
-    assert cs.candidates(PEM) == ["C1", "C2", "P"]
-    cs.verified_with("P")
-    assert cs.candidates(PEM) == ["P", "C2", "C1"]
-    cs.verified_with("C9")  # gone since: tried nowhere
-    assert cs.candidates(PEM) == ["C2", "C1", "P"]
+    assert wstls.cas(PEM) == ["C1", "C2", "P"]
+    wstls.worked("P")
+    assert wstls.cas(PEM) == ["P", "C2", "C1"]
+    wstls.worked("C9")  # gone since: tried nowhere
+    assert wstls.cas(PEM) == ["C2", "C1", "P"]
 
 
 def test_a_deleted_provisioned_ca_is_marked_not_forgotten():
     fresh()
     cs.add("C", b"\x30a")
     cs.delete("P", PEM)
-    assert cs.candidates(PEM) == ["C1"]
+    assert wstls.cas(PEM) == ["C1"]
     assert cs.provisioned(PEM) is None
     # a CA provisioned later (config.json's ca_cert changed) is not the one deleted
     other = "-----BEGIN CERTIFICATE-----\n" + binascii.b2a_base64(b"\x30other").decode() + "-----END CERTIFICATE-----"
-    assert cs.candidates(other) == ["C1", "P"] and cs.provisioned(other) == b"\x30other"
+    assert wstls.cas(other) == ["C1", "P"] and cs.provisioned(other) == b"\x30other"
     cs.delete("C1")
     assert cs.names("C") == [] and cs.read("C1") is None
 
@@ -70,13 +71,13 @@ def test_the_store_is_bounded_per_type():
 def test_a_power_cuts_leftovers_are_ignored_then_removed():
     fresh()
     cs.add("C", b"\x30a")
-    with open(cs.DIR + "/C2.der.tmp", "wb") as f:
+    with open(wstls.STORE + "C2.der.tmp", "wb") as f:
         f.write(b"\x30half")  # written, never renamed: the power went
-    with open(cs.DIR + "/Cx.der", "wb") as f:
+    with open(wstls.STORE + "Cx.der", "wb") as f:
         f.write(b"junk")
     assert cs.names("C") == ["C1"]
     assert cs.add("C", b"\x30b") == "C2"
-    assert "C2.der.tmp" not in os.listdir(cs.DIR)
+    assert "C2.der.tmp" not in os.listdir(wstls.STORE)
     assert cs.read("C2") == b"\x30b"
 
 

@@ -8,7 +8,7 @@
 #             or its type's store full (CertificateStoreMaxLength): nothing is stored
 #   Failed    the flash would not take it
 # A CentralSystemRootCertificate is trusted from the next wss:// connection on, tried before
-# the older ones (certstore.candidates); none is dropped here: a rotation installs the new
+# the older ones (wstls.cas); none is dropped here: a rotation installs the new
 # root, the central system switches its certificate, and deletes the old root once the charger
 # is connected with the new one.
 from evse import drop
