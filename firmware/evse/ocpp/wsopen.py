@@ -125,10 +125,13 @@ async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_i
                 refused = e
                 log("ocpp", "ca", name, "refused", str(e))
                 continue
-            if name:
-                tls.worked(name)
-            else:
-                remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
+            try:
+                if name:
+                    tls.worked(name)
+                else:
+                    remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
+            except OSError:  # the flash: the connection is good all the same, the note is lost
+                pass
             return c
         if refused is None:
             raise ws.WSError("no CA certificate to verify " + url)
