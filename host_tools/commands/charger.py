@@ -308,3 +308,6 @@ def version():
 
 # `chargerctl charger certificates ...`: registers itself on the group above
 from host_tools.commands import charger_certificates  # noqa: E402,F401
+
+# `charger security-events` (a read, not an action: no token) lives in its own module
+from host_tools.commands import security_events as _security_events  # noqa: E402,F401

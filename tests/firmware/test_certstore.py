@@ -3,9 +3,16 @@
 # tests install real certificates: tests/ocpp/test_certificates.py).
 import binascii
 import os
+import sys
 
 from evse.ocpp import certstore as cs
 from evse.ocpp import wstls
+
+# The store is relative to the working folder (the board's flash root): a folder of this run's
+# own, under /tmp on the unix port, so that nothing lands in the source tree.
+HOME = ("/tmp/evse-ctest-" if sys.platform == "linux" else "ctest-") + binascii.hexlify(os.urandom(3)).decode()
+os.mkdir(HOME)
+os.chdir(HOME)
 
 PEM = "-----BEGIN CERTIFICATE-----\n" + binascii.b2a_base64(b"\x30provisioned").decode() + "-----END CERTIFICATE-----\n"
 
@@ -93,3 +100,11 @@ def test_hash_data_compares_hex_without_case_and_serial_without_leading_zeros():
     assert not cs.same(a, _with(a, serialNumber="f0"))
     assert not cs.same(a, _with(a, hashAlgorithm="SHA384"))
     assert cs.find(_with(a, hashAlgorithm="SHA512")) is None  # no such hash here: nothing matches
+
+
+def test_zz_the_run_leaves_nothing_behind():  # last: this file's folder removed
+    fresh()
+    for d in (wstls.STORE[:-1], "data"):
+        os.rmdir(d)
+    os.chdir("..")
+    os.rmdir(HOME)

@@ -17,11 +17,10 @@ clock_set = _EPOCH == 0
 # The module's state, one list (each object costs heap on a board): [0] the central system's time
 # minus ours, seconds (one clock per board); then the security events noticed where none can be
 # written (here, rpc.py), which the sender raises (operations/SecurityEventNotification.py):
-# [1] 2 until the boot's event is raised, then 1 while notifications are queued on flash
-# (security_events.py), else 0; [2] the clock's step, seconds (SettingSystemTime); [3]
+# [1] 1 while notifications may be queued on flash (security_events.py), else 0; [2] the clock's step, seconds (SettingSystemTime); [3]
 # MemoryErrors answered InternalError; [4] invalid CALLs since the last InvalidMessages event,
 # [5] the last one's error code, [6] the ticks_ms before which no InvalidMessages is written.
-state = [0, 2, 0, 0, 0, "", time.ticks_ms()]
+state = [0, 0, 0, 0, 0, "", time.ticks_ms()]
 
 
 def iso(t):

@@ -285,8 +285,8 @@ class ChargePoint:
             return True
         n = ocpp.state
         if n[1] or n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
-            # Security events: the boot's, what the clock and the RPC noted (InvalidMessages
-            # at most once a minute), the queued notifications, critical first
+            # Security events: what the clock and the RPC noted (InvalidMessages at most once
+            # a minute), the queued notifications, critical first
             if await load("SecurityEventNotification").send(self, rpc):
                 return True
         av = self.availability

@@ -1,17 +1,17 @@
 # SecurityEventNotification, sent by the charge point (security whitepaper ed. 2): the sender's
-# turn while evse.ocpp.state holds something (ChargePoint._send_one). The log
-# and the queue on flash are security_events.py's; here, per use:
-#   - the boot's event, at the first turn after BootNotification Accepted (evse.ocpp.state[1] 2, as
-#     evse.ocpp at start-up): StartupOfTheDevice, or nothing when the last event logged is the
-#     ResetOrReboot that Reset.py wrote before this boot (a power cut between that reboot and
-#     its Accepted costs the next power-up's StartupOfTheDevice: the log still ends with it);
+# turn while evse.ocpp.state says there is something (ChargePoint._send_one). The log and the
+# queues on flash are security_events.py's (the files and their format: its docstring); here,
+# per use:
 #   - what the clock and the RPC noted: a clock step over _STEP_S (SettingSystemTime, with the
 #     old and the new time), MemoryErrors answered InternalError (MemoryExhaustion), invalid
 #     CALLs (InvalidMessages: one line per _INVALID_S at most, with the count and the last
-#     error code: a hostile central system neither wears nor fills the flash with them);
-#   - the oldest queued notification, the critical ones before the others, removed once
+#     error code: a hostile central system neither wears nor fills the flash with them), each
+#     written by security_events.event(), loaded only then;
+#   - the oldest queued notification, the critical queue's before the other's, removed once
 #     answered. A CALLERROR answers it too: the central system will not take that one, and it
 #     must not block the queue. No answer raises on (the link is taken for dead, it stays).
+# Only this module is held during the CALL: a turn after the boot, when the heap is at its
+# fullest, holds ~1.3 KB of code (32-bit .mpy).
 import json
 import os
 import time
@@ -23,42 +23,28 @@ from evse.ocpp.rpc import CallError
 
 _STEP_S = const(60)  # a clock moved by more than this is SettingSystemTime
 _INVALID_S = const(60)  # at most one InvalidMessages line per this many seconds
+_QUEUES = const(("data/secq.jsonl", "data/secq2.jsonl"))  # critical, other: security_events.py
 
 
-def _last_logged(log_path):
-    """The type of the last whole line of the security log, None when there is none."""
-    last = None
-    try:
-        with open(log_path, "rb") as f:
-            f.seek(max(0, os.stat(log_path)[6] - 400))  # the longest line is ~380 bytes
-            for line in f:
-                if line.endswith(b"}\n"):
-                    last = line
-        return json.loads(last.decode())["type"] if last else None
-    except (OSError, ValueError, TypeError, KeyError, UnicodeError):
-        return None  # no log yet, or one unreadable: a start-up
-
-
-def _noted(cp, event):
-    n = ocpp.state
+def _noted(n):
+    from evse.ocpp.security_events import event
     step = n[2]
     n[2] = 0
     if not -_STEP_S <= step <= _STEP_S:
         t = ocpp.now()
-        event(cp, "SettingSystemTime", "from %s to %s" % (ocpp.iso(t - step), ocpp.iso(t)))
+        event(None, "SettingSystemTime", "from %s to %s" % (ocpp.iso(t - step), ocpp.iso(t)))
     if n[3]:
-        event(cp, "MemoryExhaustion", "%d CALL(s) answered InternalError: no heap" % n[3])
+        event(None, "MemoryExhaustion", "%d CALL(s) answered InternalError: no heap" % n[3])
         n[3] = 0
     if n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
-        event(cp, "InvalidMessages", "%d invalid CALL(s), the last answered %s" % (n[4], n[5]))
+        event(None, "InvalidMessages", "%d invalid CALL(s), the last answered %s" % (n[4], n[5]))
         n[4] = 0
         n[6] = time.ticks_add(time.ticks_ms(), _INVALID_S * 1000)
 
 
-def _next(path, critical):
-    """(offset, record) of the notification to send: the oldest critical one, else the oldest.
-    A torn or unreadable line is passed over (and dropped by the next rewrite)."""
-    first = None
+def first(path):
+    """(offset, record) of the oldest whole record in queue `path`, None when there is none. A
+    torn or unreadable line is passed over (and dropped by the next rewrite)."""
     try:
         f = open(path, "rb")
     except OSError:
@@ -74,18 +60,14 @@ def _next(path, critical):
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if type(rec) is not list or len(rec) != 3 or type(rec[0]) is not str:
-                continue
-            if " " + rec[0] + " " in critical:
+            if type(rec) is list and len(rec) == 3 and type(rec[0]) is str:
                 return at, rec
-            if first is None:
-                first = at, rec
-    return first
+    return None
 
 
-def _remove(path, at):
-    """The queue without its line at offset `at` (and torn lines), through a .tmp and a rename.
-    -> lines left."""
+def remove(path, at):
+    """Queue `path` without its line at offset `at` (nor torn lines), through a .tmp and a
+    rename; the file goes when nothing is left. -> lines left."""
     tmp = path + ".tmp"
     n = off = 0
     with open(path, "rb") as f, open(tmp, "wb") as out:
@@ -104,16 +86,14 @@ def _remove(path, at):
 
 async def send(cp, rpc):
     """The sender's turn: True when a notification was sent."""
-    from evse.ocpp import security_events as s
-    event = s.event  # event() drops the module: held here by this reference
     n = ocpp.state
-    if n[1] == 2:
-        n[1] = 1  # whatever a previous boot queued is looked at below
-        if _last_logged(s.LOG) != "ResetOrReboot":
-            event(cp, "StartupOfTheDevice", "power-up")
-    _noted(cp, event)
-    found = _next(s.QUEUE, s.CRITICAL) if n[1] else None
-    if found is None:
+    if n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
+        _noted(n)
+    for path in _QUEUES:
+        found = first(path) if n[1] else None
+        if found is not None:
+            break
+    else:
         n[1] = 0
         return False
     at, rec = found
@@ -124,5 +104,5 @@ async def send(cp, rpc):
         await cp.call(rpc, "SecurityEventNotification", payload)
     except CallError as e:
         log("security event refused", "type", rec[0], "error", e.code)
-    n[1] = 1 if _remove(s.QUEUE, at) else 0
+    remove(path, at)  # n[1] stays: the next turn looks again, and clears it if nothing is left
     return True

@@ -73,7 +73,7 @@ _ROUTES = const(
     "\nUpdateFirmware no"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
     "\nDeleteCertificate rare"
-    "\nExtendedTriggerMessage no"
+    "\nExtendedTriggerMessage rare"
     "\nGetInstalledCertificateIds rare"
     "\nGetLog no"
     "\nInstallCertificate rare"
