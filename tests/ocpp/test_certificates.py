@@ -345,10 +345,10 @@ async def test_ca_rotation_keeps_the_charger_online(tmp_path, firmware_lib, micr
     """A CA rotation (issue 15: "A new root CA is tried before the old one is dropped, so a
     rotation never strands a charger; deleting the CA in use is refused"): the central system
     installs a new CentralSystemRootCertificate, switches to a server certificate of it, and
-    deletes the old root: after the switch the charger's next handshake fails with the old root, it tries
-    the installed new root, connects and stays online; the new root is then the one in use
-    (deleting it Failed), the old one may go; after a power cut it connects with the new root
-    alone."""
+    deletes the old root. After the switch the charger's next handshake fails with the old
+    root, it tries the installed new root, connects and stays online; the new root is then the
+    one in use (deleting it Failed), the old one may go; after a power cut it connects with the
+    new root alone."""
     new_root = root("New CSMS root")
     station = TlsStation(tmp_path, firmware_lib, micropython, PROVISIONED)
     srv = station.server
