@@ -277,6 +277,27 @@ async def test_malformed_certificates_are_rejected_and_nothing_stored(st):
     assert stored(st) == []
 
 
+async def test_a_flash_that_will_not_store_it_is_failed(st):
+    """InstallCertificate.conf Failed: "The certificate is valid and correct, but there is
+    another reason the installation did not succeed." Here the store's folder cannot take a
+    file (a plain file where the folder should be, as a flash gone read-only or full does):
+    Failed, nothing half-written, and the next install, the flash fine again, is Accepted."""
+    folder = st.tmp / "data" / "certs"
+    aside = st.tmp / "data" / "certs.aside"
+    folder.rename(aside)
+    folder.write_text("not a folder")
+    c = root("Maker on a bad flash")[1]
+    try:
+        assert await install(st, c) == "Failed"
+        assert await ids(st, MF) == ("NotFound", None)
+    finally:
+        folder.unlink()
+        aside.rename(folder)
+    assert await install(st, c) == "Accepted"
+    assert await delete(st, host_hash(c)) == "Accepted"
+    assert stored(st) == []
+
+
 async def test_malformed_messages_get_their_callerror(st):
     """Each field of the three CALLs malformed: the CALLERROR its schema violation names (OCPP-J
     4.2.3), nothing stored or deleted."""
