@@ -3,12 +3,15 @@
 # the handshake uses (the URL, the accept key), so that none of it sits in the heap between
 # connections; the TLS set-up of a wss:// URL is in wstls.py, loaded only for one. ws.py passes
 # itself in (`ws`), so this module never imports it back.
+# The CAs of a wss:// connection are tried one per handshake (wstls.cas: why and in which order).
 import asyncio
 import binascii
 import hashlib
 import os
 
 from evse import drop
+from evse.files import remove
+from evse.log import log
 
 _MAX_HEADER_LINES = const(40)
 _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
@@ -35,8 +38,6 @@ def accept_key(key):
 
 async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     tls, host, port, path = parse_url(ws, url)
-    if tls and not cadata:
-        raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
         ctx = None
         if tls:
@@ -61,8 +62,10 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
             status = (await r.readline()).split(None, 2)
         except (OSError, ValueError) as e:
             # mbedtls refuses a certificate here, on the first write (ValueError or OSError)
-            raise ws.WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection",
-                                                           host, port, str(e).strip() or repr(e))) from None
+            f = ws.WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection",
+                                                         host, port, str(e).strip() or repr(e)))
+            f.untrusted = tls and isinstance(e, ValueError)  # verification: another CA may do
+            raise f from None
         if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
             raise ws.WSError("not an HTTP response from %s:%d" % (host, port))
         code = int(status[1])
@@ -98,7 +101,43 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
 
 async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     try:
-        return await asyncio.wait_for_ms(
-            _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
-    except asyncio.TimeoutError:
-        raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+        cas = (None,)
+        tls = None
+        if url.startswith("wss://"):
+            from evse.ocpp import wstls as tls  # dropped below, once the connection is open or failed
+            cas = tls.cas(cadata)
+            if not cas:
+                raise ws.WSError("wss:// needs a CA certificate (ca_cert or an installed "
+                                 "CentralSystemRootCertificate) to verify " + url)
+        refused = None
+        for name in cas:
+            ca = name and tls.read(name, cadata)
+            if name and not ca:  # deleted since
+                continue
+            try:
+                c = await asyncio.wait_for_ms(_handshake(
+                    ws, url, protocol, auth, ca, timeout_ms, max_frame, ping_interval), timeout_ms)
+            except asyncio.TimeoutError:
+                raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+            except ws.WSError as e:
+                if not getattr(e, "untrusted", False):
+                    raise
+                refused = e
+                log("ocpp", "ca", name, "refused", str(e))
+                continue
+            try:
+                if name:
+                    tls.worked(name)
+                else:
+                    remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
+            except OSError:  # the flash: the connection is good all the same, the note is lost
+                pass
+            return c
+        if refused is None:
+            raise ws.WSError("no CA certificate to verify " + url)
+        # No CA verifies the server's certificate (or every one is unreadable).
+        log("ocpp", "invalid central system certificate", url)
+        tls.refused(str(refused))
+        raise refused
+    finally:
+        drop("evse.ocpp.wstls")  # the one copy (_handshake imports it too): gone with the handshakes

@@ -72,11 +72,11 @@ _ROUTES = const(
     "\nGetDiagnostics rare"
     "\nUpdateFirmware rare"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
-    "\nDeleteCertificate no"
+    "\nDeleteCertificate rare"
     "\nExtendedTriggerMessage rare"
-    "\nGetInstalledCertificateIds no"
+    "\nGetInstalledCertificateIds rare"
     "\nGetLog rare"
-    "\nInstallCertificate no"
+    "\nInstallCertificate rare"
     "\nSignedUpdateFirmware no"
     "\nSecurityEventNotification rare cp"
     "\n")
