@@ -1,0 +1,253 @@
+"""Firmware bundles the backend serves, diagnostics files chargers upload to it, and what each
+charger said about both (FirmwareManagement, OCPP 1.6 section 6).
+
+    Transfers(store, clock, data_dir)
+      .record(identity, topic, kind, status, detail) -> seq   one event, waiters woken
+      .events(identity, topic, after) / await .wait(...)      the history, a long poll
+      .save_bundle(chunks) -> dict                            checked, stored by version+sha256
+      .bundle_path(name) / .bundles()
+      .diagnostics_refusal(identity, client, file_name)       why an upload is not taken
+      .save_diagnostics(identity, file_name, chunks) -> dict
+      .diagnostics_files(identity) / .diagnostics_path(identity, file_name)
+
+Events (table `charger_transfers`, a sequence shared by all chargers): topic `firmware` or
+`diagnostics`; kind `request` (an operator's UpdateFirmware or GetDiagnostics: status Accepted
+or NotSent, detail the location or fileName), `status` (the charger's FirmwareStatusNotification
+or DiagnosticsStatusNotification), `boot` (BootNotification's firmwareVersion, in detail) and
+`file` (a diagnostics upload received, detail its name).
+
+Files live in the data folder (`chargerctl backend --data-dir`, default beside the database):
+`firmware/<name>.bundle` and `diagnostics/<identity>/<fileName>`. Both are bounded in size, a
+charger keeps its last DIAGNOSTICS_KEEP uploads, and names are checked before any path is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from .bundle_check import BundleCheck, BundleError
+from .clock import iso
+from .store import Store
+
+BUNDLE_MAX_BYTES = 4 * 1024 * 1024  # today's bundle is a few hundred KB; the board takes 1 MB
+DIAGNOSTICS_MAX_BYTES = 1024 * 1024  # the board's log is rotated far below this
+DIAGNOSTICS_KEEP = 20  # files per charger; older ones are deleted
+# An upload is taken only from the charger's own address while a GetDiagnostics an operator
+# sent is recent: the URL is public on a LAN, and nobody else should fill this disk.
+DIAGNOSTICS_WINDOW_S = 3600.0
+EVENTS_MAX = 500  # per answer
+BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,32}-[0-9a-f]{16}\.bundle$")
+# OCPP gives no rule for fileName; ours is a plain file name that needs no quoting anywhere
+FILE_NAME = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z._-]{0,99}$")
+_CHUNK = 64 * 1024
+
+
+def _folder(identity: str) -> str:
+    """A charger's folder: its identity ([A-Za-z0-9._-]), never `.` or `..`."""
+    return "_" + identity if identity.startswith(".") else identity
+
+
+class TooLarge(Exception):
+    """More bytes than the limit (args: the limit)."""
+
+
+class Transfers:
+    def __init__(self, store: Store, clock: Callable[[], float], data_dir: str | Path):
+        self.store = store
+        self.clock = clock
+        self.data_dir = Path(data_dir)
+        self._changed: asyncio.Condition | None = None
+        store.db.executescript("""
+            CREATE TABLE IF NOT EXISTS charger_transfers (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                identity TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT,
+                detail TEXT,
+                at REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS charger_transfers_by_charger
+                ON charger_transfers (identity, topic, seq);
+            CREATE TABLE IF NOT EXISTS diagnostics_files (
+                identity TEXT NOT NULL,
+                file_name TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                PRIMARY KEY (identity, file_name)
+            );""")
+
+    # events ------------------------------------------------------------------------------
+    def record(self, identity: str, topic: str, kind: str, status: str | None = None,
+               detail: str | None = None) -> int:
+        seq = self.store.insert("charger_transfers", identity=identity, topic=topic, kind=kind,
+                                status=status, detail=detail, at=self.clock())
+        if self._changed is not None:
+            asyncio.get_running_loop().create_task(self._notify())
+        return seq
+
+    def set_status(self, seq: int, status: str, detail: str | None = None) -> None:
+        self.store.db.execute("UPDATE charger_transfers SET status = ?, detail = coalesce(?, "
+                              "detail) WHERE seq = ?", (status, detail, seq))
+
+    def last_seq(self) -> int:
+        row = self.store.one("SELECT max(seq) AS n FROM charger_transfers")
+        return int(row["n"] or 0) if row else 0
+
+    async def _notify(self) -> None:
+        condition = self._condition()
+        async with condition:
+            condition.notify_all()
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    def events(self, identity: str, topic: str, after: int = 0) -> list[dict]:
+        rows = self.store.all("SELECT seq, at, kind, status, detail FROM charger_transfers "
+                              "WHERE identity = ? AND topic = ? AND seq > ? ORDER BY seq "
+                              "LIMIT ?", identity, topic, after, EVENTS_MAX)
+        return [{"seq": r["seq"], "time": iso(r["at"]), "kind": r["kind"],
+                 "status": r["status"], "detail": r["detail"]} for r in rows]
+
+    async def wait(self, identity: str, topic: str, after: int, timeout: float) -> list[dict]:
+        """Events after `after`, waiting up to `timeout` seconds for the first one."""
+        found = self.events(identity, topic, after)
+        if found or timeout <= 0:
+            return found
+        condition = self._condition()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with condition:
+            while not (found := self.events(identity, topic, after)):
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(condition.wait(), left)
+                except TimeoutError:
+                    break
+        return found
+
+    # files -------------------------------------------------------------------------------
+    async def _receive(self, folder: Path, chunks: AsyncIterator[bytes], limit: int,
+                       each: Callable[[bytes], None]) -> tuple[Path, int, str]:
+        """The body into a temporary file in `folder`: (its path, size, sha256). TooLarge past
+        `limit` bytes; whatever `each` raises for a chunk; the file is gone on any error."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(limit)
+                    each(chunk)
+                    digest.update(chunk)
+                    f.write(chunk)
+            return Path(tmp), size, digest.hexdigest()
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    async def save_bundle(self, chunks: AsyncIterator[bytes]) -> dict:
+        """Checks and stores one bundle: {name, version, sha256, size, files}. BundleError
+        (not a bundle, damaged) or TooLarge; nothing is kept then. The same bundle uploaded
+        again gets the same name."""
+        check = BundleCheck()
+        folder = self.data_dir / "firmware"
+        tmp, size, sha = await self._receive(folder, chunks, BUNDLE_MAX_BYTES, check.feed)
+        try:
+            version = check.finish()
+        except BundleError:
+            tmp.unlink()
+            raise
+        name = f"evse-{version}-{sha[:16]}.bundle"
+        tmp.replace(folder / name)
+        return {"name": name, "version": version, "sha256": sha, "size": size,
+                "files": check.files}
+
+    def bundle_path(self, name: str) -> Path | None:
+        if not BUNDLE_NAME.match(name):
+            return None
+        path = self.data_dir / "firmware" / name
+        return path if path.is_file() else None
+
+    def bundle_version(self, name: str) -> str | None:
+        """The version in a stored bundle's name (evse-<version>-<sha>.bundle)."""
+        return name[len("evse-"):-len(".bundle")].rsplit("-", 1)[0] if self.bundle_path(name) \
+            else None
+
+    def bundles(self) -> list[dict]:
+        folder = self.data_dir / "firmware"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
+            if BUNDLE_NAME.match(path.name):
+                out.append({"name": path.name, "version": self.bundle_version(path.name),
+                            "size": path.stat().st_size})
+        return out
+
+    def diagnostics_refusal(self, identity: str, client: str | None, file_name: str,
+                            charger_address: str | None) -> tuple[int, str] | None:
+        """None when the upload may be taken; else (HTTP status, why)."""
+        if not FILE_NAME.match(file_name):
+            return 422, ("The file name must be 1..100 letters, digits and ._- (not starting "
+                         "with a dot).")
+        if charger_address is None or client != charger_address:
+            return 403, ("Diagnostics are taken only from the charger's own address while it "
+                         "is connected.")
+        row = self.store.one("SELECT status, detail, at FROM charger_transfers WHERE identity = "
+                             "? AND topic = 'diagnostics' AND kind = 'request' ORDER BY seq "
+                             "DESC LIMIT 1", identity)
+        if row is None or row["status"] != "Accepted" or \
+                self.clock() - row["at"] > DIAGNOSTICS_WINDOW_S:
+            return 403, ("No GetDiagnostics is pending for this charger (an operator starts "
+                         "one with actions/get-diagnostics).")
+        if row["detail"] and row["detail"] != file_name:
+            return 403, f"The charger announced the file {row['detail']!r}, not this one."
+        return None
+
+    async def save_diagnostics(self, identity: str, file_name: str,
+                               chunks: AsyncIterator[bytes]) -> dict:
+        folder = self.data_dir / "diagnostics" / _folder(identity)
+        tmp, size, sha = await self._receive(folder, chunks, DIAGNOSTICS_MAX_BYTES,
+                                             lambda chunk: None)
+        tmp.replace(folder / file_name)
+        now = self.clock()
+        self.store.db.execute(
+            "INSERT INTO diagnostics_files (identity, file_name, size, sha256, received_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(identity, file_name) DO UPDATE SET size = "
+            "excluded.size, sha256 = excluded.sha256, received_at = excluded.received_at",
+            (identity, file_name, size, sha, now))
+        for old in self.store.all("SELECT file_name FROM diagnostics_files WHERE identity = ? "
+                                  "ORDER BY received_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+                                  identity, DIAGNOSTICS_KEEP):
+            (folder / old["file_name"]).unlink(missing_ok=True)
+            self.store.db.execute("DELETE FROM diagnostics_files WHERE identity = ? AND "
+                                  "file_name = ?", (identity, old["file_name"]))
+        self.record(identity, "diagnostics", "file", "Received", file_name)
+        return {"file_name": file_name, "size": size, "sha256": sha, "received_at": iso(now)}
+
+    def diagnostics_files(self, identity: str) -> list[dict]:
+        return [{**r, "received_at": iso(r["received_at"])} for r in self.store.all(
+            "SELECT file_name, size, sha256, received_at FROM diagnostics_files WHERE "
+            "identity = ? ORDER BY received_at, rowid", identity)]
+
+    def diagnostics_path(self, identity: str, file_name: str) -> Path | None:
+        if not FILE_NAME.match(file_name) or self.store.one(
+                "SELECT 1 AS ok FROM diagnostics_files WHERE identity = ? AND file_name = ?",
+                identity, file_name) is None:
+            return None
+        path = self.data_dir / "diagnostics" / _folder(identity) / file_name
+        return path if path.is_file() else None
