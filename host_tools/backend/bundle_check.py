@@ -48,6 +48,8 @@ class BundleCheck:
         self.size += len(chunk)
         self._buf += chunk
         while self._buf:
+            if self._state == "done":
+                raise BundleError("bytes after the end line: the bundle is damaged")
             if self._state == "body":
                 take = memoryview(self._buf)[:self._left]
                 self._file.update(take)
@@ -81,8 +83,6 @@ class BundleCheck:
             text = line[:-1].decode("ascii")
         except UnicodeDecodeError:
             raise BundleError(self._where() + "a header line that is not ASCII text") from None
-        if self._state == "done":
-            raise BundleError("bytes after the end line: the bundle is damaged")
         if self._state == "head":
             if not line.startswith(MAGIC):
                 raise BundleError("not an evse-bundle 1 file: its first line must be "
@@ -124,7 +124,7 @@ class BundleCheck:
                               "damaged")
 
     def finish(self) -> str:
-        if self._state != "done" or self._buf:
+        if self._state != "done":
             if self._state == "head" and self.size == 0:
                 raise BundleError("the file is empty")
             if self._state == "head":

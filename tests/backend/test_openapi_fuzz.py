@@ -70,7 +70,7 @@ def test_fuzz_every_operation_without_server_errors(tmp_path):
 
             run()
         seen += 1
-    assert seen == 14  # the public API, the local payment step, the seven operator actions
+    assert seen == 16  # the public API, the local payment step, the nine operator actions
 
 
 def test_fuzz_start_against_a_live_backend_with_an_online_charger(tmp_path):

@@ -1,0 +1,515 @@
+"""Firmware updates and diagnostics through the backend (transfers.py, transfer_routes.py, the
+update-firmware and get-diagnostics actions), under uvicorn on 127.0.0.1, with a real OCPP 1.6
+charge point from the `ocpp` package as the charger (its schema checks on: what the backend
+sends must be valid UpdateFirmware and GetDiagnostics).
+
+OCPP 1.6 section 6.17 UpdateFirmware: "the Central System SHALL send an UpdateFirmware.req PDU
+to instruct the Charge Point to install new firmware. The PDU SHALL contain a date and time
+after which the Charge Point is allowed to retrieve the new firmware and the location from
+which the firmware can be downloaded." Section 6.6 GetDiagnostics: "The Central System can
+request a Charge Point for diagnostic information ... The Charge Point SHALL respond with a
+GetDiagnostics.conf stating the name of the file containing the diagnostic information that
+will be uploaded."
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+
+import httpx
+import pytest
+import pytest_asyncio
+import websockets
+from ocpp.exceptions import NotSupportedError
+from ocpp.routing import on
+from ocpp.v16 import call
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
+
+from host_tools.backend import transfers as transfers_module
+
+from .conftest import T0, FakeClock, Server, TestChargePoint, connect, until
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TOKEN = "op-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ACTIONS = "/api/v3/chargers/{}/actions/"
+
+
+def make_bundle(version: str = "0.2.0", files: dict[str, bytes] | None = None) -> bytes:
+    """An "evse-bundle 1" file as the firmware reads it (host_tools/bundle.py on branch
+    `install` builds real ones; this one only needs to be well-formed)."""
+    files = {"main.py": b"import evse.app\n", "lib/evse/app.mpy": bytes(range(256)) * 3} \
+        if files is None else files
+    out = bytearray(f"evse-bundle 1 {version}\n".encode())
+    for path, data in files.items():
+        out += f"{path} {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data
+    out += f"end {len(files)} {hashlib.sha256(out).hexdigest()}\n".encode()
+    return bytes(out)
+
+
+GOOD = make_bundle()
+
+
+class Charger(TestChargePoint):
+    """Answers UpdateFirmware ({}) and GetDiagnostics (fileName), or a CALLERROR when told."""
+
+    __test__ = False
+
+    def __init__(self, identity, ws):
+        super().__init__(identity, ws)
+        self.got: asyncio.Queue = asyncio.Queue()
+        self.error = False
+        self.file_name: str | None = "CP-1-diag-20260110T011432Z.txt"
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, **kw):
+        self.got.put_nowait(("UpdateFirmware", kw))
+        if self.error:
+            raise NotSupportedError(description="no FirmwareManagement")
+        return result.UpdateFirmware()
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, **kw):
+        self.got.put_nowait(("GetDiagnostics", kw))
+        if self.error:
+            raise NotSupportedError(description="no FirmwareManagement")
+        return result.GetDiagnostics(file_name=self.file_name)
+
+    def drain(self) -> list:
+        out = []
+        while not self.got.empty():
+            out.append(self.got.get_nowait())
+        return out
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(tmp_path_factory):
+    srv = Server(str(tmp_path_factory.mktemp("fw") / "backend.db"), FakeClock(),
+                 options={"operator_token": TOKEN, "call_timeout": 1.0,
+                          "rate_limits": {"actions": 100_000}})
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cp(server):
+    import tests.backend.conftest as conftest
+
+    real, conftest.TestChargePoint = conftest.TestChargePoint, Charger
+    try:
+        link = await connect(server)
+    finally:
+        conftest.TestChargePoint = real
+    yield link.cp
+    await link.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def http(server, cp):
+    cp.error = False
+    cp.file_name = "CP-1-diag-20260110T011432Z.txt"
+    cp.drain()
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+        yield client
+
+
+async def upload(http, data: bytes, headers: dict | None = None) -> httpx.Response:
+    return await http.post("/api/v3/firmware", content=data,
+                           headers=AUTH if headers is None else headers)
+
+
+async def act(http, action: str, body: object, identity: str = "CP-1",
+              headers: dict | None = None) -> httpx.Response:
+    return await http.post(ACTIONS.format(identity) + action, json=body,
+                           headers=AUTH if headers is None else headers)
+
+
+def stored(server) -> list[str]:
+    """Every file in the backend's firmware folder (temporary ones too)."""
+    folder = server.backend.central.transfers.data_dir / "firmware"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+def _requests():
+    return [("POST", "/api/v3/firmware", {"content": GOOD}),
+            ("GET", "/api/v3/firmware", {}),
+            ("GET", "/api/v3/chargers/CP-1/firmware", {}),
+            ("GET", "/api/v3/chargers/CP-1/diagnostics", {}),
+            ("GET", "/api/v3/chargers/CP-1/diagnostics/x.txt", {}),
+            ("POST", ACTIONS.format("CP-1") + "update-firmware", {"json": {"location":
+                                                                           "http://a/b"}}),
+            ("POST", ACTIONS.format("CP-1") + "get-diagnostics", {"json": {}})]
+
+
+@pytest.mark.parametrize(("method", "path", "kw"), _requests())
+@pytest.mark.parametrize("header", [None, f"Bearer {TOKEN}x", f"Basic {TOKEN}"])
+async def test_operator_calls_need_the_token(http, cp, server, method, path, kw, header):
+    before = stored(server)
+    r = await http.request(method, path, headers={"Authorization": header} if header else {},
+                           **kw)
+    assert r.status_code == 401, r.text
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert cp.drain() == [] and stored(server) == before
+
+
+async def test_without_an_operator_token_they_are_off(tmp_path):
+    srv = Server(str(tmp_path / "db"), FakeClock())
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.base) as http:
+            for method, path, kw in _requests():
+                r = await http.request(method, path, headers=AUTH, **kw)
+                assert r.status_code == 403, (path, r.text)
+    finally:
+        await srv.stop()
+
+
+# --- bundles ----------------------------------------------------------------------------------
+
+async def test_a_bundle_is_stored_by_version_and_sha256_and_served_with_its_length(http, server):
+    r = await upload(http, GOOD)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    sha = hashlib.sha256(GOOD).hexdigest()
+    assert body == {"name": f"evse-0.2.0-{sha[:16]}.bundle", "version": "0.2.0", "sha256": sha,
+                    "size": len(GOOD), "files": 2, "url": f"/firmware/evse-0.2.0-{sha[:16]}.bundle"}
+    again = await upload(http, GOOD)
+    assert again.json()["name"] == body["name"]  # the same bundle, the same name
+    # the charger's download: public, no token, Content-Length set
+    got = await http.get(body["url"])
+    assert got.status_code == 200
+    assert got.content == GOOD and got.headers["content-length"] == str(len(GOOD))
+    listed = (await http.get("/api/v3/firmware", headers=AUTH)).json()["data"]
+    assert {"name": body["name"], "version": "0.2.0", "size": len(GOOD)} in listed
+    assert not [n for n in stored(server) if n.startswith(".")]  # no temporary file left
+
+
+def _damaged() -> dict[str, tuple[bytes, str]]:
+    good = GOOD
+    header_end = good.index(b"\n") + 1
+    body_at = good.index(b"import evse")
+    return {
+        "empty": (b"", "empty"),
+        "text": (b"hello world\n", "not an evse-bundle 1 file"),
+        "zip": (b"PK\x03\x04" + bytes(500), "not an evse-bundle 1 file"),
+        "format 2": (good.replace(b"evse-bundle 1", b"evse-bundle 2", 1),
+                     "not an evse-bundle 1 file"),
+        "no version": (b"evse-bundle 1 \n" + good[header_end:], "version"),
+        "version with a slash": (good.replace(b"0.2.0", b"0.2/0", 1), "version"),
+        "header only": (good[:header_end], "truncated"),
+        "truncated in a file": (good[:body_at + 5], "truncated"),
+        "truncated before end": (good[:good.rindex(b"end ")], "truncated"),
+        "end line cut": (good[:-10], "truncated"),
+        "a file's byte changed": (good[:body_at] + b"X" + good[body_at + 1:],
+                                  "sha256 of main.py"),
+        "whole sha256 wrong": (good[:-65] + b"0" * 64 + b"\n", "sha256 of the whole bundle"),
+        "count wrong": (good.replace(b"end 2 ", b"end 3 "), "counts 3"),
+        "bytes after the end": (good + b"x", "after the end line"),
+        "path with ..": (make_bundle(files={"../boot.py": b"x"}), "relative board path"),
+        "absolute path": (make_bundle(files={"/main.py": b"x"}), "relative board path"),
+        "size not a number": (good.replace(b"main.py 16 ", b"main.py sixteen ", 1),
+                              "neither a file header"),
+        "a line too long": (b"evse-bundle 1 " + b"9" * 300 + b"\n", "longer than 200"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_damaged()))
+async def test_a_file_that_is_not_a_good_bundle_is_refused_and_not_kept(http, server, case):
+    data, why = _damaged()[case]
+    before = stored(server)
+    r = await upload(http, data)
+    assert r.status_code == 422, r.text
+    assert why in r.json()["message"], r.json()
+    assert r.json()["errors"]["bundle"]
+    assert stored(server) == before
+
+
+async def test_a_bundle_too_large_is_413(http, server, monkeypatch):
+    monkeypatch.setattr(transfers_module, "BUNDLE_MAX_BYTES", len(GOOD) - 1)
+    before = stored(server)
+
+    async def body():  # streamed, no Content-Length: the limit holds while reading
+        yield GOOD[:100]
+        yield GOOD[100:]
+
+    r = await http.post("/api/v3/firmware", content=body(), headers=AUTH)
+    assert r.status_code == 413, r.text
+    assert stored(server) == before
+
+
+@pytest.mark.parametrize("name", ["nope.bundle", "evse-0.2.0-0000000000000000.bundle",
+                                  "..%2Fbackend.db", "%2E%2E"])
+async def test_an_unknown_bundle_is_404(http, name):
+    r = await http.get(f"/firmware/{name}")
+    assert r.status_code == 404
+
+
+# --- update-firmware --------------------------------------------------------------------------
+
+def _bad_update_bodies():
+    return [
+        ({}, "bundle", "required when location"),
+        ({"bundle": "x", "location": "http://a/b"}, "bundle", "prohibits"),
+        ({"bundle": "evse-9.9.9-0000000000000000.bundle"}, "bundle", "upload it first"),
+        ({"bundle": 7}, "bundle", "upload it first"),
+        ({"location": "ftp://host/fw.bundle"}, "location", "http:// or https://"),
+        ({"location": "http://"}, "location", "http:// or https://"),
+        ({"location": "http://a b/c"}, "location", "http:// or https://"),
+        ({"location": ["http://a/b"]}, "location", "http:// or https://"),
+        ({"location": "http://a/" + "x" * 600}, "location", "512"),
+        ({"location": "http://a/b", "retrieve_date": "tomorrow"}, "retrieve_date", "offset"),
+        ({"location": "http://a/b", "retrieve_date": "2026-01-10T14:30:00"}, "retrieve_date",
+         "offset"),
+        ({"location": "http://a/b", "retrieve_date": 5}, "retrieve_date", "offset"),
+        ({"location": "http://a/b", "retrieve_date": "2027-01-10T14:30:00Z"}, "retrieve_date",
+         "30 days"),
+        ({"location": "http://a/b", "retries": -1}, "retries", "between 0 and 10"),
+        ({"location": "http://a/b", "retries": 11}, "retries", "between 0 and 10"),
+        ({"location": "http://a/b", "retries": "3"}, "retries", "integer"),
+        ({"location": "http://a/b", "retries": True}, "retries", "integer"),
+        ({"location": "http://a/b", "retry_interval": 0}, "retry_interval", "between 1 and"),
+        ({"location": "http://a/b", "retry_interval": 86401}, "retry_interval", "between 1"),
+        ({"location": "http://a/b", "retry_interval": 2.5}, "retry_interval", "integer"),
+    ]
+
+
+@pytest.mark.parametrize(("body", "field", "said"), _bad_update_bodies())
+async def test_update_firmware_names_every_bad_field(http, cp, body, field, said):
+    r = await act(http, "update-firmware", body)
+    assert r.status_code == 422, r.text
+    assert said in " ".join(r.json()["errors"][field]), r.json()
+    assert cp.drain() == []
+
+
+async def test_update_firmware_of_an_unknown_or_offline_charger(http, cp):
+    body = {"location": "http://127.0.0.1/fw.bundle"}
+    assert (await act(http, "update-firmware", body, identity="CP-NONE")).status_code == 404
+    r = await act(http, "update-firmware", body, identity="CP-PRIV")  # known, not connected
+    assert r.status_code == 400 and "offline" in r.json()["message"]
+    r = await act(http, "get-diagnostics", {}, identity="CP-PRIV")
+    assert r.status_code == 400
+    assert cp.drain() == []
+
+
+async def events(http, topic: str, after: int = 0, wait: float = 0) -> dict:
+    r = await http.get(f"/api/v3/chargers/CP-1/{topic}",
+                       params={"after": after, "wait": wait}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_tc_044_1_update_firmware_sends_the_bundle_url_and_records_each_status(
+        http, cp, server):
+    """TC_044_1: "the Charge Point SHALL send a FirmwareStatusNotification.req PDU ... to
+    inform the Central System about the progress of the downloading and installation of a
+    firmware update" - each one is kept, in order, and the version of the next boot."""
+    name = (await upload(http, GOOD)).json()["name"]
+    r = await act(http, "update-firmware", {"bundle": name, "retries": 2, "retry_interval": 30,
+                                            "retrieve_date": "2026-01-10T02:00:00+01:00"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["status"] == "Accepted" and answer["version"] == "0.2.0"
+    assert answer["location"] == f"{server.base}/firmware/{name}"
+    action, payload = await asyncio.wait_for(cp.got.get(), 2)
+    assert action == "UpdateFirmware"
+    assert payload == {"location": answer["location"], "retries": 2, "retry_interval": 30,
+                       "retrieve_date": "2026-01-10T01:00:00.000Z"} == {
+        **payload, "retrieve_date": answer["retrieve_date"]}
+    # the charger downloads from the location it was given: this very backend
+    async with httpx.AsyncClient() as charger_http:
+        got = await charger_http.get(payload["location"])
+    assert got.content == GOOD
+
+    after = answer["after"]
+    waiting = asyncio.create_task(events(http, "firmware", after, wait=5))
+    await asyncio.sleep(0.1)
+    seen = (await events(http, "firmware", after))["data"]["events"]
+    assert [(e["kind"], e["status"]) for e in seen] == [("request", "Accepted")]
+    first = seen[0]["seq"]
+    for status in ("Downloading", "Downloaded", "Installing"):
+        await cp.call(call.FirmwareStatusNotification(status=status))
+    woke = await asyncio.wait_for(waiting, 5)  # the long poll answered at the first event
+    assert woke["data"]["events"][0]["kind"] == "request"
+    await cp.call(call.BootNotification(charge_point_model="Virtual", charge_point_vendor="Test",
+                                        firmware_version="0.2.0"))
+    await cp.call(call.FirmwareStatusNotification(status="Installed"))
+    doc = await events(http, "firmware", after)
+    assert doc["data"]["firmware_version"] == "0.2.0" and doc["data"]["online"] is True
+    assert [(e["kind"], e["status"], e["detail"]) for e in doc["data"]["events"]] == [
+        ("request", "Accepted", answer["location"]), ("status", "Downloading", None),
+        ("status", "Downloaded", None), ("status", "Installing", None),
+        ("boot", None, "0.2.0"), ("status", "Installed", None)]
+    assert doc["last_seq"] == doc["data"]["events"][-1]["seq"]
+    assert (await events(http, "firmware", doc["last_seq"]))["data"]["events"] == []
+    assert first == after + 1
+
+
+async def test_a_charger_without_firmware_management_is_502_and_the_request_not_sent(http, cp):
+    cp.error = True
+    r = await act(http, "update-firmware", {"location": "http://127.0.0.1:1/fw.bundle"})
+    assert r.status_code == 502, r.text
+    assert r.json()["ocpp_error"]["code"] == "NotSupported"
+    last = (await events(http, "firmware"))["data"]["events"][-1]
+    assert (last["kind"], last["status"]) == ("request", "NotSent")
+
+
+# --- get-diagnostics --------------------------------------------------------------------------
+
+def _bad_diagnostics_bodies():
+    return [
+        ({"start_time": "yesterday"}, "start_time", "offset"),
+        ({"stop_time": 17}, "stop_time", "offset"),
+        ({"start_time": "2026-01-10T02:00:00Z", "stop_time": "2026-01-10T01:00:00Z"},
+         "stop_time", "after start time"),
+        ({"start_time": "2026-01-10T02:00:00Z", "stop_time": "2026-01-10T02:00:00Z"},
+         "stop_time", "after start time"),
+        ({"retries": 99}, "retries", "between 0 and 10"),
+        ({"retries": None, "retry_interval": "60"}, "retry_interval", "integer"),
+    ]
+
+
+@pytest.mark.parametrize(("body", "field", "said"), _bad_diagnostics_bodies())
+async def test_get_diagnostics_names_every_bad_field(http, cp, body, field, said):
+    r = await act(http, "get-diagnostics", body)
+    assert r.status_code == 422, r.text
+    assert said in " ".join(r.json()["errors"][field]), r.json()
+    assert cp.drain() == []
+
+
+async def get_diagnostics(http, cp, body=None) -> dict:
+    r = await act(http, "get-diagnostics", body or {})
+    assert r.status_code == 200, r.text
+    action, payload = await asyncio.wait_for(cp.got.get(), 2)
+    assert action == "GetDiagnostics"
+    return {**r.json(), "sent": payload}
+
+
+async def test_tc_045_1_get_diagnostics_receives_the_upload_and_serves_it(http, cp, server):
+    """TC_045_1: "Central System sends a GetDiagnostics.req ... Charge Point responds with a
+    GetDiagnostics.conf with a fileName ... sends DiagnosticsStatusNotification.req with status
+    Uploading ... Uploaded"."""
+    answer = await get_diagnostics(http, cp, {"start_time": "2026-01-10T00:00:00Z",
+                                              "retries": 1, "retry_interval": 10})
+    location = f"{server.base}/diagnostics/CP-1"
+    assert answer["location"] == location and answer["file_name"] == cp.file_name
+    assert answer["sent"] == {"location": location, "start_time": "2026-01-10T00:00:00.000Z",
+                              "retries": 1, "retry_interval": 10}
+    await cp.call(call.DiagnosticsStatusNotification(status="Uploading"))
+    text = b"version 0.1.0\nuptime 42\n" * 100
+    put = await http.put(f"{location}/{cp.file_name}", content=text)
+    assert put.status_code == 201, put.text
+    assert put.json()["size"] == len(text)
+    await cp.call(call.DiagnosticsStatusNotification(status="Uploaded"))
+    doc = await events(http, "diagnostics", answer["after"])
+    assert [(e["kind"], e["status"]) for e in doc["data"]["events"]] == [
+        ("request", "Accepted"), ("status", "Uploading"), ("file", "Received"),
+        ("status", "Uploaded")]
+    files = doc["data"]["files"]
+    assert files[-1]["file_name"] == cp.file_name and files[-1]["size"] == len(text)
+    got = await http.get(f"/api/v3/chargers/CP-1/diagnostics/{cp.file_name}", headers=AUTH)
+    assert got.status_code == 200 and got.content == text
+
+
+async def test_diagnostics_are_taken_only_as_announced_from_the_charger(http, cp, server):
+    await get_diagnostics(http, cp)
+    base = f"{server.base}/diagnostics"
+    # another file name than the charger announced
+    assert (await http.put(f"{base}/CP-1/other.txt", content=b"x")).status_code == 403
+    # not a plain file name
+    assert (await http.put(f"{base}/CP-1/.hidden", content=b"x")).status_code == 422
+    # an unknown charger, one that is not connected
+    assert (await http.put(f"{base}/CP-NONE/{cp.file_name}", content=b"x")).status_code == 404
+    assert (await http.put(f"{base}/CP-PRIV/{cp.file_name}", content=b"x")).status_code == 403
+    # from another address than the charger's connection (127.0.0.2 is loopback too)
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(transport=transport) as other:
+        r = await other.put(f"{base}/CP-1/{cp.file_name}", content=b"x")
+    assert r.status_code == 403 and "own address" in r.json()["message"]
+    # too large
+    limit = transfers_module.DIAGNOSTICS_MAX_BYTES
+    r = await http.put(f"{base}/CP-1/{cp.file_name}", content=b"x" * (limit + 1))
+    assert r.status_code == 413
+    # and an hour after the request, nothing more
+    server.clock.advance(transfers_module.DIAGNOSTICS_WINDOW_S + 1)
+    try:
+        r = await http.put(f"{base}/CP-1/{cp.file_name}", content=b"x")
+        assert r.status_code == 403 and "pending" in r.json()["message"]
+    finally:
+        server.clock.t = T0
+    names = [f["file_name"] for f in (await events(http, "diagnostics"))["data"]["files"]]
+    assert "other.txt" not in names and ".hidden" not in names
+
+
+async def test_a_refused_get_diagnostics_opens_no_upload(http, cp, server):
+    cp.error = True
+    r = await act(http, "get-diagnostics", {})
+    assert r.status_code == 502
+    put = await http.put(f"{server.base}/diagnostics/CP-1/{cp.file_name}", content=b"x")
+    assert put.status_code == 403
+
+
+async def test_a_charger_keeps_its_last_twenty_diagnostics(http, cp, server):
+    for n in range(transfers_module.DIAGNOSTICS_KEEP + 2):
+        cp.file_name = f"diag-{n:02}.txt"
+        await get_diagnostics(http, cp)
+        r = await http.put(f"{server.base}/diagnostics/CP-1/{cp.file_name}", content=b"%d" % n)
+        assert r.status_code == 201, r.text
+        server.clock.advance(1)
+    server.clock.t = T0
+    files = [f["file_name"] for f in (await events(http, "diagnostics"))["data"]["files"]]
+    assert len(files) == transfers_module.DIAGNOSTICS_KEEP
+    assert files[-1] == f"diag-{transfers_module.DIAGNOSTICS_KEEP + 1:02}.txt"
+    assert "diag-00.txt" not in files
+    gone = await http.get("/api/v3/chargers/CP-1/diagnostics/diag-00.txt", headers=AUTH)
+    assert gone.status_code == 404
+    folder = server.backend.central.transfers.data_dir / "diagnostics" / "CP-1"
+    assert len(list(folder.iterdir())) == transfers_module.DIAGNOSTICS_KEEP
+
+
+async def test_get_diagnostics_without_a_file_answers_a_null_file_name(http, cp):
+    cp.file_name = None
+    answer = await get_diagnostics(http, cp)
+    assert answer["file_name"] is None and answer["status"] == "Accepted"
+
+
+async def test_the_url_given_to_the_charger_is_the_host_it_connected_to(http, server):
+    """An ESP32 on the LAN reaches the backend at the PC's LAN address, not at 127.0.0.1 or
+    0.0.0.0: the location is built on the Host its WebSocket request named."""
+    ws = await websockets.connect(f"ws://localhost:{server.port}/ocpp/CP-KEY",
+                                  subprotocols=["ocpp1.6"], open_timeout=5,
+                                  additional_headers={"Authorization": "Basic " + base64.b64encode(
+                                      b"CP-KEY:0123456789abcdef0123").decode()})
+    try:
+        await until(lambda: _connected(server, "CP-KEY"))
+        assert server.backend.central.connections["CP-KEY"].base_url == \
+            f"http://localhost:{server.port}"
+    finally:
+        await ws.close()
+
+
+async def _connected(server, identity):
+    return identity in server.backend.central.connections
+
+
+async def test_the_events_stay_after_a_restart(tmp_path):
+    """What a charger said is in SQLite, as everything else the backend knows."""
+    from host_tools.backend import create_app
+    from host_tools.backend.config import parse_chargers
+
+    from .conftest import CHARGERS
+
+    app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock())
+    app.state.backend.central.transfers.record("CP-1", "firmware", "status", "Installed")
+    app.state.backend.store.close()
+    app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock())
+    got = app.state.backend.central.transfers.events("CP-1", "firmware")
+    assert [e["status"] for e in got] == ["Installed"]
+    assert json.dumps(got)
