@@ -17,8 +17,9 @@ import hashlib
 import re
 
 MAGIC = b"evse-bundle 1 "
-# a version is part of the stored bundle's name and of a URL: keep it to what both take as is
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,31}$")
+# BootNotification's firmwareVersion is a CiString50; `chargerctl bundle` takes printable
+# ASCII without spaces (host_tools/bundle.py check_version), and so do we
+VERSION = re.compile(r"^[!-~]{1,50}$")
 _PATH = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_./-]{0,127}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_LINE = 200  # the firmware refuses a longer header line; so do we
@@ -89,8 +90,8 @@ class BundleCheck:
                                   "'evse-bundle 1 <version>' (make one with `chargerctl bundle`)")
             version = text[len(MAGIC):]
             if not VERSION.match(version):
-                raise BundleError(f"the version {version!r} is not 1..32 letters, digits and "
-                                  "._+- (starting with a letter or digit)")
+                raise BundleError(f"the version {version!r} is not 1..50 printable "
+                                  "characters without spaces")
             self.version = version
             self._whole.update(line)
             self._state = "line"

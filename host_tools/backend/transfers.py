@@ -42,7 +42,8 @@ DIAGNOSTICS_KEEP = 20  # files per charger; older ones are deleted
 # sent is recent: the URL is public on a LAN, and nobody else should fill this disk.
 DIAGNOSTICS_WINDOW_S = 3600.0
 EVENTS_MAX = 500  # per answer
-BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,32}-[0-9a-f]{16}\.bundle$")
+BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,50}-[0-9a-f]{16}\.bundle$")
+_UNSAFE = re.compile(r"[^0-9A-Za-z._+-]")  # in a version, for the name: a URL and a file name
 # OCPP gives no rule for fileName; ours is a plain file name that needs no quoting anywhere
 FILE_NAME = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z._-]{0,99}$")
 _CHUNK = 64 * 1024
@@ -171,7 +172,7 @@ class Transfers:
         except BundleError:
             tmp.unlink()
             raise
-        name = f"evse-{version}-{sha[:16]}.bundle"
+        name = f"evse-{_UNSAFE.sub('_', version)}-{sha[:16]}.bundle"
         tmp.replace(folder / name)
         return {"name": name, "version": version, "sha256": sha, "size": size,
                 "files": check.files}
@@ -183,9 +184,13 @@ class Transfers:
         return path if path.is_file() else None
 
     def bundle_version(self, name: str) -> str | None:
-        """The version in a stored bundle's name (evse-<version>-<sha>.bundle)."""
-        return name[len("evse-"):-len(".bundle")].rsplit("-", 1)[0] if self.bundle_path(name) \
-            else None
+        """The version a stored bundle's first line gives (the name may have it escaped)."""
+        path = self.bundle_path(name)
+        if path is None:
+            return None
+        with path.open("rb") as f:
+            head = f.readline(256)
+        return head[len(b"evse-bundle 1 "):].rstrip(b"\n").decode("ascii", "replace")
 
     def bundles(self) -> list[dict]:
         folder = self.data_dir / "firmware"

@@ -313,3 +313,15 @@ def test_help_explains_and_lists_the_exit_codes(sub):
     assert proc.returncode == 0
     assert "Exit codes:" in proc.stdout and " 30  " in proc.stdout and " 31  " in proc.stdout
     assert "Examples:" in proc.stdout
+
+
+def test_a_bundle_from_chargerctl_bundle_goes_through_as_is(rig, cp, tmp_path):
+    """Today's firmware as `chargerctl bundle` makes it (branch `install`): the same check here
+    and in the backend takes it, and the charger downloads exactly that file."""
+    pytest.importorskip("host_tools.bundle", reason="needs branch `install`")
+    path = tmp_path / "today.bundle"
+    made = chargerctl("bundle", "--version", VERSION, "-o", path, timeout=120)
+    assert made.returncode == 0, made.stderr
+    proc = rig.cli("update", path)
+    assert proc.returncode == Exit.OK, proc.stderr
+    assert cp.downloaded == path.read_bytes()
