@@ -18,6 +18,8 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
+from pathlib import Path
 
 import httpx
 import pytest
@@ -190,6 +192,8 @@ async def test_a_bundle_is_stored_by_version_and_sha256_and_served_with_its_leng
     listed = (await http.get("/api/v3/firmware", headers=AUTH)).json()["data"]
     assert {"name": body["name"], "version": "0.2.0", "size": len(GOOD)} in listed
     assert not [n for n in stored(server) if n.startswith(".")]  # no temporary file left
+    # the data folder's default: beside the database, named after it
+    assert server.backend.central.transfers.data_dir == Path(server.db).with_name("backend-files")
 
 
 async def test_a_version_is_kept_as_given_and_escaped_in_the_name(http):
@@ -533,3 +537,49 @@ async def test_the_events_stay_after_a_restart(tmp_path):
     got = app.state.backend.central.transfers.events("CP-1", "firmware")
     assert [e["status"] for e in got] == ["Installed"]
     assert json.dumps(got)
+
+
+async def test_the_backend_command_stores_files_in_its_data_dir(tmp_path):
+    """`chargerctl backend --data-dir DIR`: bundles go to DIR/firmware; a file is refused."""
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from host_tools.backend.cli import backend
+
+    from .conftest import CHARGERS, free_port
+
+    chargers = tmp_path / "chargers.json"
+    chargers.write_text(json.dumps(CHARGERS))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    refused = CliRunner().invoke(backend, ["--chargers", str(chargers), "--data-dir",
+                                           str(not_a_dir)])
+    assert refused.exit_code == 2 and "--data-dir" in refused.output
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", "backend", "--port", str(port), "--db",
+         str(tmp_path / "b.db"), "--chargers", str(chargers), "--data-dir",
+         str(tmp_path / "files")], env={**os.environ,
+                                         "CHARGERCTL_OPERATOR_TOKEN": TOKEN},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/api/v3/firmware", content=GOOD,
+                               headers=AUTH, timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "backend did not start"
+                time.sleep(0.1)
+        assert r.status_code == 201, r.text
+        assert (tmp_path / "files" / "firmware" / r.json()["name"]).read_bytes() == GOOD
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert f"event=firmware.stored name={r.json()['name']} version=0.2.0" in err
+    assert TOKEN not in err
