@@ -389,7 +389,8 @@ def _transfer(identity: str, api: str, token: str | None, as_json: bool, work) -
 @click.option("--retry-interval", type=click.IntRange(1, 86400), default=None, metavar="S",
               help="Seconds between download attempts.")
 @click.option("--at", "retrieve_date", default=None, callback=_until, metavar="TIME",
-              help="Download not before TIME, ISO 8601 (default now; no offset: local time).")
+              help="Download not before TIME, ISO 8601 (default now; no offset: local time). "
+                   "--timeout counts from now: add the wait to it.")
 def update(identity: str, api: str, token: str | None, as_json: bool, bundle: str,
            timeout: float, retries: int | None, retry_interval: int | None,
            retrieve_date: str | None) -> None:

@@ -325,3 +325,32 @@ def test_a_bundle_from_chargerctl_bundle_goes_through_as_is(rig, cp, tmp_path):
     proc = rig.cli("update", path)
     assert proc.returncode == Exit.OK, proc.stderr
     assert cp.downloaded == path.read_bytes()
+
+
+def test_on_a_terminal_update_shows_its_progress(rig, cp, bundle):
+    """stderr on a pseudo-terminal: the spinner runs (rich) and the status lines still come."""
+    import os
+    import pty
+    import subprocess
+
+    main, sub = pty.openpty()
+    try:
+        proc = subprocess.Popen([*CHARGERCTL, "charger", "update", "--charger", "CP-1", "--api",
+                                 rig.api, "--token", TOKEN, str(bundle)],
+                                stdout=subprocess.PIPE, stderr=sub, text=True)
+        os.close(sub)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(main)
+    assert proc.returncode == Exit.OK, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert "Downloading" in text and "Installed" in text and "CP-1 runs 0.2.0" in out
