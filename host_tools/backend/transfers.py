@@ -42,6 +42,7 @@ DIAGNOSTICS_KEEP = 20  # files per charger; older ones are deleted
 # sent is recent: the URL is public on a LAN, and nobody else should fill this disk.
 DIAGNOSTICS_WINDOW_S = 3600.0
 EVENTS_MAX = 500  # per answer
+EVENTS_KEEP = 1000  # per charger and topic; older ones are deleted (a charger in a boot loop)
 BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,50}-[0-9a-f]{16}\.bundle$")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._+-]")  # in a version, for the name: a URL and a file name
 # OCPP gives no rule for fileName; ours is a plain file name that needs no quoting anywhere
@@ -90,6 +91,11 @@ class Transfers:
                detail: str | None = None) -> int:
         seq = self.store.insert("charger_transfers", identity=identity, topic=topic, kind=kind,
                                 status=status, detail=detail, at=self.clock())
+        if seq % 100 == 0:  # now and then is enough to keep each history bounded
+            self.store.db.execute(
+                "DELETE FROM charger_transfers WHERE identity = ? AND topic = ? AND seq <= "
+                "(SELECT seq FROM charger_transfers WHERE identity = ? AND topic = ? ORDER BY "
+                "seq DESC LIMIT 1 OFFSET ?)", (identity, topic, identity, topic, EVENTS_KEEP))
         if self._changed is not None:
             asyncio.get_running_loop().create_task(self._notify())
         return seq
@@ -113,9 +119,15 @@ class Transfers:
         return self._changed
 
     def events(self, identity: str, topic: str, after: int = 0) -> list[dict]:
-        rows = self.store.all("SELECT seq, at, kind, status, detail FROM charger_transfers "
-                              "WHERE identity = ? AND topic = ? AND seq > ? ORDER BY seq "
-                              "LIMIT ?", identity, topic, after, EVENTS_MAX)
+        """The first EVENTS_MAX events after `after`; for `after` 0 the latest EVENTS_MAX."""
+        if after > 0:
+            rows = self.store.all("SELECT seq, at, kind, status, detail FROM charger_transfers "
+                                  "WHERE identity = ? AND topic = ? AND seq > ? ORDER BY seq "
+                                  "LIMIT ?", identity, topic, after, EVENTS_MAX)
+        else:
+            rows = self.store.all("SELECT * FROM (SELECT seq, at, kind, status, detail FROM "
+                                  "charger_transfers WHERE identity = ? AND topic = ? ORDER BY "
+                                  "seq DESC LIMIT ?) ORDER BY seq", identity, topic, EVENTS_MAX)
         return [{"seq": r["seq"], "time": iso(r["at"]), "kind": r["kind"],
                  "status": r["status"], "detail": r["detail"]} for r in rows]
 

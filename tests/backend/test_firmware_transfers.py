@@ -523,6 +523,29 @@ async def _connected(server, identity):
     return identity in server.backend.central.connections
 
 
+async def test_the_history_is_bounded_and_the_latest_comes_first(tmp_path, monkeypatch):
+    from host_tools.backend import create_app
+    from host_tools.backend.config import parse_chargers
+
+    from .conftest import CHARGERS
+
+    monkeypatch.setattr(transfers_module, "EVENTS_KEEP", 150)
+    monkeypatch.setattr(transfers_module, "EVENTS_MAX", 40)
+    app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock())
+    t = app.state.backend.central.transfers
+    for n in range(400):
+        t.record("CP-1", "firmware", "boot", None, f"v{n}")
+    t.record("CP-KEY", "firmware", "boot", None, "other")
+    latest = t.events("CP-1", "firmware")  # after 0: the latest ones
+    assert [e["detail"] for e in latest] == [f"v{n}" for n in range(360, 400)]
+    assert [e["detail"] for e in t.events("CP-1", "firmware", latest[0]["seq"] - 2)][:2] == \
+        ["v359", "v360"]
+    kept = t.store.one("SELECT count(*) AS n FROM charger_transfers WHERE identity = 'CP-1'")
+    assert 150 <= kept["n"] < 150 + 100
+    assert [e["detail"] for e in t.events("CP-KEY", "firmware")] == ["other"]
+    app.state.backend.store.close()
+
+
 async def test_the_events_stay_after_a_restart(tmp_path):
     """What a charger said is in SQLite, as everything else the backend knows."""
     from host_tools.backend import create_app
