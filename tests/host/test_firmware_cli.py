@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import call
 from ocpp.v16 import call_result as result
@@ -51,14 +52,19 @@ class Charger(TestChargePoint):
         self.diagnostics_plan: list[str] = []
         self.file_name: str | None = "CP-1-diag.txt"
         self.boots_as = VERSION
+        self.refuse = False  # a firmware without FirmwareManagement: CALLERROR NotSupported
 
     @on(Action.update_firmware)
     def on_update_firmware(self, **kw):
         self.got.append(("UpdateFirmware", kw))
+        if self.refuse:
+            raise NotSupportedError(description="UpdateFirmware is not supported")
         return result.UpdateFirmware()
 
     @after(Action.update_firmware)
     async def run_update(self, location, **kw):
+        if self.refuse:
+            return
         async with httpx.AsyncClient() as http:
             self.downloaded = (await http.get(location)).content
         for step in self.firmware_plan:
@@ -72,10 +78,14 @@ class Charger(TestChargePoint):
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, **kw):
         self.got.append(("GetDiagnostics", kw))
+        if self.refuse:
+            raise NotSupportedError(description="GetDiagnostics is not supported")
         return result.GetDiagnostics(file_name=self.file_name)
 
     @after(Action.get_diagnostics)
     async def run_upload(self, location, **kw):
+        if self.refuse:
+            return
         for step in self.diagnostics_plan:
             if step == "put":
                 async with httpx.AsyncClient() as http:
@@ -140,6 +150,7 @@ def cp(rig):
     rig.cp.diagnostics_plan = ["Uploading", "put", "Uploaded"]
     rig.cp.file_name = "CP-1-diag.txt"
     rig.cp.boots_as = VERSION
+    rig.cp.refuse = False
     return rig.cp
 
 
@@ -354,3 +365,12 @@ def test_on_a_terminal_update_shows_its_progress(rig, cp, bundle):
     assert proc.returncode == Exit.OK, seen.decode(errors="replace")
     text = seen.decode(errors="replace")
     assert "Downloading" in text and "Installed" in text and "CP-1 runs 0.2.0" in out
+
+
+@pytest.mark.parametrize("sub", ["update", "diagnostics"])
+def test_a_firmware_without_firmware_management_exits_28(rig, cp, bundle, sub, tmp_path):
+    cp.refuse = True
+    argv = ["update", bundle] if sub == "update" else ["diagnostics", "-o", tmp_path / "d.txt"]
+    proc = rig.cli(*argv)
+    assert proc.returncode == Exit.CHARGER_REFUSED, proc.stderr
+    assert "NotSupported" in proc.stderr
