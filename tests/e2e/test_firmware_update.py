@@ -115,3 +115,32 @@ def test_tc_045_1_diagnostics_fetched_hold_the_log_and_no_secret(rig, tmp_path):
     assert sum(1 for ln in logged if len(ln) > 20 and ln in console) >= 3, text[:2000]
     for secret in (SECRET, TOKEN):
         assert secret not in text
+
+
+@pytest.mark.long  # ~12 s more: a crash loop of boots; the rollback itself is tests/firmware's
+@pytest.mark.skipif(_missing_for_update() is not None, reason=str(_missing_for_update()))
+def test_tc_044_3_a_version_that_crashes_at_import_is_rolled_back_and_exits_30(rig, tmp_path):
+    """TC_044_3 (Installation failed): a bundle whose code cannot even be imported is rolled
+    back by the charger, which reports InstallationFailed and boots its previous version;
+    `chargerctl charger update` exits 30 and names the version that runs."""
+    import shutil
+
+    firmware = tmp_path / "firmware"
+    shutil.copytree(ROOT / "firmware", firmware)
+    app = firmware / "evse" / "app.py"
+    app.write_text("raise ImportError('a broken release')\n" + app.read_text())
+    bundle = tmp_path / "broken.bundle"
+    made = chargerctl(rig, "bundle", "--firmware", str(firmware), "--version", "0.9.9-broken",
+                      "-o", str(bundle))
+    assert made.returncode == 0, made.stderr
+    before = Db(rig).rows("SELECT firmware_version FROM chargers WHERE identity = ?",
+                          rig.identity)[0]["firmware_version"]
+    proc = chargerctl(rig, "charger", "update", "--charger", rig.identity, str(bundle),
+                      "--json", "--timeout", str(TRIAL_S * 6 + 60))
+    assert proc.returncode == 30, proc.stdout + proc.stderr + board_tail(rig, 3000)
+    doc = json.loads(proc.stdout)
+    assert "InstallationFailed" in doc["error"] and f"It runs {before}" in doc["error"]
+    assert doc["events"][-1]["status"] == "InstallationFailed"
+    rig.wait_online(30)
+    assert Db(rig).rows("SELECT firmware_version FROM chargers WHERE identity = ?",
+                        rig.identity)[0]["firmware_version"] == before
