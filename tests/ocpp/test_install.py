@@ -14,7 +14,6 @@ InstallationFailed when it could not be installed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
