@@ -18,7 +18,7 @@ import os
 
 from evse.files import load_json, save_json
 
-BOOT = "app/boot.json"
+BOOT = "app/boot.json"  # also in evse/loader.py (which main.py reads before evse is chosen)
 _SLOTS = ("app/a", "app/b")
 
 
@@ -79,8 +79,8 @@ def rollback(why):
     central system (InstallationFailed). The caller then raises evse.Reboot("firmware")."""
     b = status()
     if b and b["state"] == "trial":
-        save_json(BOOT, {"run": b["prev"], "prev": b["prev"], "version": None, "state": "kept",
-                         "boots": 0, "failed": {"version": b["version"], "why": str(why)[:60]}})
+        from evse.loader import back
+        back(b, why)
 
 
 def reported():
