@@ -112,7 +112,7 @@ class Stager:
         except UnicodeError:
             raise BundleError("bad line") from None
         if self.state == _HEADER:
-            if len(words) != 3 or words[0] != "evse-bundle" or words[1] != "1" or not words[2]:
+            if len(words) != 3 or words[0] != "evse-bundle" or words[1] != "1" or not 0 < len(words[2]) <= 50:
                 raise BundleError("not an evse-bundle 1")
             self.version = words[2]
             self.state = _LINES

@@ -125,7 +125,7 @@ def test_bytes_after_the_end():
 
 def test_a_bad_header():
     for head in (b"evse-bundle 2 0.2.0\n", b"evse-bundle 1\n", b"evse-bundle 1 \n", b"zip\n",
-                 b"evse-bundle 1 0.2.0 extra\n", b"evse-bundle\t1 0.2.0\n", b"\xff\xfe 1 0.2.0\n"):
+                 b"evse-bundle 1 0.2.0 extra\n", b"evse-bundle 1 " + b"1" * 51 + b"\n", b"evse-bundle\t1 0.2.0\n", b"\xff\xfe 1 0.2.0\n"):
         refused(head + bundle()[bundle().find(b"\n") + 1:], "", chunk=3)
     refused(b"evse-bundle 1 " + b"9" * 300 + b"\n", "line too long")
 
