@@ -191,7 +191,7 @@ def test_stage_dir_empties_the_slot_that_does_not_run():
         install.switch("0.2.0")
         b = install.status()
         assert b == {"run": "app/a", "prev": "lib", "version": "0.2.0", "state": "trial", "boots": 0,
-                     "failed": None}, b
+                     "failed": None, "image": False}, b
         raises(ValueError, install.stage_dir)  # a rollback needs the inactive slot while on trial
         install.keep()
         assert install.status()["state"] == "kept"
