@@ -24,7 +24,9 @@ class ImageWriter:
     def __init__(self, size, sha256_hex, partition=None):
         if partition is None:
             import esp32
-            partition = esp32.Partition(esp32.Partition.RUNNING).get_next_update()
+            # Partition(id) takes a label or Partition.BOOT / RUNNING; the stub knows labels only
+            running = esp32.Partition(esp32.Partition.RUNNING)  # pyright: ignore[reportArgumentType]
+            partition = running.get_next_update()
         if partition.ioctl(_SIZE, 0) != _BLOCK:
             raise ImageError("block size")
         if not 0 < size <= partition.ioctl(_COUNT, 0) * _BLOCK:
