@@ -317,3 +317,22 @@ async def test_staging_fits_a_small_32_bit_heap(tmp_path, firmware_lib, bundles)
     station.write_config()
     p = stage(station, bundles["good"], heap="16k")
     assert p.returncode == 0 and "switched 0.2.0" in p.stdout, p.stdout + p.stderr
+
+
+async def test_a_trial_in_an_esp32_heap(tmp_path, firmware_lib, bundles):
+    """The trial's check (evse.install loaded every 10 s, then dropped) fits the heap the
+    session needs on the 32-bit .mpy build (tests/ocpp/test_memory.py's 80k)."""
+    station = _station(tmp_path / "flash", firmware_lib, _binary("unix32"))
+    station.fw.heap = "80k"
+    try:
+        await station.server.start()
+        await station.fw.start()
+        await station.booted()
+        p = stage(station, bundles["good"], heap="16k")
+        assert p.returncode == 0, p.stdout + p.stderr
+        await restart(station)
+        fsn = await station.server.wait_msg("FirmwareStatusNotification", timeout=40)
+        assert fsn["status"] == "Installed" and versions(station) == ["0.1.0", "0.2.0"]
+        assert_clean(station)
+    finally:
+        await station.close()
