@@ -224,15 +224,27 @@ class Transfers:
         if charger_address is None or client != charger_address:
             return 403, ("Diagnostics are taken only from the charger's own address while it "
                          "is connected.")
-        row = self.store.one("SELECT status, detail, at FROM charger_transfers WHERE identity = "
-                             "? AND topic = 'diagnostics' AND kind = 'request' ORDER BY seq "
-                             "DESC LIMIT 1", identity)
+        row = self.store.one("SELECT seq, status, detail, at FROM charger_transfers WHERE "
+                             "identity = ? AND topic = 'diagnostics' AND kind = 'request' "
+                             "ORDER BY seq DESC LIMIT 1", identity)
         if row is None or row["status"] != "Accepted" or \
                 self.clock() - row["at"] > DIAGNOSTICS_WINDOW_S:
             return 403, ("No GetDiagnostics is pending for this charger (an operator starts "
                          "one with actions/get-diagnostics).")
-        if row["detail"] and row["detail"] != file_name:
+        # GetDiagnostics.conf names the file it will upload, or none: "not present when no
+        # diagnostic information is available". No name, no upload: the name is the only
+        # thing that ties an upload to this request.
+        if not row["detail"]:
+            return 403, ("The charger answered GetDiagnostics without a fileName: it has "
+                         "nothing to upload.")
+        if row["detail"] != file_name:
             return 403, f"The charger announced the file {row['detail']!r}, not this one."
+        # one request, one upload: a second PUT would replace the file the operator fetched
+        if self.store.one("SELECT 1 AS ok FROM charger_transfers WHERE identity = ? AND topic "
+                          "= 'diagnostics' AND kind = 'file' AND seq > ?", identity,
+                          row["seq"]) is not None:
+            return 403, (f"{file_name} was received already; another upload needs another "
+                         "GetDiagnostics.")
         return None
 
     async def save_diagnostics(self, identity: str, file_name: str,

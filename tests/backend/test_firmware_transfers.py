@@ -440,6 +440,11 @@ async def test_tc_045_1_get_diagnostics_receives_the_upload_and_serves_it(http, 
     assert files[-1]["file_name"] == cp.file_name and files[-1]["size"] == len(text)
     got = await http.get(f"/api/v3/chargers/CP-1/diagnostics/{cp.file_name}", headers=AUTH)
     assert got.status_code == 200 and got.content == text
+    # one request, one upload: the file the operator fetched is not replaced behind it
+    again = await http.put(f"{location}/{cp.file_name}", content=b"something else")
+    assert again.status_code == 403 and "received already" in again.json()["message"]
+    got = await http.get(f"/api/v3/chargers/CP-1/diagnostics/{cp.file_name}", headers=AUTH)
+    assert got.content == text
 
 
 async def test_diagnostics_are_taken_only_as_announced_from_the_charger(http, cp, server):
@@ -498,10 +503,14 @@ async def test_a_charger_keeps_its_last_twenty_diagnostics(http, cp, server):
     assert len(list(folder.iterdir())) == transfers_module.DIAGNOSTICS_KEEP
 
 
-async def test_get_diagnostics_without_a_file_answers_a_null_file_name(http, cp):
+async def test_get_diagnostics_without_a_file_answers_a_null_file_name(http, cp, server):
     cp.file_name = None
     answer = await get_diagnostics(http, cp)
     assert answer["file_name"] is None and answer["status"] == "Accepted"
+    # "not present when no diagnostic information is available": no name, no upload at all
+    for name in ("diag.txt", "CP-1-diag-20260110T011432Z.txt"):
+        put = await http.put(f"{server.base}/diagnostics/CP-1/{name}", content=b"x")
+        assert put.status_code == 403 and "without a fileName" in put.json()["message"]
 
 
 async def test_the_url_given_to_the_charger_is_the_host_it_connected_to(http, server):
