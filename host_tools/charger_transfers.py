@@ -18,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from host_tools.backend.bundle_check import BundleCheck, BundleError
-from host_tools.backend.transfers import BUNDLE_MAX_BYTES
+from host_tools.bundle import MAX_BUNDLE, BundleCheck, BundleInvalid
 from host_tools.driver_errors import DriverError
 from host_tools.exits import Exit
 from host_tools.operator_client import ChargerSaidNo, OperatorClient
@@ -45,21 +44,21 @@ class TransferTimeout(DriverError):
 
 
 def read_bundle_file(path: str) -> tuple[bytes, str]:
-    """The file's bytes and its version, after the same check the backend makes."""
+    """The file's bytes and its version, after the check the backend and the board make."""
     try:
         with Path(path).open("rb") as f:
-            data = f.read(BUNDLE_MAX_BYTES + 1)
+            data = f.read(MAX_BUNDLE + 1)
     except OSError as err:
         raise NotABundle(f"Cannot read {path}: {err.strerror or err}.") from None
-    if len(data) > BUNDLE_MAX_BYTES:
-        raise NotABundle(f"{path} is larger than {BUNDLE_MAX_BYTES // 1024} KB: not a firmware "
+    if len(data) > MAX_BUNDLE:
+        raise NotABundle(f"{path} is larger than {MAX_BUNDLE // 1024} KB: not a firmware "
                          "bundle.")
     check = BundleCheck()
     try:
         for at in range(0, len(data), 64 * 1024):
             check.feed(data[at:at + 64 * 1024])
         version = check.finish()
-    except BundleError as err:
+    except BundleInvalid as err:
         what = f"{path} is {err}" if str(err).startswith("not ") else \
             f"{path} is not a usable firmware bundle: {err}"
         raise NotABundle(f"{what}. Build one with `chargerctl bundle`; nothing was sent.") \

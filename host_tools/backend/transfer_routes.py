@@ -22,8 +22,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from host_tools.bundle import BundleInvalid
+
 from . import oplog
-from .bundle_check import BundleError
 from .operator_actions import _Credentials, _denied
 from .transfers import BUNDLE_MAX_BYTES, TooLarge
 
@@ -62,7 +63,7 @@ def add_transfer_routes(app: FastAPI) -> None:
             saved = await transfers.save_bundle(request.stream())
         except TooLarge:
             return message(413, f"A bundle is at most {BUNDLE_MAX_BYTES // 1024} KB.")
-        except BundleError as e:
+        except BundleInvalid as e:
             oplog.log("firmware.refused", reason=str(e))
             return JSONResponse({"message": f"Not a firmware bundle: {e}.",
                                  "errors": {"bundle": [f"The bundle is invalid: {e}."]}},

@@ -31,11 +31,12 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from .bundle_check import BundleCheck, BundleError
+from host_tools.bundle import MAX_BUNDLE, BundleCheck, BundleInvalid
+
 from .clock import iso
 from .store import Store
 
-BUNDLE_MAX_BYTES = 4 * 1024 * 1024  # today's bundle is a few hundred KB; the board takes 1 MB
+BUNDLE_MAX_BYTES = MAX_BUNDLE  # the largest a board takes (1 MB of files and their lines)
 DIAGNOSTICS_MAX_BYTES = 1024 * 1024  # the board's log is rotated far below this
 DIAGNOSTICS_KEEP = 20  # files per charger; older ones are deleted
 # An upload is taken only from the charger's own address while a GetDiagnostics an operator
@@ -173,15 +174,16 @@ class Transfers:
             raise
 
     async def save_bundle(self, chunks: AsyncIterator[bytes]) -> dict:
-        """Checks and stores one bundle: {name, version, sha256, size, files}. BundleError
-        (not a bundle, damaged) or TooLarge; nothing is kept then. The same bundle uploaded
+        """Checks and stores one bundle: {name, version, sha256, size, files}. BundleInvalid
+        (not a bundle, damaged: the board's check, host_tools/bundle.py) or TooLarge; nothing
+        is kept then. The same bundle uploaded
         again gets the same name."""
         check = BundleCheck()
         folder = self.data_dir / "firmware"
         tmp, size, sha = await self._receive(folder, chunks, BUNDLE_MAX_BYTES, check.feed)
         try:
             version = check.finish()
-        except BundleError:
+        except BundleInvalid:
             tmp.unlink()
             raise
         name = f"evse-{_UNSAFE.sub('_', version)}-{sha[:16]}.bundle"
@@ -202,7 +204,7 @@ class Transfers:
             return None
         with path.open("rb") as f:
             head = f.readline(256)
-        return head[len(b"evse-bundle 1 "):].rstrip(b"\n").decode("ascii", "replace")
+        return head[len(b"evse-bundle 1 "):].rstrip(b"\n").decode("utf-8", "replace")
 
     def bundles(self) -> list[dict]:
         folder = self.data_dir / "firmware"

@@ -190,9 +190,9 @@ def test_update_json_gives_the_whole_story(rig, cp, bundle):
 
 @pytest.mark.parametrize(("content", "said"), [
     (b"", "empty"),
-    (b"#!/bin/sh\nrm -rf /\n", "not an evse-bundle 1 file"),
+    (b"#!/bin/sh\nrm -rf /\n", "not an evse-bundle 1"),
     (make_bundle()[:-20], "truncated"),
-    (make_bundle().replace(b"import", b"IMPORT"), "sha256 of main.py"),
+    (make_bundle().replace(b"import", b"IMPORT"), "bad file sha256: main.py"),
 ])
 def test_a_file_that_is_not_a_bundle_exits_15_and_sends_nothing(rig, cp, tmp_path, content,
                                                                   said):
