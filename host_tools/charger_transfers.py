@@ -94,7 +94,7 @@ def update(ops: OperatorClient, identity: str, data: bytes, version: str, *,
            on_stored: Callable[[dict], None] = lambda s: None) -> dict:
     """Upload, UpdateFirmware, and follow to Installed; the summary {result, version, bundle,
     location, events}. TransferFailed for DownloadFailed/InstallationFailed or an Installed
-    charger that boots another version; TransferTimeout past `timeout` seconds."""
+    charger that did not boot the bundle's version; TransferTimeout past `timeout` seconds."""
     stored = ops.upload_bundle(data)
     on_stored(stored)
     body: dict[str, Any] = {"bundle": stored["name"]}
@@ -122,7 +122,13 @@ def update(ops: OperatorClient, identity: str, data: bytes, version: str, *,
         return event["status"] == "Installed"
 
     _follow(ops, identity, "firmware", int(answer["after"]), timeout, on_event, done, events)
-    if booted and booted[-1] != version:
+    # Installed alone is not proof: only a BootNotification with the bundle's firmwareVersion
+    # says the new version came up (the charger's record may hold that version from before)
+    if not booted:
+        raise TransferFailed(f"{identity} reported Installed, but it did not boot since the "
+                             f"update began, so {version} is not known to run (`chargerctl "
+                             f"ocpp-log {identity}` shows its traffic).", events=events)
+    if booted[-1] != version:
         raise TransferFailed(f"{identity} reported Installed, but it booted {booted[-1]}, not "
                              f"{version}.", events=events)
     return {"identity": identity, "result": "Installed", "version": version,

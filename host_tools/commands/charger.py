@@ -406,7 +406,8 @@ def update(identity: str, api: str, token: str | None, as_json: bool, bundle: st
 
     Exit 0 when the charger reports Installed and booted the bundle's version; 30 when it
     reports DownloadFailed or InstallationFailed (a version that is not healthy is rolled back
-    and the old one runs again); 31 when --timeout passes first (the update may still finish).
+    and the old one runs again), or Installed without a boot of the bundle's version; 31 when
+    --timeout passes first (the update may still finish).
 
     \b
     Examples:

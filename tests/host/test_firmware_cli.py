@@ -227,6 +227,17 @@ def test_installed_but_booted_another_version_exits_30(rig, cp, bundle):
     assert "booted 0.1.0, not 0.2.0" in proc.stderr
 
 
+def test_installed_without_a_boot_of_the_new_version_exits_30(rig, cp, bundle):
+    """Installed alone says nothing ran: without a BootNotification of 0.2.0 since the update
+    began it is not a success (the charger's record holds 0.2.0 from earlier tests)."""
+    cp.firmware_plan = ["Downloading", "Downloaded", "Installing", "Installed"]
+    proc = rig.cli("update", bundle, "--json")
+    assert proc.returncode == Exit.TRANSFER_FAILED, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert "did not boot" in doc["error"] and "0.2.0 is not known to run" in doc["error"]
+    assert [e["status"] for e in doc["events"] if e["kind"] == "status"][-1] == "Installed"
+
+
 def test_no_final_status_exits_31_with_the_last_one(rig, cp, bundle):
     cp.firmware_plan = ["Downloading"]
     proc = rig.cli("update", bundle, "--timeout", "1.5", "--json")
