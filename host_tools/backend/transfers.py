@@ -44,6 +44,7 @@ DIAGNOSTICS_KEEP = 20  # files per charger; older ones are deleted
 DIAGNOSTICS_WINDOW_S = 3600.0
 EVENTS_MAX = 500  # per answer
 EVENTS_KEEP = 1000  # per charger and topic; older ones are deleted (a charger in a boot loop)
+PRUNE_EVERY = 100  # events of one charger and topic between two prunings of its history
 BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,50}-[0-9a-f]{16}\.bundle$")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._+-]")  # in a version, for the name: a URL and a file name
 # OCPP gives no rule for fileName; ours is a plain file name that needs no quoting anywhere
@@ -66,6 +67,7 @@ class Transfers:
         self.clock = clock
         self.data_dir = Path(data_dir)
         self._changed: asyncio.Condition | None = None
+        self._unpruned: dict[tuple[str, str], int] = {}  # events since the last pruning
         store.db.executescript("""
             CREATE TABLE IF NOT EXISTS charger_transfers (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -92,11 +94,16 @@ class Transfers:
                detail: str | None = None) -> int:
         seq = self.store.insert("charger_transfers", identity=identity, topic=topic, kind=kind,
                                 status=status, detail=detail, at=self.clock())
-        if seq % 100 == 0:  # now and then is enough to keep each history bounded
+        # every PRUNE_EVERY events of this charger and topic (and at its first since start: a
+        # backend restarted often still prunes) is enough to keep each history bounded
+        count = self._unpruned.get((identity, topic), -1) + 1
+        if count == 0 or count >= PRUNE_EVERY:
             self.store.db.execute(
                 "DELETE FROM charger_transfers WHERE identity = ? AND topic = ? AND seq <= "
                 "(SELECT seq FROM charger_transfers WHERE identity = ? AND topic = ? ORDER BY "
                 "seq DESC LIMIT 1 OFFSET ?)", (identity, topic, identity, topic, EVENTS_KEEP))
+            count = 0
+        self._unpruned[(identity, topic)] = count
         if self._changed is not None:
             asyncio.get_running_loop().create_task(self._notify())
         return seq

@@ -555,6 +555,41 @@ async def test_the_history_is_bounded_and_the_latest_comes_first(tmp_path, monke
     app.state.backend.store.close()
 
 
+async def test_each_charger_is_pruned_when_two_alternate(tmp_path, monkeypatch):
+    """Pruning counts each charger's and topic's own events: two chargers alternating (each
+    one only ever at odd or even sequence numbers) both stay bounded, and so does a backend
+    restarted before a charger reaches PRUNE_EVERY."""
+    from host_tools.backend import create_app
+    from host_tools.backend.config import parse_chargers
+
+    from .conftest import CHARGERS
+
+    monkeypatch.setattr(transfers_module, "EVENTS_KEEP", 30)
+    monkeypatch.setattr(transfers_module, "PRUNE_EVERY", 10)
+
+    def count(t, identity: str) -> int:
+        row = t.store.one("SELECT count(*) AS n FROM charger_transfers WHERE identity = ?",
+                          identity)
+        return row["n"] if row else 0
+
+    app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock())
+    t = app.state.backend.central.transfers
+    for n in range(200):
+        t.record("CP-1", "firmware", "boot", None, f"a{n}")
+        t.record("CP-KEY", "firmware", "boot", None, f"b{n}")
+        assert count(t, "CP-1") < 30 + 10 and count(t, "CP-KEY") < 30 + 10
+    assert count(t, "CP-1") >= 30 and count(t, "CP-KEY") >= 30
+    assert [e["detail"] for e in t.events("CP-1", "firmware")][-1] == "a199"
+    app.state.backend.store.close()
+    for restart in range(5):  # fewer than PRUNE_EVERY events per run
+        app = create_app(parse_chargers(CHARGERS), tmp_path / "db", clock=FakeClock())
+        t = app.state.backend.central.transfers
+        for n in range(8):
+            t.record("CP-1", "firmware", "boot", None, f"r{restart}.{n}")
+        assert count(t, "CP-1") < 30 + 10
+        app.state.backend.store.close()
+
+
 async def test_the_events_stay_after_a_restart(tmp_path):
     """What a charger said is in SQLite, as everything else the backend knows."""
     from host_tools.backend import create_app
