@@ -211,7 +211,7 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
     central.sessions = sessions
     if data_dir is None:
         data_dir = Path(store.path).with_name(Path(store.path).stem + "-files")
-    central.transfers = Transfers(store, clock, data_dir)
+    central.transfers = Transfers(store, clock, data_dir, settle_s=call_timeout + 1.0)
     limits = {**RATE_LIMITS, **(rate_limits or {})}
     backend = Backend(store, central, sessions, provider, RateLimiter(clock), limits,
                       operator_token)

@@ -92,8 +92,8 @@ def add_transfer_routes(app: FastAPI) -> None:
             return no
         cp = central.connections.get(identity)
         client = request.client.host if request.client else None
-        why = transfers.diagnostics_refusal(identity, client, file_name,
-                                            cp.address if cp else None)
+        why = await transfers.diagnostics_refusal(identity, client, file_name,
+                                                  cp.address if cp else None)
         if why is not None:
             oplog.log("diagnostics.refused", identity=identity, client=client, reason=why[1])
             return message(*why)

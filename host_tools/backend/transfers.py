@@ -23,7 +23,6 @@ charger keeps its last DIAGNOSTICS_KEEP uploads, and names are checked before an
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 from host_tools.bundle import MAX_BUNDLE, BundleCheck, BundleInvalid
 
 from .clock import iso
+from .longpoll import Changes
 from .store import Store
 
 BUNDLE_MAX_BYTES = MAX_BUNDLE  # the largest a board takes (1 MB of files and their lines)
@@ -62,11 +62,13 @@ class TooLarge(Exception):
 
 
 class Transfers:
-    def __init__(self, store: Store, clock: Callable[[], float], data_dir: str | Path):
+    def __init__(self, store: Store, clock: Callable[[], float], data_dir: str | Path,
+                 settle_s: float = 10.0):
         self.store = store
         self.clock = clock
         self.data_dir = Path(data_dir)
-        self._changed: asyncio.Condition | None = None
+        self.settle_s = settle_s
+        self._changes = Changes()
         self._unpruned: dict[tuple[str, str], int] = {}  # events since the last pruning
         store.db.executescript("""
             CREATE TABLE IF NOT EXISTS charger_transfers (
@@ -104,27 +106,13 @@ class Transfers:
                 "seq DESC LIMIT 1 OFFSET ?)", (identity, topic, identity, topic, EVENTS_KEEP))
             count = 0
         self._unpruned[(identity, topic)] = count
-        if self._changed is not None:
-            asyncio.get_running_loop().create_task(self._notify())
+        self._changes.changed()
         return seq
 
     def set_status(self, seq: int, status: str, detail: str | None = None) -> None:
         self.store.db.execute("UPDATE charger_transfers SET status = ?, detail = coalesce(?, "
                               "detail) WHERE seq = ?", (status, detail, seq))
-
-    def last_seq(self) -> int:
-        row = self.store.one("SELECT max(seq) AS n FROM charger_transfers")
-        return int(row["n"] or 0) if row else 0
-
-    async def _notify(self) -> None:
-        condition = self._condition()
-        async with condition:
-            condition.notify_all()
-
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
+        self._changes.changed()  # an upload may be waiting for its request's answer
 
     def events(self, identity: str, topic: str, after: int = 0) -> list[dict]:
         """The first EVENTS_MAX events after `after`; for `after` 0 the latest EVENTS_MAX."""
@@ -141,22 +129,7 @@ class Transfers:
 
     async def wait(self, identity: str, topic: str, after: int, timeout: float) -> list[dict]:
         """Events after `after`, waiting up to `timeout` seconds for the first one."""
-        found = self.events(identity, topic, after)
-        if found or timeout <= 0:
-            return found
-        condition = self._condition()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with condition:
-            while not (found := self.events(identity, topic, after)):
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(condition.wait(), left)
-                except TimeoutError:
-                    break
-        return found
+        return await self._changes.until(lambda: self.events(identity, topic, after), timeout)
 
     # files -------------------------------------------------------------------------------
     async def _receive(self, folder: Path, chunks: AsyncIterator[bytes], limit: int,
@@ -224,8 +197,13 @@ class Transfers:
                             "size": path.stat().st_size})
         return out
 
-    def diagnostics_refusal(self, identity: str, client: str | None, file_name: str,
-                            charger_address: str | None) -> tuple[int, str] | None:
+    def _diagnostics_request(self, identity: str) -> dict | None:
+        return self.store.one("SELECT seq, status, detail, at FROM charger_transfers WHERE "
+                              "identity = ? AND topic = 'diagnostics' AND kind = 'request' "
+                              "ORDER BY seq DESC LIMIT 1", identity)
+
+    async def diagnostics_refusal(self, identity: str, client: str | None, file_name: str,
+                                  charger_address: str | None) -> tuple[int, str] | None:
         """None when the upload may be taken; else (HTTP status, why)."""
         if not FILE_NAME.match(file_name):
             return 422, ("The file name must be 1..100 letters, digits and ._- (not starting "
@@ -233,9 +211,17 @@ class Transfers:
         if charger_address is None or client != charger_address:
             return 403, ("Diagnostics are taken only from the charger's own address while it "
                          "is connected.")
-        row = self.store.one("SELECT seq, status, detail, at FROM charger_transfers WHERE "
-                             "identity = ? AND topic = 'diagnostics' AND kind = 'request' "
-                             "ORDER BY seq DESC LIMIT 1", identity)
+        row = self._diagnostics_request(identity)
+        if row is not None and row["status"] is None:
+            # the GetDiagnostics CALL is in flight: a charger may start its upload right behind
+            # its answer, before that answer is processed here; wait for it (the CALL's own
+            # timeout bounds this, and settles the row NotSent)
+            def settled() -> dict | None:
+                r = self._diagnostics_request(identity)
+                return r if r is not None and r["status"] is not None else None
+
+            row = await self._changes.until(settled, self.settle_s) or \
+                self._diagnostics_request(identity)
         if row is None or row["status"] != "Accepted" or \
                 self.clock() - row["at"] > DIAGNOSTICS_WINDOW_S:
             return 403, ("No GetDiagnostics is pending for this charger (an operator starts "

@@ -67,6 +67,8 @@ class Charger(TestChargePoint):
         self.got: asyncio.Queue = asyncio.Queue()
         self.error = False
         self.file_name: str | None = "CP-1-diag-20260110T011432Z.txt"
+        self.upload_early: bytes | None = None
+        self.early_put: asyncio.Future | None = None
 
     @on(Action.update_firmware)
     def on_update_firmware(self, **kw):
@@ -76,11 +78,20 @@ class Charger(TestChargePoint):
         return result.UpdateFirmware()
 
     @on(Action.get_diagnostics)
-    def on_get_diagnostics(self, **kw):
+    async def on_get_diagnostics(self, **kw):
         self.got.put_nowait(("GetDiagnostics", kw))
         if self.error:
             raise NotSupportedError(description="no FirmwareManagement")
+        if self.upload_early is not None:  # the upload starts before the answer goes out
+            self.early_put = asyncio.ensure_future(self._put(
+                f"{kw['location']}/{self.file_name}", self.upload_early))
+            await asyncio.sleep(0.3)
         return result.GetDiagnostics(file_name=self.file_name)
+
+    @staticmethod
+    async def _put(url: str, content: bytes) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await http.put(url, content=content)
 
     def drain(self) -> list:
         out = []
@@ -116,6 +127,7 @@ async def cp(server):
 async def http(server, cp):
     cp.error = False
     cp.file_name = "CP-1-diag-20260110T011432Z.txt"
+    cp.upload_early = None
     cp.drain()
     async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
         yield client
@@ -475,6 +487,20 @@ async def test_diagnostics_are_taken_only_as_announced_from_the_charger(http, cp
         server.clock.t = T0
     names = [f["file_name"] for f in (await events(http, "diagnostics"))["data"]["files"]]
     assert "other.txt" not in names and ".hidden" not in names
+
+
+async def test_an_upload_before_the_answer_is_processed_is_taken(http, cp, server):
+    """A charger may start its PUT right behind its GetDiagnostics.conf, and the PUT may
+    arrive before the backend has that answer: it waits for the answer instead of being
+    refused."""
+    cp.file_name = "early.txt"
+    cp.upload_early = b"uploaded while the CALL was in flight\n"
+    await get_diagnostics(http, cp)
+    assert cp.early_put is not None
+    put = await asyncio.wait_for(cp.early_put, 10)
+    assert put.status_code == 201, put.text
+    got = await http.get("/api/v3/chargers/CP-1/diagnostics/early.txt", headers=AUTH)
+    assert got.content == cp.upload_early
 
 
 async def test_a_refused_get_diagnostics_opens_no_upload(http, cp, server):
