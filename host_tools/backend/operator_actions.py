@@ -44,6 +44,7 @@ from . import oplog, schemas
 from .clock import iso, ocpp_time
 from .ocpp_server import ChargerCallError
 from .sessions import ChargerOffline, ChargerTimeout
+from .transfers import FILE_NAME
 
 ACTIONS = "/api/v3/chargers/{identity}/actions/"
 TOKEN_ENV = "CHARGERCTL_OPERATOR_TOKEN"
@@ -62,6 +63,14 @@ _MSG = {"model": schemas.Message}
 _ERRORS = {400: _MSG, 401: _MSG, 403: _MSG, 404: _MSG,
            422: {"model": schemas.ValidationErrors}, 429: _MSG,
            409: _MSG, 502: {"model": schemas.ChargerErrorMessage}, 504: _MSG}
+
+
+class UnusableAnswer(ChargerCallError):
+    """An answer within the OCPP schema that this backend cannot act on (a GetDiagnostics
+    fileName it would never take an upload under): 502, as a broken answer."""
+
+    def __init__(self, identity: str, action: str, description: str):
+        super().__init__(identity, action, "UnusableAnswer", description, from_charger=False)
 
 
 class ReservationElsewhere(Exception):
@@ -169,6 +178,8 @@ def add_action_routes(app: FastAPI) -> None:
                 oplog.log("operator.action", identity=identity, action=name, answer=e.code,
                           from_charger=e.from_charger)
                 what = (f"answered {e.action} with the error {e.code}" if e.from_charger else
+                        f"answered {e.action} with an answer this backend cannot use"
+                        if isinstance(e, UnusableAnswer) else
                         f"answered {e.action} with a payload that breaks the OCPP 1.6 schema "
                         f"({e.code})")
                 desc = f": {e.description}" if e.description else ""
@@ -313,7 +324,13 @@ def add_action_routes(app: FastAPI) -> None:
         except BaseException:
             transfers.set_status(seq, "NotSent")
             raise
-        transfers.set_status(seq, "Accepted", getattr(answer, "file_name", None))
+        file_name = getattr(answer, "file_name", None)
+        if file_name is not None and not FILE_NAME.fullmatch(file_name):
+            transfers.set_status(seq, "Unusable", file_name)  # opens no upload
+            raise UnusableAnswer(identity, type(payload).__name__, (
+                f"its fileName {file_name[:120]!r} is not 1..100 letters, digits and ._- "
+                "(not starting with a dot), so no upload under it would be taken"))
+        transfers.set_status(seq, "Accepted", file_name)
         return seq, answer
 
     async def update_firmware(identity: str, values: dict) -> dict:

@@ -45,10 +45,10 @@ DIAGNOSTICS_WINDOW_S = 3600.0
 EVENTS_MAX = 500  # per answer
 EVENTS_KEEP = 1000  # per charger and topic; older ones are deleted (a charger in a boot loop)
 PRUNE_EVERY = 100  # events of one charger and topic between two prunings of its history
-BUNDLE_NAME = re.compile(r"^evse-[0-9A-Za-z._+-]{1,50}-[0-9a-f]{16}\.bundle$")
+BUNDLE_NAME = re.compile(r"evse-[0-9A-Za-z._+-]{1,50}-[0-9a-f]{16}\.bundle")  # fullmatch
 _UNSAFE = re.compile(r"[^0-9A-Za-z._+-]")  # in a version, for the name: a URL and a file name
 # OCPP gives no rule for fileName; ours is a plain file name that needs no quoting anywhere
-FILE_NAME = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z._-]{0,99}$")
+FILE_NAME = re.compile(r"[0-9A-Za-z_][0-9A-Za-z._-]{0,99}")  # fullmatch: "$" takes a "\n"
 _CHUNK = 64 * 1024
 
 
@@ -172,7 +172,7 @@ class Transfers:
                 "files": check.files}
 
     def bundle_path(self, name: str) -> Path | None:
-        if not BUNDLE_NAME.match(name):
+        if not BUNDLE_NAME.fullmatch(name):
             return None
         path = self.data_dir / "firmware" / name
         return path if path.is_file() else None
@@ -192,7 +192,7 @@ class Transfers:
             return []
         out = []
         for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
-            if BUNDLE_NAME.match(path.name):
+            if BUNDLE_NAME.fullmatch(path.name):
                 out.append({"name": path.name, "version": self.bundle_version(path.name),
                             "size": path.stat().st_size})
         return out
@@ -205,7 +205,7 @@ class Transfers:
     async def diagnostics_refusal(self, identity: str, client: str | None, file_name: str,
                                   charger_address: str | None) -> tuple[int, str] | None:
         """None when the upload may be taken; else (HTTP status, why)."""
-        if not FILE_NAME.match(file_name):
+        if not FILE_NAME.fullmatch(file_name):
             return 422, ("The file name must be 1..100 letters, digits and ._- (not starting "
                          "with a dot).")
         if charger_address is None or client != charger_address:
@@ -269,7 +269,7 @@ class Transfers:
             "identity = ? ORDER BY received_at, rowid", identity)]
 
     def diagnostics_path(self, identity: str, file_name: str) -> Path | None:
-        if not FILE_NAME.match(file_name) or self.store.one(
+        if not FILE_NAME.fullmatch(file_name) or self.store.one(
                 "SELECT 1 AS ok FROM diagnostics_files WHERE identity = ? AND file_name = ?",
                 identity, file_name) is None:
             return None

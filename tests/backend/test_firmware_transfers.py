@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -501,6 +502,34 @@ async def test_an_upload_before_the_answer_is_processed_is_taken(http, cp, serve
     assert put.status_code == 201, put.text
     got = await http.get("/api/v3/chargers/CP-1/diagnostics/early.txt", headers=AUTH)
     assert got.content == cp.upload_early
+
+
+@pytest.mark.parametrize("name", ["diag.txt\n", "../backend.db", ".hidden", "a b.txt",
+                                  "x" * 101])
+async def test_a_file_name_the_backend_cannot_take_is_502_naming_it(http, cp, server, name):
+    """GetDiagnostics.conf's fileName is any CiString255; one this backend would never take
+    an upload under is the charger's fault, named at once, and opens no upload."""
+    cp.file_name = name
+    r = await act(http, "get-diagnostics", {})
+    assert r.status_code == 502, r.text
+    assert repr(name)[1:-1] in r.json()["message"] and "cannot use" in r.json()["message"]
+    assert r.json()["ocpp_error"]["from_charger"] is False
+    (action, _), = cp.drain()
+    assert action == "GetDiagnostics"
+    last = (await events(http, "diagnostics"))["data"]["events"][-1]
+    assert (last["kind"], last["status"], last["detail"]) == ("request", "Unusable", name)
+    put = await http.put(f"{server.base}/diagnostics/CP-1/{quote(name, safe='')}", content=b"x")
+    assert put.status_code in (403, 404, 422), put.text
+    assert name not in [f["file_name"] for f in (await events(http, "diagnostics"))["data"]["files"]]
+
+
+async def test_names_are_matched_whole():
+    """`$` also matches before a last newline: the names are checked with fullmatch."""
+    assert transfers_module.FILE_NAME.fullmatch("diag.txt")
+    assert not transfers_module.FILE_NAME.fullmatch("diag.txt\n")
+    good = "evse-0.2.0-0123456789abcdef.bundle"
+    assert transfers_module.BUNDLE_NAME.fullmatch(good)
+    assert not transfers_module.BUNDLE_NAME.fullmatch(good + "\n")
 
 
 async def test_a_refused_get_diagnostics_opens_no_upload(http, cp, server):
