@@ -70,7 +70,8 @@ class OperatorClient:
             raise NetworkError(f"Cannot reach the API at {self.api}: {err}. Check --api (or "
                                f"{API_ENV}) and that the backend is running.") from None
 
-    def _json(self, resp: httpx.Response, identity: str, what: str) -> dict:
+    def _json(self, resp: httpx.Response, identity: str, what: str,
+              ok: tuple[int, ...] = (200, 201)) -> dict:
         try:
             answer = resp.json()
         except ValueError:
@@ -79,7 +80,7 @@ class OperatorClient:
             raise DriverError(f"The API at {self.api} answered {resp.status_code} with something "
                               "that is not a JSON object; is --api the /api/v3 base URL?",
                               status=resp.status_code)
-        if resp.status_code not in (200, 201):
+        if resp.status_code not in ok:
             raise _error(resp, answer, identity, what)
         return answer
 
@@ -108,22 +109,12 @@ class OperatorClient:
         """The charger's answer when it is Accepted; else the error that says what it was.
         `accepted_only` False: any answer of 200 (local-list-version has no status)."""
         path = f"/chargers/{quote(identity, safe='')}/actions/{action}"
-        resp = self._send("POST", path, json=body)
-        try:
-            answer = resp.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise DriverError(f"The API at {self.api} answered {resp.status_code} with something "
-                              "that is not a JSON object; is --api the /api/v3 base URL?",
-                              status=resp.status_code)
-        if resp.status_code == 200:
-            status = answer.get("status")
-            if accepted_only and status != "Accepted":
-                raise ChargerSaidNo(f"Charger {identity} answered {status}{_why(action, status)}.",
-                                    status=200, body=answer, answer=answer)
-            return answer
-        raise _error(resp, answer, identity, action)
+        answer = self._json(self._send("POST", path, json=body), identity, action, ok=(200,))
+        status = answer.get("status")
+        if accepted_only and status != "Accepted":
+            raise ChargerSaidNo(f"Charger {identity} answered {status}{_why(action, status)}.",
+                                status=200, body=answer, answer=answer)
+        return answer
 
 
 def _why(action: str, status: object) -> str:

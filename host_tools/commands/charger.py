@@ -51,20 +51,12 @@ def _command(name: str, group: str = "charger") -> Callable:
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(identity: str, api: str, token: str | None, as_json: bool, **kw: Any) -> None:
-            out = console(stderr=True)
-            if not token:
-                _fail(out, as_json, f"No operator token: give --token or set {TOKEN_ENV} (the "
-                                    "token the backend was started with).", Exit.USAGE)
-            try:
+            def work(ops: OperatorClient) -> tuple[dict, Callable]:
                 action, body, said = fn(**kw)
-                with OperatorClient(api, token) as ops:
-                    answer = ops.act(identity, action, body, accepted_only=action != "local-list-version")
-            except DriverError as err:
-                if as_json:
-                    click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
-                                           "http_status": err.status,
-                                           "answer": getattr(err, "answer", None)}))
-                _fail(out, False, err.message, err.exit_code)
+                return ops.act(identity, action, body,
+                               accepted_only=action != "local-list-version"), said
+
+            answer, said = _operate(api, token, as_json, work, "answer")
             if as_json:
                 click.echo(json.dumps(answer))
             elif "status" in answer:
@@ -76,6 +68,26 @@ def _command(name: str, group: str = "charger") -> Callable:
         return parent.command(name, context_settings=CTX, epilog=epilog(*_CODES))(_options(run))
 
     return wrap
+
+
+def _operate(api: str, token: str | None, as_json: bool, work: Callable[[OperatorClient], Any],
+             detail: str) -> Any:
+    """work(ops) once the token is there; a DriverError is printed and exits with its code,
+    with --json as {"error", "exit_code", "http_status", <detail>: the error's `detail`
+    attribute (the API's answer, the statuses seen so far)} on stdout."""
+    out = console(stderr=True)
+    if not token:
+        _fail(out, as_json, f"No operator token: give --token or set {TOKEN_ENV} (the token the "
+                            "backend was started with).", Exit.USAGE)
+    try:
+        with OperatorClient(api, token) as ops:
+            return work(ops)
+    except DriverError as err:
+        if as_json:
+            click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
+                                   "http_status": err.status,
+                                   detail: getattr(err, detail, None)}))
+        _fail(out, False, err.message, err.exit_code)
 
 
 def _fail(out, as_json: bool, message: str, code: Exit) -> None:
@@ -358,19 +370,11 @@ class _Progress:
 def _transfer(identity: str, api: str, token: str | None, as_json: bool, work) -> None:
     """Runs `work(ops, progress) -> (summary, line)`; errors as the other commands print them,
     with the statuses seen so far in --json."""
-    out = console(stderr=True)
-    if not token:
-        _fail(out, as_json, f"No operator token: give --token or set {TOKEN_ENV} (the token the "
-                            "backend was started with).", Exit.USAGE)
-    try:
-        with OperatorClient(api, token) as ops, _Progress(identity, as_json) as progress:
-            summary, line = work(ops, progress)
-    except DriverError as err:
-        if as_json:
-            click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
-                                   "http_status": err.status,
-                                   "events": getattr(err, "events", None)}))
-        _fail(out, False, err.message, err.exit_code)
+    def run(ops: OperatorClient) -> tuple[dict, str]:
+        with _Progress(identity, as_json) as progress:
+            return work(ops, progress)
+
+    summary, line = _operate(api, token, as_json, run, "events")
     if as_json:
         click.echo(json.dumps(summary))
     elif line:
