@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.bundle import MAX_BUNDLE, BundleCheck, BundleInvalid
-from host_tools.driver_errors import DriverError
+from host_tools.driver_errors import ChargerOffline, DriverError, Unprocessable
 from host_tools.exits import Exit
 from host_tools.operator_client import ChargerSaidNo, OperatorClient
 
@@ -95,7 +95,15 @@ def update(ops: OperatorClient, identity: str, data: bytes, version: str, *,
     """Upload, UpdateFirmware, and follow to Installed; the summary {result, version, bundle,
     location, events}. TransferFailed for DownloadFailed/InstallationFailed or an Installed
     charger that did not boot the bundle's version; TransferTimeout past `timeout` seconds."""
-    stored = ops.upload_bundle(data)
+    # the charger first: an unknown or offline one gets no bundle stored for nothing
+    state = ops.follow(identity, "firmware", 0, 0)
+    if not state.get("data", {}).get("online"):
+        raise ChargerOffline(f"The charger {identity} is offline: it has no OCPP connection to "
+                             "the backend. Nothing was sent.")
+    try:
+        stored = ops.upload_bundle(data)
+    except Unprocessable as err:  # the backend's own check (422) or its size limit (413)
+        raise NotABundle(f"The backend refused the bundle: {err.message}") from None
     on_stored(stored)
     body: dict[str, Any] = {"bundle": stored["name"]}
     for key, value in (("retries", retries), ("retry_interval", retry_interval),

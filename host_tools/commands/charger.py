@@ -206,6 +206,11 @@ def _until(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _instant(text: str) -> datetime:
+    """An _until() value as a time: as text "...00.5Z" sorts before "...00Z"."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 @_command("reserve")
 @click.option("--connector", "connector_id", required=True, type=click.IntRange(0, 100),
               help="Connector number; 0 = any connector (if the charger supports that).")
@@ -400,9 +405,10 @@ def update(identity: str, api: str, token: str | None, as_json: bool, bundle: st
            retrieve_date: str | None) -> None:
     """Update a charger's firmware with BUNDLE and follow it to Installed.
 
-    BUNDLE is a file from `chargerctl bundle` ("evse-bundle 1"); it is checked here first (a
-    file that is not one, or a damaged one, exits 15 and nothing is sent). Then it is uploaded
-    to the backend, which serves it at /firmware/NAME, and the charger gets UpdateFirmware with
+    BUNDLE is a file from `chargerctl bundle` ("evse-bundle 1"); it is checked here first, by
+    the board's rules (a file that is not one, or a damaged one, exits 15 and nothing is
+    sent; so does one the backend refuses). The charger is looked up next (unknown: 20,
+    offline: 21, and no bundle is uploaded). Then it is uploaded to the backend, which serves it at /firmware/NAME, and the charger gets UpdateFirmware with
     that URL (UpdateFirmware.req). The charger downloads it, checks it, installs it when no
     transaction runs, restarts into the new version and keeps it once it is healthy; each step
     arrives as a FirmwareStatusNotification and is printed: Downloading, Downloaded,
@@ -474,7 +480,7 @@ def diagnostics(identity: str, api: str, token: str | None, as_json: bool, outpu
     """
     from host_tools.charger_transfers import diagnostics as run_diagnostics
 
-    if start_time and stop_time and start_time >= stop_time:
+    if start_time and stop_time and _instant(start_time) >= _instant(stop_time):
         raise click.BadParameter("--until must be after --since.", param_hint="--until")
     if output == "-" and as_json:
         raise click.BadParameter("-o - writes the file to standard output, where --json would "

@@ -269,11 +269,35 @@ def test_update_without_token_or_with_a_wrong_one(rig, cp, bundle):
     assert cp.got == []
 
 
-def test_update_of_an_unknown_charger_exits_20(rig, cp, bundle):
-    proc = chargerctl("charger", "update", "--charger", "CP-NOPE", "--api", rig.api, "--token",
+@pytest.mark.parametrize(("identity", "code"), [("CP-NOPE", Exit.NOT_FOUND),
+                                                 ("CP-KEY", Exit.REFUSED)])
+def test_update_of_an_unknown_or_offline_charger_stores_no_bundle(rig, cp, bundle, identity,
+                                                                   code):
+    """The charger is asked for first: no bundle is left on the backend for nothing."""
+    before = rig.stored()
+    proc = chargerctl("charger", "update", "--charger", identity, "--api", rig.api, "--token",
                       TOKEN, bundle)
-    assert proc.returncode == Exit.NOT_FOUND, proc.stderr
-    assert cp.got == []
+    assert proc.returncode == code, proc.stderr
+    assert cp.got == [] and rig.stored() == before
+
+
+@pytest.mark.parametrize(("limit", "said"), [("MAX_FILES", "too many files"),
+                                             ("BUNDLE_MAX_BYTES", "at most")])
+def test_a_bundle_the_backend_refuses_exits_15(rig, cp, bundle, monkeypatch, limit, said):
+    """A backend stricter than this chargerctl (another version): its 422 or 413 is "not a
+    bundle" (15), as the local check's refusal is, not an invalid field (22)."""
+    import host_tools.backend.transfers as transfers
+    import host_tools.bundle
+
+    if limit == "MAX_FILES":
+        monkeypatch.setattr(host_tools.bundle, "MAX_FILES", 0)  # the backend's, in this process
+    else:
+        monkeypatch.setattr(transfers, "BUNDLE_MAX_BYTES", 100)
+    before = rig.stored()
+    proc = rig.cli("update", bundle)
+    assert proc.returncode == Exit.BUNDLE, proc.stderr
+    assert "The backend refused the bundle" in proc.stderr and said in proc.stderr
+    assert cp.got == [] and rig.stored() == before
 
 
 # --- diagnostics ------------------------------------------------------------------------------
@@ -317,6 +341,9 @@ def test_diagnostics_with_nothing_to_upload_exits_28(rig, cp, tmp_path):
 
 @pytest.mark.parametrize(("argv", "said"), [
     (["--since", "2026-01-10T02:00:00Z", "--until", "2026-01-10T01:00:00Z"], "--until"),
+    # as text "...00.5Z" sorts before "...00Z"; as times it is after
+    (["--since", "2026-01-10T00:00:00.5Z", "--until", "2026-01-10T00:00:00Z"], "--until"),
+    (["--since", "2026-01-10T02:00:00+02:00", "--until", "2026-01-10T00:00:00Z"], "--until"),
     (["--since", "soon"], "--since"),
     (["--retries", "-1"], "--retries"),
     (["-o", "."], "folder"),
