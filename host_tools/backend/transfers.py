@@ -182,20 +182,31 @@ class Transfers:
         path = self.bundle_path(name)
         if path is None:
             return None
-        with path.open("rb") as f:
-            head = f.readline(256)
+        try:
+            with path.open("rb") as f:
+                head = f.readline(256)
+        except FileNotFoundError:
+            return None
         return head[len(b"evse-bundle 1 "):].rstrip(b"\n").decode("utf-8", "replace")
 
     def bundles(self) -> list[dict]:
+        """The stored bundles, oldest first. Only bundle names are looked at: an upload's
+        temporary file may vanish at any moment, and so may a bundle deleted by hand."""
         folder = self.data_dir / "firmware"
         if not folder.is_dir():
             return []
-        out = []
-        for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
-            if BUNDLE_NAME.fullmatch(path.name):
-                out.append({"name": path.name, "version": self.bundle_version(path.name),
-                            "size": path.stat().st_size})
-        return out
+        found = []
+        for path in folder.iterdir():
+            if not BUNDLE_NAME.fullmatch(path.name):
+                continue
+            try:
+                stat = path.stat()
+                found.append((stat.st_mtime, {"name": path.name,
+                                              "version": self.bundle_version(path.name),
+                                              "size": stat.st_size}))
+            except FileNotFoundError:
+                continue
+        return [entry for _, entry in sorted(found, key=lambda f: (f[0], f[1]["name"]))]
 
     def _diagnostics_request(self, identity: str) -> dict | None:
         return self.store.one("SELECT seq, status, detail, at FROM charger_transfers WHERE "

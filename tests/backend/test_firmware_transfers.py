@@ -209,6 +209,25 @@ async def test_a_bundle_is_stored_by_version_and_sha256_and_served_with_its_leng
     assert server.backend.central.transfers.data_dir == Path(server.db).with_name("backend-files")
 
 
+async def test_the_list_survives_files_that_vanish(http, server):
+    """An upload's temporary file is gone when the upload ends, and a bundle may be deleted by
+    hand while the folder is listed: a name listed whose file is gone (here: a dangling link)
+    is left out, not a 500."""
+    await upload(http, GOOD)
+    folder = server.backend.central.transfers.data_dir / "firmware"
+    gone = [folder / ".upload-vanished", folder / "evse-9.9.9-0123456789abcdef.bundle"]
+    for link in gone:
+        link.symlink_to(folder / "no-such-file")
+    try:
+        r = await http.get("/api/v3/firmware", headers=AUTH)
+        assert r.status_code == 200, r.text
+        names = [b["name"] for b in r.json()["data"]]
+        assert names and gone[1].name not in names
+    finally:
+        for link in gone:
+            link.unlink()
+
+
 async def test_a_version_is_kept_as_given_and_escaped_in_the_name(http):
     data = make_bundle(version="0.2/0~rc")
     r = await upload(http, data)
