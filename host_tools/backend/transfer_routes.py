@@ -25,8 +25,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from host_tools.bundle import BundleInvalid
 
 from . import oplog
+from . import transfers as limits  # read at each request: one copy of the limits
 from .operator_actions import _Credentials, _denied
-from .transfers import BUNDLE_MAX_BYTES, TooLarge
+from .transfers import TooLarge
 
 MAX_WAIT_S = 25.0
 OPERATOR_CHARGER = "/api/v3/chargers/{identity}/"
@@ -56,13 +57,14 @@ def add_transfer_routes(app: FastAPI) -> None:
         if (no := refused(request, credentials)) is not None:
             return no
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > BUNDLE_MAX_BYTES:
-            return message(413, f"A bundle is at most {BUNDLE_MAX_BYTES // 1024} KB; this one "
-                                f"is {int(declared) // 1024} KB.")
+        if declared and declared.isdigit() and int(declared) > limits.BUNDLE_MAX_BYTES:
+            # refused before a byte of the body is read
+            return message(413, f"A bundle is at most {limits.BUNDLE_MAX_BYTES} bytes; this one "
+                                f"is {int(declared)}.")
         try:
             saved = await transfers.save_bundle(request.stream())
         except TooLarge:
-            return message(413, f"A bundle is at most {BUNDLE_MAX_BYTES // 1024} KB.")
+            return message(413, f"A bundle is at most {limits.BUNDLE_MAX_BYTES} bytes.")
         except BundleInvalid as e:
             oplog.log("firmware.refused", reason=str(e))
             return JSONResponse({"message": f"Not a firmware bundle: {e}.",

@@ -34,25 +34,13 @@ from ocpp.v16.enums import Action
 
 from host_tools.backend import transfers as transfers_module
 
-from .conftest import T0, FakeClock, Server, TestChargePoint, connect, until
+from .conftest import T0, FakeClock, Server, TestChargePoint, connect, make_bundle, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TOKEN = "op-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ACTIONS = "/api/v3/chargers/{}/actions/"
-
-
-def make_bundle(version: str = "0.2.0", files: dict[str, bytes] | None = None) -> bytes:
-    """An "evse-bundle 1" file as the firmware reads it (host_tools/bundle.py on branch
-    `install` builds real ones; this one only needs to be well-formed)."""
-    files = {"main.py": b"import evse.app\n", "lib/evse/app.mpy": bytes(range(256)) * 3} \
-        if files is None else files
-    out = bytearray(f"evse-bundle 1 {version}\n".encode())
-    for path, data in files.items():
-        out += f"{path} {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data
-    out += f"end {len(files)} {hashlib.sha256(out).hexdigest()}\n".encode()
-    return bytes(out)
 
 
 GOOD = make_bundle()
@@ -238,14 +226,20 @@ async def test_a_version_is_kept_as_given_and_escaped_in_the_name(http):
 
 
 async def test_a_bundle_from_chargerctl_bundle_is_taken_as_is(http):
-    """The format's other reader: what host_tools/bundle.py builds (branch `install`) the
-    backend stores, with the version and file count the bundle says."""
-    bundle = pytest.importorskip("host_tools.bundle", reason="needs branch `install`")
+    """What host_tools/bundle.py builds the backend stores, with the version and file count
+    the bundle says."""
+    from host_tools import bundle
+
     data = bundle.encode("0.3.0", {"main.py": b"print(1)\n", "lib/evse/x.mpy": b"\x4d" * 999})
     assert bundle.read_bundle(data)[0] == "0.3.0"
     r = await upload(http, data)
     assert r.status_code == 201, r.text
     assert (r.json()["version"], r.json()["files"]) == ("0.3.0", 2)
+
+
+def _with_path(path: str) -> bytes:
+    """A bundle whose one file has this board path (the builder refuses to write a bad one)."""
+    return make_bundle(files={"main.py": b"x"}).replace(b"main.py ", path.encode() + b" ", 1)
 
 
 def _damaged() -> dict[str, tuple[bytes, str]]:
@@ -259,7 +253,8 @@ def _damaged() -> dict[str, tuple[bytes, str]]:
         "format 2": (good.replace(b"evse-bundle 1", b"evse-bundle 2", 1),
                      "not an evse-bundle 1"),
         "no version": (b"evse-bundle 1 \n" + good[header_end:], "not an evse-bundle 1"),
-        "version with a space": (make_bundle(version="0.2 0"), "not an evse-bundle 1"),
+        "version with a space": (good.replace(b"1 0.2.0\n", b"1 0.2 0\n", 1),
+                                 "not an evse-bundle 1"),
         "header only": (good[:header_end], "truncated"),
         "truncated in a file": (good[:body_at + 5], "truncated"),
         "truncated before end": (good[:good.rindex(b"end ")], "truncated"),
@@ -269,9 +264,9 @@ def _damaged() -> dict[str, tuple[bytes, str]]:
         "whole sha256 wrong": (good[:-65] + b"0" * 64 + b"\n", "bad bundle sha256"),
         "count wrong": (good.replace(b"end 2 ", b"end 3 "), "bad file count"),
         "bytes after the end": (good + b"x", "bytes after the end"),
-        "path with ..": (make_bundle(files={"../boot.py": b"x"}), "bad path: '../boot.py'"),
-        "path lib/": (make_bundle(files={"lib/": b"x"}), "bad path: 'lib/'"),
-        "absolute path": (make_bundle(files={"/main.py": b"x"}), "bad path"),
+        "path with ..": (_with_path("../boot.py"), "bad path: '../boot.py'"),
+        "path lib/": (_with_path("lib/"), "bad path: 'lib/'"),
+        "absolute path": (_with_path("/main.py"), "bad path"),
         "size not a number": (good.replace(b"main.py 16 ", b"main.py sixteen ", 1), "bad size"),
         "a line too long": (b"evse-bundle 1 " + b"9" * 300 + b"\n", "line too long"),
     }
@@ -289,8 +284,14 @@ async def test_a_file_that_is_not_a_good_bundle_is_refused_and_not_kept(http, se
 
 
 async def test_a_bundle_too_large_is_413(http, server, monkeypatch):
+    """Past the limit: refused by its Content-Length before the body is read, and, streamed
+    without one, while it is read; nothing is kept either way."""
     monkeypatch.setattr(transfers_module, "BUNDLE_MAX_BYTES", len(GOOD) - 1)
     before = stored(server)
+    r = await upload(http, GOOD)  # httpx sends the Content-Length
+    assert r.status_code == 413, r.text
+    assert r.json()["message"] == (f"A bundle is at most {len(GOOD) - 1} bytes; this one is "
+                                   f"{len(GOOD)}.")
 
     async def body():  # streamed, no Content-Length: the limit holds while reading
         yield GOOD[:100]
@@ -298,7 +299,11 @@ async def test_a_bundle_too_large_is_413(http, server, monkeypatch):
 
     r = await http.post("/api/v3/firmware", content=body(), headers=AUTH)
     assert r.status_code == 413, r.text
+    assert r.json()["message"] == f"A bundle is at most {len(GOOD) - 1} bytes."
     assert stored(server) == before
+    monkeypatch.undo()  # at the limit exactly: taken
+    monkeypatch.setattr(transfers_module, "BUNDLE_MAX_BYTES", len(GOOD))
+    assert (await upload(http, GOOD)).status_code == 201
 
 
 @pytest.mark.parametrize("name", ["nope.bundle", "evse-0.2.0-0000000000000000.bundle",

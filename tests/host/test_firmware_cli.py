@@ -9,7 +9,6 @@ tests/e2e/test_firmware_update.py.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -23,19 +22,11 @@ from ocpp.v16 import call_result as result
 from ocpp.v16.enums import Action
 
 from host_tools.exits import Exit
-from tests.backend.conftest import FakeClock, Server, TestChargePoint, connect
+from tests.backend.conftest import FakeClock, Server, TestChargePoint, connect, make_bundle
 from tests.host.conftest import CHARGERCTL, chargerctl
 
 TOKEN = "op-token-0123456789abcdef"
 VERSION = "0.2.0"
-
-
-def make_bundle(version: str = VERSION, payload: bytes = b"import evse.app\n") -> bytes:
-    """An "evse-bundle 1" file (host_tools/bundle.py on branch `install` builds real ones)."""
-    out = bytearray(f"evse-bundle 1 {version}\n".encode())
-    out += f"main.py {len(payload)} {hashlib.sha256(payload).hexdigest()}\n".encode() + payload
-    out += f"end 1 {hashlib.sha256(out).hexdigest()}\n".encode()
-    return bytes(out)
 
 
 class Charger(TestChargePoint):
@@ -365,9 +356,8 @@ def test_help_explains_and_lists_the_exit_codes(sub):
 
 
 def test_a_bundle_from_chargerctl_bundle_goes_through_as_is(rig, cp, tmp_path):
-    """Today's firmware as `chargerctl bundle` makes it (branch `install`): the same check here
+    """Today's firmware as `chargerctl bundle` makes it: the same check here
     and in the backend takes it, and the charger downloads exactly that file."""
-    pytest.importorskip("host_tools.bundle", reason="needs branch `install`")
     path = tmp_path / "today.bundle"
     made = chargerctl("bundle", "--version", VERSION, "-o", path, timeout=120)
     assert made.returncode == 0, made.stderr
