@@ -14,7 +14,9 @@ Chargers (no token: a charger has none to give; see the rules below):
 follower long-polls. A bundle name carries its sha256, so the public GET tells nothing to
 someone who does not already know the bundle. A diagnostics upload is taken only from the
 address of the charger's open OCPP connection, while an operator's GetDiagnostics is pending,
-under the file name the charger announced, and up to DIAGNOSTICS_MAX_BYTES.
+under the file name the charger announced, once per GetDiagnostics, and up to
+DIAGNOSTICS_MAX_BYTES. The addresses are as uvicorn sees them: behind a reverse proxy, only
+with X-Forwarded-For from an address in FORWARDED_ALLOW_IPS (README: reverse proxies).
 """
 
 from __future__ import annotations
