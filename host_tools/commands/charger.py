@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -90,7 +90,7 @@ def _operate(api: str, token: str | None, as_json: bool, work: Callable[[Operato
         _fail(out, False, err.message, err.exit_code)
 
 
-def _fail(out, as_json: bool, message: str, code: Exit) -> None:
+def _fail(out, as_json: bool, message: str, code: Exit) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": int(code), "http_status": None}))
     out.print(f"[bold red]error:[/] {message}")
