@@ -32,7 +32,9 @@ MAGIC = "evse-bundle 1"
 MAX_LINE = 200  # the board's limits (firmware/evse/bundle.py): longer lines, more files,
 MAX_FILES = 200  # more bytes are refused there
 MAX_BYTES = 1 << 20
-_VERSION = re.compile(r"^[!-~]{1,50}$")  # printable ASCII, no space: BootNotification's CiString50
+# the largest bundle file a board can take: its files, a line per file, the first and last line
+MAX_BUNDLE = MAX_BYTES + (MAX_FILES + 2) * MAX_LINE
+_VERSION = re.compile(r"[!-~]{1,50}")  # printable ASCII, no space: BootNotification's CiString50
 _VERSION_LINE = re.compile(r'^VERSION = "[^"]*"$', re.M)
 
 
@@ -41,7 +43,7 @@ class BundleInvalid(ValueError):
 
 
 def check_version(version: str) -> str:
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise BuildFailed(f"version {version!r} is not 1..50 printable characters without spaces",
                           "give a version like 0.2.0 (it becomes BootNotification's firmwareVersion)")
     return version
@@ -56,7 +58,11 @@ def safe_path(path: str) -> bool:
 
 def firmware_version(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> str:
     """The VERSION evse/boot.py reports."""
-    text = (Path(firmware_dir) / "evse" / "boot.py").read_text()
+    try:
+        text = (Path(firmware_dir) / "evse" / "boot.py").read_text()
+    except OSError:
+        raise BuildFailed(f"{firmware_dir} has no evse/boot.py",
+                          "run from the repository, or pass the firmware folder") from None
     m = _VERSION_LINE.search(text)
     if not m:
         raise BuildFailed(f"{firmware_dir}/evse/boot.py has no VERSION = \"...\" line",
@@ -100,50 +106,134 @@ def encode(version: str, files: dict[str, bytes]) -> bytes:
 
 def read_bundle(data: bytes) -> tuple[str, dict[str, bytes]]:
     """-> (version, board path -> bytes), every rule the board checks checked; BundleInvalid."""
-    pos = 0
+    check = BundleCheck(keep=True)
+    check.feed(data)
+    version = check.finish()
+    assert check.kept is not None
+    return version, check.kept
 
-    def line() -> list[str]:
-        nonlocal pos
-        end = data.find(b"\n", pos, pos + MAX_LINE)
-        if end < 0:
-            raise BundleInvalid("truncated" if len(data) - pos < MAX_LINE else "line too long")
+
+_HEADER, _LINES, _DATA, _DONE = range(4)
+
+
+class BundleCheck:
+    """The board's check of a bundle as it arrives (firmware/evse/bundle.py, Stager), without
+    the slot: feed(chunk) any number of times, then finish() -> the version. BundleInvalid
+    "<the board's reason>: <what and where>" at the first fault, where the board would refuse
+    it; what the board takes passes. The one checker of the host side (read_bundle, the
+    backend's upload, `chargerctl charger update`): a bundle is never held whole unless `keep`
+    (then .kept: board path -> bytes). Not checkable here: the board's free flash."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.version: str | None = None
+        self.files = 0  # file lines so far
+        self.bytes = 0  # the sizes they declare
+        self.kept: dict[str, bytes] | None = {} if keep else None
+        self._line = bytearray()  # a line being read, at most MAX_LINE bytes with its newline
+        self._state = _HEADER
+        self._total = hashlib.sha256()  # every byte before the end line
+        self._sha = hashlib.sha256()  # the file being read, what it must come to, bytes left
+        self._want = ""
+        self._left = 0
+        self._path = ""
+        self._body = bytearray()
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        data = bytes(chunk)
+        i, end = 0, len(data)
+        while i < end:
+            if self._state == _DATA:
+                part = data[i:i + self._left]
+                self._sha.update(part)
+                self._total.update(part)
+                if self.kept is not None:
+                    self._body += part
+                i += len(part)
+                self._left -= len(part)
+                if not self._left:
+                    self._file_done()
+            elif self._state == _DONE:
+                raise BundleInvalid("bytes after the end: the bundle goes on after its end line")
+            else:
+                room = MAX_LINE - len(self._line)
+                nl = data.find(b"\n", i, i + room)
+                if nl < 0:
+                    if end - i > room:  # the board's line buffer is full and a byte more came
+                        raise BundleInvalid(f"line too long: a line longer than {MAX_LINE} "
+                                            f"bytes after {self.files} file(s)")
+                    self._line += data[i:end]
+                    return
+                line = bytes(self._line + data[i:nl + 1])
+                self._line.clear()
+                i = nl + 1
+                self._read_line(line)
+
+    def finish(self) -> str:
+        if self._state != _DONE:
+            raise BundleInvalid("truncated: the file is empty" if self._state == _HEADER and not
+                                self._line else "truncated: it ends before its end line")
+        assert self.version is not None
+        return self.version
+
+    def _read_line(self, raw: bytes) -> None:
         try:
-            text = data[pos:end].decode("ascii")
+            words = raw[:-1].decode("utf-8").split(" ")
         except UnicodeDecodeError:
-            raise BundleInvalid("bad line") from None
-        pos = end + 1
-        return text.split(" ")
+            raise BundleInvalid("bad line: a header line that is not UTF-8 text") from None
+        if self._state == _HEADER:
+            if len(words) != 3 or words[:2] != ["evse-bundle", "1"] or \
+                    not 0 < len(words[2]) <= 50:
+                raise BundleInvalid("not an evse-bundle 1: the first line must be 'evse-bundle "
+                                    "1 <version>', the version 1..50 characters without spaces "
+                                    "(make one with `chargerctl bundle`)")
+            self.version = words[2]
+            self._state = _LINES
+        elif words[0] == "end":
+            if len(words) != 3 or words[1] != str(self.files):
+                raise BundleInvalid(f"bad file count: the end line says {' '.join(words[1:2])!r}"
+                                    f", the bundle has {self.files} file(s)")
+            if words[2] != self._total.hexdigest():
+                raise BundleInvalid("bad bundle sha256: the whole bundle's sha256 is not the "
+                                    "end line's")
+            self._state = _DONE
+            return  # the end line is not part of what it hashes
+        else:
+            self._file(words)
+        self._total.update(raw)
 
-    head = line()
-    if len(head) != 3 or " ".join(head[:2]) != MAGIC or not _VERSION.match(head[2]):
-        raise BundleInvalid("not an evse-bundle 1")
-    files: dict[str, bytes] = {}
-    while True:
-        start = pos
-        words = line()
-        if words[0] == "end":
-            if len(words) != 3 or words[1] != str(len(files)):
-                raise BundleInvalid("bad file count")
-            if words[2] != hashlib.sha256(data[:start]).hexdigest():
-                raise BundleInvalid("bad bundle sha256")
-            if pos != len(data):
-                raise BundleInvalid("bytes after the end")
-            return head[2], files
+    def _file(self, words: list[str]) -> None:
         if len(words) != 3 or len(words[2]) != 64:
-            raise BundleInvalid("bad file line")
-        path, size, sha = words
-        if not size.isdigit() or len(size) > 7:
-            raise BundleInvalid("bad size")
-        if not safe_path(path):
-            raise BundleInvalid("bad path")
-        body = data[pos:pos + int(size)]
-        if len(body) != int(size):
-            raise BundleInvalid("truncated")
-        if hashlib.sha256(body).hexdigest() != sha:
-            raise BundleInvalid("bad file sha256")
-        files[path] = body
-        pos += int(size)
-        if len(files) > MAX_FILES:
-            raise BundleInvalid("too many files")
-        if sum(len(b) for b in files.values()) > MAX_BYTES:
-            raise BundleInvalid("too large")
+            raise BundleInvalid(f"bad file line: {' '.join(words)[:60]!r} is neither "
+                                "'<path> <size> <sha256>' nor the end line")
+        path, size = words[0], words[1]
+        if not (size.isascii() and size.isdigit()) or len(size) > 7:  # the board's isdigit is ASCII
+            raise BundleInvalid(f"bad size: {size[:20]!r} for {path[:60]!r}")
+        if not _board_path(path):
+            raise BundleInvalid(f"bad path: {path[:60]!r} is not a relative path inside the "
+                                "update slot")
+        self.files += 1
+        self.bytes += int(size)
+        if self.files > MAX_FILES:
+            raise BundleInvalid(f"too many files: more than {MAX_FILES}")
+        if self.bytes > MAX_BYTES:
+            raise BundleInvalid(f"too large: more than {MAX_BYTES} bytes of files")
+        self._path, self._want, self._left = path, words[2], int(size)
+        self._sha = hashlib.sha256()
+        self._body = bytearray()
+        self._state = _DATA
+        if not self._left:
+            self._file_done()
+
+    def _file_done(self) -> None:
+        if self._sha.hexdigest() != self._want:
+            raise BundleInvalid(f"bad file sha256: {self._path}'s bytes are not its line's sha256")
+        if self.kept is not None:
+            self.kept[self._path] = bytes(self._body)
+        self._state = _LINES
+
+
+def _board_path(path: str) -> bool:
+    """The board's _safe(): relative, no "..", empty or "." part, no backslash (no space: the
+    line's words are split on it)."""
+    return bool(path) and not path.startswith("/") and "\\" not in path and \
+        all(p not in ("", ".", "..") for p in path.split("/"))

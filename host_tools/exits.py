@@ -27,6 +27,7 @@ class Exit(IntEnum):
     TOOL_MISSING = 12
     NOTHING_FOUND = 13
     STATE_UNKNOWN = 14
+    BUNDLE = 15
     # the public-charging API
     NOT_FOUND = 20
     REFUSED = 21
@@ -38,6 +39,8 @@ class Exit(IntEnum):
     ACTION_NEEDED = 27
     CHARGER_REFUSED = 28
     UNAUTHORIZED = 29
+    TRANSFER_FAILED = 30
+    TRANSFER_TIMEOUT = 31
     # the commissioning check
     STEP_FAILED = 40
 
@@ -59,6 +62,7 @@ TABLE: dict[Exit, str] = {
     Exit.NOTHING_FOUND: "nothing found (no serial port, no log line)",
     Exit.STATE_UNKNOWN: ("the board's firmware did not say whether a charging session runs "
                          "(try again, or use --force to interrupt it)"),
+    Exit.BUNDLE: "not a firmware bundle, or a damaged one (nothing was sent)",
     Exit.NOT_FOUND: "unknown public code, charger identity or session token (404)",
     Exit.REFUSED: "refused: charger offline, stop refused, or no answer in time (400/504)",
     Exit.UNPROCESSABLE: "invalid input: unknown connector, email, code or another field (422)",
@@ -70,6 +74,10 @@ TABLE: dict[Exit, str] = {
     Exit.CHARGER_REFUSED: ("the charger said no to an operator action: Rejected, Occupied, "
                            "Faulted, Unavailable, NotSupported, or an OCPP error (502)"),
     Exit.UNAUTHORIZED: "operator token missing or wrong, or operator actions off (401/403)",
+    Exit.TRANSFER_FAILED: ("the charger reported a failed firmware update or diagnostics upload "
+                           "(DownloadFailed, InstallationFailed, UploadFailed)"),
+    Exit.TRANSFER_TIMEOUT: ("no final status from the charger within --timeout (the update or "
+                            "upload may still finish: see `chargerctl ocpp-log`)"),
     Exit.STEP_FAILED: "a commissioning step failed (the step is named)",
 }
 

@@ -60,19 +60,18 @@ class OperatorClient:
     def __exit__(self, *exc: object) -> None:
         self._http.close()
 
-    def act(self, identity: str, action: str, body: dict[str, Any], *,
-            accepted_only: bool = True) -> dict:
-        """The charger's answer when it is Accepted; else the error that says what it was.
-        `accepted_only` False: any answer of 200 (local-list-version has no status)."""
-        path = f"/chargers/{quote(identity, safe='')}/actions/{action}"
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            resp = self._http.post(path, json=body)
+            return self._http.request(method, path, **kw)
         except httpx.TimeoutException:
             raise NetworkError(f"The API at {self.api} did not answer in time. Check the URL and "
                                "that the backend is running.") from None
         except httpx.HTTPError as err:
             raise NetworkError(f"Cannot reach the API at {self.api}: {err}. Check --api (or "
                                f"{API_ENV}) and that the backend is running.") from None
+
+    def _json(self, resp: httpx.Response, identity: str, what: str,
+              ok: tuple[int, ...] = (200, 201)) -> dict:
         try:
             answer = resp.json()
         except ValueError:
@@ -81,13 +80,41 @@ class OperatorClient:
             raise DriverError(f"The API at {self.api} answered {resp.status_code} with something "
                               "that is not a JSON object; is --api the /api/v3 base URL?",
                               status=resp.status_code)
-        if resp.status_code == 200:
-            status = answer.get("status")
-            if accepted_only and status != "Accepted":
-                raise ChargerSaidNo(f"Charger {identity} answered {status}{_why(action, status)}.",
-                                    status=200, body=answer, answer=answer)
-            return answer
-        raise _error(resp, answer, identity, action)
+        if resp.status_code not in ok:
+            raise _error(resp, answer, identity, what)
+        return answer
+
+    def upload_bundle(self, data: bytes) -> dict:
+        """Stores a firmware bundle on the backend: {name, version, sha256, size, files}."""
+        resp = self._send("POST", "/firmware", content=data,
+                          headers={"Content-Type": "application/octet-stream"})
+        return self._json(resp, "-", "the bundle upload")
+
+    def follow(self, identity: str, topic: str, after: int, wait: float) -> dict:
+        """GET .../{topic}?after=&wait= (firmware, diagnostics): the events after `after`,
+        held by the backend up to `wait` seconds until one arrives."""
+        resp = self._send("GET", f"/chargers/{quote(identity, safe='')}/{topic}",
+                          params={"after": after, "wait": wait}, timeout=wait + 15)
+        return self._json(resp, identity, topic)
+
+    def diagnostics_file(self, identity: str, file_name: str) -> bytes:
+        resp = self._send("GET", f"/chargers/{quote(identity, safe='')}/diagnostics/"
+                                 f"{quote(file_name, safe='')}")
+        if resp.status_code != 200:
+            self._json(resp, identity, "the diagnostics download")
+        return resp.content
+
+    def act(self, identity: str, action: str, body: dict[str, Any], *,
+            accepted_only: bool = True) -> dict:
+        """The charger's answer when it is Accepted; else the error that says what it was.
+        `accepted_only` False: any answer of 200 (local-list-version has no status)."""
+        path = f"/chargers/{quote(identity, safe='')}/actions/{action}"
+        answer = self._json(self._send("POST", path, json=body), identity, action, ok=(200,))
+        status = answer.get("status")
+        if accepted_only and status != "Accepted":
+            raise ChargerSaidNo(f"Charger {identity} answered {status}{_why(action, status)}.",
+                                status=200, body=answer, answer=answer)
+        return answer
 
 
 def _why(action: str, status: object) -> str:
@@ -126,6 +153,8 @@ def _error(resp: httpx.Response, body: dict, identity: str, action: str) -> Driv
                 if status == 401 else "")
         return Unauthorized(f"{server}{hint}", **kw)
     if status == 404:
+        if "diagnostics file" in server:
+            return NotFound(server, **kw)
         if "identity" in server:
             return NotFound(f"{server} Use the charge point identity (the board's "
                             "charge_point_id, e.g. CP-1), not the public code.", **kw)
@@ -147,6 +176,8 @@ def _error(resp: httpx.Response, body: dict, identity: str, action: str) -> Driv
     if status == 504:
         return ChargerTimeout(f"{server} Try again; if it keeps happening the charger may be "
                               "offline.", **kw)
+    if status == 413:
+        return Unprocessable(f"{server} (during {action})", **kw)
     if status == 429:
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         wait = f"Try again in {retry_after:g} s." if retry_after is not None else "Try again later."

@@ -38,6 +38,8 @@ from .ratelimit import RateLimiter, Verdict
 from .security_events import add_security_routes
 from .sessions import Refused, Sessions, Settings
 from .store import Store
+from .transfer_routes import add_transfer_routes
+from .transfers import Transfers
 
 PREFIX = "/api/v3/public-charging"
 LOCAL_CONFIRM = "/api/v3/_local/payments/{payment_intent_id}/confirm"
@@ -188,8 +190,11 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
                rate_limits: dict[str, int] | None = None, heartbeat_interval: int = 300,
                call_timeout: float = 8.0, tick: float = 1.0, boot_trigger_after: float = 5.0,
                vat_rate: Decimal | str | None = None,
-               operator_token: str | None = None) -> FastAPI:
-    """`operator_token` (else the chargers file's) turns the operator actions on."""
+               operator_token: str | None = None,
+               data_dir: str | Path | None = None) -> FastAPI:
+    """`operator_token` (else the chargers file's) turns the operator actions on. `data_dir`
+    holds firmware bundles and diagnostics uploads (default: `<db name>-files` beside the
+    database; created when the first file arrives)."""
     if operator_token is not None:
         check_operator_token(operator_token, "the operator token")
     store = Store(db_path)
@@ -205,6 +210,9 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
                             call_timeout=call_timeout, boot_trigger_after=boot_trigger_after)
     sessions = Sessions(store, provider, clock, central, settings)
     central.sessions = sessions
+    if data_dir is None:
+        data_dir = Path(store.path).with_name(Path(store.path).stem + "-files")
+    central.transfers = Transfers(store, clock, data_dir, settle_s=call_timeout + 1.0)
     limits = {**RATE_LIMITS, **(rate_limits or {})}
     backend = Backend(store, central, sessions, provider, RateLimiter(clock), limits,
                       operator_token)
@@ -389,6 +397,7 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
     add_operator_routes(app)
     add_action_routes(app)
     add_security_routes(app)
+    add_transfer_routes(app)
     add_page_routes(app)
     app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
     return app

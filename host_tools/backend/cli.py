@@ -102,9 +102,13 @@ def parse_rate_limits(values: tuple[str, ...]) -> dict[str, int]:
                    "actions/...), 16..256 visible characters; overrides the chargers file's "
                    "\"operator_token\". Without either the actions answer 403. Prefer the "
                    "environment variable: a command line is visible to every user.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of firmware bundles and diagnostics uploads (default: "
+                   "<db name>-files beside the database).")
 def backend(host: str, port: int, db_path: str, chargers_path: str, payments: str, vat_rate: str,
             start_timeout: float, heartbeat_interval: int, call_timeout: float,
-            rate_limit: tuple[str, ...], operator_token: str | None) -> None:
+            rate_limit: tuple[str, ...], operator_token: str | None,
+            data_dir: str | None) -> None:
     """Serve the public-charging API and OCPP 1.6J on one port.
 
     \b
@@ -113,8 +117,11 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
     Operator, this machine only: GET /api/v3/operator/chargers/{identity}/ocpp-log
       (what `chargerctl ocpp-log IDENTITY` shows)
     Operator actions, Bearer token: POST /api/v3/chargers/{identity}/actions/start, stop,
-      charge-limit, reserve, cancel-reservation, local-list, local-list-version
-      (what `chargerctl charger ...` sends)
+      charge-limit, reserve, cancel-reservation, local-list, local-list-version,
+      update-firmware, get-diagnostics (what `chargerctl charger ...` sends)
+    Firmware and diagnostics: POST /api/v3/firmware (a bundle, Bearer), GET /firmware/{name}
+      (chargers download), PUT /diagnostics/{identity}/{file} (chargers upload), GET
+      /api/v3/chargers/{identity}/firmware and .../diagnostics (Bearer; statuses, files)
 
     \b
     The chargers file (pricing in cents; identity = the board's charge_point_id,
@@ -161,7 +168,8 @@ def backend(host: str, port: int, db_path: str, chargers_path: str, payments: st
         app = create_app(chargers_path, db_path, payments=payments,
                          settings=Settings(start_timeout=start_timeout, vat_rate=rate),
                          heartbeat_interval=heartbeat_interval, call_timeout=call_timeout,
-                         rate_limits=limits, operator_token=operator_token or None)
+                         rate_limits=limits, operator_token=operator_token or None,
+                         data_dir=data_dir)
     except (ChargersFileError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     # Everything loaded so far (modules, schemas, the app) lives as long as the process: keep

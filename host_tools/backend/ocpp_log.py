@@ -10,11 +10,11 @@ idTags are shown as they are (they are not credentials in OCPP 1.6's public char
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 
 from .clock import iso
+from .longpoll import Changes
 
 RING_SIZE = 500  # frames kept per charger
 REDACTED = "***"
@@ -43,14 +43,14 @@ def redact(payload: object) -> object:
 
 
 class FrameLog:
-    """Per-charger rings of frame records and a condition for readers that wait."""
+    """Per-charger rings of frame records, followed with a long poll (longpoll.py)."""
 
     def __init__(self, clock: Callable[[], float], size: int = RING_SIZE):
         self.clock = clock
         self.size = size
         self.seq = 0
         self._rings: dict[str, deque] = {}
-        self._changed: asyncio.Condition | None = None
+        self._changes = Changes()
 
     def record(self, identity: str, direction: str, kind: str, action: str | None,
                message_id: str | None, payload: object) -> None:
@@ -59,17 +59,7 @@ class FrameLog:
         ring.append({"seq": self.seq, "time": iso(self.clock()), "direction": direction,
                      "type": kind, "action": action, "message_id": message_id,
                      "payload": redact(payload)})
-        if self._changed is not None:
-            asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._condition():
-            self._condition().notify_all()
-
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
+        self._changes.changed()
 
     def frames(self, identity: str, after: int = 0, limit: int = RING_SIZE) -> list[dict]:
         ring = self._rings.get(identity, ())
@@ -78,19 +68,4 @@ class FrameLog:
 
     async def wait(self, identity: str, after: int, timeout: float, limit: int) -> list[dict]:
         """Frames after `after`, waiting up to `timeout` seconds for the first one."""
-        found = self.frames(identity, after, limit)
-        if found or timeout <= 0:
-            return found
-        condition = self._condition()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with condition:
-            while not (found := self.frames(identity, after, limit)):
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(condition.wait(), left)
-                except TimeoutError:
-                    break
-        return found
+        return await self._changes.until(lambda: self.frames(identity, after, limit), timeout)

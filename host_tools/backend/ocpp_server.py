@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import uuid
 
 import ocpp.messages
@@ -34,6 +35,7 @@ from .clock import Clock, ocpp_time
 from .ocpp_log import REDACTED, FrameLog
 from .sessions import ChargerOffline, ChargerTimeout, Sessions
 from .store import Store
+from .transfers import Transfers
 
 # The `ocpp` package validates every payload against its JSON schema in the default thread
 # pool. The check takes a fraction of a millisecond and holds the GIL anyway; the hop to a
@@ -75,6 +77,21 @@ def _spec_error(error: OCPPError, action: str) -> OCPPError:
     if isinstance(error, NotSupportedError):
         return NotImplementedError(details={"cause": f"{action} is not an OCPP 1.6 action."})
     return type(error)(description=error.description, details=details)
+
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]{1,253})(:[0-9]{1,5})?$")
+
+
+def _base_url(ws: WebSocket) -> str:
+    """This backend's http(s) base URL as the charger reached it: its Host header names an
+    address the charger can connect to, which the server's own listening address (0.0.0.0)
+    or an operator's 127.0.0.1 is not. Firmware and diagnostics URLs for it are built on it."""
+    scheme = "https" if ws.url.scheme == "wss" else "http"
+    host = ws.headers.get("host", "")
+    if not _HOST.match(host):
+        server = ws.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
 
 
 class ChargerCallError(Exception):
@@ -160,6 +177,9 @@ class CentralChargePoint(ChargePoint):
         # unique id -> the answer (CallResult or CallError) of an operator's CALL, kept so that
         # an error can be told apart: the charger's CALLERROR, or its answer failing the schema
         self.answers: dict[str, object] = {}
+        self.address: str | None = None  # the charger's IP address
+        self.base_url = ""  # http://HOST:PORT as the charger reached this backend
+
 
     async def route_message(self, raw_msg):
         """As the `ocpp` package does, but with the CALLERROR codes of the 1.6 table."""
@@ -189,6 +209,9 @@ class CentralChargePoint(ChargePoint):
         self.central.store.set_charger(
             self.id, booted_at=self.central.clock(), vendor=charge_point_vendor,
             model=charge_point_model, firmware_version=kw.get("firmware_version"))
+        # every boot's version: after an update it says which version runs (a rollback too)
+        self.central.transfers.record(self.id, "firmware", "boot", None,
+                                      kw.get("firmware_version"))
         return call_result.BootNotification(current_time=self._now(),
                                             interval=self.central.heartbeat_interval,
                                             status="Accepted")
@@ -244,10 +267,12 @@ class CentralChargePoint(ChargePoint):
 
     @on(Action.diagnostics_status_notification)
     def on_diagnostics_status(self, status):
+        self.central.transfers.record(self.id, "diagnostics", "status", status)
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, status):
+        self.central.transfers.record(self.id, "firmware", "status", status)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.security_event_notification)
@@ -268,6 +293,7 @@ class CentralSystem:
         self.heartbeat_interval = heartbeat_interval
         self.call_timeout = call_timeout
         self.sessions: Sessions  # set by create_app
+        self.transfers: Transfers  # set by create_app
         self.connections: dict[str, CentralChargePoint] = {}
         self._booted: set[str] = set()  # booted_at is set once and never cleared: remember it
         self._tasks: set[asyncio.Task] = set()
@@ -316,9 +342,10 @@ class CentralSystem:
         # `None` is a CALLERROR (suppressed by the ocpp package): treat it as a refusal.
         return result.status if result is not None else "Rejected"
 
-    async def operator_call(self, identity: str, payload, field: str = "status"):
+    async def operator_call(self, identity: str, payload, field: str | None = "status"):
         """An operator's CALL (operator_actions.py): the `status` of the charger's answer (or
-        another `field` of it: GetLocalListVersion's `list_version`).
+        another `field` of it: GetLocalListVersion's `list_version`; None: the whole answer,
+        for UpdateFirmware's empty one and GetDiagnostics' fileName).
 
         Raises ChargerOffline, ChargerTimeout, or ChargerCallError: unlike a session's remote
         start, whose CALLERROR is just a refusal, an operator is told what the charger said
@@ -338,7 +365,8 @@ class CentralSystem:
                 call_task.cancel()
                 raise ChargerOffline(identity) if cp.closed.is_set() else ChargerTimeout(identity)
             try:
-                return getattr(call_task.result(), field)
+                answer = call_task.result()
+                return answer if field is None else getattr(answer, field)
             except TimeoutError as e:
                 raise ChargerTimeout(identity) from e
             except (OCPPError, UnknownCallErrorCodeError) as e:
@@ -421,6 +449,8 @@ class CentralSystem:
             "client": client, "subprotocol": SUBPROTOCOL,
             "authorization": REDACTED if ws.headers.get("authorization") else None})
         cp = CentralChargePoint(identity, _Connection(ws, identity, self.frames), self)
+        cp.address = client
+        cp.base_url = _base_url(ws)
         old = self.connections.get(identity)
         self.connections[identity] = cp
         if old is not None:

@@ -8,6 +8,8 @@
     POST /api/v3/chargers/{identity}/actions/local-list          -> SendLocalList
     POST /api/v3/chargers/{identity}/actions/local-list-version  -> GetLocalListVersion
     POST /api/v3/chargers/{identity}/actions/certificate-*       -> certificate_actions.py
+    POST /api/v3/chargers/{identity}/actions/update-firmware     -> UpdateFirmware
+    POST /api/v3/chargers/{identity}/actions/get-diagnostics     -> GetDiagnostics
 
 Plugchoice names a charger by its UUID; this backend has none, so `{identity}` is the charge
 point identity (the board's charge_point_id, the chargers file's `identity`), as everywhere
@@ -43,6 +45,7 @@ from . import oplog, schemas
 from .clock import iso, ocpp_time
 from .ocpp_server import ChargerCallError
 from .sessions import ChargerOffline, ChargerTimeout
+from .transfers import FILE_NAME
 
 ACTIONS = "/api/v3/chargers/{identity}/actions/"
 TOKEN_ENV = "CHARGERCTL_OPERATOR_TOKEN"
@@ -61,6 +64,14 @@ _MSG = {"model": schemas.Message}
 _ERRORS = {400: _MSG, 401: _MSG, 403: _MSG, 404: _MSG,
            422: {"model": schemas.ValidationErrors}, 429: _MSG,
            409: _MSG, 502: {"model": schemas.ChargerErrorMessage}, 504: _MSG}
+
+
+class UnusableAnswer(ChargerCallError):
+    """An answer within the OCPP schema that this backend cannot act on (a GetDiagnostics
+    fileName it would never take an upload under): 502, as a broken answer."""
+
+    def __init__(self, identity: str, action: str, description: str):
+        super().__init__(identity, action, "UnusableAnswer", description, from_charger=False)
 
 
 class ReservationElsewhere(Exception):
@@ -168,6 +179,8 @@ def add_action_routes(app: FastAPI) -> None:
                 oplog.log("operator.action", identity=identity, action=name, answer=e.code,
                           from_charger=e.from_charger)
                 what = (f"answered {e.action} with the error {e.code}" if e.from_charger else
+                        f"answered {e.action} with an answer this backend cannot use"
+                        if isinstance(e, UnusableAnswer) else
                         f"answered {e.action} with a payload that breaks the OCPP 1.6 schema "
                         f"({e.code})")
                 desc = f": {e.description}" if e.description else ""
@@ -298,6 +311,52 @@ def add_action_routes(app: FastAPI) -> None:
         return {"list_version": await central.operator_call(identity, call.GetLocalListVersion(),
                                                             "list_version")}
 
+    transfers = central.transfers
+
+    def base_url(identity: str) -> str:
+        cp = central.connections.get(identity)
+        if cp is None:
+            raise ChargerOffline(identity)
+        return cp.base_url
+
+    async def recorded_call(identity: str, topic: str, detail: str | None, payload):
+        """The call, with its `request` event recorded first: the charger's status
+        notifications may arrive right behind its answer, and a follower reads from the
+        request on. The event says Accepted, or NotSent when no answer came back."""
+        seq = transfers.record(identity, topic, "request", None, detail)
+        try:
+            answer = await central.operator_call(identity, payload, None)
+        except BaseException:
+            transfers.set_status(seq, "NotSent")
+            raise
+        file_name = getattr(answer, "file_name", None)
+        if file_name is not None and not FILE_NAME.fullmatch(file_name):
+            transfers.set_status(seq, "Unusable", file_name)  # opens no upload
+            raise UnusableAnswer(identity, type(payload).__name__, (
+                f"its fileName {file_name[:120]!r} is not 1..100 letters, digits and ._- "
+                "(not starting with a dot), so no upload under it would be taken"))
+        transfers.set_status(seq, "Accepted", file_name)
+        return seq, answer
+
+    async def update_firmware(identity: str, values: dict) -> dict:
+        location = values["location"] or f"{base_url(identity)}/firmware/{values['bundle']}"
+        retrieve = ocpp_time(values["retrieve"])
+        seq, _ = await recorded_call(identity, "firmware", location, call.UpdateFirmware(
+            location=location, retrieve_date=retrieve, retries=values["retries"],
+            retry_interval=values["retry_interval"]))
+        version = transfers.bundle_version(values["bundle"]) if values["bundle"] else None
+        return {"status": "Accepted", "location": location, "retrieve_date": retrieve,
+                "version": version, "after": seq - 1}
+
+    async def get_diagnostics(identity: str, values: dict) -> dict:
+        location = f"{base_url(identity)}/diagnostics/{identity}"
+        seq, answer = await recorded_call(identity, "diagnostics", None, call.GetDiagnostics(
+            location=location, retries=values["retries"], retry_interval=values["retry_interval"],
+            start_time=ocpp_time(values["start"]) if values["start"] is not None else None,
+            stop_time=ocpp_time(values["stop"]) if values["stop"] is not None else None))
+        return {"status": "Accepted", "file_name": answer.file_name, "location": location,
+                "after": seq - 1}
+
     route("start", "Start a transaction (RemoteStartTransaction)",
           "The charger starts a transaction for `id_token` on `connector_id` (or one it picks) "
           "once an EV is plugged in. The backend accepts that idTag from this charger for "
@@ -344,3 +403,24 @@ def add_action_routes(app: FastAPI) -> None:
           "when it has none, -1 when it has no local list (or it is disabled).",
           schemas.ACTION_LOCAL_LIST_VERSION, lambda data, charger: ({}, {}), local_list_version,
           model=schemas.LocalListVersion)
+    route("update-firmware", "Update the charger's firmware (UpdateFirmware)",
+          "The charger downloads `bundle` (a name `POST /api/v3/firmware` answered; served "
+          "from this backend at /firmware/{name}) or `location` (an http(s) URL) after "
+          "`retrieve_date` (default now), with `retries` and `retry_interval` (s), and installs "
+          "it when no transaction runs. Answer: Accepted (UpdateFirmware has no status; a "
+          "firmware without FirmwareManagement answers a CALLERROR NotSupported, 502), the "
+          "location and retrieve_date sent, the bundle's version, and `after`: the sequence "
+          "number to follow `GET .../firmware?after=` from (Downloading, Downloaded, "
+          "Installing, Installed, or DownloadFailed, InstallationFailed).",
+          schemas.ACTION_UPDATE_FIRMWARE,
+          lambda data, charger: fields.update_firmware(
+              data, lambda name: transfers.bundle_path(name) is not None, clock()),
+          update_firmware, model=schemas.UpdateFirmwareStatus)
+    route("get-diagnostics", "Fetch the charger's diagnostics (GetDiagnostics)",
+          "The charger uploads its diagnostics (log and summary) to this backend (PUT "
+          "/diagnostics/{identity}/{fileName}), within `start_time`..`stop_time` if given, "
+          "with `retries` and `retry_interval` (s). Answer: Accepted, `file_name` (null: it "
+          "has nothing to upload), the location sent, and `after` for `GET .../diagnostics"
+          "?after=` (Uploading, Uploaded or UploadFailed, and the file once received).",
+          schemas.ACTION_GET_DIAGNOSTICS, lambda data, charger: fields.get_diagnostics(data),
+          get_diagnostics, model=schemas.GetDiagnosticsStatus)

@@ -8,11 +8,16 @@ its sentence, `{"field": ["The field ... ."]}`, and the answer is 422 with all o
                                                       reservation_id?
     cancel_reservation(data)    -> (values, errors)   reservation_id
     local_list(data)            -> (values, errors)   update_type, entries, list_version?
+    update_firmware(data, known, now) -> (values, errors)   bundle | location, retrieve_date?,
+                                                      retries?, retry_interval?
+    get_diagnostics(data)       -> (values, errors)   start_time?, stop_time?, retries?,
+                                                      retry_interval?
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -249,4 +254,77 @@ def local_list(data: object) -> tuple[dict, Errors]:
             else:
                 out["parent_id_tag"] = e["parent_id_tag"]
         values["entries"].append(out)
+    return values, errors
+
+
+# UpdateFirmware / GetDiagnostics ---------------------------------------------------------
+RETRIES_MAX = 10  # download or upload attempts beyond the first; a charger may cap lower
+RETRY_INTERVAL_MAX_S = 24 * 3600
+RETRIEVE_AHEAD_MAX_S = 30 * 24 * 3600  # an update planned further ahead is a typo
+LOCATION_MAX = 512  # our own URLs are < 150 characters; the charger's buffers are small
+_URL = re.compile(r"^https?://[^\s/?#@]+(/[^\s]*)?$", re.IGNORECASE)
+
+
+def _retries(data: dict, errors: Errors, values: dict) -> None:
+    values["retries"] = _int(data, "retries", errors, 0, RETRIES_MAX, required=False)
+    values["retry_interval"] = _int(data, "retry_interval", errors, 1, RETRY_INTERVAL_MAX_S,
+                                    required=False)
+
+
+def _time(data: dict, field: str, errors: Errors) -> float | None:
+    v = data.get(field)
+    if v is None:
+        return None
+    t = _when(v)
+    if t is None:
+        errors[field] = [f"The {_words(field)} field must be a date and time with its offset, "
+                         "e.g. 2026-01-10T14:30:00Z."]
+    return t
+
+
+def update_firmware(data: object, bundle_known: Callable[[str], bool],
+                    now: float) -> tuple[dict, Errors]:
+    """`bundle` (a name `POST /api/v3/firmware` answered) or `location` (an http(s) URL the
+    charger downloads from), one of them; `retrieve_date` (absent: now; past: the charger
+    starts at once; at most 30 days ahead); `retries`, `retry_interval` (s)."""
+    data, errors = _object(data), {}
+    values: dict = {"bundle": None, "location": None, "retrieve": now}
+    bundle, location = data.get("bundle"), data.get("location")
+    if bundle is not None and location is not None:
+        errors["bundle"] = ["The bundle field prohibits location from being present."]
+    elif bundle is None and location is None:
+        errors["bundle"] = ["The bundle field is required when location is not present."]
+    elif bundle is not None:
+        if not isinstance(bundle, str) or not bundle_known(bundle):
+            errors["bundle"] = ["The selected bundle is invalid: upload it first (POST "
+                                "/api/v3/firmware answers its name)."]
+        else:
+            values["bundle"] = bundle
+    elif not isinstance(location, str) or not _URL.match(location):
+        errors["location"] = ["The location field must be an http:// or https:// URL."]
+    elif len(location) > LOCATION_MAX:
+        errors["location"] = [f"The location field must not be greater than {LOCATION_MAX} "
+                              "characters."]
+    else:
+        values["location"] = location
+    t = _time(data, "retrieve_date", errors)
+    if t is not None:
+        if t > now + RETRIEVE_AHEAD_MAX_S:
+            errors["retrieve_date"] = ["The retrieve date field must be at most 30 days ahead."]
+        else:
+            values["retrieve"] = t
+    _retries(data, errors, values)
+    return values, errors
+
+
+def get_diagnostics(data: object) -> tuple[dict, Errors]:
+    """`start_time`, `stop_time` (the log's window, both optional, start before stop);
+    `retries`, `retry_interval` (s)."""
+    data, errors = _object(data), {}
+    values: dict = {"start": _time(data, "start_time", errors),
+                    "stop": _time(data, "stop_time", errors)}
+    if values["start"] is not None and values["stop"] is not None and \
+            values["start"] >= values["stop"]:
+        errors["stop_time"] = ["The stop time field must be a date after start time."]
+    _retries(data, errors, values)
     return values, errors

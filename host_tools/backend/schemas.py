@@ -249,3 +249,53 @@ ACTION_LOCAL_LIST = {
 }
 
 ACTION_LOCAL_LIST_VERSION = {"type": "object", "properties": {}}
+
+_RETRIES = {
+    "retries": {"type": "integer", "minimum": 0, "maximum": 10,
+                "description": "Optional: attempts after the first (the charger's default when "
+                               "absent)"},
+    "retry_interval": {"type": "integer", "minimum": 1, "maximum": 86400,
+                       "description": "Optional: seconds between attempts"},
+}
+
+ACTION_UPDATE_FIRMWARE = {
+    "type": "object",
+    "properties": {
+        "bundle": {"type": "string", "description": "A bundle's name as `POST /api/v3/firmware` "
+                                                    "answered it; give this or location"},
+        "location": {"type": "string", "format": "uri", "maxLength": 512,
+                     "description": "An http:// or https:// URL of a bundle; give this or "
+                                    "bundle"},
+        "retrieve_date": {"type": "string", "format": "date-time",
+                          "description": "Optional: not before then (default now; at most 30 "
+                                         "days ahead)"},
+        **_RETRIES,
+    },
+}
+
+ACTION_GET_DIAGNOSTICS = {
+    "type": "object",
+    "properties": {
+        "start_time": {"type": "string", "format": "date-time",
+                       "description": "Optional: the oldest log entries wanted"},
+        "stop_time": {"type": "string", "format": "date-time",
+                      "description": "Optional: the newest log entries wanted (after "
+                                     "start_time)"},
+        **_RETRIES,
+    },
+}
+
+
+class UpdateFirmwareStatus(ActionStatus):
+    location: str = Field(description="The URL the charger downloads from")
+    retrieve_date: str = Field(description="The retrieveDate sent")
+    version: str | None = Field(description="The bundle's version (null for a location)")
+    after: int = Field(description="Follow GET /api/v3/chargers/{identity}/firmware?after= "
+                                   "from this sequence number")
+
+
+class GetDiagnosticsStatus(ActionStatus):
+    file_name: str | None = Field(description="The file the charger will upload (null: none)")
+    location: str = Field(description="The folder URL the charger uploads to")
+    after: int = Field(description="Follow GET /api/v3/chargers/{identity}/diagnostics?after= "
+                                   "from this sequence number")

@@ -1,5 +1,7 @@
 """`chargerctl charger`: the operator's actions on one charger, through the backend.
 
+update and diagnostics upload a firmware bundle / fetch a diagnostics file and follow the
+charger's status notifications to the end (host_tools/charger_transfers.py).
 start, stop, limit, reserve, cancel-reservation and local-list push|version each send one call to
 the backend's operator API (`POST {api}/chargers/{identity}/actions/...`,
 host_tools/operator_client.py), which sends the OCPP message to the charger and answers with the
@@ -13,9 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -47,20 +51,12 @@ def _command(name: str, group: str = "charger") -> Callable:
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(identity: str, api: str, token: str | None, as_json: bool, **kw: Any) -> None:
-            out = console(stderr=True)
-            if not token:
-                _fail(out, as_json, f"No operator token: give --token or set {TOKEN_ENV} (the "
-                                    "token the backend was started with).", Exit.USAGE)
-            try:
+            def work(ops: OperatorClient) -> tuple[dict, Callable]:
                 action, body, said = fn(**kw)
-                with OperatorClient(api, token) as ops:
-                    answer = ops.act(identity, action, body, accepted_only=action != "local-list-version")
-            except DriverError as err:
-                if as_json:
-                    click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
-                                           "http_status": err.status,
-                                           "answer": getattr(err, "answer", None)}))
-                _fail(out, False, err.message, err.exit_code)
+                return ops.act(identity, action, body,
+                               accepted_only=action != "local-list-version"), said
+
+            answer, said = _operate(api, token, as_json, work, "answer")
             if as_json:
                 click.echo(json.dumps(answer))
             elif "status" in answer:
@@ -74,7 +70,27 @@ def _command(name: str, group: str = "charger") -> Callable:
     return wrap
 
 
-def _fail(out, as_json: bool, message: str, code: Exit) -> None:
+def _operate(api: str, token: str | None, as_json: bool, work: Callable[[OperatorClient], Any],
+             detail: str) -> Any:
+    """work(ops) once the token is there; a DriverError is printed and exits with its code,
+    with --json as {"error", "exit_code", "http_status", <detail>: the error's `detail`
+    attribute (the API's answer, the statuses seen so far)} on stdout."""
+    out = console(stderr=True)
+    if not token:
+        _fail(out, as_json, f"No operator token: give --token or set {TOKEN_ENV} (the token the "
+                            "backend was started with).", Exit.USAGE)
+    try:
+        with OperatorClient(api, token) as ops:
+            return work(ops)
+    except DriverError as err:
+        if as_json:
+            click.echo(json.dumps({"error": err.message, "exit_code": int(err.exit_code),
+                                   "http_status": err.status,
+                                   detail: getattr(err, detail, None)}))
+        _fail(out, False, err.message, err.exit_code)
+
+
+def _fail(out, as_json: bool, message: str, code: Exit) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": int(code), "http_status": None}))
     out.print(f"[bold red]error:[/] {message}")
@@ -83,7 +99,8 @@ def _fail(out, as_json: bool, message: str, code: Exit) -> None:
 
 @click.group(context_settings=CTX, epilog=epilog(*_CODES))
 def charger() -> None:
-    """Operator actions on a charger: start, stop, limit, reserve, cancel-reservation, local-list.
+    """Operator actions on a charger: start, stop, limit, reserve, cancel-reservation, local-list,
+    update (its firmware), diagnostics.
 
     Each sends one OCPP message to the charger through the backend's operator API (Plugchoice's
     `POST /api/v3/chargers/{charger}/actions/...`) and prints the charger's answer. Exit 0 only
@@ -106,6 +123,8 @@ def charger() -> None:
       chargerctl charger cancel-reservation --charger CP-1 --reservation 3
       chargerctl charger local-list push --charger CP-1 cards.csv
       chargerctl charger local-list version --charger CP-1
+      chargerctl charger update --charger CP-1 evse-0.2.0.bundle
+      chargerctl charger diagnostics --charger CP-1 -o cp1-diagnostics.txt
       chargerctl charger start --charger CP-1 --id-token TECH-01 --json \\
           --api http://192.168.1.20:8180/api/v3
     """
@@ -185,6 +204,11 @@ def _until(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     if t.tzinfo is None:
         t = t.astimezone()  # a time without an offset is this machine's local time
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(text: str) -> datetime:
+    """An _until() value as a time: as text "...00.5Z" sorts before "...00Z"."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @_command("reserve")
@@ -311,3 +335,180 @@ from host_tools.commands import charger_certificates  # noqa: E402,F401
 
 # `charger security-events` (a read, not an action: no token) lives in its own module
 from host_tools.commands import security_events as _security_events  # noqa: E402,F401
+# firmware and diagnostics: several calls each, followed to the charger's last word ------------
+
+_TRANSFER_CODES = (Exit.OK, Exit.USAGE, Exit.BUNDLE, Exit.NOT_FOUND, Exit.REFUSED,
+                   Exit.UNPROCESSABLE, Exit.NETWORK, Exit.CHARGER_REFUSED, Exit.UNAUTHORIZED,
+                   Exit.TRANSFER_FAILED, Exit.TRANSFER_TIMEOUT)
+
+
+class _Progress:
+    """One line per status on stderr (the time since the start, the status), and on a
+    terminal a spinner naming what the charger is doing now."""
+
+    def __init__(self, identity: str, quiet: bool):
+        self.identity = identity
+        self.quiet = quiet
+        self.out = console(stderr=True)
+        self.t0 = time.monotonic()
+        self.spinner = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet and self.out.is_terminal:
+            self.spinner = self.out.status(f"{self.identity}: sending ...")
+            self.spinner.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.spinner is not None:
+            self.spinner.stop()
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.out.print(f"  {time.monotonic() - self.t0:6.1f} s  {text}")
+
+    def event(self, event: dict) -> None:
+        kind, status, detail = event["kind"], event.get("status"), event.get("detail")
+        text = {"request": f"request sent ({detail})" if detail else "request sent",
+                "boot": f"booted, firmware version {detail}",
+                "file": f"file {detail} received"}.get(kind, str(status))
+        self.say(text)
+        if self.spinner is not None:
+            self.spinner.update(f"{self.identity}: {text}")
+
+
+def _transfer(identity: str, api: str, token: str | None, as_json: bool, work) -> None:
+    """Runs `work(ops, progress) -> (summary, line)`; errors as the other commands print them,
+    with the statuses seen so far in --json."""
+    def run(ops: OperatorClient) -> tuple[dict, str]:
+        with _Progress(identity, as_json) as progress:
+            return work(ops, progress)
+
+    summary, line = _operate(api, token, as_json, run, "events")
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif line:
+        console().print(line)
+
+
+@charger.command("update", context_settings=CTX, epilog=epilog(*_TRANSFER_CODES))
+@_options
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--timeout", type=click.FloatRange(1, 24 * 3600), default=900.0,
+              show_default=True, metavar="S",
+              help="Seconds to wait for Installed (download, install, restart and the new "
+                   "version's trial time on the charger, update_trial_s).")
+@click.option("--retries", type=click.IntRange(0, 10), default=None,
+              help="Download attempts after the first (default: the charger's).")
+@click.option("--retry-interval", type=click.IntRange(1, 86400), default=None, metavar="S",
+              help="Seconds between download attempts.")
+@click.option("--at", "retrieve_date", default=None, callback=_until, metavar="TIME",
+              help="Download not before TIME, ISO 8601 (default now; no offset: local time). "
+                   "--timeout counts from now: add the wait to it.")
+def update(identity: str, api: str, token: str | None, as_json: bool, bundle: str,
+           timeout: float, retries: int | None, retry_interval: int | None,
+           retrieve_date: str | None) -> None:
+    """Update a charger's firmware with BUNDLE and follow it to Installed.
+
+    BUNDLE is a file from `chargerctl bundle` ("evse-bundle 1"); it is checked here first, by
+    the board's rules (a file that is not one, or a damaged one, exits 15 and nothing is
+    sent; so does one the backend refuses). The charger is looked up next (unknown: 20,
+    offline: 21, and no bundle is uploaded). Then it is uploaded to the backend, which serves it at /firmware/NAME, and the charger gets UpdateFirmware with
+    that URL (UpdateFirmware.req). The charger downloads it, checks it, installs it when no
+    transaction runs, restarts into the new version and keeps it once it is healthy; each step
+    arrives as a FirmwareStatusNotification and is printed: Downloading, Downloaded,
+    Installing, the boot of the new version, Installed.
+
+    Exit 0 when the charger reports Installed and booted the bundle's version; 30 when it
+    reports DownloadFailed or InstallationFailed (a version that is not healthy is rolled back
+    and the old one runs again), or Installed without a boot of the bundle's version; 31 when
+    --timeout passes first (the update may still finish).
+
+    \b
+    Examples:
+      chargerctl bundle -o evse-0.2.0.bundle --version 0.2.0
+      chargerctl charger update --charger CP-1 evse-0.2.0.bundle
+      chargerctl charger update --charger CP-1 evse-0.2.0.bundle --at 2026-01-11T03:00:00Z \\
+          --timeout 86400 --json
+    """
+    from host_tools.charger_transfers import read_bundle_file
+    from host_tools.charger_transfers import update as run_update
+
+    def work(ops: OperatorClient, progress: _Progress):
+        data, version = read_bundle_file(bundle)  # before anything is sent
+        progress.say(f"bundle {bundle}: version {version}, {len(data)} bytes")
+        t0 = time.monotonic()
+        summary = run_update(
+            ops, identity, data, version, retries=retries, retry_interval=retry_interval,
+            retrieve_date=retrieve_date, timeout=timeout, on_event=progress.event,
+            on_stored=lambda s: progress.say(f"uploaded to the backend as {s['name']}"))
+        summary["seconds"] = round(time.monotonic() - t0, 1)
+        return summary, (f"[green]{identity} runs {version}[/]: Installed in "
+                         f"{summary['seconds']:g} s.")
+
+    _transfer(identity, api, token, as_json, work)
+
+
+@charger.command("diagnostics", context_settings=CTX, epilog=epilog(*_TRANSFER_CODES))
+@_options
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Where to write the file ('-': standard output; default: the charger's "
+                   "file name in this folder).")
+@click.option("--timeout", type=click.FloatRange(1, 24 * 3600), default=300.0,
+              show_default=True, metavar="S", help="Seconds to wait for Uploaded.")
+@click.option("--since", "start_time", default=None, callback=_until, metavar="TIME",
+              help="Only log entries from TIME on, ISO 8601 (no offset: local time).")
+@click.option("--until", "stop_time", default=None, callback=_until, metavar="TIME",
+              help="Only log entries up to TIME, ISO 8601.")
+@click.option("--retries", type=click.IntRange(0, 10), default=None,
+              help="Upload attempts after the first (default: the charger's).")
+@click.option("--retry-interval", type=click.IntRange(1, 86400), default=None, metavar="S",
+              help="Seconds between upload attempts.")
+def diagnostics(identity: str, api: str, token: str | None, as_json: bool, output: str | None,
+                timeout: float, start_time: str | None, stop_time: str | None,
+                retries: int | None, retry_interval: int | None) -> None:
+    """Fetch a charger's diagnostics (its log and a summary) and write them to a file.
+
+    The charger gets GetDiagnostics with this backend's upload URL (/diagnostics/IDENTITY),
+    answers the name of its file, uploads it (PUT) and reports Uploading, Uploaded; the backend
+    keeps the file (the last 20 per charger) and this command writes it out. The file holds no
+    secret: the charger leaves out its keys and passwords.
+
+    Exit 0 with the file written; 28 when the charger has nothing to upload or does not
+    support it; 30 when it reports UploadFailed; 31 when --timeout passes first.
+
+    \b
+    Examples:
+      chargerctl charger diagnostics --charger CP-1
+      chargerctl charger diagnostics --charger CP-1 -o cp1.txt --since 2026-01-10T00:00:00Z
+      chargerctl charger diagnostics --charger CP-1 -o - | grep ERROR
+    """
+    from host_tools.charger_transfers import diagnostics as run_diagnostics
+
+    if start_time and stop_time and _instant(start_time) >= _instant(stop_time):
+        raise click.BadParameter("--until must be after --since.", param_hint="--until")
+    if output == "-" and as_json:
+        raise click.BadParameter("-o - writes the file to standard output, where --json would "
+                                 "go too: give a file name.", param_hint="--output")
+    if output is not None and output != "-" and Path(output).is_dir():
+        raise click.BadParameter(f"{output} is a folder; give a file name.", param_hint="--output")
+
+    def work(ops: OperatorClient, progress: _Progress):
+        name, content, summary = run_diagnostics(
+            ops, identity, start_time=start_time, stop_time=stop_time, retries=retries,
+            retry_interval=retry_interval, timeout=timeout, on_event=progress.event)
+        if output == "-":
+            sys.stdout.buffer.write(content)
+            sys.stdout.flush()
+            summary["output"] = "-"
+            return summary, ""
+        target = Path(output or name)
+        try:
+            target.write_bytes(content)
+        except OSError as err:
+            raise DriverError(f"Cannot write {target}: {err.strerror or err}.") from None
+        summary["output"] = str(target)
+        return summary, f"[green]{identity}[/]: diagnostics {name} ({len(content)} bytes) " \
+                        f"written to {target}."
+
+    _transfer(identity, api, token, as_json, work)

@@ -197,3 +197,12 @@ async def until(predicate, timeout: float = 3.0):
             return value
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached in time")
+
+
+def make_bundle(version: str = "0.2.0", files: dict[str, bytes] | None = None) -> bytes:
+    """A small real "evse-bundle 1" (host_tools.bundle.encode, as `chargerctl bundle` writes
+    it): main.py and one lib/ file unless `files` (board path -> bytes) says otherwise."""
+    from host_tools.bundle import encode
+
+    return encode(version, {"main.py": b"import evse.app\n",
+                            "lib/evse/app.mpy": bytes(range(256)) * 3} if files is None else files)

@@ -233,7 +233,8 @@ def test_the_readme_examples_are_valid_command_lines():
     lines = [line.split("#", 1)[0].split() for line in section.splitlines()
              if line.startswith("chargerctl charger ")]
     assert {argv[2] for argv in lines} == {"start", "stop", "limit", "reserve",
-                                           "cancel-reservation", "local-list", "certificates"}
+                                           "cancel-reservation", "local-list", "certificates",
+                                           "update", "diagnostics"}
     for argv in lines:
         group = main.get_command(None, "charger")
         command = group.get_command(None, argv[2])

@@ -121,7 +121,8 @@ def test_virtual_board_without_micropython_is_tool_missing(tmp_path, config_file
 
 @pytest.mark.parametrize("argv", [["flash"], ["config", "get"], ["config", "set"], ["commission"],
                                   ["logs"], ["devices"], ["virtual-board"], ["board", "reset"],
-                                  ["board", "ls"], ["charger", "limit"]])
+                                  ["board", "ls"], ["charger", "limit"], ["charger", "update"],
+                                  ["charger", "diagnostics"]])
 def test_help_lists_the_exit_codes_from_the_one_table(argv):
     proc = subprocess.run([*CHARGERCTL, *argv, "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
