@@ -212,3 +212,28 @@ async def test_rpc_notes_memory_errors_and_invalid_calls_the_sender_raises_them_
         await r.handle('[2, "y%d", ' % i)
     _noted(st)  # within the minute: counted, not written
     assert st[4] == 20 and len(lines("data/security.jsonl")) == 2
+
+
+def test_clock_steps_noted_only_for_corrections():
+    # the first setting after a power cut (clock not set yet) is the start-up's, not a
+    # SettingSystemTime; a later correction is noted with its size (s), and the sender writes
+    # it only past a minute
+    from evse.ocpp.operations.SecurityEventNotification import _noted
+    fresh()
+    st = ocpp.state
+    was, st[2] = st[0], 0
+    ocpp.clock_set = False
+    try:
+        ocpp.set_time("2031-01-01T00:00:00Z")
+        assert st[2] == 0 and ocpp.clock_set
+        ocpp.set_time("2031-01-01T02:00:00Z")
+        assert 7199 <= st[2] <= 7201
+        _noted(st)
+        assert st[2] == 0
+        ocpp.set_time("2031-01-01T02:00:30Z")  # 30 s: noted, not an event
+        _noted(st)
+    finally:
+        st[0], st[2] = was, 0
+    log = lines("data/security.jsonl")
+    assert [e["type"] for e in log] == ["SettingSystemTime"]
+    assert log[0]["techInfo"].startswith("from 2031-01-01T00:00:0") and " to 2031-01-01T02:00:0" in log[0]["techInfo"]
