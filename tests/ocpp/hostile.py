@@ -51,7 +51,8 @@ SUPPORTED = ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTra
              "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "TriggerMessage",
              "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion",
              "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule",
-             "InstallCertificate", "GetInstalledCertificateIds", "DeleteCertificate")
+             "InstallCertificate", "GetInstalledCertificateIds", "DeleteCertificate",
+             "ExtendedTriggerMessage")
 # The route table's "no" rows with a valid payload to start from (NOT_SUPPORTED_BASES below):
 # FirmwareManagement is built, so the NotSupported class draws from the security CALLs still
 # answered NotSupported, whichever those are when the suite runs.
@@ -89,6 +90,7 @@ CLASSES = {
     "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1,
     "SetChargingProfile": 5, "ClearChargingProfile": 2, "GetCompositeSchedule": 3, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
     "ChangeConfiguration": 8, "InstallCertificate": 2, "GetInstalledCertificateIds": 1, "DeleteCertificate": 2,
+    "ExtendedTriggerMessage": 2,
     "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
@@ -256,6 +258,9 @@ BASES = {
     "TriggerMessage": [{"requestedMessage": m} for m in ("BootNotification", "DiagnosticsStatusNotification",
                                                           "FirmwareStatusNotification", "Heartbeat")]
     + [{"requestedMessage": "MeterValues", "connectorId": 1}, {"requestedMessage": "StatusNotification", "connectorId": 1}],
+    "ExtendedTriggerMessage": [{"requestedMessage": m} for m in ("LogStatusNotification", "FirmwareStatusNotification",
+                                                                  "SignChargePointCertificate", "Heartbeat")]
+    + [{"requestedMessage": "StatusNotification", "connectorId": 1}],
 }
 # A self-signed P-256 root (serial 5eed, valid 2026-2046): installed once as each type, then the
 # store has it (Accepted, nothing more stored); its mutations are Rejected or schema errors.
@@ -635,7 +640,7 @@ class Gen:
                 payload, sub = {**base, "data": data}, f"data {type(data).__name__}"
             elif action == "GetConfiguration" and r.random() < 0.4:
                 payload, sub = self.many_keys()
-            elif action in ("ClearCache", "DataTransfer", "TriggerMessage", "UnlockConnector",
+            elif action in ("ClearCache", "DataTransfer", "TriggerMessage", "ExtendedTriggerMessage", "UnlockConnector",
                             "RemoteStopTransaction", "GetLocalListVersion", "SendLocalList") and r.random() < 0.1:
                 payload, sub = base, "valid"
             else:
