@@ -50,6 +50,13 @@ async def test_flashed_board_installs_an_update_through_power_cuts(boards, tmp_p
         b = json.loads((vb.flash_dir / "app" / "boot.json").read_text())
         assert b["state"] == "kept" and b["run"] == "app/a" and b["boots"] == 0, b
         assert "crash" not in vb.console_text()
+        # `chargerctl flash` again: the board is not "up to date" while an update runs, and the
+        # code it deploys (the factory's, 0.1.0) is what boots next
+        result = await asyncio.to_thread(flash.flash_board, vb.port, "unix-sim", cfg)
+        assert not result.up_to_date and result.restarted
+        assert not (vb.flash_dir / "app" / "boot.json").exists()
+        boot = await server.wait_msg("BootNotification", n=4, timeout=30)
+        assert boot["firmware_version"] == "0.1.0"
     finally:
         vb.stop()
         await server.stop()
