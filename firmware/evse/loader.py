@@ -51,19 +51,35 @@ def reboot(app, e):
 
 
 def crashed(app, e):
-    """main.py's crash guard, with the factory's evse: relays open, an update on trial rolled
-    back, restart."""
+    """main.py's crash guard, with the factory's evse: relays open, an update rolled back
+    (undo), restart. `app`: the app module, None when it never imported."""
     open_relays(app)
     log("crash", "error", repr(e))
     sys.print_exception(e)
-    b = load_json(BOOT)
-    if isinstance(b, dict) and b.get("state") == "trial":
-        try:
-            back(b, repr(e))
-            log("update", "rolled_back", b.get("version"))
-        except Exception as e2:  # noqa: BLE001 - flash failing: the boots counter rolls back
-            log("crash", "rollback", repr(e2))
+    try:
+        v = undo(app, repr(e))
+        if v:
+            log("update", "rolled_back", v)
+    except Exception as e2:  # noqa: BLE001 - flash failing: the boots counter rolls back
+        log("crash", "rollback", repr(e2))
     restart(1)
+
+
+def undo(app, why):
+    """After a crash: an update on trial goes back to the code before it; a kept one whose app
+    does not even import (a slot damaged since) goes back to the factory code, as the slot
+    before it may be half-staged. -> the version rolled back, else None."""
+    b = load_json(BOOT)
+    if not isinstance(b, dict):
+        return None
+    if b.get("state") == "trial":
+        back(b, why)
+    elif app is None and b.get("run") in ("app/a", "app/b"):
+        b["prev"] = "lib"
+        back(b, why)
+    else:
+        return None
+    return b.get("version") or b.get("run")
 
 
 def restart(code):
