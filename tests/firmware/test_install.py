@@ -242,8 +242,8 @@ def test_free_space_is_a_number_of_bytes():
     assert isinstance(n, int) and n > 0
 
 
-def test_after_a_crash_the_loader_undoes_a_trial_or_a_kept_update_that_does_not_import():
-    from evse import loader
+def test_after_a_crash_the_guard_undoes_a_trial_or_a_kept_update_that_does_not_import():
+    from evse import guard as loader
     d = flash("install")
     try:
         assert loader.undo(None, "ImportError()") is None  # no update: the factory code crashed
