@@ -90,7 +90,7 @@ def _variant(tmp: Path, name: str, edit) -> Path:
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory) -> dict[str, Path]:
-    """0.2.0 of today's code, and two broken 0.2.0s: one whose app does not import, one that
+    """0.2.0 and 0.3.0 ("next") of today's code, and two broken 0.2.0s: one whose app does not import, one that
     crashes once it has started (after "app started": the boot looked fine)."""
     tmp = tmp_path_factory.mktemp("bundles")
     out = {}
@@ -103,6 +103,8 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
         src = FIRMWARE if edit is None else _variant(tmp, name, edit)
         out[name] = tmp / f"{name}.bundle"
         out[name].write_bytes(build_bundle(src, version="0.2.0"))
+    out["next"] = tmp / "next.bundle"
+    out["next"].write_bytes(build_bundle(version="0.3.0"))
     return out
 
 
@@ -257,24 +259,39 @@ async def test_no_boot_accepted_within_three_trials_rolls_back(tmp_path, firmwar
 
 
 # ---- kill points: a power cut anywhere in staging and the switch ----------------------------
-async def _kill_points(tmp_path, lib, binary, bundle: Path, points, chunk: int) -> list:
-    """For each point: a fresh flash folder with the factory code (0.1.0), staging killed there,
-    then the board's boot. It must come up and be accepted, on 0.1.0 before the switch's rename
-    and on 0.2.0 after it: never neither. Stops after the first point past the end."""
+def _version(bundle: Path) -> str:
+    return bundle.read_bytes()[:60].split(b"\n")[0].split()[2].decode()
+
+
+async def _kill_points(tmp_path, lib, binary, bundle: Path, points, chunk: int,
+                       over: Path | None = None) -> list:
+    """For each point: a fresh flash folder with the factory code (0.1.0), or with `over`
+    installed and kept (the slot app/a runs, so app/b is staged), staging killed there, then the
+    board's boot. It must come up and be accepted, on the old version before the switch's rename
+    and on the new one after it: never neither. Stops after the first point past the end."""
+    import json
     seen = []
+    new = _version(bundle)
+    old = _version(over) if over else "0.1.0"
     for at in points:
         station = _station(tmp_path / f"k{at}", lib, binary)
         try:
+            if over:
+                assert "switched" in stage(station, over).stdout
+                b = boot_json(station)
+                (station.tmp / "app" / "boot.json").write_text(json.dumps({**b, "state": "kept"}))
+            before = (station.tmp / "app" / "boot.json").read_bytes() if over else None
             p = stage(station, bundle, chunk=chunk, kill_at=at)
-            finished = "switched 0.2.0" in p.stdout
+            finished = f"switched {new}" in p.stdout
             assert p.returncode == -9 or finished, p.stdout + p.stderr
-            switched = (station.tmp / "app" / "boot.json").exists()
+            path = station.tmp / "app" / "boot.json"
+            switched = path.exists() and path.read_bytes() != before
             await station.server.start()
             await station.fw.start()
             await station.server.wait_msg("BootNotification", timeout=15)
             v = versions(station)[-1]
             seen.append((at, p.returncode, v))
-            assert v == ("0.2.0" if switched else "0.1.0"), seen
+            assert v == (new if switched else old), seen
             assert_clean(station)
         finally:
             await station.close()
@@ -297,6 +314,16 @@ async def test_kill_points_bounded(tmp_path, firmware_lib, bundles):
     assert [(r, v) for _, r, v in seen] == [(-9, "0.1.0")] * 4 + [(-9, "0.2.0")], seen
 
 
+async def test_kill_points_over_an_installed_update(tmp_path, firmware_lib, bundles):
+    """0.3.0 staged into app/b while a kept 0.2.0 runs from app/a: a power cut in the middle,
+    or on either side of the rename, boots 0.2.0 or 0.3.0."""
+    chunk = 4096
+    n = _point_count(bundles["next"], chunk)
+    seen = await _kill_points(tmp_path, firmware_lib, _binary("unix64"), bundles["next"],
+                              [n // 2, n - 1, n], chunk, over=bundles["good"])
+    assert [(r, v) for _, r, v in seen] == [(-9, "0.2.0")] * 2 + [(-9, "0.3.0")], seen
+
+
 @pytest.mark.long
 async def test_kill_point_sweep(tmp_path, firmware_lib, bundles):
     """Every point of a staging in 3000-byte chunks (about 40 points), on the 32-bit build."""
@@ -307,6 +334,9 @@ async def test_kill_point_sweep(tmp_path, firmware_lib, bundles):
                               range(1, n + 2), chunk)
     assert len(seen) >= 20
     assert seen[-1][1:] == (0, "0.2.0") and seen[-2][1:] == (-9, "0.2.0"), seen
+    seen = await _kill_points(tmp_path / "over", firmware_lib, _binary("unix32"), bundles["next"],
+                              range(1, n + 2), chunk, over=bundles["good"])
+    assert seen[-1][1:] == (0, "0.3.0") and {v for _, _, v in seen} == {"0.2.0", "0.3.0"}, seen
 
 
 async def test_staging_fits_a_small_32_bit_heap(tmp_path, firmware_lib, bundles):
