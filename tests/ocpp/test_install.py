@@ -7,9 +7,11 @@ updater does it inside the app (helper C's UpdateFirmware drives the same API ov
 SIGKILL itself at numbered points (after each chunk, inside the switch's rename): a power cut at
 exactly that point, whose flash state is what the next boot finds.
 
-Spec (ocpp16-profiles.md, FirmwareManagement): "the Charge Point SHALL send a
-FirmwareStatusNotification.req with status Installed" once the new firmware runs, and
-InstallationFailed when it could not be installed.
+FirmwareManagement (shared/reference/ocpp16-profiles.md, section 5): "Installing ->
+Installed|InstallationFailed; best: reboot, BootNotification with new firmwareVersion, then
+Installed" and "Bad image -> InstallationFailed, old firmware runs, connectors Available". These
+are the install halves of OCTT TC_044_1 (installed) and TC_044_3 (installation fails); the
+UpdateFirmware CALL and the download in front of them are helper C's (operations/UpdateFirmware).
 """
 
 from __future__ import annotations
@@ -204,6 +206,7 @@ async def test_broken_bundle_is_rolled_back_and_reported(st, bundles, kind):
     await st.fw.wait_log(r"update rolled_back=0.2.0", timeout=15)
     await st.server.wait_msg("BootNotification", n=2, timeout=15)
     assert versions(st) == ["0.1.0", "0.1.0"]  # 0.2.0 never reached the central system
+    await st.server.wait_msg("StatusNotification", n=2, connector_id=1, status="Available")  # again
     fsn = await st.server.wait_msg("FirmwareStatusNotification", timeout=20)
     assert fsn["status"] == "InstallationFailed"
     b = boot_json(st)
