@@ -61,13 +61,32 @@ async def main():
     cp = ChargePoint(settings, board.outlets, Journal("data/journal.log"),
                      fields, on_status)
     url = cfg["csms_url"].rstrip("/") + "/" + cfg["charge_point_id"]
-    ca = cfg.get("ca_cert")
     log("ocpp", "url", url, "tls", int(url.startswith("wss")))
+    del url
 
     async def connect():
-        key = settings["AuthorizationKey"] or cfg.get("authorization_key")
-        auth = (cfg["charge_point_id"], key) if key else None
-        return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
+        # The URL, password and certificates of the security profile in force, and after a raise
+        # (ChangeConfiguration SecurityProfile) the raised one first, then the old to fall back
+        # on (TC_083): security.py, per connection.
+        from evse.ocpp import security
+        drop("evse.ocpp.security")
+        tries = security.plan(cfg, settings, cp)
+        del security
+        n = len(tries)
+        while tries:
+            profile, url, auth, ca, client = tries.pop(0)
+            try:
+                conn = await ws.connect(url, "ocpp1.6", auth, ca, client=client,
+                                        ping_interval=settings["WebSocketPingInterval"])
+            except ws.WSError as e:
+                if not tries:
+                    raise
+                log("security profile", "tried", profile, "error", repr(e)[:80], "back_to", tries[0][0])
+                continue
+            if n > 1:  # the raise connected: kept (data/ocpp.json), never lowered again
+                settings.store("SecurityProfile", profile)
+                log("security profile", "raised", profile)
+            return conn
 
     for t in board.tasks():
         asyncio.create_task(t)

@@ -24,6 +24,10 @@ def prepare():
     fields = {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
               "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
     _wifi(cfg)
+    # The charger's certificate and private key stay on flash, read per profile-3 connection
+    # (ocpp/security.py): neither the key nor their ~1-3 KB of PEM sits in the heap all session.
+    if cfg.pop("client_key", None) is not None:
+        cfg["client_cert"] = True  # set: that is all the resident config needs to know
     return cfg, board_dict, errors, url, fields
 
 
