@@ -83,7 +83,7 @@ async def main():
                     raise
                 log("security profile", "tried", profile, "error", repr(e)[:80], "back_to", tries[0][0])
                 continue
-            if n > 1:  # the raise connected: kept (data/ocpp.json), never lowered again
+            if n > 1 and len(tries) == n - 1:  # the raise connected: kept (data/ocpp.json)
                 settings.store("SecurityProfile", profile)
                 log("security profile", "raised", profile)
             return conn
