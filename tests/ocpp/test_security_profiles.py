@@ -9,7 +9,6 @@ greps every output for the secrets.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import ipaddress
