@@ -7,6 +7,7 @@
 # logs and goes on, every connector tripped when their poll itself failed, and gives up after
 # _GIVE_UP failed passes in a row: main.py's crash guard opens every relay and restarts.
 import gc
+from binascii import unhexlify
 
 import asyncio
 from evse import Reboot, drop
@@ -62,31 +63,21 @@ async def main():
                      fields, on_status)
     url = cfg["csms_url"].rstrip("/") + "/" + cfg["charge_point_id"]
     log("ocpp", "url", url, "tls", int(url.startswith("wss")))
-    del url
 
     async def connect():
-        # The URL, password and certificates of the security profile in force, and after a raise
-        # (ChangeConfiguration SecurityProfile) the raised one first, then the old to fall back
-        # on (TC_083): security.py, per connection.
-        from evse.ocpp import security
-        drop("evse.ocpp.security")
-        tries = security.plan(cfg, settings, cp)
-        del security
-        n = len(tries)
-        while tries:
-            profile, url, auth, ca, client = tries.pop(0)
-            try:
-                conn = await ws.connect(url, "ocpp1.6", auth, ca, client=client,
-                                        ping_interval=settings["WebSocketPingInterval"])
-            except ws.WSError as e:
-                if not tries:
-                    raise
-                log("security profile", "tried", profile, "error", repr(e)[:80], "back_to", tries[0][0])
-                continue
-            if n > 1 and len(tries) == n - 1:  # the raise connected: kept (data/ocpp.json)
-                settings.store("SecurityProfile", profile)
-                log("security profile", "raised", profile)
-            return conn
+        if settings["SecurityProfile"]:
+            # TLS (boot.py seeds SecurityProfile with 2 or 3 for a wss:// csms_url), a raise to
+            # try (security.raise_profile sets it), a profile raised over OCPP: security.py,
+            # loaded for the connection
+            from evse.ocpp import security
+            drop("evse.ocpp.security")
+            return await security.connect(ws, cfg, settings)
+        # Profile 0 or 1 on ws://, the common case, loads nothing: the password is the
+        # AuthorizationKey set over OCPP (hex: its bytes) or config.json's authorization_key
+        key = settings["AuthorizationKey"]
+        key = unhexlify(key) if key else cfg.get("authorization_key")
+        return await ws.connect(url, "ocpp1.6", (cfg["charge_point_id"], key) if key else None,
+                                ping_interval=settings["WebSocketPingInterval"])
 
     for t in board.tasks():
         asyncio.create_task(t)

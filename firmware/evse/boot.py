@@ -24,11 +24,25 @@ def prepare():
     fields = {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
               "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
     _wifi(cfg)
-    # The charger's certificate and private key stay on flash, read per profile-3 connection
-    # (ocpp/security.py): neither the key nor their ~1-3 KB of PEM sits in the heap all session.
-    if cfg.pop("client_key", None) is not None:
-        cfg["client_cert"] = True  # set: that is all the resident config needs to know
+    if not errors:
+        _security(cfg)
     return cfg, board_dict, errors, url, fields
+
+
+def _security(cfg):
+    # The profile a wss:// csms_url gives (2; 3 with the charger's certificate) is the
+    # SecurityProfile key's value from the start (a central system can only raise it): app.py's
+    # connect loads ocpp/security.py when it is set, and a ws:// charger never raised needs none.
+    # The charger's certificate and private key stay on flash, read per profile-3 connection:
+    # neither the key nor their ~1-3 KB of PEM sits in the heap all session.
+    tls_client = cfg.pop("client_key", None) is not None
+    if tls_client:
+        cfg["client_cert"] = True  # set: that is all the resident config needs to know
+    if cfg["csms_url"].startswith("wss://"):
+        o = cfg.get("ocpp") or {}
+        v = o.get("SecurityProfile")
+        o["SecurityProfile"] = max(v if type(v) is int else 0, 3 if tls_client else 2)
+        cfg["ocpp"] = o
 
 
 def _wifi(cfg):

@@ -53,7 +53,6 @@ class ChargePoint:
         # must survive a reboot or a lost connection is the feature's to keep and queue again.
         self.outbox = []
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
-        self.trial = None  # a SecurityProfile raised, to try at the next connection: security.py
         self.smart = 0  # smart charging (above); set below, read by every connector's change
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).

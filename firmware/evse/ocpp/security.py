@@ -3,10 +3,11 @@
 # SecurityProfile key (ChangeConfiguration), and the AuthorizationKey's password. Loaded per
 # use (each connection attempt, such a ChangeConfiguration) and dropped after: nothing of it is
 # resident, and the charger's private key is read from config.json only for a profile-3
-# connection (boot.py keeps it out of the resident config).
+# connection (boot.py keeps it out of the resident config). A ws:// connection at profile 0 or
+# 1, never raised, does without it (app.py).
 #
-# The profile in force is the higher of config.json's and the SecurityProfile the central
-# system raised it to (data/ocpp.json):
+# The profile in force (GetConfiguration's SecurityProfile) is the higher of config.json's and
+# the SecurityProfile the central system raised it to (data/ocpp.json: settings' value):
 #   config.json: wss:// csms_url with client_cert/client_key -> 3; wss:// -> 2; ws:// with an
 #   authorization key (config.json's authorization_key, or the AuthorizationKey set over OCPP)
 #   -> 1; else 0.
@@ -16,11 +17,13 @@
 import binascii
 
 from evse.files import load_json
+from evse.log import log
 
 _CONFIG = const("config.json")
 _KEY = const("AuthorizationKey")
 _PROFILE = const("SecurityProfile")
 _TLS_CLIENT = const(3)
+_TRIAL = const("trial")
 
 
 def password(cfg, settings):
@@ -34,41 +37,51 @@ def password(cfg, settings):
     return k.encode() if k else None
 
 
-def configured(cfg, settings):
-    """The profile config.json gives (above)."""
+def in_force(cfg, settings):
+    """The profile in force (above): config.json's, or the one raised over OCPP if higher.
+    `cfg`: the resident config (its client_cert is True when set: boot.py) or config.json."""
     if cfg["csms_url"].startswith("wss://"):
-        return _TLS_CLIENT if cfg.get("client_cert") else 2
-    return 1 if password(cfg, settings) else 0
+        p = _TLS_CLIENT if cfg.get("client_cert") else 2
+    else:
+        p = 1 if password(cfg, settings) else 0
+    return max(p, settings[_PROFILE])
 
 
-def plan(cfg, settings, cp):
-    """The connection attempts, in order, each (profile, url, auth, cadata, client): the profile
-    in force; after a raise the central system sent (cp.trial), the raised one first, and the
-    profile in force to fall back on if it cannot connect (TC_083). The raise is tried once."""
-    now = max(configured(cfg, settings), settings[_PROFILE])
-    settings.set(_PROFILE, now)  # what GetConfiguration shows; data/ocpp.json keeps a raise only
-    tries = []
-    if cp.trial and cp.trial > now:
-        tries.append(_attempt(cfg, settings, cp.trial))
-    cp.trial = None
-    tries.append(_attempt(cfg, settings, now))
-    return tries
+async def connect(ws, cfg, settings):
+    """The connection of the profile in force; after a raise the central system sent
+    (settings.trial), the raised profile first and, if it cannot connect, the old settings at
+    once (TC_083). A raise that connected is kept (data/ocpp.json); it is tried once."""
+    now = in_force(cfg, settings)
+    new = getattr(settings, _TRIAL, None)
+    setattr(settings, _TRIAL, None)
+    if new and new > now:
+        try:
+            conn = await _open(ws, cfg, settings, new)
+        except ws.WSError as e:
+            log("security profile", "tried", new, "error", repr(e)[:80], "back_to", now)
+        else:
+            settings.store(_PROFILE, new)
+            log("security profile", "raised", new)
+            return conn
+    return await _open(ws, cfg, settings, now)
 
 
-def _attempt(cfg, settings, profile):
+async def _open(ws, cfg, settings, profile):
     url = cfg["csms_url"]
     if profile >= 2 and url.startswith("ws://"):
         url = "wss://" + url[5:]
     url += "/" + cfg["charge_point_id"]
-    auth = client = None
+    auth = None
+    ca = cfg.get("ca_cert")
     if profile == _TLS_CLIENT:
         c = load_json(_CONFIG, {})  # the texts boot.py left on flash
-        client = (c.get("client_cert"), c.get("client_key"))
+        ca = (ca, c.get("client_cert"), c.get("client_key"))  # ws.connect's form for it
+        del c
     else:
         pw = password(cfg, settings)
         if pw:
             auth = (cfg["charge_point_id"], pw)
-    return profile, url, auth, cfg.get("ca_cert"), client
+    return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
 
 
 def raise_profile(cp, text):
@@ -76,19 +89,24 @@ def raise_profile(cp, text):
     higher than the current one is Rejected; raising needs an AuthorizationKey for 1 and 2, a
     central system root certificate for 2 and 3, a charger certificate for 3, else Rejected.
     Accepted: the connection is opened again with it (ChangeConfiguration.py closes it), kept
-    on flash only once it connected (app.py), else the old settings go on."""
+    on flash only once it connected (connect), else the old settings go on."""
     s = cp.settings
     if len(text) != 1 or not "0" <= text <= "3":  # digits only, the key's range
         return "Rejected"
     new = int(text)
-    if new <= s[_PROFILE]:
-        return "Rejected"
     cfg = load_json(_CONFIG, {})
+    if new <= in_force(cfg, s):
+        return "Rejected"
     if new <= 2 and not password(cfg, s):
         return "Rejected"
     if new >= 2 and not cfg.get("ca_cert"):
         return "Rejected"
     if new == _TLS_CLIENT and not (cfg.get("client_cert") and cfg.get("client_key")):
         return "Rejected"
-    cp.trial = new
+    # The raise to try, in RAM only: an attribute the Settings object has only while a raise
+    # waits (nothing resident for it otherwise). And for this boot, not on flash, the profile in
+    # force as the key's value, so that app.py's connect, which loads this module only when
+    # the key is set, hands the next connection to connect() above.
+    setattr(s, _TRIAL, new)
+    s.set(_PROFILE, in_force(cfg, s))
     return "Accepted"

@@ -9,8 +9,7 @@ API (one task calls recv(); any task may call send/ping/close):
 
     from evse.ocpp import ws
     conn = await ws.connect(url, protocol="ocpp1.6", auth=(identity, key) or None,
-                            cadata=None, timeout_ms=10000, max_frame=8192, ping_interval=0,
-                            client=None)
+                            cadata=None, timeout_ms=10000, max_frame=8192, ping_interval=0)
     await conn.send(text)          # one text frame
     text = await conn.recv()       # next text message; answers pings, reassembles fragments
     await conn.ping()              # explicit ping (recv() does it by itself, see below)
@@ -27,9 +26,9 @@ ping; if nothing arrives for another `ping_interval` seconds, the connection is 
 (socket closed, ConnectionClosed(1006)). Any frame from the server counts as a sign of life.
 
 TLS: `cadata` is the CA as PEM text (or DER bytes); the server certificate must chain to it
-(CERT_REQUIRED) and match the host name. `client`: (certificate, private key) as PEM texts,
-the charger's own certificate (security profile 3). `auth`: (identity, password), the password
-as text or bytes. The handshake happens on the first write, which the
+(CERT_REQUIRED) and match the host name. For security profile 3 `cadata` is a tuple (CA,
+charger certificate, private key), the last two PEM texts (wstls.py): one argument, so that the
+resident signature stays as it was. `auth`: (identity, password), the password text or bytes. The handshake happens on the first write, which the
 client does first anyway (MicroPython TLS streams fail when read first). The Authorization key
 is never logged nor put into any error message.
 """
@@ -317,7 +316,7 @@ class WebSocket:
 
 
 async def connect(url, protocol="ocpp1.6", auth=None, cadata=None, timeout_ms=10000, max_frame=8192,
-                  ping_interval=0, client=None):
+                  ping_interval=0):
     """Open a WebSocket; raises WSError (.status: HTTP status of a refusal) on any failure."""
     # The opening handshake (and TLS set-up) runs once per connection: its code is in
     # wsopen.py, imported for the call and dropped after, so it does not sit in the heap.
@@ -327,4 +326,4 @@ async def connect(url, protocol="ocpp1.6", auth=None, cadata=None, timeout_ms=10
     from evse.ocpp import wsopen
     drop("evse.ocpp.wsopen")
     return await wsopen.connect(sys.modules[__name__], url, protocol, auth, cadata, timeout_ms,
-                                max_frame, ping_interval, client)
+                                max_frame, ping_interval)

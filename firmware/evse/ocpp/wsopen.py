@@ -33,7 +33,7 @@ def accept_key(key):
     return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
 
 
-async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval, client):
+async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     tls, host, port, path = parse_url(ws, url)
     if tls and not cadata:
         raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
@@ -42,7 +42,7 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
         if tls:
             from evse.ocpp import wstls
             drop("evse.ocpp.wstls")
-            ctx = wstls.context(ws, cadata, client)
+            ctx = wstls.context(ws, cadata)
         r, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
     except OSError as e:
         raise ws.WSError("cannot connect to %s:%d: %r" % (host, port, e)) from None
@@ -97,9 +97,9 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
     return ws.WebSocket(r, w, max_frame, timeout_ms, ping_interval)
 
 
-async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval, client=None):
+async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     try:
         return await asyncio.wait_for_ms(
-            _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval, client), timeout_ms)
+            _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
     except asyncio.TimeoutError:
         raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None

@@ -38,12 +38,17 @@ def der(text, label):
     return data if data[:1] == b"\x30" and len(data) > 64 else None
 
 
-def context(ws, cadata, client=None):
+def context(ws, cadata):
     """The client context of a wss:// connection: the server certificate must chain to the CA
     (`cadata`: PEM text or DER bytes) and match the host name (mbedTLS checks the name given as
     server_hostname against the certificate's subjectAltName, or its CN without one, when
-    CERT_REQUIRED). `client`: (certificate, private key) PEM texts, security profile 3."""
+    CERT_REQUIRED). Security profile 3: `cadata` is (CA, charger certificate, private key),
+    the last two PEM texts."""
     import ssl
+
+    client = None
+    if type(cadata) is tuple:
+        cadata, client = cadata[0], cadata[1:]
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED

@@ -47,7 +47,7 @@ def _apply(cp, key):
     if key == "ClockAlignedDataInterval":
         cp.transactions.next_aligned = 0
     if cp.rpc:
-        if key == _PROFILE or (key == AUTH_KEY and s[_PROFILE] < 3):  # 3: no Basic auth
+        if key == _PROFILE or key == AUTH_KEY:
             asyncio.create_task(_reconnect(cp.rpc))
             # HOOK(secev): the security event ReconfigurationOfSecurityParameters goes here, through
             # the security events' module (branch secev, not merged when this was written)
