@@ -71,7 +71,9 @@ async def main():
             # loaded for the connection
             from evse.ocpp import security
             drop("evse.ocpp.security")
-            return await security.connect(ws, cfg, settings)
+            c = security.connect(ws, cfg, settings)
+            del security  # freed before the TLS set-up, the connection's peak
+            return await c
         # Profile 0 or 1 on ws://, the common case, loads nothing: the password is the
         # AuthorizationKey set over OCPP (hex: its bytes) or config.json's authorization_key
         key = settings["AuthorizationKey"]

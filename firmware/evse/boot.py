@@ -33,11 +33,14 @@ def _security(cfg):
     # The profile a wss:// csms_url gives (2; 3 with the charger's certificate) is the
     # SecurityProfile key's value from the start (a central system can only raise it): app.py's
     # connect loads ocpp/security.py when it is set, and a ws:// charger never raised needs none.
-    # The charger's certificate and private key stay on flash, read per profile-3 connection:
-    # neither the key nor their ~1-3 KB of PEM sits in the heap all session.
+    # The certificates and the charger's private key stay on flash, read per TLS connection
+    # (security.py): neither the key nor their 1-5 KB of PEM sits in the heap all session.
+    # What stays is whether they are set.
     tls_client = cfg.pop("client_key", None) is not None
     if tls_client:
-        cfg["client_cert"] = True  # set: that is all the resident config needs to know
+        cfg["client_cert"] = True
+    if cfg.get("ca_cert"):
+        cfg["ca_cert"] = True
     if cfg["csms_url"].startswith("wss://"):
         o = cfg.get("ocpp") or {}
         v = o.get("SecurityProfile")

@@ -9,6 +9,7 @@ greps every output for the secrets.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import ipaddress
@@ -107,7 +108,10 @@ def _server_ctx(tmp: Path, ca_key, ca_cert, cn: str, san: list, client_ca=None) 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
-    tmp = tmp_path_factory.mktemp("pki")
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def make_pki(tmp: Path) -> Pki:
     ca_key, ca_cert = _ca("Test CSMS root")
     cp_ca_key, cp_ca_cert = _ca("Test charge point CA")
     rogue_key, rogue_cert = _ca("Rogue CA")
@@ -445,3 +449,86 @@ async def test_secrets_never_appear_in_any_output(tmp_path, firmware_lib, microp
         assert "ssid 'Depot'" in everything and "client_key set" in everything  # it was looked at
     finally:
         await st.close()
+
+
+# -- heap ----------------------------------------------------------------------------------------
+
+# The smallest heap a profile-3 session (3 samples) ran in, measured with `python -m
+# tests.ocpp.test_security_profiles HEAP BUILD 3`: unix32 .mpy 83k (82k fails; profile 2 the
+# same), unix64 124k (120k fails); a ws:// session: test_memory.py's 78k / 116k. A TLS
+# connection's GC-heap share (the tls module's context and socket objects, which hold mbedTLS
+# structures, ~1.7 KB; the PEM read from config.json and its DER) comes on top; mbedTLS's
+# buffers are the C heap's on the unix port. Here with the same 4k margin as test_memory.py.
+PROFILE3_HEAP = {"unix32": "87k", "unix64": "128k"}
+
+
+def heap_station(tmp: Path, lib: Path, binary: str, heap: str) -> Station:
+    st = Station(tmp, lib, binary)
+    st.fw = Firmware(tmp, lib, heap=heap, micropython=binary)
+    return st
+
+
+async def profile3_session(st: Station, pki: Pki, samples: int = 3, profile: int = 3):
+    """Boot at profile 3 (TLS, client certificate; or 2: TLS and Basic auth), a transaction of
+    `samples` MeterValues, the stop."""
+    if profile == 3:
+        configure(st, pki, True, ca_cert=pki.ca_pem, client_cert=pki.client_cert, client_key=pki.client_key)
+    else:
+        configure(st, pki, True, ca_cert=pki.ca_pem, authorization_key=CONFIG_KEY)
+    server = TlsServer(pki.server_mtls if profile == 3 else pki.server, st.server.port)
+    await start(st, server)
+    from tests.ocpp.test_core_profile import start_charging
+    tid = await start_charging(st)
+    await server.wait_msg("MeterValues", n=samples, transaction_id=tid, timeout=samples + 10)
+    assert await st.remote_stop(tid) == "Accepted"
+    await server.wait_msg("StopTransaction")
+    assert server.peers[0] == ({"commonName": "CP-1", "organizationName": "Test CPO"} if profile == 3 else None)
+
+
+async def test_profile3_session_in_the_memory_tests_heap(tmp_path, firmware_lib, micropython, mp_build, pki):
+    """Memory is the tightest constraint (firmware/README.md): a profile-3 charger runs a whole
+    session (boot, a transaction, its samples, the stop) in a bounded heap: the TLS set-up with
+    the client certificate (config.json read per connection, DER decoded) fits, with no
+    MemoryError and no restart. mbedTLS's own buffers are the C heap's on the unix port (the
+    ESP-IDF heap on an ESP32), not MicroPython's."""
+    st = heap_station(tmp_path, firmware_lib, micropython, PROFILE3_HEAP[mp_build])
+    try:
+        await profile3_session(st, pki)
+        assert st.fw.exits == []
+        assert not [line for line in st.fw.lines if "MemoryError" in line or "Traceback" in line]
+        started = st.fw.log_matches(r"app started .*mem_alloc=(\d+)")[0]
+        print(f"profile 3 {mp_build} heap={PROFILE3_HEAP[mp_build]} app started mem_alloc={started.group(1)}")
+    finally:
+        await st.close()
+
+
+async def _main(heap: str, build: str, profile: int) -> int:
+    import tempfile
+
+    from tests import builds
+    from tests.ocpp.conftest import build_lib
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        (tmp / "pki").mkdir()
+        (tmp / "flash").mkdir()
+        lib = build_lib(tmp / "lib")
+        st = heap_station(tmp / "flash", lib, builds.binary(build), heap)
+        try:
+            await profile3_session(st, make_pki(tmp / "pki"), profile=profile)
+            ok = not st.fw.exits
+        except AssertionError as e:
+            print("FAILED:", str(e)[:300])
+            ok = False
+        finally:
+            await st.close()
+        print("\n".join(line for line in st.fw.lines if "mem" in line or "rror" in line or "ocpp" in line))
+        print(f"build={build} heap={heap} profile={profile} ok={ok}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    # python -m tests.ocpp.test_security_profiles HEAP [BUILD [PROFILE]]: one profile-3 (or 2)
+    # session, to find the smallest heap it runs in
+    import sys
+    sys.exit(asyncio.run(_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "unix32",
+                               int(sys.argv[3]) if len(sys.argv) > 3 else 3)))

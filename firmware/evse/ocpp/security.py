@@ -2,8 +2,8 @@
 # which URL, Basic auth password, CA and client certificate a connection uses, a raise of the
 # SecurityProfile key (ChangeConfiguration), and the AuthorizationKey's password. Loaded per
 # use (each connection attempt, such a ChangeConfiguration) and dropped after: nothing of it is
-# resident, and the charger's private key is read from config.json only for a profile-3
-# connection (boot.py keeps it out of the resident config). A ws:// connection at profile 0 or
+# resident, and the certificates and the charger's private key are read from config.json for
+# a TLS connection only (boot.py keeps them out of the resident config). A ws:// connection at profile 0 or
 # 1, never raised, does without it (app.py).
 #
 # The profile in force (GetConfiguration's SecurityProfile) is the higher of config.json's and
@@ -47,41 +47,48 @@ def in_force(cfg, settings):
     return max(p, settings[_PROFILE])
 
 
-async def connect(ws, cfg, settings):
-    """The connection of the profile in force; after a raise the central system sent
-    (settings.trial), the raised profile first and, if it cannot connect, the old settings at
-    once (TC_083). A raise that connected is kept (data/ocpp.json); it is tried once."""
+def connect(ws, cfg, settings):
+    """The coroutine that opens the connection of the profile in force: ws.connect's own, so
+    that nothing of this module is held while it runs (app.py drops it first). After a raise
+    the central system sent (settings.trial), one that tries the raised profile first and, if
+    it cannot connect, the old settings at once (TC_083); a raise that connected is kept
+    (data/ocpp.json). A raise is tried once."""
     now = in_force(cfg, settings)
     new = getattr(settings, _TRIAL, None)
     setattr(settings, _TRIAL, None)
     if new and new > now:
-        try:
-            conn = await _open(ws, cfg, settings, new)
-        except ws.WSError as e:
-            log("security profile", "tried", new, "error", repr(e)[:80], "back_to", now)
-        else:
-            settings.store(_PROFILE, new)
-            log("security profile", "raised", new)
-            return conn
-    return await _open(ws, cfg, settings, now)
+        return _trial(ws, cfg, settings, new, now)
+    return _open(ws, cfg, settings, now)
 
 
-async def _open(ws, cfg, settings, profile):
+async def _trial(ws, cfg, settings, new, now):
+    try:
+        conn = await _open(ws, cfg, settings, new)
+    except ws.WSError as e:
+        log("security profile", "tried", new, "error", repr(e)[:80], "back_to", now)
+        return await _open(ws, cfg, settings, now)
+    settings.store(_PROFILE, new)
+    log("security profile", "raised", new)
+    return conn
+
+
+def _open(ws, cfg, settings, profile):
     url = cfg["csms_url"]
     if profile >= 2 and url.startswith("ws://"):
         url = "wss://" + url[5:]
     url += "/" + cfg["charge_point_id"]
-    auth = None
-    ca = cfg.get("ca_cert")
-    if profile == _TLS_CLIENT:
+    auth = ca = None
+    if profile >= 2:
         c = load_json(_CONFIG, {})  # the texts boot.py left on flash
-        ca = (ca, c.get("client_cert"), c.get("client_key"))  # ws.connect's form for it
+        ca = c.get("ca_cert")
+        if profile == _TLS_CLIENT:
+            ca = (ca, c.get("client_cert"), c.get("client_key"))  # ws.connect's form for it
         del c
-    else:
+    if profile < _TLS_CLIENT:
         pw = password(cfg, settings)
         if pw:
             auth = (cfg["charge_point_id"], pw)
-    return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
+    return ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
 
 
 def raise_profile(cp, text):
