@@ -55,9 +55,10 @@ def connect(ws, cfg, settings):
     (data/ocpp.json). A raise is tried once."""
     now = in_force(cfg, settings)
     new = getattr(settings, _TRIAL, None)
-    setattr(settings, _TRIAL, None)
-    if new and new > now:
-        return _trial(ws, cfg, settings, new, now)
+    if new:
+        setattr(settings, _TRIAL, None)
+        if new > now:
+            return _trial(ws, cfg, settings, new, now)
     return _open(ws, cfg, settings, now)
 
 

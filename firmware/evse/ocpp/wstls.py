@@ -49,6 +49,8 @@ def context(ws, cadata):
     client = None
     if type(cadata) is tuple:
         cadata, client = cadata[0], cadata[1:]
+        if not cadata:
+            raise ws.WSError("a client certificate needs a CA certificate (ca_cert) too")
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
