@@ -394,6 +394,21 @@ def test_malformed_client_certificate_config_is_a_clear_error(pki):
     assert shown["client_key"] == bf.REDACTED and bf.human("client_key", shown["client_key"]) == "set"
 
 
+@ONLY64
+async def test_firmware_halts_on_a_bad_client_key_and_never_shows_it(station, pki):
+    """The firmware's own check at boot (evse.config.validate, boot.halt): a config.json whose
+    client_key is not a private key keeps every relay open, says which key and why on the
+    console, and never prints the text it was given."""
+    bad_key = pki.client_key.replace("PRIVATE KEY", "CERTIFICATE")
+    configure(station, pki, True, ca_cert=pki.ca_pem, client_cert=pki.client_cert, client_key=bad_key)
+    await station.server.start()
+    station.fw._task = asyncio.create_task(station.fw._supervise())  # no "app started" to wait for
+    await station.fw.wait_log(r"config error=config client_key: must be a PEM private key")
+    body = "".join(bad_key.splitlines()[1:-1])
+    assert not [line for line in station.fw.lines if body[:40] in line or body[-40:] in line]
+    assert station.server.cps == []
+
+
 # -- the secrets ----------------------------------------------------------------------------------
 
 async def ask_console(fw: Firmware) -> str:
