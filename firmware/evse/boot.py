@@ -26,6 +26,10 @@ def prepare():
     _wifi(cfg)
     if not errors:
         _security(cfg)
+    # The start-up's security event (StartupOfTheDevice, or none after a Reset), written now,
+    # while the heap is still in one piece; sent after BootNotification Accepted
+    from evse.ocpp.security_events import booted
+    booted()
     return cfg, board_dict, errors, url, fields
 
 

@@ -304,3 +304,7 @@ def version():
       chargerctl charger local-list version --charger CP-1
     """
     return "local-list-version", {}, lambda a: f"local list version {a.get('list_version')}"
+
+
+# `charger security-events` (a read, not an action: no token) lives in its own module
+from host_tools.commands import security_events as _security_events  # noqa: E402,F401

@@ -50,7 +50,7 @@ MAX_TEXT = 8000  # what an ordinary hostile frame may weigh, so it never trips m
 SUPPORTED = ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer", "GetConfiguration",
              "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "TriggerMessage",
              "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion",
-             "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule")
+             "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule", "ExtendedTriggerMessage")
 NOT_SUPPORTED = ("GetDiagnostics", "UpdateFirmware")
 # Actions the charge point sends: a central system calling them gets NotImplemented.
 CP_ACTIONS = ("Authorize", "BootNotification", "DiagnosticsStatusNotification",
@@ -68,7 +68,7 @@ CLASSES = {
     "ClearCache": 3, "DataTransfer": 6, "GetConfiguration": 6, "TriggerMessage": 5, "UnlockConnector": 4,
     "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1,
     "SetChargingProfile": 5, "ClearChargingProfile": 2, "GetCompositeSchedule": 3, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
-    "ChangeConfiguration": 8, "connection-failing": 0,
+    "ChangeConfiguration": 8, "ExtendedTriggerMessage": 2, "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
 DEEP_BIG = 2  # values nested 1000 or 3000 deep, per class (see Gen.deep)
@@ -235,6 +235,9 @@ BASES = {
     "TriggerMessage": [{"requestedMessage": m} for m in ("BootNotification", "DiagnosticsStatusNotification",
                                                           "FirmwareStatusNotification", "Heartbeat")]
     + [{"requestedMessage": "MeterValues", "connectorId": 1}, {"requestedMessage": "StatusNotification", "connectorId": 1}],
+    "ExtendedTriggerMessage": [{"requestedMessage": m} for m in ("LogStatusNotification", "FirmwareStatusNotification",
+                                                                  "SignChargePointCertificate", "Heartbeat")]
+    + [{"requestedMessage": "StatusNotification", "connectorId": 1}],
 }
 NOT_SUPPORTED_BASES = {
     "GetDiagnostics": {"location": "ftp://example.com/"}, "UpdateFirmware": {"location": "http://x/fw.bin",
@@ -428,7 +431,7 @@ class Gen:
             lambda: "__init__", lambda: "answer", lambda: "Rését", lambda: "Reset😀", lambda: "😀",
             lambda: "x" * r.randint(50, 3000), lambda: "\u0000", lambda: "Reset\u0000",
             lambda: r.choice(CP_ACTIONS), lambda: "DataTransfer\t",
-            lambda: r.choice(["CertificateSigned", "GetLog", "ExtendedTriggerMessage", "InstallCertificate",
+            lambda: r.choice(["CertificateSigned", "GetLog", "InstallCertificate",
                               "SignedUpdateFirmware", "DeleteCertificate", "GetInstalledCertificateIds"]),
         ]
         i = r.randrange(len(options))
@@ -592,7 +595,7 @@ class Gen:
                 payload, sub = {**base, "data": data}, f"data {type(data).__name__}"
             elif action == "GetConfiguration" and r.random() < 0.4:
                 payload, sub = self.many_keys()
-            elif action in ("ClearCache", "DataTransfer", "TriggerMessage", "UnlockConnector",
+            elif action in ("ClearCache", "DataTransfer", "TriggerMessage", "ExtendedTriggerMessage", "UnlockConnector",
                             "RemoteStopTransaction", "GetLocalListVersion", "SendLocalList") and r.random() < 0.1:
                 payload, sub = base, "valid"
             else:

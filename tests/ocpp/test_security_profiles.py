@@ -182,6 +182,13 @@ async def change(srv: Server, key: str, value: str) -> str:
     return (await srv.cp.call(call.ChangeConfiguration(key=key, value=value))).status
 
 
+def security_log(st: Station) -> list:
+    """(type, techInfo) of the security log's events but the start-up's (security_events.py)."""
+    p = st.tmp / "data" / "security.jsonl"
+    events = [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+    return [(e["type"], e.get("techInfo")) for e in events if e["type"] != "StartupOfTheDevice"]
+
+
 def stored(st: Station) -> dict:
     p = st.tmp / "data" / "ocpp.json"
     return json.loads(p.read_text()) if p.exists() else {}
@@ -284,6 +291,7 @@ async def test_tc073_change_basic_password_with_hex_authorization_key(station, p
     assert srv.auth_headers[-1] == basic("CP-1", OCTT_PASSWORD)
     await station.booted()
     assert stored(station) == {"AuthorizationKey": OCTT_HEX}
+    assert security_log(station) == [("ReconfigurationOfSecurityParameters", "AuthorizationKey")]
     assert not [line for line in station.fw.lines if OCTT_HEX in line or "OCA_OCTT" in line]
 
 
@@ -312,6 +320,7 @@ async def test_tc083_raise_security_profile_and_never_lower_it(station, pki):
     await station.fw.wait_log(r"security profile raised=2")
     assert (await get_key(tls, "SecurityProfile"))[0] == "2"
     assert stored(station) == {"SecurityProfile": 2}
+    assert security_log(station) == [("ReconfigurationOfSecurityParameters", "SecurityProfile 2")]
     for v in ("1", "2"):
         assert await change(tls, "SecurityProfile", v) == "Rejected", v
     # kept across a reboot: the board comes back over TLS although config.json says ws://
@@ -335,6 +344,7 @@ async def test_tc083_raise_that_cannot_connect_falls_back(station, pki):
     assert srv.auth_headers[-1] == basic("CP-1", CONFIG_KEY.encode())
     assert (await get_key(srv, "SecurityProfile"))[0] == "1"
     assert "SecurityProfile" not in stored(station)
+    assert security_log(station) == []  # nothing changed
     assert await station.remote_start("TAG-FB") == "Accepted"  # and it keeps working
 
 

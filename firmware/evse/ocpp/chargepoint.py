@@ -12,6 +12,8 @@
 #                      local list and the cache, read per use (localauth.py: data/list.jsonl,
 #                      data/cache.jsonl)
 #   settings.py        the configuration keys  (data/ocpp.json)
+#   security events    security_events.py (the log, the queue), sent per use by operations/
+#                      SecurityEventNotification.py; the resident flags in ocpp.state
 #   smart              smart charging's one resident number: 0 without charging profiles, else
 #                      when the limits are due to be recomputed (operations/
 #                      GetCompositeSchedule.py, per use; the profiles: data/profiles.jsonl)
@@ -172,6 +174,8 @@ class ChargePoint:
             conn = await connect()
         except Exception as e:  # noqa: BLE001 - any connect failure: wait and retry
             log("ocpp connect failed", "error", repr(e)[:80])
+            # HOOK(secev): FailedToAuthenticateAtCentralSystem for a WSError whose .status is 401
+            # (not built: each retry would log one; needs a once-per-outage rule)
             return -1
         t0 = time.ticks_ms()
         task = None
@@ -281,6 +285,12 @@ class ChargePoint:
             action, payload = self.outbox.pop(0)
             await self.call(rpc, action, payload)
             return True
+        n = ocpp.state
+        if n[1] or n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
+            # Security events: what the clock and the RPC noted (InvalidMessages at most once
+            # a minute), the queued notifications, critical first
+            if await load("SecurityEventNotification").send(self, rpc):
+                return True
         av = self.availability
         for cid in sorted(av.pending):
             if await av.send(rpc, cid):

@@ -8,6 +8,7 @@ import json
 
 import asyncio
 from evse import drop
+from evse.ocpp import state
 from evse.ocpp.schema import fault
 
 NOT_IMPLEMENTED = "NotImplemented"
@@ -114,6 +115,7 @@ class Rpc:
                     from evse.ocpp.utf16 import surrogates
                     text = surrogates(text)
                 except MemoryError:
+                    state[3] += 1  # MemoryExhaustion (operations/SecurityEventNotification.py)
                     raise CallError(_INTERNAL, "no memory") from None
                 finally:
                     drop("evse.ocpp.utf16")
@@ -162,6 +164,8 @@ class Rpc:
                 except CallError:
                     raise
                 except Exception as e:  # noqa: BLE001 - a handler bug becomes a CALLERROR, not a crash
+                    if type(e) is MemoryError:
+                        state[3] += 1  # MemoryExhaustion (operations/SecurityEventNotification.py)
                     raise CallError(_INTERNAL, repr(e)[:60]) from None
                 await self._send([3, mid, result])
             elif kind == 3 or kind == 4:
@@ -176,6 +180,9 @@ class Rpc:
                     w[3] = CallError(_FORMATION, "bad answer frame")
                 w[1].set()
         except CallError as e:
+            if e.code not in (NOT_IMPLEMENTED, NOT_SUPPORTED, _INTERNAL):
+                state[4] += 1  # no valid OCPP message: InvalidMessages, written rate-limited
+                state[5] = e.code  # (operations/SecurityEventNotification.py)
             await self._answer_error(mid, e.code, e.description)
 
     async def _answer_error(self, mid, code, description):

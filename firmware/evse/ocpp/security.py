@@ -70,6 +70,8 @@ async def _trial(ws, cfg, settings, new, now):
         return await _open(ws, cfg, settings, now)
     settings.store(_PROFILE, new)
     log("security profile", "raised", new)
+    from evse.ocpp.security_events import event  # the security log (logged, not sent)
+    event(None, "ReconfigurationOfSecurityParameters", "SecurityProfile %d" % new)
     return conn
 
 

@@ -24,6 +24,9 @@ def answer(cp, p):
         status = change(cp.settings, key, p["value"])
     if status == "Accepted":
         _apply(cp, key)
+        if key == AUTH_KEY:  # whitepaper: a security parameter changed (the raise: security.py)
+            from evse.ocpp.security_events import event
+            event(cp, "ReconfigurationOfSecurityParameters", key)
     return {"status": status}
 
 
@@ -49,8 +52,6 @@ def _apply(cp, key):
     if cp.rpc:
         if key == _PROFILE or key == AUTH_KEY:
             asyncio.create_task(_reconnect(cp.rpc))
-            # HOOK(secev): the security event ReconfigurationOfSecurityParameters goes here, through
-            # the security events' module (branch secev, not merged when this was written)
         if key == "WebSocketPingInterval":
             cp.rpc.conn.ping_interval = s[key]
         elif key == "MessageTimeout":

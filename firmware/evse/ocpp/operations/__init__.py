@@ -73,11 +73,12 @@ _ROUTES = const(
     "\nUpdateFirmware no"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
     "\nDeleteCertificate no"
-    "\nExtendedTriggerMessage no"
+    "\nExtendedTriggerMessage rare"
     "\nGetInstalledCertificateIds no"
     "\nGetLog no"
     "\nInstallCertificate no"
     "\nSignedUpdateFirmware no"
+    "\nSecurityEventNotification rare cp"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
