@@ -435,8 +435,8 @@ async def test_secrets_never_appear_in_any_output(tmp_path, firmware_lib, microp
     console output, GetConfiguration, diagnostics uploads or `chargerctl config get`". A whole
     session at profile 2 (Basic over TLS): boot, the key changed over OCPP (hex) and the
     reconnect with it, a transaction, GetConfiguration of every key, the console's `#evse?`
-    answer, what `config get` prints of this config.json, the board's console log, and every
-    frame the charge point sent: none holds the config.json key, the OCPP key (hex or decoded),
+    answer, what `config get` prints of this config.json, the board's console log, the security
+    log (data/security.jsonl) and every frame the charge point sent: none holds the config.json key, the OCPP key (hex or decoded),
     the private key's PEM body (config.json keeps it for profile 3) or the Wi-Fi password.
     (Diagnostics uploads are another branch's; its test greps them.)"""
     st = Station(tmp_path, firmware_lib, micropython)
@@ -466,6 +466,8 @@ async def test_secrets_never_appear_in_any_output(tmp_path, firmware_lib, microp
         outputs += [f"{k} {bf.human(k, v, defaults.get(k))}" for k, v in values.items()]
         outputs += st.fw.lines
         outputs += [text for side, text in server.frames if side == "cp"]
+        log = st.tmp / "data" / "security.jsonl"  # the security log GetLog uploads
+        outputs.append(log.read_text())
         everything = "\n".join(outputs)
         body = "".join(pki.client_key.splitlines()[1:-1])
         for secret in (CONFIG_KEY, OCTT_HEX, OCTT_PASSWORD.decode(), WIFI_PASSWORD,
