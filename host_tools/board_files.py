@@ -24,10 +24,11 @@ from host_tools.micropython import micropython_binary
 
 # Every key of config.json (evse.config._KEYS), the required ones first.
 KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
-        "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases",
-        "update_trial_s")
+        "client_cert", "client_key", "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a",
+        "phases", "update_trial_s")
 REQUIRED = KEYS[:3]
 REDACTED = "<redacted>"  # a secret that is set; an unset one is None
+SECRETS = ("authorization_key", "client_key")  # and wifi.password: never printed back
 
 
 # ============================================================================ board file
@@ -172,8 +173,9 @@ def redact(cfg: dict) -> dict:
     """Every known key with its real value (None when unset), secrets as REDACTED."""
     out = {k: cfg.get(k) for k in KEYS}
     out.update({k: v for k, v in cfg.items() if k not in out})
-    if cfg.get("authorization_key"):
-        out["authorization_key"] = REDACTED
+    for secret in SECRETS:
+        if cfg.get(secret):
+            out[secret] = REDACTED
     wifi = cfg.get("wifi")
     if isinstance(wifi, dict):
         out["wifi"] = dict(wifi, password=REDACTED if wifi.get("password") else None)
@@ -199,9 +201,9 @@ def human(key: str, value, default=None) -> str:
     """One value as `config get` prints it."""
     if value is None:
         return f"{default} (default)" if default is not None else "not set"
-    if key == "authorization_key":
+    if key in SECRETS:
         return "set"
-    if key == "ca_cert" and isinstance(value, str):
+    if key in ("ca_cert", "client_cert") and isinstance(value, str):
         return f"set ({len(value)} bytes PEM)"
     if key == "wifi" and isinstance(value, dict):
         return (f"ssid {value.get('ssid')!r}, password "

@@ -7,6 +7,7 @@
 # logs and goes on, every connector tripped when their poll itself failed, and gives up after
 # _GIVE_UP failed passes in a row: main.py's crash guard opens every relay and restarts.
 import gc
+from binascii import unhexlify
 
 import asyncio
 from evse import Reboot, drop
@@ -64,13 +65,24 @@ async def main():
     cp = ChargePoint(settings, board.outlets, Journal("data/journal.log"),
                      fields, on_status)
     url = cfg["csms_url"].rstrip("/") + "/" + cfg["charge_point_id"]
-    ca = cfg.get("ca_cert")
     log("ocpp", "url", url, "tls", int(url.startswith("wss")))
 
     async def connect():
-        key = settings["AuthorizationKey"] or cfg.get("authorization_key")
-        auth = (cfg["charge_point_id"], key) if key else None
-        return await ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
+        if settings["SecurityProfile"]:
+            # TLS (boot.py seeds SecurityProfile with 2 or 3 for a wss:// csms_url), a raise to
+            # try (security.raise_profile sets it), a profile raised over OCPP: security.py,
+            # loaded for the connection
+            from evse.ocpp import security
+            drop("evse.ocpp.security")
+            c = security.connect(ws, cfg, settings)
+            del security  # freed before the TLS set-up, the connection's peak
+            return await c
+        # Profile 0 or 1 on ws://, the common case, loads nothing: the password is the
+        # AuthorizationKey set over OCPP (hex: its bytes) or config.json's authorization_key
+        key = settings["AuthorizationKey"]
+        key = unhexlify(key) if key else cfg.get("authorization_key")
+        return await ws.connect(url, "ocpp1.6", (cfg["charge_point_id"], key) if key else None,
+                                ping_interval=settings["WebSocketPingInterval"])
 
     for t in board.tasks():
         asyncio.create_task(t)

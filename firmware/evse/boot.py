@@ -24,6 +24,8 @@ def prepare():
     fields = {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
               "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
     _wifi(cfg)
+    if not errors:
+        _security(cfg)
     # The start-up's security event (StartupOfTheDevice, or none after a Reset), written now,
     # while the heap is still in one piece; sent after BootNotification Accepted
     from evse.ocpp.security_events import booted
@@ -42,6 +44,25 @@ def watching(cfg):
     w = install.watching(cfg)
     drop("evse.install")
     return w
+
+
+def _security(cfg):
+    # The profile a wss:// csms_url gives (2; 3 with the charger's certificate) is the
+    # SecurityProfile key's value from the start (a central system can only raise it): app.py's
+    # connect loads ocpp/security.py when it is set, and a ws:// charger never raised needs none.
+    # The certificates and the charger's private key stay on flash, read per TLS connection
+    # (security.py): neither the key nor their 1-5 KB of PEM sits in the heap all session.
+    # What stays is whether they are set.
+    tls_client = cfg.pop("client_key", None) is not None
+    if tls_client:
+        cfg["client_cert"] = True
+    if cfg.get("ca_cert"):
+        cfg["ca_cert"] = True
+    if cfg["csms_url"].startswith("wss://"):
+        o = cfg.get("ocpp") or {}
+        v = o.get("SecurityProfile")
+        o["SecurityProfile"] = max(v if type(v) is int else 0, 3 if tls_client else 2)
+        cfg["ocpp"] = o
 
 
 def _wifi(cfg):

@@ -8,8 +8,8 @@ PATH = "config.json"
 MAX_URL = 180  # bytes a version-9 QR code holds at error level M (qr.py's largest version)
 _SIM_FAULTS = ("welded", "meter_lost")
 _KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
-         "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases",
-         "update_trial_s")
+         "client_cert", "client_key", "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a",
+         "phases", "update_trial_s")
 
 
 def _ident(s):
@@ -57,7 +57,7 @@ def _is_int(v):
 
 def validate(cfg, board=None):
     """Return a list of (key, reason); empty when the config is usable. Never raises, never
-    echoes secrets (authorization_key, wifi password)."""
+    echoes secrets (authorization_key, client_key, wifi password)."""
     if not isinstance(cfg, dict):
         return [("config", "must be a JSON object")]
     err = []
@@ -105,6 +105,8 @@ def validate(cfg, board=None):
     if v is not None and (not isinstance(v, str) or "-----BEGIN CERTIFICATE-----" not in v
                           or "-----END CERTIFICATE-----" not in v):
         err.append(("ca_cert", "must be PEM text with BEGIN/END CERTIFICATE lines"))
+
+    _client(cfg, err)
 
     v = cfg.get("public_url")
     if v is not None:
@@ -185,6 +187,36 @@ def validate(cfg, board=None):
                 if type(v[k]) not in (str, int, bool):
                     err.append(("ocpp." + k, "must be a string, integer or boolean"))
     return err
+
+
+def _client(cfg, err):
+    # Security profile 3 (TLS client certificate): the charger's certificate and its private
+    # key, both or neither, PEM text, over wss:// with a CA to check the server. The key's
+    # text is never echoed, not even a part of it.
+    cert, key = cfg.get("client_cert"), cfg.get("client_key")
+    if cert is None and key is None:
+        return
+    from evse import drop
+    from evse.ocpp.wstls import pem_block as der  # the TLS code's own reading: what passes here loads there
+    drop("evse.ocpp.wstls")  # loaded again per connection
+    if cert is not None and der(cert, "CERTIFICATE") is None:
+        err.append(("client_cert", "must be PEM text with BEGIN/END CERTIFICATE lines"))
+    if key is not None:
+        if der(key, "PRIVATE KEY") is None:
+            err.append(("client_key", "must be a PEM private key (BEGIN PRIVATE KEY, EC PRIVATE KEY "
+                        "or RSA PRIVATE KEY) (value not shown)"))
+        elif "ENCRYPTED" in key:
+            err.append(("client_key", "is encrypted: the charger has no passphrase; give it "
+                        "unencrypted (value not shown)"))
+    if (cert is None) != (key is None):
+        err.append(("client_key" if key is None else "client_cert",
+                    "missing: client_cert and client_key go together (security profile 3)"))
+    elif cert is not None:
+        url = cfg.get("csms_url")
+        if isinstance(url, str) and not url.startswith("wss://"):
+            err.append(("client_cert", "needs a wss:// csms_url (a client certificate is TLS)"))
+        if cfg.get("ca_cert") is None:
+            err.append(("client_cert", "needs ca_cert too: the server's certificate is checked"))
 
 
 def messages(errors):

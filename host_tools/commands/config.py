@@ -21,6 +21,10 @@ from host_tools.commands.board import (
 from host_tools.exits import Exit, epilog
 
 _JSON_KEYS = ("connectors", "sim", "ocpp", "max_current_a", "phases", "update_trial_s")
+# Keys whose VALUE is the path of a PEM file on the host: (what it is, its armor line).
+_PEM_FILES = {"ca_cert": ("CA certificate", "-----BEGIN CERTIFICATE-----"),
+              "client_cert": ("charger certificate", "-----BEGIN CERTIFICATE-----"),
+              "client_key": ("charger private key", "-----BEGIN PRIVATE KEY-----")}
 
 
 def _key(name: str) -> str:
@@ -64,7 +68,7 @@ def config():
     The tool interrupts the firmware to reach its REPL and restarts it afterwards
     (--no-restart leaves it at the REPL); it asks the firmware first and refuses while a
     charging session runs, unless --force. Secrets (authorization_key, the Wi-Fi password)
-    are never printed back.
+    are never printed back, nor is the charger's private key (client_key).
 
     \b
     Examples:
@@ -74,6 +78,8 @@ def config():
       chargerctl config set --port /dev/ttyUSB0 authorization_key      (prompts, hidden)
       chargerctl config set --port /dev/ttyUSB0 wifi MyNetwork --password s3cret-pw
       chargerctl config set --port /dev/ttyUSB0 ca_cert ./isrg-root-x1.pem
+      chargerctl config set --port /dev/ttyUSB0 client_cert ./cp-0042.pem   (security profile 3,
+      chargerctl config set --port /dev/ttyUSB0 client_key ./cp-0042.key    with ca_cert, wss://)
     """
 
 
@@ -117,17 +123,21 @@ def config_get(port, key, as_json, force, no_restart):
 @click.argument("key")
 @click.argument("value", required=False)
 @click.option("--password", default=None, help="With `wifi SSID`: the Wi-Fi password (prompted if left out).")
+@click.option("--key", "key_file", default=None,
+              help="With `client_cert PATH`: the path of its private key's PEM file (client_key), "
+                   "set together.")
 @click.option("--unset", is_flag=True, help="Remove an optional KEY instead of setting it.")
 @force_option
 @restart_option
-def config_set(port, key, value, password, unset, force, no_restart):
+def config_set(port, key, value, password, key_file, unset, force, no_restart):
     """Change one KEY of config.json on the board: checked by the firmware's own rules first,
     written atomically, then the board is restarted so it takes effect.
 
     \b
     KEY is one of: charge_point_id, csms_url, public_code, public_url,
     authorization_key (VALUE prompted and hidden when left out), wifi (VALUE = SSID,
-    --password), ca_cert (VALUE = path of a PEM file), connectors, sim, ocpp (JSON values).
+    --password), ca_cert, client_cert, client_key (VALUE = path of a PEM file; the key is
+    never printed back), connectors, sim, ocpp (JSON values).
     \b
     Examples:
       chargerctl config set --port /dev/ttyUSB0 charge_point_id CP-0042
@@ -135,25 +145,37 @@ def config_set(port, key, value, password, unset, force, no_restart):
       chargerctl config set --port /dev/ttyUSB0 authorization_key
       chargerctl config set --port /dev/ttyUSB0 wifi Depot-WLAN --password 'correct horse'
       chargerctl config set --port /dev/ttyUSB0 ca_cert ca.pem
+      chargerctl config set --port /dev/ttyUSB0 client_cert cp.pem --key cp.key
       chargerctl config set --port /dev/ttyUSB0 public_url --unset
     """
     from host_tools.flash import DEPLOY_RECORD
 
     k = _key(key)
+    if key_file is not None and k != "client_cert":
+        fail("--key goes with client_cert only", Exit.USAGE,
+             f"chargerctl config set --port {port} client_cert CERT.pem --key KEY.pem")
+    # The charger's certificate and its key go together (security profile 3): set and removed
+    # as a pair, a key alone may replace the key of the certificate already there.
+    changes = {}
     if unset:
         if k in bf.REQUIRED:
             fail(f"{k} is required and cannot be removed", Exit.CONFIG,
                  f"set a new value: chargerctl config set --port {port} {k} VALUE")
-        new_value = None
+        changes[k] = None
+        if k in ("client_cert", "client_key"):
+            changes = {"client_cert": None, "client_key": None}
     else:
-        new_value = _parse_value(k, value, password)
+        changes[k] = _parse_value(k, value, password)
+        if key_file is not None:
+            changes["client_key"] = _parse_value("client_key", key_file, None)
 
     def change(link, files):
         cfg = dict(files.config or {})
-        if new_value is None:
-            cfg.pop(k, None)
-        else:
-            cfg[k] = new_value
+        for name, new_value in changes.items():
+            if new_value is None:
+                cfg.pop(name, None)
+            else:
+                cfg[name] = new_value
         try:
             checked = bf.check_config(cfg, files.board)
         except fl.ConfigInvalid as e:
@@ -179,12 +201,13 @@ def _parse_value(key: str, value: str | None, password: str | None):
         return value
     if value is None:
         fail(f"{key} needs a VALUE", Exit.USAGE, f"chargerctl config set --port PORT {key} VALUE")
-    if key == "ca_cert":
+    if key in _PEM_FILES:
+        what, armor = _PEM_FILES[key]
         try:
             return Path(value).read_text()
         except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read the CA certificate file {value}: {e}", Exit.CONFIG,
-                 "give the path of a PEM file (-----BEGIN CERTIFICATE-----)")
+            fail(f"cannot read the {what} file {value}: {e.strerror if isinstance(e, OSError) else 'not text'}",
+                 Exit.CONFIG, f"give the path of a PEM file ({armor})")
     if key == "wifi":
         if value.startswith("{"):
             return _json_value(key, value)

@@ -212,12 +212,19 @@ def test_connector_phase_rotation_format():
 def test_authorization_key_is_write_only():
     d = flash()
     s = Settings(None, 1)
+    # OCPP-J: hex, <= 40 digits (20 bytes), >= 16 bytes decoded: odd length, not hex, too
+    # short or too long, line breaks, NUL, non-ASCII are Rejected
     for text in ("short", "0123456789abcdef0123456789abcdef012345678", "0123456789 abcdef",
-                 "0123456789abcdef\r\nX-Evil: 1", "0123456789abcdef\x00", "0123456789abcdéf"):
+                 "0123456789abcdef\r\nX-Evil: 1", "0123456789abcdef\x00", "0123456789abcdéf",
+                 "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdeg",
+                 "0123456789abcdef0123456789abcdef0123456789", "0123456789abcdef0123456789abcde",
+                 "OCA_OCTT_admin_test1234", "0123456789abcdef0123"):
         assert change(s, "AuthorizationKey", text) == "Rejected", text
     assert stored() is None
-    assert change(s, "AuthorizationKey", "0123456789abcdef0123") == "Accepted"
-    assert s["AuthorizationKey"] == "0123456789abcdef0123"
+    hexkey = "4f43415f4f4354545f61646d696e5f74657374"  # TC_073: "OCA_OCTT_admin_test"
+    assert change(s, "AuthorizationKey", hexkey) == "Accepted"
+    assert s["AuthorizationKey"] == hexkey
+    assert change(s, "AuthorizationKey", "0123456789ABCDEF0123456789abcdef") == "Accepted"  # 16 bytes
     known, unknown = listing(s, None)
     assert "AuthorizationKey" not in [k["key"] for k in known]
     known, unknown = listing(s, ["AuthorizationKey"])

@@ -201,3 +201,46 @@ def test_the_app_answers_the_probe_after_config_set(flashed):
     assert state is not None
     assert state.data["public_code"] == "NEW1" and state.data["charge_point_id"] == "CP-TEST-1"
     assert state.transactions == []
+
+
+def _client_pem(tmp_path):
+    """A CA, and a charger certificate and key it signed (PEM files), made now."""
+    from tests.ocpp.test_security_profiles import make_pki
+    pki = make_pki(tmp_path)
+    files = {}
+    for name, text in (("ca.pem", pki.ca_pem), ("cp.pem", pki.client_cert), ("cp.key", pki.client_key)):
+        (tmp_path / name).write_text(text)
+        files[name] = tmp_path / name
+    return pki, files
+
+
+def test_client_certificate_and_key_set_together_and_the_key_never_shown(flashed, tmp_path):
+    """Security profile 3: `config set client_cert CERT --key KEY` (the pair goes together),
+    checked by the firmware's rules (PEM, wss://, a CA); `config get` says the key is set and
+    never prints it."""
+    pki, f = _client_pem(tmp_path)
+    body = "".join(pki.client_key.splitlines()[1:-1])
+    alone = chargerctl("config", "set", "--port", flashed.port, "client_cert", f["cp.pem"])
+    assert alone.returncode == Exit.CONFIG, alone.stdout + alone.stderr
+    assert "client_key" in alone.stderr and "go together" in alone.stderr
+    bad = chargerctl("config", "set", "--port", flashed.port, "client_cert", f["ca.pem"], "--key", f["ca.pem"])
+    assert bad.returncode == Exit.CONFIG and "client_key" in bad.stderr and "private key" in bad.stderr
+    assert "client_cert" not in _stored(flashed)
+    for key, value in (("ca_cert", f["ca.pem"]), ("csms_url", "wss://127.0.0.1:9/ocpp")):
+        proc = chargerctl("config", "set", "--port", flashed.port, key, value)
+        assert proc.returncode == 0, proc.stderr
+    proc = chargerctl("config", "set", "--port", flashed.port, "client_cert", f["cp.pem"], "--key", f["cp.key"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("client_cert = set (")
+    stored = _stored(flashed)
+    assert stored["client_key"] == pki.client_key and stored["client_cert"] == pki.client_cert
+    get = chargerctl("config", "get", "--port", flashed.port)
+    lines = dict(line.split(None, 1) for line in get.stdout.splitlines())
+    assert lines["client_key"] == "set" and lines["client_cert"].startswith("set (")
+    as_json = chargerctl("config", "get", "--port", flashed.port, "client_key", "--json")
+    assert json.loads(as_json.stdout)["value"] == "<redacted>"
+    for out in (alone, bad, proc, get, as_json):
+        assert body[:40] not in out.stdout + out.stderr and body[-40:] not in out.stdout + out.stderr
+    unset = chargerctl("config", "set", "--port", flashed.port, "client_key", "--unset")
+    assert unset.returncode == 0, unset.stderr
+    assert "client_cert" not in _stored(flashed) and "client_key" not in _stored(flashed)

@@ -317,12 +317,14 @@ async def test_tc021_change_configuration_persisted(station):
     assert (await change(call.ChangeConfiguration(key="MeterValueSampleInterval", value="soon"))).status == "Rejected"
     assert (await change(call.ChangeConfiguration(key="NumberOfConnectors", value="4"))).status == "Rejected"
     assert (await change(call.ChangeConfiguration(key="NoSuchKey", value="1"))).status == "NotSupported"
-    assert (await change(call.ChangeConfiguration(key="AuthorizationKey", value="0123456789abcdef"))).status == "Accepted"
-    res = await change(call.GetConfiguration(key=["MeterValueSampleInterval"]))
+    key = "0123456789abcdef0123456789abcdef"
+    assert (await change(call.ChangeConfiguration(key="AuthorizationKey", value=key))).status == "Accepted"
+    await srv.wait(lambda: len(srv.cps) > 1, what="the reconnect with the new key")
+    res = await srv.cp.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     assert res.configuration_key[0]["value"] == "7"
-    assert "0123456789abcdef" not in "\n".join(station.fw.lines)
+    assert key not in "\n".join(station.fw.lines)
     # persisted across a reboot
-    await change(call.Reset(type="Hard"))
+    await srv.cp.call(call.Reset(type="Hard"))
     await srv.wait_msg("BootNotification", n=2, timeout=10)
     res = await srv.cp.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     assert res.configuration_key[0]["value"] == "7"

@@ -78,12 +78,14 @@ def _take(settings, spec, key, v, persisted):
 
 
 def _auth_key(v):
-    # 16..40 printable ASCII characters without spaces: it goes into the Basic auth header,
-    # where a line break would inject a header of its own.
-    if type(v) is not str or not 16 <= len(v) <= 40:
+    # OCPP-J 1.6 and the security whitepaper: the key is hexadecimal, at most 40 digits (20
+    # bytes), and its decoded bytes (16 at least: the whitepaper's minimal length) are the Basic
+    # auth password (security.password). Kept as the hex text; only hex digits ever reach the
+    # header, so no line break can inject one of its own.
+    if type(v) is not str or not 32 <= len(v) <= 40 or len(v) & 1:
         return None
     for c in v:
-        if not 32 < ord(c) < 127:
+        if c not in "0123456789abcdefABCDEF":
             return None
     return v
 

@@ -68,6 +68,10 @@ _TABLE = const(
     "\nNumberOfConnectors i R 1 8 1"
     # 0 = no retry; a reset that failed 5 times needs a person
     "\nResetRetries i W 0 5 1"
+    # OCPP 1.6 security whitepaper: 0 none yet, 1 Basic auth, 2 TLS + Basic, 3 TLS client
+    # certificate. The value in force is config.json's (security.py) or higher, if the central
+    # system raised it: only raised, checked, tried and kept by security.py, not by the rules
+    "\nSecurityProfile i W 0 3 0"
     "\nStopTransactionOnEVSideDisconnect b W true"
     "\nStopTransactionOnInvalidId b W true"
     "\nStopTxnAlignedData m W"

@@ -26,7 +26,9 @@ ping; if nothing arrives for another `ping_interval` seconds, the connection is 
 (socket closed, ConnectionClosed(1006)). Any frame from the server counts as a sign of life.
 
 TLS: `cadata` is the CA as PEM text (or DER bytes); the server certificate must chain to it
-(CERT_REQUIRED) and match the host name. The handshake happens on the first write, which the
+(CERT_REQUIRED) and match the host name. For security profile 3 `cadata` is a tuple (CA,
+charger certificate, private key), the last two PEM texts (wstls.py): one argument, so that the
+resident signature stays as it was. `auth`: (identity, password), the password text or bytes. The handshake happens on the first write, which the
 client does first anyway (MicroPython TLS streams fail when read first). The Authorization key
 is never logged nor put into any error message.
 """

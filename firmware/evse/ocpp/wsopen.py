@@ -53,8 +53,9 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, host, port, key.decode())
         if protocol:
             req += "Sec-WebSocket-Protocol: %s\r\n" % protocol
-        if auth:
-            req += "Authorization: Basic %s\r\n" % binascii.b2a_base64(("%s:%s" % auth).encode())[:-1].decode()
+        if auth:  # (identity, password): the password is bytes (an AuthorizationKey's decoded hex)
+            pw = auth[1] if isinstance(auth[1], bytes) else auth[1].encode()
+            req += "Authorization: Basic %s\r\n" % binascii.b2a_base64(auth[0].encode() + b":" + pw)[:-1].decode()
         try:
             w.write((req + "\r\n").encode())
             del req
@@ -103,6 +104,9 @@ async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_i
     try:
         cas = (None,)
         tls = None
+        client = ()
+        if type(cadata) is tuple:  # security profile 3: (CA, charger certificate, private key)
+            cadata, client = cadata[0], cadata[1:]
         if url.startswith("wss://"):
             from evse.ocpp import wstls as tls  # dropped below, once the connection is open or failed
             cas = tls.cas(cadata)
@@ -114,6 +118,8 @@ async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_i
             ca = name and tls.read(name, cadata)
             if name and not ca:  # deleted since
                 continue
+            if client:
+                ca = (ca,) + client
             try:
                 c = await asyncio.wait_for_ms(_handshake(
                     ws, url, protocol, auth, ca, timeout_ms, max_frame, ping_interval), timeout_ms)

@@ -4,6 +4,8 @@
 from evse.ocpp.rpc import OCCURENCE, CallError
 from evse.ocpp.settings import names, spec
 
+_PROFILE = const("SecurityProfile")
+
 
 def answer(cp, p):
     keys = p.get("key")  # its form is the schema's (operations.answer checked it)
@@ -34,8 +36,22 @@ def listing(settings, keys):
         if sp is None:
             unknown.append(k)
         else:
-            known.append({"key": k, "readonly": not sp[1], "value": _text(settings[k])})
+            v = _profile(settings) if k == _PROFILE else settings[k]
+            known.append({"key": k, "readonly": not sp[1], "value": _text(v)})
     return known, unknown
+
+
+def _profile(settings):
+    # The profile in force follows from config.json too, not only from the value a central
+    # system raised it to (security.py)
+    from evse import drop
+    from evse.files import load_json
+    from evse.ocpp import security
+    drop("evse.ocpp.security")
+    try:
+        return security.in_force(load_json("config.json"), settings)
+    except (MemoryError, TypeError, KeyError):  # no heap for the file now: the raised value
+        return settings[_PROFILE]
 
 
 def _text(v):
