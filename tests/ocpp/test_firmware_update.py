@@ -314,6 +314,7 @@ async def test_retrieve_date_in_the_future_is_honoured(station, files, bundle_v2
     assert res.status == "Accepted"
     await wait_statuses(station, ["Idle"])
     await wait_statuses(station, ["Idle", "Downloading"], timeout=15)
+    await station.server.wait(lambda: files.hits, 5, "the download's request")
     assert files.hits[0][0] - t0 >= 3.0, files.hits
     # TriggerMessage mid-download: the current status
     res = await station.server.cp.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
