@@ -88,8 +88,12 @@ async def fetch(st, cadata):
 
 
 async def download_boot():
-    """The download boot (app.py, when boot.fetching()): one try, its outcome recorded, then
-    Reboot into the session. No central system hears of it until then."""
+    """The download boot (app.py, when boot.fetching()): one try and, for a good bundle, the
+    switch to it too: no transaction runs (the session waited for that before this boot) and
+    none can start here, and the session's heap, which had no room for the download, has none
+    for install.py either. The outcome is recorded, then Reboot: into the new version, which
+    sends the Downloaded and Installing owed ("owe"), or the old one, which goes on from "got"
+    or from the tries left. No central system hears of this boot until then."""
     from evse import Reboot
     st = load_json(_FILE)
     if type(st) is dict:
@@ -97,7 +101,17 @@ async def download_boot():
         save_json(_FILE, st)  # first: a crash or a cut below boots the session next
         log("firmware", "download boot", st["tries"])
         try:
-            st["got"] = await fetch(st, _cadata())
+            got = await fetch(st, _cadata())
+            if got[0] != "!":
+                from evse import install
+                try:
+                    install.switch(got)
+                    st["st"] = "Installing"
+                    st["owe"] = 1
+                    log("firmware", "installed", got)
+                except Exception as e:  # noqa: BLE001 - nothing switched: InstallationFailed
+                    got = "!" + str(e)[:40]
+            st["got"] = got
             save_json(_FILE, st)
         except Exception as e:  # noqa: BLE001 - the try counted; the session goes on from there
             log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])

@@ -19,7 +19,8 @@
 # the download again from the start with the tries left (the try the cut ended counts: a
 # bundle that crashes the board mid-download must not loop forever); with "got", the staged
 # slot is complete (every file closed, the whole checked) and the update goes on to install it;
-# Installing = the switch was made (or the cut came just before it): the install code
+# Installing = the switch was made (by the session, or by a download boot: "owe" = its
+# Downloaded and Installing still to send) (or the cut came just before it): the install code
 # (evse/install.py) reports Installed or InstallationFailed after the reboot, this job only
 # forgets its file (or reports InstallationFailed when the switch never happened).
 #
@@ -141,12 +142,15 @@ async def run(cp, old=None):
             remove(_FILE)
             return
         if st["st"] == "Installing":
-            # The boot after the switch: install.py reports Installed or InstallationFailed.
-            # Unless a power cut came before the switch: nothing does then, so this job.
-            from evse import install
-            b = install.status()
-            drop("evse.install")
-            if b is None or (b["state"] != "trial" and not b.get("failed")):
+            # The boot after the switch: install.py reports Installed or InstallationFailed
+            # (after what a download boot owes). Unless a power cut came before the switch:
+            # nothing does then, so this job. app/boot.json read here as install.py's status()
+            # reads it, without loading install.py into a session's heap.
+            if st.get("owe"):
+                cp.notify("FirmwareStatusNotification", {"status": "Downloaded"})
+                cp.notify("FirmwareStatusNotification", {"status": "Installing"})
+            b = load_json("app/boot.json")
+            if type(b) is not dict or (b.get("state") != "trial" and not b.get("failed")):
                 _done(cp, "InstallationFailed")
             else:
                 remove(_FILE)
