@@ -112,6 +112,17 @@ def _restore(cp):
         p.apply("availability", cp.availability.operative[p.id])
 
 
+async def _until_idle(cp):
+    # Until no transaction runs (connectors Unavailable meanwhile); cancelled (a new
+    # UpdateFirmware): the connectors as they were.
+    try:
+        while not _idle(cp):
+            await asyncio.sleep_ms(_PACE_MS)
+    except BaseException:
+        _restore(cp)
+        raise
+
+
 async def _flush(cp, status=None):
     # Before a reboot: the notifications queued go first (bounded), then `status`, sent here
     # and its answer awaited, so that the central system has it before the board goes.
@@ -127,8 +138,90 @@ async def _flush(cp, status=None):
         log("firmware", "notify", repr(e)[:60])
 
 
+def _switched(cp, st):
+    # The boot after the switch: install.py reports Installed or InstallationFailed (after
+    # what a download boot owes). Unless a power cut came before the switch: nothing does
+    # then, so this job. app/boot.json read here as install.py's status() reads it, without
+    # loading install.py into a session's heap.
+    if st.get("owe"):
+        cp.notify("FirmwareStatusNotification", {"status": "Downloaded"})
+        cp.notify("FirmwareStatusNotification", {"status": "Installing"})
+    b = load_json("app/boot.json")
+    if type(b) is not dict or (b.get("state") != "trial" and not b.get("failed")):
+        _done(cp, "InstallationFailed")
+    else:
+        remove(_FILE)
+
+
+async def _get(cp, st):
+    """The download, tries and retryInterval -> True once st["got"] is set; False when the
+    update ended (its status sent) or a download boot comes next."""
+    loc = st["loc"]
+    if not loc.startswith("http://") and not loc.startswith("https://"):
+        _done(cp, "DownloadFailed")
+        return False
+    cfg = load_json("config.json", {})
+    cadata = cfg.get("ca_cert") if type(cfg) is dict else None
+    del cfg
+    if st["st"] == "Downloading" and st["tries"] > 0:
+        await asyncio.sleep(st["every"])  # after a try a reboot ended (or a download boot's)
+    told = False
+    while True:
+        if st["tries"] <= 0:
+            _done(cp, "DownloadFailed")
+            return False
+        if not told:
+            _set(cp, st, "Downloading")
+            told = True
+        gc.collect()
+        if gc.mem_free() < _NEED:
+            await _until_idle(cp)
+            st["dl"] = 1
+            save_json(_FILE, st)
+            await _flush(cp)
+            log("firmware", "download boot", st["tries"])
+            cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot
+            return False
+        try:
+            from evse.ocpp import download
+            drop("evse.ocpp.download")
+            st["got"] = await download.fetch(st, cadata)
+            return True
+        except OSError as e:  # the download (HttpError) or the flash while staging
+            log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])
+            if st["tries"] <= 0:
+                _done(cp, "DownloadFailed")
+                return False
+        await asyncio.sleep(st["every"])
+
+
+async def _install(cp, st):
+    got = st["got"]
+    _set(cp, st, "Downloaded")
+    if got[0] != "!":  # a bundle already refused installs nothing: no need to wait
+        await _until_idle(cp)
+    st["st"] = "Installing"
+    save_json(_FILE, st)
+    log("firmware", "status", "Installing")
+    await _flush(cp, "Installing")
+    try:
+        if got[0] == "!":
+            raise ValueError(got[1:])
+        from evse import install
+        install.switch(got)
+    except Exception as e:  # noqa: BLE001 - a refused bundle, or the flash: nothing switched
+        log("firmware", "install", repr(e)[:80])
+        _restore(cp)
+        _done(cp, "InstallationFailed")
+        return
+    log("firmware", "installed", got)  # the reboot brings the connectors back as avail.json says
+    cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot out of the app
+
+
 async def run(cp, old=None):
-    changed = False
+    # In small functions: each is one block of the heap, and a fragmented one finds small
+    # blocks where one large one would fail.
+    st = None
     try:
         if old is not None:
             try:
@@ -140,92 +233,16 @@ async def run(cp, old=None):
         st = state()
         if st is None:
             remove(_FILE)
-            return
-        if st["st"] == "Installing":
-            # The boot after the switch: install.py reports Installed or InstallationFailed
-            # (after what a download boot owes). Unless a power cut came before the switch:
-            # nothing does then, so this job. app/boot.json read here as install.py's status()
-            # reads it, without loading install.py into a session's heap.
-            if st.get("owe"):
-                cp.notify("FirmwareStatusNotification", {"status": "Downloaded"})
-                cp.notify("FirmwareStatusNotification", {"status": "Installing"})
-            b = load_json("app/boot.json")
-            if type(b) is not dict or (b.get("state") != "trial" and not b.get("failed")):
-                _done(cp, "InstallationFailed")
-            else:
-                remove(_FILE)
-            return
-        while ocpp.now() < st["at"]:
-            await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
-        loc = st["loc"]
-        if not loc.startswith("http://") and not loc.startswith("https://"):
-            _done(cp, "DownloadFailed")
-            return
-        if "got" not in st:
-            cfg = load_json("config.json", {})
-            cadata = cfg.get("ca_cert") if type(cfg) is dict else None
-            del cfg
-            if st["st"] == "Downloading" and st["tries"] > 0:
-                await asyncio.sleep(st["every"])  # a try a reboot ended (or a download boot's)
-            told = False
-            while True:
-                if st["tries"] <= 0:
-                    _done(cp, "DownloadFailed")
-                    return
-                if not told:
-                    _set(cp, st, "Downloading")
-                    told = True
-                gc.collect()
-                if gc.mem_free() < _NEED:
-                    changed = True
-                    while not _idle(cp):
-                        await asyncio.sleep_ms(_PACE_MS)
-                    st["dl"] = 1
-                    save_json(_FILE, st)
-                    await _flush(cp)
-                    changed = False  # the reboots bring the connectors back as avail.json says
-                    log("firmware", "download boot", st["tries"])
-                    cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot
-                    return
-                try:
-                    from evse.ocpp import download
-                    drop("evse.ocpp.download")
-                    st["got"] = await download.fetch(st, cadata)
-                    del download
-                    break
-                except OSError as e:  # the download (HttpError) or the flash while staging
-                    log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])
-                    if st["tries"] <= 0:
-                        _done(cp, "DownloadFailed")
-                        return
-                await asyncio.sleep(st["every"])
-        got = st["got"]
-        _set(cp, st, "Downloaded")
-        if got[0] != "!":  # a bundle already refused installs nothing: no need to wait
-            changed = True
-            while not _idle(cp):
-                await asyncio.sleep_ms(_PACE_MS)
-        st["st"] = "Installing"
-        save_json(_FILE, st)
-        log("firmware", "status", "Installing")
-        await _flush(cp, "Installing")
-        try:
-            if got[0] == "!":
-                raise ValueError(got[1:])
-            from evse import install
-            install.switch(got)
-        except Exception as e:  # noqa: BLE001 - a refused bundle, or the flash: nothing switched
-            log("firmware", "install", repr(e)[:80])
-            _done(cp, "InstallationFailed")
-            return
-        changed = False  # the reboot brings the connectors back as avail.json says
-        log("firmware", "installed", got)
-        cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot out of the app
+        elif st["st"] == "Installing":
+            _switched(cp, st)
+        else:
+            while ocpp.now() < st["at"]:
+                await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
+            if "got" in st or await _get(cp, st):
+                await _install(cp, st)
     except Exception as e:  # noqa: BLE001 - no heap for a module, the flash...: the update ends
         log("firmware", "error", repr(e)[:80])  # reported, the old version runs on
-        _done(cp, "InstallationFailed" if changed else "DownloadFailed")
+        _done(cp, "InstallationFailed" if st and "got" in st else "DownloadFailed")
     finally:
-        if changed:
-            _restore(cp)
         if asyncio.current_task() is cp.firmware:
             cp.firmware = None
