@@ -426,19 +426,20 @@ async def kill_during_download(station: Station, files: BundleServer, bundle: by
 
 
 @pytest.mark.parametrize("at_block,retries", [(40, 2)])
-async def test_power_cut_mid_download_resumes(station, files, bundle_v2, at_block, retries):
-    """A power cut mid-download: the board boots the old version (nothing was switched), the
-    update resumes with the tries left and installs."""
+async def test_power_cut_mid_download_resumes(station, where, files, bundle_v2, at_block, retries):
+    """A power cut mid-download (in the session, or in a download boot): the board boots the
+    old version (nothing was switched; a download boot's flag is cleared before it downloads),
+    the update resumes with the tries left and installs."""
     await kill_during_download(station, files, bundle_v2, at_block, retries)
     srv = station.server
     b = await srv.wait_msg("BootNotification", n=2, timeout=20)
     assert b["firmware_version"] == "0.1.0"  # the old version boots first
-    b = await srv.wait_msg("BootNotification", n=3, timeout=60)
-    assert b["firmware_version"] == "0.2.0"
+    await srv.wait_msg("BootNotification", firmware_version="0.2.0", timeout=60)
     assert files.count("/fw.bundle") == 2
+    ran_where(station, where)
 
 
-async def test_power_cut_on_the_last_try_reports_download_failed(station, files, bundle_v2):
+async def test_power_cut_on_the_last_try_reports_download_failed(station, where, files, bundle_v2):
     """The try a power cut ended counts (a bundle that crashes the board mid-download must not
     loop): with one try, the board boots the old version and reports DownloadFailed."""
     await kill_during_download(station, files, bundle_v2, 30, 1)
@@ -450,10 +451,11 @@ async def test_power_cut_on_the_last_try_reports_download_failed(station, files,
 
 @pytest.mark.long
 @pytest.mark.parametrize("at_block", [1, 5, 20, 50, 80, 120, 160, 200, 240, 280])
-async def test_power_cut_sweep(station, files, bundle_v2, at_block):
-    """Kill points across the whole download (KB sent when the board is killed, past the end
-    too): each time the old version boots, then the update resumes and ends Installed (two
-    tries) with the new version running."""
+async def test_power_cut_sweep(station, where, files, bundle_v2, at_block):
+    """Kill points across the whole download (20 ms a KB sent; killed after at_block x 20 ms,
+    past the end too, so the switch and the reboot are hit as well), in the session and in a
+    download boot: each time a version boots (the old, or the new one if the switch was made),
+    and the update ends with the new version running (two tries)."""
     await kill_during_download(station, files, bundle_v2, at_block, 2)
     srv = station.server
     b = await srv.wait(lambda: [x for x in srv.actions("BootNotification") if x["firmware_version"] == "0.2.0"],
