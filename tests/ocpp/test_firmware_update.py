@@ -205,8 +205,8 @@ async def test_tc044_1_firmware_downloaded_and_installed(station, where, files, 
     print(f"\nbundle {len(bundle_v2)} bytes, download in {where}: UpdateFirmware to the new version's "
           f"BootNotification in {installed_in:.1f} s")
     # The connectors came back Available in the new version
-    av = [kw for kw in srv.actions("StatusNotification") if kw["connector_id"] == 1]
-    assert av[-1]["status"] == "Available"
+    await srv.wait(lambda: [kw for kw in srv.actions("StatusNotification")
+                            if kw["connector_id"] == 1][-1]["status"] == "Available", 10, "connector 1 Available")
 
 
 @pytest.mark.parametrize("fault", ["404", "500", "cut", "truncated"])
