@@ -473,12 +473,11 @@ async def test_power_cut_sweep(station, where, files, bundle_v2, at_block):
 # search). In such a heap the download runs in a download boot (evse/ocpp/firmware.py), whose
 # peak is far below the session's (unix32 .mpy ~46 KB, frozen ~23 KB); what limits is the job
 # that waits beside the session (retrieveDate, the transactions' end): firmware.py, ~2.8 KB of
-# heap on a .mpy build. Measured: .mpy 84k passes; 82k fails (a session message short of heap
-# while the job waits: the link drops and comes back, the update still installs); 80k answers
-# the UpdateFirmware InternalError (no block for the job's code). Frozen 32k passes up to the
-# switch, 30k fails; the new version then runs from .mpy files, which 32k cannot hold (the
-# rollback brings the frozen one back: evse/install.py).
-HEAPS = {"unix32": "86k", "unix32-frozen": "34k"}
+# heap on a .mpy build. Measured: .mpy 82k passes; 80k has no block for the job's code: the
+# update ends DownloadFailed at once (test_no_heap_for_the_job_is_download_failed). Frozen 32k
+# passes up to the switch, 30k fails; the new version then runs from .mpy files, which 32k
+# cannot hold (the rollback brings the frozen one back: evse/install.py).
+HEAPS = {"unix32": "84k", "unix32-frozen": "34k"}
 
 
 @pytest.mark.parametrize("build", list(HEAPS))
@@ -515,5 +514,32 @@ async def test_download_heap_on_32_bits(tmp_path, tmp_path_factory, files, bundl
             lines = lines[:[i for i, x in enumerate(lines) if "firmware installed=" in x][0]]  # not frozen
         bad = [line for line in lines if "MemoryError" in line or "Traceback" in line]
         assert not bad, "\n".join(station.fw.lines[-40:])
+    finally:
+        await station.close()
+
+
+async def test_no_heap_for_the_job_is_download_failed(tmp_path, files, bundle_v2, firmware_lib):
+    """Failure is a state: in the 80k heap of a 32-bit .mpy session the update's job finds no
+    room (HEAPS above). UpdateFirmware is answered, DownloadFailed follows, and the session goes
+    on: no crash, no restart, a heartbeat answered after."""
+    from tests import builds
+    binary = builds.binary("unix32")
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    station = Station(tmp_path, firmware_lib, binary)
+    station.fw.heap = "80k"
+    files.routes["/fw.bundle"] = Served(bundle_v2)
+    try:
+        await boot(station)
+        await update(station, files.url("/fw.bundle"))
+        got = await station.server.wait(lambda: statuses(station), 10, "a FirmwareStatusNotification")
+        if got != ["DownloadFailed"]:  # the job did fit (less code resident one day): then it installs
+            await station.server.wait_msg("BootNotification", firmware_version="0.2.0", timeout=30)
+            return
+        res = await station.server.cp.call(call.TriggerMessage(requested_message="Heartbeat"))
+        assert res.status == "Accepted"
+        await station.server.wait_msg("Heartbeat")
+        assert station.fw.exits == [] and not station.fw.log_matches(r"crash|Traceback")
+        old_version_runs(station)
     finally:
         await station.close()
