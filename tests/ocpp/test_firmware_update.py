@@ -474,9 +474,9 @@ async def test_power_cut_sweep(station, where, files, bundle_v2, at_block):
 # peak is far below the session's (unix32 .mpy ~46 KB, frozen ~23 KB); what limits is the job
 # that waits beside the session (retrieveDate, the transactions' end): firmware.py, ~2.8 KB of
 # heap on a .mpy build. Measured: .mpy 82k passes; 80k has no block for the job's code: the
-# update ends DownloadFailed at once (test_no_heap_for_the_job_is_download_failed). Frozen 32k
-# passes up to the switch, 30k fails; the new version then runs from .mpy files, which 32k
-# cannot hold (the rollback brings the frozen one back: evse/install.py).
+# update ends DownloadFailed at once (test_no_heap_for_the_job_is_download_failed). Frozen 30k
+# passes up to the switch, 28k fails; the new version then runs from .mpy files, which such a
+# heap cannot hold (the rollback brings the frozen one back: evse/install.py).
 HEAPS = {"unix32": "84k", "unix32-frozen": "34k"}
 
 
