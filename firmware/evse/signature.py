@@ -20,8 +20,17 @@ _MGF1 = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x08"  # id-mgf1
 
 
 def _bits(n):
-    # int.bit_length, which MicroPython's int lacks (a string of the key's size, once per check)
-    return len(bin(n)) - 2 if n > 0 else 0
+    # int.bit_length, which MicroPython's int lacks: a binary search with shifts (bin(n) would
+    # be a 2 KB string for a 2048-bit key); keys up to 8192 bits
+    if n <= 0:
+        return 0
+    b = 0
+    step = 4096
+    while step:
+        if n >> (b + step):
+            b += step
+        step >>= 1
+    return b + 1
 
 
 def _rsa_message(key, sig):
