@@ -24,7 +24,8 @@ from host_tools.micropython import micropython_binary
 
 # Every key of config.json (evse.config._KEYS), the required ones first.
 KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
-        "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases")
+        "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases",
+        "update_trial_s")
 REQUIRED = KEYS[:3]
 REDACTED = "<redacted>"  # a secret that is set; an unset one is None
 

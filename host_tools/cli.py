@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "host_tools.commands.demo:demo",
     "ocpp-log": "host_tools.commands.ocpp_log:ocpp_log",
     "charger": "host_tools.commands.charger:charger",
+    "bundle": "host_tools.commands.bundle:bundle",
 }
 
 

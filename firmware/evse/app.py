@@ -15,6 +15,7 @@ from evse.log import log
 _POLL_MS = const(250)
 _GIVE_UP = const(40)  # failed passes in a row (10 s): the loop cannot do its job, restart
 _MEM_EVERY = const(240)  # polls: once a minute
+_WATCH_EVERY = const(40)  # polls: an update on trial is checked every 10 s (evse/install.py)
 _GC_THRESHOLD = const(2048)  # bytes allocated between collections
 board = None  # main.py's crash guard opens its relays
 
@@ -33,6 +34,7 @@ async def main():
         getattr(asyncio, name)
     from evse import boot  # start-up only: dropped right after use, with evse.config
     cfg, board_dict, errors, public_url, fields = boot.prepare()
+    watch = boot.watching(cfg)  # an update on trial, or its failure to report: else None
     del boot
     drop("evse.boot")
     gc.collect()  # boot and config freed as one region, which the resident code then fills
@@ -92,6 +94,11 @@ async def main():
                 log("mem", "alloc", gc.mem_alloc(), "free", gc.mem_free())
             await cp.poll()
             failed = 0
+            if watch and n % _WATCH_EVERY == 0:
+                from evse import install
+                watch = install.check(cp, watch)  # keep, or roll back (Reboot)
+                del install
+                drop("evse.install")
         except Reboot:
             raise
         except Exception as e:  # noqa: BLE001 - the connectors were not watched this pass

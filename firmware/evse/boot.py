@@ -27,6 +27,19 @@ def prepare():
     return cfg, board_dict, errors, url, fields
 
 
+def watching(cfg):
+    """An update on trial or a failure to report (app/boot.json): evse.install's watch state,
+    else None. The file is looked for first, so that a board without updates loads nothing."""
+    try:
+        open("app/boot.json").close()
+    except OSError:
+        return None
+    from evse import install
+    w = install.watching(cfg)
+    drop("evse.install")
+    return w
+
+
 def _wifi(cfg):
     # Station mode on boards with a radio; the OCPP connect loop retries until the link is up.
     w = cfg.get("wifi")

@@ -8,7 +8,8 @@ PATH = "config.json"
 MAX_URL = 180  # bytes a version-9 QR code holds at error level M (qr.py's largest version)
 _SIM_FAULTS = ("welded", "meter_lost")
 _KEYS = ("charge_point_id", "csms_url", "public_code", "authorization_key", "ca_cert",
-         "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases")
+         "public_url", "wifi", "connectors", "sim", "ocpp", "max_current_a", "phases",
+         "update_trial_s")
 
 
 def _ident(s):
@@ -142,6 +143,12 @@ def validate(cfg, board=None):
     v = cfg.get("phases")
     if v is not None and (type(v) is not int or v not in (1, 3)):
         err.append(("phases", "must be 1 or 3 (the phases wired to the connectors)"))
+
+    # An update on trial is kept after this long with its BootNotification accepted (and rolled
+    # back when none is within 3 x this): evse/install.py.
+    v = cfg.get("update_trial_s")
+    if v is not None and (not _is_int(v) or not 10 <= v <= 3600):
+        err.append(("update_trial_s", "must be an integer 10..3600 (seconds an update runs on trial)"))
 
     v = cfg.get("sim")
     if v is not None:

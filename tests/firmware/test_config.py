@@ -140,6 +140,16 @@ def test_installation_limits():
         bad("phases", v)
 
 
+def test_update_trial_seconds():
+    """update_trial_s: how long an installed update runs, its BootNotification accepted, before
+    it is kept (evse/install.py); 10..3600 s, optional (300)."""
+    for v in (10, 300, 3600):
+        assert config.validate(dict(good(), update_trial_s=v), BOARD) == [], v
+    assert "10..3600" in bad("update_trial_s", 9)
+    for v in (3601, -1, "300", 300.0, True, [300]):
+        bad("update_trial_s", v)
+
+
 def test_ocpp_bad():
     bad("ocpp", [("HeartbeatInterval", 30)])
     bad("ocpp", {"HeartbeatInterval": [30]}, expect="ocpp.HeartbeatInterval")

@@ -21,7 +21,7 @@ import os
 import time
 
 import asyncio
-from evse import Reboot, RelayStuck
+from evse import Reboot, RelayStuck, drop
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
@@ -34,6 +34,7 @@ _POLL_MS = const(250)
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 _PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
+_FIRMWARE = const("data/fw.json")  # a firmware update under way: ocpp/firmware.py
 _RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
 
@@ -54,6 +55,7 @@ class ChargePoint:
         self.outbox = []
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
         self.smart = 0  # smart charging (above); set below, read by every connector's change
+        self.firmware = None  # the task of a firmware update while one runs (ocpp/firmware.py)
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).
         self.operation = load
@@ -72,6 +74,14 @@ class ChargePoint:
         try:
             os.stat(_PROFILES)
             self.smart = 1
+        except OSError:
+            pass
+        # A firmware update a reboot or a power cut interrupted: it resumes (or reports its end).
+        try:
+            os.stat(_FIRMWARE)
+            from evse.ocpp import firmware
+            drop("evse.ocpp.firmware")
+            firmware.start(self)
         except OSError:
             pass
         # The resident operations (the route table's "keep"), loaded now while the heap is

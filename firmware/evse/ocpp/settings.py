@@ -80,8 +80,11 @@ _TABLE = const(
     # longest (~166 bytes each, 5.3 KB) fit an ESP32's whole heap on an .mpy build (112k) and
     # its first region (56k) on a frozen one; 48 (8 KB) fit neither (tests/ocpp/test_local_list.py)
     "\nSendLocalListMaxLength i R 32 32 32"
-    "\nSupportedFeatureProfiles c R Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging"
-    "\nSupportedFeatureProfilesMaxLength i R 5 5 5"
+    "\nSupportedFeatureProfiles c R Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,"
+    "SmartCharging"
+    "\nSupportedFeatureProfilesMaxLength i R 6 6 6"
+    # UpdateFirmware's locations (evse/http.py): https:// verified with the OCPP connection's CA
+    "\nSupportedFileTransferProtocols c R HTTP,HTTPS"
     # at least the first try; 10 tries x TransactionMessageRetryInterval: 10 h of waits at most
     "\nTransactionMessageAttempts i W 1 10 3"
     # s, times the attempt number (transactions.py); 0 would resend a refused message at once

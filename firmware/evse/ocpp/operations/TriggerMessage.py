@@ -16,7 +16,7 @@ def answer(cp, p):
     elif what == "MeterValues":  # every connector when none (or 0) is given
         for c in range(1, n + 1) if not cid else (cid,):
             cp.triggers.append((what, c))
-    elif what in ("BootNotification", "Heartbeat"):
+    elif what in ("BootNotification", "Heartbeat", "FirmwareStatusNotification"):
         cp.triggers.append((what, None))
     else:
         return {"status": "NotImplemented"}
@@ -31,6 +31,11 @@ async def send(cp, rpc):
         cp.operation("BootNotification").accept(cp, await cp.call(rpc, what, cp.boot_fields))
     elif what == "Heartbeat":
         await cp.heartbeat(rpc)
+    elif what == "FirmwareStatusNotification":  # the update's last status, Idle when none runs
+        from evse import drop
+        from evse.ocpp import firmware
+        drop("evse.ocpp.firmware")
+        await cp.call(rpc, what, {"status": firmware.status()})
     elif what == "StatusNotification":  # the current status, even when unchanged
         av = cp.availability
         av.reported.pop(cid, None)

@@ -70,7 +70,7 @@ _ROUTES = const(
     "\nSetChargingProfile rare"
     # FirmwareManagement
     "\nGetDiagnostics no"
-    "\nUpdateFirmware no"
+    "\nUpdateFirmware rare"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
     "\nDeleteCertificate no"
     "\nExtendedTriggerMessage no"

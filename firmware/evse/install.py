@@ -1,0 +1,159 @@
+# Update slots and the switch between them (loaded per use: by the updater, and by the app's
+# trial check while an update is on trial).
+#
+# The factory code stays where `chargerctl flash` put it (`lib/`, or frozen in the image). An
+# update is staged into `app/a` or `app/b`, whichever does not run, a tree like lib/
+# (`app/b/evse/...`). `app/boot.json` is the one commit point, written atomically (temp file +
+# rename), read by main.py's loader before anything of evse is imported:
+#
+#   {"run": "app/b", "prev": "lib", "version": "0.2.0", "state": "trial" | "kept",
+#    "boots": 0, "failed": null | {"version": "0.2.0", "why": "..."}}
+#
+# Absent or unreadable: the factory code runs. A power cut while staging leaves the slot half
+# written and boot.json as it was; one during the switch leaves the old boot.json or the new.
+# On trial, main.py counts the boots and rolls back a crash loop or a crash; check() below keeps
+# the update once the central system accepted its BootNotification and it ran update_trial_s
+# seconds, and rolls it back when no BootNotification was accepted within 3 x that time.
+import os
+
+from evse.files import load_json, save_json
+
+BOOT = "app/boot.json"
+_SLOTS = ("app/a", "app/b")
+
+
+def status():
+    """-> boot.json as a dict, or None (no update installed, or a file the loader ignores)."""
+    b = load_json(BOOT)
+    if isinstance(b, dict) and b.get("run") in ("lib",) + _SLOTS and b.get("state") in ("trial", "kept"):
+        return b
+    return None
+
+
+def running():
+    """-> where the code that runs comes from: "lib" (factory) or a slot."""
+    b = status()
+    return b["run"] if b else "lib"
+
+
+def stage_dir():
+    """-> the inactive slot, emptied, for evse.bundle.Stager. Refused (ValueError) while an
+    update is on trial: the inactive slot then holds the code a rollback goes back to."""
+    b = status()
+    if b and b["state"] == "trial":
+        raise ValueError("an update is on trial")
+    slot = _other(running())
+    clear(slot)
+    for folder in ("app", slot):
+        try:
+            os.mkdir(folder)
+        except OSError:
+            pass  # there already
+    return slot
+
+
+def switch(version):
+    """Run the staged slot from the next boot, on trial. The caller then raises
+    evse.Reboot("firmware")."""
+    run = running()
+    slot = _other(run)
+    try:
+        os.stat(slot + "/evse")
+    except OSError:
+        raise ValueError("nothing staged") from None
+    save_json(BOOT, {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0,
+                     "failed": None})
+
+
+def keep():
+    """The update on trial is good: it stays (no more boot counting, no rollback)."""
+    b = status()
+    if b and b["state"] == "trial":
+        b["state"] = "kept"
+        b["boots"] = 0
+        save_json(BOOT, b)
+
+
+def rollback(why):
+    """Back to the code that ran before the update on trial, the failure recorded for the
+    central system (InstallationFailed). The caller then raises evse.Reboot("firmware")."""
+    b = status()
+    if b and b["state"] == "trial":
+        save_json(BOOT, {"run": b["prev"], "prev": b["prev"], "version": None, "state": "kept",
+                         "boots": 0, "failed": {"version": b["version"], "why": str(why)[:60]}})
+
+
+def reported():
+    """InstallationFailed went to the central system: forget the failure."""
+    b = status()
+    if b and b.get("failed"):
+        b["failed"] = None
+        save_json(BOOT, b)
+
+
+def clear(path):
+    """Remove the tree at `path` (a slot), if there is one."""
+    try:
+        entries = list(os.ilistdir(path))
+    except OSError:
+        return
+    for e in entries:
+        p = path + "/" + e[0]
+        if e[1] == 0x4000:  # a folder
+            clear(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)
+
+
+def free_space():
+    """Bytes free on the flash filesystem."""
+    from evse.bundle import free_space
+    return free_space(".")
+
+
+def _other(run):
+    return "app/b" if run == "app/a" else "app/a"
+
+
+# ---- the app's check while an update is on trial, or a failure is still to be reported -----
+def watching(cfg):
+    """At start-up: None when there is nothing to watch, else the state check() carries."""
+    b = status()
+    if not b or (b["state"] != "trial" and not b.get("failed")):
+        return None
+    import time
+    return [cfg.get("update_trial_s", 300), time.ticks_ms(), None]
+
+
+def check(cp, w):
+    """Every few seconds while watching(): -> w, or None when done. Raises evse.Reboot after
+    a rollback."""
+    import time
+    b = status()
+    if not b:
+        return None
+    up = cp.reg == "Accepted"
+    if b.get("failed") and up:
+        from evse.log import log
+        f = b["failed"]
+        log("update failed", "version", f.get("version"), "why", f.get("why"))
+        cp.notify("FirmwareStatusNotification", {"status": "InstallationFailed"})
+        reported()
+    if b["state"] != "trial":
+        return None
+    now = time.ticks_ms()
+    if up and w[2] is None:
+        w[2] = now
+    ms = w[0] * 1000
+    if w[2] is not None and time.ticks_diff(now, w[2]) >= ms:
+        keep()
+        from evse.log import log
+        log("update kept", "version", b["version"])
+        cp.notify("FirmwareStatusNotification", {"status": "Installed"})
+        return None
+    if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
+        rollback("no boot accepted")
+        from evse import Reboot
+        raise Reboot("firmware")
+    return w

@@ -1,0 +1,219 @@
+# The firmware update under way (UpdateFirmware: operations/UpdateFirmware.py starts it): one
+# asyncio task, held in cp.firmware, that holds this module, evse.http and the bundle stager
+# only while an update runs; nothing of it is resident in a normal session.
+#
+# Its state is on flash, data/fw.json {"loc", "at" (retrieveDate, unix s), "tries" (left),
+# "every" (retryInterval, s), "st" (the last status reported)}, written before each step, so a
+# power cut anywhere resumes at boot (ChargePoint: start() when the file is there): waiting for
+# retrieveDate or downloading = the download again from the start with the tries left (the try
+# the cut ended counts: a bundle that crashes the board mid-download must not loop forever);
+# Downloaded = the staged files are not trusted after a cut, so downloaded again; Installing =
+# the switch was made (or the cut came just before it): the install code (evse/install.py)
+# reports Installed or InstallationFailed after the reboot, this job only forgets its file.
+#
+# The statuses, in order (ocpp16-profiles.md section 5), each through cp.notify:
+#   Downloading            once, before the first try (and again after a resume)
+#   DownloadFailed         after the last try failed at the HTTP level (no answer, 404, 500,
+#                          a body cut short: Content-Length not reached, a reset) or at once
+#                          for a location that is not http:// nor https:// (TC_044_2: "instant
+#                          failure may skip Downloading")
+#   InstallationFailed     the bytes arrived but are not a bundle that verifies (bad sha256 or
+#                          size of a file or the whole, a body without Content-Length that ended
+#                          early: only the bundle's own sizes tell), or an ESP32 image on a
+#                          board without an OTA writer; the old version keeps running
+#   Downloaded             all the bytes are staged
+#   Installing             no transaction runs (the idle connectors were made Unavailable at
+#                          Downloaded so none starts, the others become so when theirs ends:
+#                          the errata's "never cut a transaction"); the bundle is verified, the
+#                          switch made, the board reboots (through cp.reset: Reset.py's poll
+#                          raises Reboot out of the app)
+# Retries: `retries` is the number of tries (OCPP: "how many times Charge Point must try to
+# download the firmware before giving up"), 0 or absent = one try; `retryInterval` absent: see
+# operations/UpdateFirmware.py.
+import asyncio
+import time
+
+from evse import drop, ocpp
+from evse.files import load_json, remove, save_json
+from evse.log import log
+
+_FILE = const("data/fw.json")
+_WAIT_S = const(10)  # the longest sleep before retrieveDate: the clock may be set meanwhile
+_PACE_MS = const(1000)  # the wait for the end of the transactions: the hardware loop's pace is enough
+_FLUSH_MS = const(10000)  # at most this long for the notifications before Installing to go
+_TIMEOUT_MS = const(20000)  # connect and each read of the download
+_IMAGE = const(0xE9)  # the first byte of an ESP32 application image
+
+
+def state():
+    st = load_json(_FILE)
+    return st if type(st) is dict and type(st.get("st")) is str else None
+
+
+def status():
+    """The status a triggered FirmwareStatusNotification reports: Idle when nothing runs."""
+    st = state()
+    return st["st"] if st else "Idle"
+
+
+def start(cp, st=None):
+    """Start the job (a new UpdateFirmware: st, saved first) or resume the saved one (boot). A
+    job already running is cancelled; the new one waits for its end (its staged files gone)."""
+    old = cp.firmware
+    if old is not None:
+        old.cancel()
+    if st is not None:
+        save_json(_FILE, st)
+    cp.firmware = asyncio.create_task(run(cp, old))
+
+
+def _set(cp, st, status):
+    st["st"] = status
+    save_json(_FILE, st)
+    log("firmware", "status", status)
+    cp.notify("FirmwareStatusNotification", {"status": status})
+
+
+def _done(cp, status):
+    # The end of an update that failed: the old version runs on and nothing is pending.
+    remove(_FILE)
+    log("firmware", "status", status)
+    cp.notify("FirmwareStatusNotification", {"status": status})
+
+
+class _Image(Exception):
+    pass
+
+
+async def _download(cp, st):
+    """The bundle staged -> its Stager; None when the update ended (its status sent)."""
+    from evse import bundle, http, install
+    drop("evse.http")
+    url = st["loc"]
+    if not url.startswith("http://") and not url.startswith("https://"):
+        _done(cp, "DownloadFailed")
+        return None
+    cfg = load_json("config.json", {})
+    cadata = cfg.get("ca_cert") if type(cfg) is dict else None
+    del cfg
+    _set(cp, st, "Downloading")
+    while True:
+        st["tries"] -= 1
+        save_json(_FILE, st)  # this try counts even if a power cut ends it
+        stager = bundle.Stager(install.stage_dir())
+        first = [True]
+
+        def sink(mv):
+            if first[0]:
+                first[0] = False
+                if mv[0] == _IMAGE:
+                    raise _Image()
+            stager.feed(mv)
+
+        try:
+            n = await http.get(url, sink, cadata, _TIMEOUT_MS)
+            log("firmware", "downloaded", n)
+            return stager
+        except (bundle.BundleError, _Image) as e:
+            stager.abort()
+            log("firmware", "bundle", repr(e)[:80])
+            _done(cp, "InstallationFailed")
+            return None
+        except (http.HttpError, OSError) as e:  # OSError: the flash, while staging
+            stager.abort()
+            log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])
+            if st["tries"] <= 0:
+                _done(cp, "DownloadFailed")
+                return None
+        except BaseException:  # cancelled by a new UpdateFirmware: nothing staged stays
+            stager.abort()
+            raise
+        await asyncio.sleep(st["every"])
+
+
+def _idle(cp):
+    """True when no transaction runs; makes every connector Unavailable meanwhile (one with a
+    transaction: Scheduled, it becomes so when the transaction ends)."""
+    free = True
+    for p in cp.ports:
+        if p.machine.available and p.machine.scheduled is None:
+            p.apply("availability", False)
+        if p.machine.tx:
+            free = False
+    return free
+
+
+def _restore(cp):
+    # The availability the central system set (data/avail.json) again, after a failure.
+    for p in cp.ports:
+        p.apply("availability", cp.availability.operative[p.id])
+
+
+async def _installing(cp, st):
+    # Installing must reach the central system before the reboot: the notifications queued
+    # before it go first (bounded), then this one is sent here and its answer awaited.
+    st["st"] = "Installing"
+    save_json(_FILE, st)
+    log("firmware", "status", "Installing")
+    t0 = time.ticks_ms()
+    while cp.outbox and time.ticks_diff(time.ticks_ms(), t0) < _FLUSH_MS:
+        await asyncio.sleep_ms(100)
+    rpc = cp.rpc
+    if rpc is None:
+        return
+    try:
+        await cp.call(rpc, "FirmwareStatusNotification", {"status": "Installing"})
+    except Exception as e:  # noqa: BLE001 - the update goes on; the boot after it reports
+        log("firmware", "notify", repr(e)[:60])
+
+
+async def run(cp, old=None):
+    stager = None
+    changed = False
+    try:
+        if old is not None:
+            try:
+                await old
+            except BaseException:  # noqa: BLE001 - its CancelledError: it is over, that is all
+                pass
+            if asyncio.current_task() is not cp.firmware:  # replaced in turn while it waited
+                return
+        st = state()
+        if st is None or st["st"] == "Installing":
+            remove(_FILE)  # after the switch's reboot: install.py reports the outcome
+            return
+        while ocpp.now() < st["at"]:
+            await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
+        if st["tries"] <= 0:  # a power cut ended the last try
+            _done(cp, "DownloadFailed")
+            return
+        stager = await _download(cp, st)
+        if stager is None:
+            return
+        _set(cp, st, "Downloaded")
+        changed = True
+        while not _idle(cp):
+            await asyncio.sleep_ms(_PACE_MS)
+        await _installing(cp, st)
+        try:
+            version = stager.finish()
+            stager = None
+            from evse import install
+            install.switch(version)
+        except Exception as e:  # noqa: BLE001 - BundleError, or the flash: nothing switched
+            log("firmware", "install", repr(e)[:80])
+            _done(cp, "InstallationFailed")
+            return
+        changed = False  # the reboot brings the connectors back as avail.json says
+        log("firmware", "installed", version)
+        cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot out of the app
+    except Exception as e:  # noqa: BLE001 - no heap for a module, the flash...: the update ends
+        log("firmware", "error", repr(e)[:80])  # reported, the old version runs on
+        _done(cp, "InstallationFailed" if changed else "DownloadFailed")
+    finally:
+        if stager is not None:
+            stager.abort()
+        if changed:
+            _restore(cp)
+        if asyncio.current_task() is cp.firmware:
+            cp.firmware = None
