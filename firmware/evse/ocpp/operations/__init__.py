@@ -72,11 +72,11 @@ _ROUTES = const(
     "\nGetDiagnostics no"
     "\nUpdateFirmware rare"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
-    "\nDeleteCertificate no"
+    "\nDeleteCertificate rare"
     "\nExtendedTriggerMessage no"
-    "\nGetInstalledCertificateIds no"
+    "\nGetInstalledCertificateIds rare"
     "\nGetLog no"
-    "\nInstallCertificate no"
+    "\nInstallCertificate rare"
     "\nSignedUpdateFirmware no"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
