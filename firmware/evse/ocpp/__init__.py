@@ -16,6 +16,11 @@ _offset = [0]
 # apply; an idTag with an expiryDate taken for Expired, localauth). The unix port (the virtual
 # board) runs on the host's clock, which is.
 clock_set = _EPOCH == 0
+# Security events noticed where none can be written (here, rpc.py), for the sender to raise
+# (security_events.flush): the clock's last step in seconds (SettingSystemTime), MemoryErrors
+# answered InternalError, invalid CALLs since the last InvalidMessages event, the last one's
+# error code, the ticks_ms before which no InvalidMessages event is written (None: any time).
+noted = [0, 0, 0, "", None]
 
 
 def iso(t):
@@ -56,5 +61,7 @@ def set_time(text):
     global clock_set
     t = parse_iso(text) if type(text) is str else None
     if t is not None:
-        _offset[0] = t - int(time.time()) - _EPOCH
+        off = t - int(time.time()) - _EPOCH
+        noted[0] += off - _offset[0]
+        _offset[0] = off
         clock_set = True

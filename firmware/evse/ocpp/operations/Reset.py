@@ -24,4 +24,8 @@ def poll(cp, now):
     if len(cp.journal) and cp.rpc and ticks_diff(now, at) < _FLUSH_MS:
         return
     log("reset", "type", kind)
+    # Queued before the reboot, on the clock of this boot; the next boot reads it as the cause
+    # and raises no StartupOfTheDevice (security_events.booted)
+    from evse.ocpp.security_events import event
+    event(cp, "ResetOrReboot", kind + " reset by the central system")
     raise Reboot(kind)
