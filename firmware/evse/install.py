@@ -52,17 +52,20 @@ def stage_dir():
     return slot
 
 
-def switch(version):
+def switch(version, request_id=None):
     """Run the staged slot from the next boot, on trial. The caller then raises
-    evse.Reboot("firmware")."""
+    evse.Reboot("firmware"). `request_id`: a signed update's (SignedUpdateFirmware), whose
+    outcome check() reports as SignedFirmwareStatusNotification with it."""
     run = running()
     slot = _other(run)
     try:
         os.stat(slot + "/evse")
     except OSError:
         raise ValueError("nothing staged") from None
-    save_json(BOOT, {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0,
-                     "failed": None})
+    b = {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0, "failed": None}
+    if request_id is not None:
+        b["req"] = request_id
+    save_json(BOOT, b)
 
 
 def keep():
@@ -79,8 +82,11 @@ def rollback(why):
     central system (InstallationFailed). The caller then raises evse.Reboot("firmware")."""
     b = status()
     if b and b["state"] == "trial":
-        save_json(BOOT, {"run": b["prev"], "prev": b["prev"], "version": None, "state": "kept",
-                         "boots": 0, "failed": {"version": b["version"], "why": str(why)[:60]}})
+        r = {"run": b["prev"], "prev": b["prev"], "version": None, "state": "kept", "boots": 0,
+             "failed": {"version": b["version"], "why": str(why)[:60]}}
+        if "req" in b:
+            r["req"] = b["req"]
+        save_json(BOOT, r)
 
 
 def reported():
@@ -126,6 +132,14 @@ def watching(cfg):
     return [cfg.get("update_trial_s", 300), time.ticks_ms(), None]
 
 
+def _notify(cp, b, status):
+    # The outcome of the update in boot.json, signed (its requestId kept there) or not.
+    if "req" in b:
+        cp.notify("SignedFirmwareStatusNotification", {"status": status, "requestId": b["req"]})
+    else:
+        cp.notify("FirmwareStatusNotification", {"status": status})
+
+
 def check(cp, w):
     """Every few seconds while watching(): -> w, or None when done. Raises evse.Reboot after
     a rollback."""
@@ -138,7 +152,7 @@ def check(cp, w):
         from evse.log import log
         f = b["failed"]
         log("update failed", "version", f.get("version"), "why", f.get("why"))
-        cp.notify("FirmwareStatusNotification", {"status": "InstallationFailed"})
+        _notify(cp, b, "InstallationFailed")
         reported()
     if b["state"] != "trial":
         return None
@@ -150,7 +164,7 @@ def check(cp, w):
         keep()
         from evse.log import log
         log("update kept", "version", b["version"])
-        cp.notify("FirmwareStatusNotification", {"status": "Installed"})
+        _notify(cp, b, "Installed")
         return None
     if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
         rollback("no boot accepted")

@@ -283,6 +283,8 @@ class CSMS(ChargePoint):
 
 
 class Server:
+    csms = CSMS  # the central system's class; a module that needs more handlers subclasses it
+
     def __init__(self):
         self.port = free_port()
         self.got: list = []
@@ -314,7 +316,7 @@ class Server:
         self.auth_headers.append(ws.request.headers.get("Authorization"))
         self.frames.append(("open", ws.request.path))
         self._conns.append(ws)
-        cp = CSMS(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
+        cp = self.csms(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)
         self.connected.set()
         recorded()

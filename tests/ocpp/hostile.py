@@ -429,7 +429,7 @@ class Gen:
             lambda: "x" * r.randint(50, 3000), lambda: "\u0000", lambda: "Reset\u0000",
             lambda: r.choice(CP_ACTIONS), lambda: "DataTransfer\t",
             lambda: r.choice(["CertificateSigned", "GetLog", "ExtendedTriggerMessage", "InstallCertificate",
-                              "SignedUpdateFirmware", "DeleteCertificate", "GetInstalledCertificateIds"]),
+                              "DeleteCertificate", "GetInstalledCertificateIds"]),
         ]
         i = r.randrange(len(options))
         action = options[i]()

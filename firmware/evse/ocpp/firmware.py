@@ -30,6 +30,14 @@
 # Retries: `retries` is the number of tries (OCPP: "how many times Charge Point must try to
 # download the firmware before giving up"), 0 or absent = one try; `retryInterval` absent: see
 # operations/UpdateFirmware.py.
+#
+# A signed update (SignedUpdateFirmware, security whitepaper) is the same job with "req" (its
+# requestId) in the state: its statuses go as SignedFirmwareStatusNotification {status,
+# requestId}, and the file is hashed (SHA-256) as it streams in; after Downloaded the signature
+# (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the signing certificate
+# it checked) is verified against that digest: SignatureVerified and on to the install, or
+# InvalidSignature (+ security event InvalidFirmwareSignature) and the staged files go. A
+# power cut after Downloaded downloads (and hashes) again, as above.
 import asyncio
 import time
 
@@ -43,6 +51,7 @@ _PACE_MS = const(1000)  # the wait for the end of the transactions: the hardware
 _FLUSH_MS = const(10000)  # at most this long for the notifications before Installing to go
 _TIMEOUT_MS = const(20000)  # connect and each read of the download
 _IMAGE = const(0xE9)  # the first byte of an ESP32 application image
+_SIG = const("data/fwsig.json")  # a signed update's {"cert": PEM, "sig": base64}
 
 
 def state():
@@ -67,18 +76,26 @@ def start(cp, st=None):
     cp.firmware = asyncio.create_task(run(cp, old))
 
 
+def _message(st, status):
+    # (action, payload) of a status: a signed update's carry its requestId
+    if st and "req" in st:
+        return "SignedFirmwareStatusNotification", {"status": status, "requestId": st["req"]}
+    return "FirmwareStatusNotification", {"status": status}
+
+
 def _set(cp, st, status):
     st["st"] = status
     save_json(_FILE, st)
     log("firmware", "status", status)
-    cp.notify("FirmwareStatusNotification", {"status": status})
+    cp.notify(*_message(st, status))
 
 
-def _done(cp, status):
+def _done(cp, status, st=None):
     # The end of an update that failed: the old version runs on and nothing is pending.
     remove(_FILE)
+    remove(_SIG)
     log("firmware", "status", status)
-    cp.notify("FirmwareStatusNotification", {"status": status})
+    cp.notify(*_message(st, status))
 
 
 class _Image(Exception):
@@ -86,12 +103,13 @@ class _Image(Exception):
 
 
 async def _download(cp, st):
-    """The bundle staged -> its Stager; None when the update ended (its status sent)."""
+    """The bundle staged -> (its Stager, the file's SHA-256 digest when the update is signed);
+    None when the update ended (its status sent)."""
     from evse import bundle, http, install
     drop("evse.http")
     url = st["loc"]
     if not url.startswith("http://") and not url.startswith("https://"):
-        _done(cp, "DownloadFailed")
+        _done(cp, "DownloadFailed", st)
         return None
     cfg = load_json("config.json", {})
     cadata = cfg.get("ca_cert") if type(cfg) is dict else None
@@ -102,28 +120,35 @@ async def _download(cp, st):
         save_json(_FILE, st)  # this try counts even if a power cut ends it
         stager = bundle.Stager(install.stage_dir())
         first = [True]
+        if "req" in st:
+            import hashlib
+            digest = hashlib.sha256()  # the whole file, as the signature covers it
+        else:
+            digest = None
 
         def sink(mv):
             if first[0]:
                 first[0] = False
                 if mv[0] == _IMAGE:
                     raise _Image()
+            if digest is not None:
+                digest.update(mv)
             stager.feed(mv)
 
         try:
             n = await http.get(url, sink, cadata, _TIMEOUT_MS)
             log("firmware", "downloaded", n)
-            return stager
+            return stager, digest and digest.digest()
         except (bundle.BundleError, _Image) as e:
             stager.abort()
             log("firmware", "bundle", repr(e)[:80])
-            _done(cp, "InstallationFailed")
+            _done(cp, "InstallationFailed", st)
             return None
         except (http.HttpError, OSError) as e:  # OSError: the flash, while staging
             stager.abort()
             log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])
             if st["tries"] <= 0:
-                _done(cp, "DownloadFailed")
+                _done(cp, "DownloadFailed", st)
                 return None
         except BaseException:  # cancelled by a new UpdateFirmware: nothing staged stays
             stager.abort()
@@ -162,14 +187,38 @@ async def _installing(cp, st):
     if rpc is None:
         return
     try:
-        await cp.call(rpc, "FirmwareStatusNotification", {"status": "Installing"})
+        await cp.call(rpc, *_message(st, "Installing"))
     except Exception as e:  # noqa: BLE001 - the update goes on; the boot after it reports
         log("firmware", "notify", repr(e)[:60])
+
+
+def _signature_verified(cp, st, digest):
+    """True when the signing certificate's key verifies the file's signature; else the update
+    ends InvalidSignature with the security event InvalidFirmwareSignature."""
+    sig = load_json(_SIG)
+    ok = False
+    try:
+        import binascii
+
+        from evse import signature, x509
+        ok = signature.verify_firmware(x509.load(sig["cert"]), digest, binascii.a2b_base64(sig["sig"]))
+    except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
+        log("firmware", "signature", repr(e)[:60])
+    finally:
+        drop("evse.signature")
+        drop("evse.x509")
+    if ok:
+        return True
+    _done(cp, "InvalidSignature", st)
+    from evse.ocpp.security_events import event
+    event(cp, "InvalidFirmwareSignature", "firmware signature does not verify")
+    return False
 
 
 async def run(cp, old=None):
     stager = None
     changed = False
+    st = None
     try:
         if old is not None:
             try:
@@ -181,16 +230,26 @@ async def run(cp, old=None):
         st = state()
         if st is None or st["st"] == "Installing":
             remove(_FILE)  # after the switch's reboot: install.py reports the outcome
+            remove(_SIG)
             return
         while ocpp.now() < st["at"]:
             await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
         if st["tries"] <= 0:  # a power cut ended the last try
-            _done(cp, "DownloadFailed")
+            _done(cp, "DownloadFailed", st)
             return
-        stager = await _download(cp, st)
-        if stager is None:
+        got = await _download(cp, st)
+        if got is None:
             return
+        stager, digest = got
         _set(cp, st, "Downloaded")
+        if digest is not None:
+            if not _signature_verified(cp, st, digest):
+                return
+            _set(cp, st, "SignatureVerified")
+        if st.get("inst", 0) > ocpp.now():  # a signed update's installDateTime
+            _set(cp, st, "InstallScheduled")
+            while ocpp.now() < st["inst"]:
+                await asyncio.sleep(min(st["inst"] - ocpp.now(), _WAIT_S))
         changed = True
         while not _idle(cp):
             await asyncio.sleep_ms(_PACE_MS)
@@ -199,17 +258,18 @@ async def run(cp, old=None):
             version = stager.finish()
             stager = None
             from evse import install
-            install.switch(version)
+            install.switch(version, st.get("req"))
         except Exception as e:  # noqa: BLE001 - BundleError, or the flash: nothing switched
             log("firmware", "install", repr(e)[:80])
-            _done(cp, "InstallationFailed")
+            _done(cp, "InstallationFailed", st)
             return
+        remove(_SIG)
         changed = False  # the reboot brings the connectors back as avail.json says
         log("firmware", "installed", version)
         cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot out of the app
     except Exception as e:  # noqa: BLE001 - no heap for a module, the flash...: the update ends
         log("firmware", "error", repr(e)[:80])  # reported, the old version runs on
-        _done(cp, "InstallationFailed" if changed else "DownloadFailed")
+        _done(cp, "InstallationFailed" if changed else "DownloadFailed", st)
     finally:
         if stager is not None:
             stager.abort()

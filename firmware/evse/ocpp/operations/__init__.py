@@ -77,7 +77,7 @@ _ROUTES = const(
     "\nGetInstalledCertificateIds rare"
     "\nGetLog no"
     "\nInstallCertificate rare"
-    "\nSignedUpdateFirmware no"
+    "\nSignedUpdateFirmware rare"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 

@@ -1,0 +1,255 @@
+"""SignedUpdateFirmware (security whitepaper ed. 2, "Secure firmware update") against the `ocpp`
+central system, the firmware bundle served over HTTP on 127.0.0.1, the certificates and keys
+made here by `cryptography`, the signature by `chargerctl sign`'s code (host_tools/bundle_sign.py).
+
+Named after the OCTT cases: TC_080 (a signed update installs) and TC_081 (an invalid firmware
+signature); and a signing certificate no installed ManufacturerRootCertificate issued, an
+expired one, and malformed requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from ocpp.routing import on
+from ocpp.v16 import call
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
+
+from host_tools.bundle import build_bundle
+from host_tools.bundle_sign import sign_file
+from tests.crypto_material import NOW, ec_key, issue, rsa_key
+from tests.ocpp.conftest import CSMS, FIRMWARE, Server, Station, assert_clean, free_port, utc_in
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MF = "ManufacturerRootCertificate"
+VERSION = "0.1.99"  # the bundle's firmwareVersion, other than the running one
+
+
+@pytest.fixture(scope="session", params=["unix64"])
+def mp_build(request) -> str:
+    """64-bit: the flows are control flow; the heap of the checks is measured on unix32 by
+    tests/test_crypto_memory.py."""
+    return request.param
+
+
+class SecurityCSMS(CSMS):
+    """The conftest central system, answering the security whitepaper's notifications."""
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_status(self, **kw):
+        self._note("SignedFirmwareStatusNotification", **kw)
+        return result.SignedFirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        self._note("SecurityEventNotification", **kw)
+        return result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **kw):
+        self._note("FirmwareStatusNotification", **kw)
+        return result.FirmwareStatusNotification()
+
+
+class SecurityServer(Server):
+    csms = SecurityCSMS
+
+
+class Files:
+    """A plain HTTP server on 127.0.0.1 for the firmware files, counting the requests."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.requests: list[str] = []
+        files = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server name
+                files.requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, format, *args):  # noqa: A002 - the http.server signature
+                pass
+
+        self.port = free_port()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port),
+                                                     functools.partial(Handler, directory=str(folder)))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """The manufacturer's root (installed on the charger), a signing certificate it issued and
+    the signed bundle; a second root that is not installed, its signer; an expired signer."""
+    folder = tmp_path_factory.mktemp("signed-pki")
+    root = issue("Manufacturer Root", rsa_key(2048), ca=True)
+    signer = issue("Firmware Signer", rsa_key(2048), root)
+    stranger = issue("Unknown Root", ec_key(), ca=True)
+    rogue = issue("Rogue Signer", rsa_key(2048), stranger)
+    expired = issue("Old Signer", rsa_key(2048), root, not_before=NOW - dt.timedelta(days=30),
+                    not_after=NOW - dt.timedelta(days=1))
+    bundle = folder / "evse.bundle"
+    bundle.write_bytes(build_bundle(FIRMWARE, VERSION))
+    from cryptography.hazmat.primitives import serialization
+    key_pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
+                                       serialization.NoEncryption())
+    signed = sign_file(bundle, key_pem, signer.pem.encode())
+    other = folder / "other.bin"
+    other.write_bytes(b"not the bundle")
+    wrong = sign_file(other, key_pem, signer.pem.encode())  # the signer's signature of another file
+    return {"root": root, "signer": signer, "rogue": rogue, "expired": expired, "folder": folder,
+            "signature": signed.signature, "wrong_signature": wrong.signature}
+
+
+@pytest.fixture(scope="module")
+def files(pki):
+    f = Files(pki["folder"])
+    yield f
+    f.close()
+
+
+async def _station(folder: Path, lib: Path, binary: str, trial_s: int = 10) -> Station:
+    st = Station(folder, lib, binary)
+    st.server = SecurityServer()
+    st.write_config()
+    cfg_path = folder / "config.json"
+    import json
+    cfg = json.loads(cfg_path.read_text())
+    cfg["update_trial_s"] = trial_s  # an update on trial this long before it is kept: Installed
+    cfg_path.write_text(json.dumps(cfg))
+    await st.server.start()
+    await st.fw.start()
+    await st.booted()
+    await st.server.wait_status(1, "Available")
+    return st
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def st(tmp_path_factory, firmware_lib, micropython, pki):
+    station = await _station(tmp_path_factory.mktemp("signed"), firmware_lib, micropython)
+    res = await station.server.cp.call(call.InstallCertificate(certificate_type=MF, certificate=pki["root"].pem))
+    assert res.status == "Accepted"
+    yield station
+    await station.close()
+    assert_clean(station)
+
+
+async def signed_update(st, req: int, location: str, cert: str, signature: str, **extra) -> str:
+    fw = {"location": location, "retrieve_date_time": utc_in(-1), "signing_certificate": cert,
+          "signature": signature}
+    res = await st.server.cp.call(call.SignedUpdateFirmware(request_id=req, firmware=fw, **extra))
+    return res.status
+
+
+def statuses(st, req: int) -> list[str]:
+    return [kw["status"] for kw in st.server.actions("SignedFirmwareStatusNotification") if kw.get("request_id") == req]
+
+
+def events(st) -> list[str]:
+    return [kw["type"] for kw in st.server.actions("SecurityEventNotification")]
+
+
+async def test_tc081_invalid_firmware_signature(st, pki, files):
+    """Whitepaper, secure firmware update: "If the signature is invalid, the Charge Point SHALL
+    send a SignedFirmwareStatusNotification.req with status InvalidSignature and a
+    SecurityEventNotification.req with type InvalidFirmwareSignature" (OCTT TC_081). The old
+    version runs on; the connectors are Available again."""
+    assert await signed_update(st, 81, files.url("evse.bundle"), pki["signer"].pem, pki["wrong_signature"]) == "Accepted"
+    await st.server.wait(lambda: "InvalidSignature" in statuses(st, 81), 30, "InvalidSignature")
+    assert statuses(st, 81) == ["Downloading", "Downloaded", "InvalidSignature"]
+    await st.server.wait(lambda: "InvalidFirmwareSignature" in events(st), 10, "the security event")
+    assert not (st.tmp / "app" / "boot.json").exists()  # nothing switched
+    assert not (st.tmp / "data" / "fw.json").exists() and not (st.tmp / "data" / "fwsig.json").exists()
+    assert st.fw.exits == []
+
+
+async def test_signing_certificate_of_an_unknown_root_is_refused(st, pki, files):
+    """Whitepaper: "the Charge Point SHALL validate the signing certificate ... [against] the
+    ManufacturerRootCertificate"; if not valid, it answers InvalidCertificate and sends a
+    SecurityEventNotification of type InvalidFirmwareSigningCertificate. Nothing is downloaded."""
+    before = len(files.requests)
+    n = events(st).count("InvalidFirmwareSigningCertificate")
+    assert await signed_update(st, 82, files.url("evse.bundle"), pki["rogue"].pem, pki["signature"]) == "InvalidCertificate"
+    await st.server.wait(lambda: events(st).count("InvalidFirmwareSigningCertificate") > n, 10, "the security event")
+    assert len(files.requests) == before and statuses(st, 82) == []
+
+
+async def test_expired_signing_certificate_is_refused(st, pki, files):
+    """A signing certificate past its notAfter (by the central system's clock) is invalid."""
+    n = events(st).count("InvalidFirmwareSigningCertificate")
+    assert await signed_update(st, 83, files.url("evse.bundle"), pki["expired"].pem, pki["signature"]) == "InvalidCertificate"
+    await st.server.wait(lambda: events(st).count("InvalidFirmwareSigningCertificate") > n, 10, "the security event")
+    assert statuses(st, 83) == []
+
+
+async def test_malformed_requests(st, pki, files):
+    """Every field of the request has its malformed case: the schema's CALLERRORs (requestId,
+    firmware, location, retrieveDateTime), a signing certificate that is no certificate
+    (InvalidCertificate), a signature that is no base64 (Rejected); nothing downloaded."""
+    before = len(files.requests)
+    url = files.url("evse.bundle")
+    good = {"location": url, "retrieveDateTime": utc_in(-1), "signingCertificate": pki["signer"].pem,
+            "signature": pki["signature"]}
+    import json as _json
+
+    async def raw(payload):
+        return await st.raw(_json.dumps([2, f"m{id(payload)}", "SignedUpdateFirmware", payload]))
+
+    for payload in ({"firmware": good},  # no requestId
+                    {"requestId": "1", "firmware": good},
+                    {"requestId": 1},
+                    {"requestId": 1, "firmware": {**good, "location": None}},
+                    {"requestId": 1, "firmware": {k: v for k, v in good.items() if k != "signature"}},
+                    {"requestId": 1, "firmware": {**good, "retrieveDateTime": "yesterday"}},
+                    {"requestId": 1, "firmware": {**good, "installDateTime": "2026-13-01T00:00:00Z"}},
+                    {"requestId": 1, "firmware": good, "retries": "3"},
+                    {"requestId": 1, "firmware": good, "retries": -1},
+                    {"requestId": 1, "firmware": good, "retryInterval": -5}):
+        answer = await raw(payload)
+        assert answer[0] == 4, (payload, answer)
+    assert (await raw({"requestId": 1, "firmware": {**good, "signingCertificate": "not a certificate"}}))[2] == {
+        "status": "InvalidCertificate"}
+    cut = pki["signer"].pem[:200] + pki["signer"].pem[-40:]
+    assert (await raw({"requestId": 1, "firmware": {**good, "signingCertificate": cut}}))[2] == {
+        "status": "InvalidCertificate"}
+    assert (await raw({"requestId": 1, "firmware": {**good, "signature": "***"}}))[2] == {"status": "Rejected"}
+    assert len(files.requests) == before and statuses(st, 1) == []
+
+
+async def test_tc080_signed_firmware_update_installs(tmp_path, firmware_lib, micropython, pki, files):
+    """OCTT TC_080, the whitepaper's flow: the signing certificate verified against the
+    ManufacturerRootCertificate, then SignedFirmwareStatusNotification Downloading, Downloaded,
+    SignatureVerified, Installing, the reboot (BootNotification with the new firmwareVersion),
+    Installed, each with the request's requestId."""
+    st = await _station(tmp_path, firmware_lib, micropython)
+    try:
+        srv = st.server
+        assert (await srv.cp.call(call.InstallCertificate(certificate_type=MF, certificate=pki["root"].pem))).status == "Accepted"
+        assert await signed_update(st, 80, files.url("evse.bundle"), pki["signer"].pem, pki["signature"]) == "Accepted"
+        await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
+        await srv.wait_msg("BootNotification", n=2, timeout=30)
+        assert srv.actions("BootNotification")[1]["firmware_version"] == VERSION
+        await srv.wait(lambda: "Installed" in statuses(st, 80), 40, "Installed")
+        assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+        assert srv.actions("FirmwareStatusNotification") == []  # the signed flow's own notification only
+    finally:
+        await st.close()
+    assert_clean(st)
+    await asyncio.sleep(0)
