@@ -126,7 +126,7 @@ async def _download(cp, st):
         else:
             digest = None
 
-        def sink(mv):
+        def sink(mv, first=first, digest=digest, stager=stager):  # this try's, bound now
             if first[0]:
                 first[0] = False
                 if mv[0] == _IMAGE:
