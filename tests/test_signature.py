@@ -43,7 +43,8 @@ for line in open(sys.argv[1]):
             roots = (x509.load(p) for p in c["roots"])
             r = signature.verify_chain(x509.load(c["cert"]), roots, c["now"])
         elif op == "firmware":
-            r = signature.verify_firmware(x509.load(c["cert"]), ux(c["digest"]), ux(c["sig"]))
+            cert = x509.load(c["cert"])
+            r = signature.verify_firmware(cert.key_type, cert.key, ux(c["digest"]), ux(c["sig"]))
         else:
             key = tuple(int(k) for k in c["key"])
             fn = {"pss": signature.rsa_pss_sha256, "pkcs1": signature.rsa_pkcs1_sha256,

@@ -165,6 +165,8 @@ def check(cp, w):
         from evse.log import log
         log("update kept", "version", b["version"])
         _notify(cp, b, "Installed")
+        from evse.ocpp.security_events import event
+        event(cp, "FirmwareUpdated", b["version"])  # critical (whitepaper): queued till delivered
         return None
     if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
         rollback("no boot accepted")

@@ -233,20 +233,21 @@ def ecdsa_rs(sig):
 
 
 def pem_to_der(pem, which=0):
-    """The `which`-th certificate of a PEM text (str or bytes) as DER bytes."""
-    if isinstance(pem, str):
-        pem = pem.encode()
-    head = b"-----BEGIN CERTIFICATE-----"
+    """The `which`-th certificate of a PEM text (str or bytes) as DER bytes. The base64 body is
+    decoded where it lies (a memoryview of bytes, one slice of a str): a2b_base64 skips the line
+    breaks, so no copy without them is made."""
+    b = not isinstance(pem, str)
+    head = b"-----BEGIN CERTIFICATE-----" if b else "-----BEGIN CERTIFICATE-----"
     i = -1
     for _ in range(which + 1):
         i = pem.find(head, i + 1)
         if i < 0:
             raise ValueError("no certificate")
-    j = pem.find(b"-----END CERTIFICATE-----", i)
+    j = pem.find(b"-----END CERTIFICATE-----" if b else "-----END CERTIFICATE-----", i)
     if j < 0:
         raise ValueError("no certificate end")
-    body = pem[i + len(head):j].replace(b"\r", b"").replace(b"\n", b"").replace(b" ", b"")
-    return binascii.a2b_base64(body)  # bad base64 raises ValueError itself
+    i += len(head)
+    return binascii.a2b_base64(memoryview(pem)[i:j] if b else pem[i:j])  # bad base64: ValueError
 
 
 def pem_count(pem):

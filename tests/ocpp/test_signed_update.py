@@ -9,10 +9,10 @@ expired one, and malformed requests.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 
@@ -25,8 +25,18 @@ from ocpp.v16.enums import Action
 
 from host_tools.bundle import build_bundle
 from host_tools.bundle_sign import sign_file
+from tests import builds
 from tests.crypto_material import NOW, ec_key, issue, rsa_key
-from tests.ocpp.conftest import CSMS, FIRMWARE, Server, Station, assert_clean, free_port, utc_in
+from tests.ocpp.conftest import (
+    CSMS,
+    FIRMWARE,
+    Server,
+    Station,
+    assert_clean,
+    build_lib,
+    free_port,
+    utc_in,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -125,9 +135,11 @@ def files(pki):
     f.close()
 
 
-async def _station(folder: Path, lib: Path, binary: str, trial_s: int = 10) -> Station:
+async def _station(folder: Path, lib: Path, binary: str, trial_s: int = 10, heap: str | None = None) -> Station:
     st = Station(folder, lib, binary)
     st.server = SecurityServer()
+    if heap:
+        st.fw.heap = heap
     st.write_config()
     cfg_path = folder / "config.json"
     import json
@@ -237,19 +249,46 @@ async def test_tc080_signed_firmware_update_installs(tmp_path, firmware_lib, mic
     """OCTT TC_080, the whitepaper's flow: the signing certificate verified against the
     ManufacturerRootCertificate, then SignedFirmwareStatusNotification Downloading, Downloaded,
     SignatureVerified, Installing, the reboot (BootNotification with the new firmwareVersion),
-    Installed, each with the request's requestId."""
-    st = await _station(tmp_path, firmware_lib, micropython)
+    Installed, each with the request's requestId; the critical security event FirmwareUpdated."""
+    await _tc080(tmp_path, firmware_lib, micropython, pki, files)
+
+
+# The smallest heap the whole signed update passed in on the 32-bit .mpy build, bisected with
+# SIGNED_UPDATE_HEAP=...: 104k (96k fails at the CALL's certificate check, this station's "app
+# started" being ~74 KB). test_memory.py's charging session passes in 80k: an update needs more
+# heap than a session, see firmware/README.md.
+HEAP_32 = os.environ.get("SIGNED_UPDATE_HEAP", "104k")
+
+
+async def test_tc080_on_unix32_heap(tmp_path, tmp_path_factory, pki, files):
+    """TC_080 on the 32-bit .mpy build in a small heap: the certificate check at the CALL
+    (x509 + signature + the root from flash), the download hashed as it streams, the signature
+    verified: no MemoryError, no restart but the update's own."""
+    binary = builds.binary("unix32")
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    lib = tmp_path_factory.mktemp("mpy-lib32")
+    build_lib(lib)
+    await _tc080(tmp_path, lib, binary, pki, files, HEAP_32)
+
+
+async def _tc080(tmp_path, lib, binary, pki, files, heap=None):
+    st = await _station(tmp_path, lib, binary, heap=heap)
     try:
         srv = st.server
         assert (await srv.cp.call(call.InstallCertificate(certificate_type=MF, certificate=pki["root"].pem))).status == "Accepted"
         assert await signed_update(st, 80, files.url("evse.bundle"), pki["signer"].pem, pki["signature"]) == "Accepted"
-        await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
+        try:
+            await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
+        except AssertionError as e:
+            raise AssertionError(f"statuses {statuses(st, 80)}; firmware log:\n" + "\n".join(st.fw.lines[-30:])) from e
         await srv.wait_msg("BootNotification", n=2, timeout=30)
         assert srv.actions("BootNotification")[1]["firmware_version"] == VERSION
         await srv.wait(lambda: "Installed" in statuses(st, 80), 40, "Installed")
         assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
         assert srv.actions("FirmwareStatusNotification") == []  # the signed flow's own notification only
+        await srv.wait(lambda: "FirmwareUpdated" in events(st), 10, "the FirmwareUpdated event")
+        assert st.fw.exits == [0] or len(st.fw.exits) == 1  # the update's one reboot
     finally:
         await st.close()
     assert_clean(st)
-    await asyncio.sleep(0)

@@ -34,8 +34,8 @@
 # A signed update (SignedUpdateFirmware, security whitepaper) is the same job with "req" (its
 # requestId) in the state: its statuses go as SignedFirmwareStatusNotification {status,
 # requestId}, and the file is hashed (SHA-256) as it streams in; after Downloaded the signature
-# (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the signing certificate
-# it checked) is verified against that digest: SignatureVerified and on to the install, or
+# (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the key of the signing
+# certificate it checked: no certificate is read then) is verified against that digest: SignatureVerified and on to the install, or
 # InvalidSignature (+ security event InvalidFirmwareSignature) and the staged files go. A
 # power cut after Downloaded downloads (and hashes) again, as above.
 import asyncio
@@ -51,7 +51,7 @@ _PACE_MS = const(1000)  # the wait for the end of the transactions: the hardware
 _FLUSH_MS = const(10000)  # at most this long for the notifications before Installing to go
 _TIMEOUT_MS = const(20000)  # connect and each read of the download
 _IMAGE = const(0xE9)  # the first byte of an ESP32 application image
-_SIG = const("data/fwsig.json")  # a signed update's {"cert": PEM, "sig": base64}
+_SIG = const("data/fwsig.json")  # a signed update's signing key and signature (SignedUpdateFirmware.py)
 
 
 def state():
@@ -200,13 +200,13 @@ def _signature_verified(cp, st, digest):
     try:
         import binascii
 
-        from evse import signature, x509
-        ok = signature.verify_firmware(x509.load(sig["cert"]), digest, binascii.a2b_base64(sig["sig"]))
+        from evse import signature
+        key = tuple(int(k, 16) for k in sig["key"])
+        ok = signature.verify_firmware(sig["kind"], key, digest, binascii.a2b_base64(sig["sig"]))
     except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
         log("firmware", "signature", repr(e)[:60])
     finally:
         drop("evse.signature")
-        drop("evse.x509")
     if ok:
         return True
     _done(cp, "InvalidSignature", st)

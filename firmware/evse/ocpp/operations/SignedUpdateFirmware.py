@@ -40,16 +40,17 @@ def _roots():
                 log("firmware", "root unreadable", name)
 
 
-def _certificate_fault(pem):
-    """Why the signing certificate cannot vouch for a firmware file; None when it can."""
+def _signing_key(pem):
+    """(None, (key type, key)) of a signing certificate that can vouch for a firmware file, else
+    (why not, None)."""
     from evse import signature, x509
     try:
         c = x509.load(pem)
     except ValueError as e:
-        return "unreadable: " + str(e)
+        return "unreadable: " + str(e), None
     if c.key_type is None:
-        return "key type not supported"
-    return signature.verify_chain(c, _roots(), ocpp.now() if ocpp.clock_set else None)
+        return "key type not supported", None
+    return signature.verify_chain(c, _roots(), ocpp.now() if ocpp.clock_set else None), (c.key_type, c.key)
 
 
 def answer(cp, p):
@@ -69,7 +70,7 @@ def answer(cp, p):
     if every < 0:
         raise CallError(PROPERTY, "retryInterval")
     try:
-        why = _certificate_fault(fw["signingCertificate"])
+        why, key = _signing_key(fw["signingCertificate"])
     finally:
         drop("evse.signature")
         drop("evse.x509")
@@ -93,7 +94,8 @@ def answer(cp, p):
     busy = cp.firmware is not None
     if busy and firmware.status() == "Installing":
         return {"status": "Rejected"}
-    save_json(_SIG, {"cert": fw["signingCertificate"], "sig": fw["signature"]})
+    # the key, not the certificate: the check after the download then reads no certificate
+    save_json(_SIG, {"kind": key[0], "key": ["%x" % k for k in key[1]], "sig": fw["signature"]})
     st = {"loc": fw["location"], "at": at, "tries": min(retries, _MAX_TRIES) or 1,
           "every": min(every, _MAX_EVERY_S), "st": "Idle", "req": req}
     if inst is not None:
