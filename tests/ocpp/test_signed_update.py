@@ -163,9 +163,12 @@ async def st(tmp_path_factory, firmware_lib, micropython, pki):
     assert_clean(station)
 
 
-async def signed_update(st, req: int, location: str, cert: str, signature: str, **extra) -> str:
+async def signed_update(st, req: int, location: str, cert: str, signature: str, install_at: str | None = None,
+                        **extra) -> str:
     fw = {"location": location, "retrieve_date_time": utc_in(-1), "signing_certificate": cert,
           "signature": signature}
+    if install_at:
+        fw["install_date_time"] = install_at
     res = await st.server.cp.call(call.SignedUpdateFirmware(request_id=req, firmware=fw, **extra))
     return res.status
 
@@ -253,6 +256,21 @@ async def test_tc080_signed_firmware_update_installs(tmp_path, firmware_lib, mic
     await _tc080(tmp_path, firmware_lib, micropython, pki, files)
 
 
+async def test_download_failures_carry_the_request_id(st, pki, files):
+    """A location the charger cannot fetch: not http(s) (DownloadFailed at once), a 404 after
+    its one try (retries 1: Downloading, DownloadFailed); each status with its requestId, nothing
+    installed, no signature checked."""
+    assert await signed_update(st, 84, "ftp://127.0.0.1/evse.bundle", pki["signer"].pem, pki["signature"]) == "Accepted"
+    await st.server.wait(lambda: statuses(st, 84), 10, "a status of 84")
+    assert statuses(st, 84) == ["DownloadFailed"]
+    assert await signed_update(st, 85, files.url("missing.bundle"), pki["signer"].pem, pki["signature"],
+                               retries=1) == "Accepted"
+    await st.server.wait(lambda: "DownloadFailed" in statuses(st, 85), 30, "DownloadFailed")
+    assert statuses(st, 85) == ["Downloading", "DownloadFailed"]
+    assert "/missing.bundle" in files.requests
+    assert not (st.tmp / "data" / "fwsig.json").exists()
+
+
 # The smallest heaps a signed update passed in on the 32-bit builds, bisected with
 # SIGNED_UPDATE_HEAP=... / SIGNED_UPDATE_FROZEN_HEAP=...:
 # - .mpy: the whole TC_080 at 104k (96k fails at the CALL's certificate check; this station's
@@ -271,13 +289,14 @@ async def test_tc080_in_a_small_heap_unix32_mpy(tmp_path, tmp_path_factory, pki,
     """TC_080 on the 32-bit .mpy build in a small heap: the certificate check at the CALL
     (x509 + signature + the root from flash), the download hashed as it streams, the signature
     verified, the switch and the boot of the new version: no MemoryError, no restart but the
-    update's own."""
+    update's own. With an installDateTime a few seconds ahead: InstallScheduled until then
+    (whitepaper: "installDateTime: date and time at which the firmware shall be installed")."""
     binary = builds.binary("unix32")
     if binary is None:
         pytest.skip(builds.SKIP_REASON)
     lib = tmp_path_factory.mktemp("lib32")
     build_lib(lib)
-    await _tc080(tmp_path, lib, binary, pki, files, HEAP_MPY)
+    await _tc080(tmp_path, lib, binary, pki, files, HEAP_MPY, install_in=4)
 
 
 async def test_signed_update_in_a_small_heap_unix32_frozen(tmp_path, tmp_path_factory, pki, files):
@@ -301,12 +320,13 @@ async def test_signed_update_in_a_small_heap_unix32_frozen(tmp_path, tmp_path_fa
         await st.close()
 
 
-async def _tc080(tmp_path, lib, binary, pki, files, heap=None):
+async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
     st = await _station(tmp_path, lib, binary, heap=heap)
     try:
         srv = st.server
         assert (await srv.cp.call(call.InstallCertificate(certificate_type=MF, certificate=pki["root"].pem))).status == "Accepted"
-        assert await signed_update(st, 80, files.url("evse.bundle"), pki["signer"].pem, pki["signature"]) == "Accepted"
+        at = utc_in(install_in) if install_in else None
+        assert await signed_update(st, 80, files.url("evse.bundle"), pki["signer"].pem, pki["signature"], at) == "Accepted"
         try:
             await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
         except AssertionError as e:
@@ -314,10 +334,12 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None):
         await srv.wait_msg("BootNotification", n=2, timeout=30)
         assert srv.actions("BootNotification")[1]["firmware_version"] == VERSION, "\n".join(st.fw.lines[-40:])
         await srv.wait(lambda: "Installed" in statuses(st, 80), 40, "Installed")
-        assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+        scheduled = ["InstallScheduled"] if install_in else []
+        assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", *scheduled, "Installing",
+                                    "Installed"]
         assert srv.actions("FirmwareStatusNotification") == []  # the signed flow's own notification only
         await srv.wait(lambda: "FirmwareUpdated" in events(st), 10, "the FirmwareUpdated event")
-        assert st.fw.exits == [0] or len(st.fw.exits) == 1  # the update's one reboot
+        assert len(st.fw.exits) == 1  # the update's one reboot
     finally:
         await st.close()
     assert_clean(st)
