@@ -327,6 +327,12 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
         assert (await srv.cp.call(call.InstallCertificate(certificate_type=MF, certificate=pki["root"].pem))).status == "Accepted"
         at = utc_in(install_in) if install_in else None
         assert await signed_update(st, 80, files.url("evse.bundle"), pki["signer"].pem, pki["signature"], at) == "Accepted"
+        if install_in:  # while InstallScheduled, a plain TriggerMessage gets a 1.6 status
+            await srv.wait(lambda: "InstallScheduled" in statuses(st, 80), 60, "InstallScheduled")
+            res = await srv.cp.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
+            assert res.status == "Accepted"
+            got = await srv.wait(lambda: srv.actions("FirmwareStatusNotification"), 10, "the triggered status")
+            assert got[0]["status"] == "Downloaded"
         try:
             await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
         except AssertionError as e:
@@ -337,7 +343,8 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
         scheduled = ["InstallScheduled"] if install_in else []
         assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", *scheduled, "Installing",
                                     "Installed"]
-        assert srv.actions("FirmwareStatusNotification") == []  # the signed flow's own notification only
+        # the signed flow's own notification only, but for the one triggered above
+        assert len(srv.actions("FirmwareStatusNotification")) == (1 if install_in else 0)
         await srv.wait(lambda: "FirmwareUpdated" in events(st), 10, "the FirmwareUpdated event")
         assert len(st.fw.exits) == 1  # the update's one reboot
     finally:

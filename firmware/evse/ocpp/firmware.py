@@ -60,9 +60,13 @@ def state():
 
 
 def status():
-    """The status a triggered FirmwareStatusNotification reports: Idle when nothing runs."""
+    """The status a triggered FirmwareStatusNotification reports: Idle when nothing runs. A
+    signed update's SignatureVerified and InstallScheduled are not in 1.6's enum: Downloaded
+    (what they follow) is."""
     st = state()
-    return st["st"] if st else "Idle"
+    if not st:
+        return "Idle"
+    return "Downloaded" if st["st"] in ("SignatureVerified", "InstallScheduled") else st["st"]
 
 
 def start(cp, st=None):
