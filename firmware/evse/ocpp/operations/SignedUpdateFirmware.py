@@ -9,8 +9,9 @@
 #                       validity by a set clock: + security event
 #                       InvalidFirmwareSigningCertificate ("the Charge Point SHALL respond with
 #                       InvalidCertificate and ... SHALL send a SecurityEventNotification")
-#   Rejected            the signature is not base64 of a plausible length, or an update is
-#                       Installing (the switch and its reboot cannot be called back)
+#   Rejected            the signature is not base64 of a plausible length, an update is
+#                       Installing (the switch and its reboot cannot be called back), or the
+#                       flash would not take the signature
 #   AcceptedCanceled    accepted, and the update under way was cancelled for it
 #   Accepted            the update starts (at retrieveDateTime)
 # RevokedCertificate is never answered: the charger has no revocation list.
@@ -95,7 +96,11 @@ def answer(cp, p):
     if busy and firmware.status() == "Installing":
         return {"status": "Rejected"}
     # the key, not the certificate: the check after the download then reads no certificate
-    save_json(_SIG, {"kind": key[0], "key": ["%x" % k for k in key[1]], "sig": fw["signature"]})
+    try:
+        save_json(_SIG, {"kind": key[0], "key": ["%x" % k for k in key[1]], "sig": fw["signature"]})
+    except OSError as e:  # the flash: no update can start, the one under way goes on
+        log("firmware", "signature not stored", repr(e)[:40])
+        return {"status": "Rejected"}
     st = {"loc": fw["location"], "at": at, "tries": min(retries, _MAX_TRIES) or 1,
           "every": min(every, _MAX_EVERY_S), "st": "Idle", "req": req}
     if inst is not None:
