@@ -26,6 +26,10 @@ Errors: `HttpError`, `.status` = the HTTP status of a non-2xx answer, 0 when the
 URL, network, TLS, timeout, a body cut short, a malformed answer). An exception raised by `sink`
 or `source` passes through unchanged (the caller tells its own errors from the transfer's).
 
+Not asynchronous: the host name's lookup (socket.getaddrinfo inside asyncio.open_connection, a
+MicroPython TODO): a DNS server that does not answer holds the loop for its timeout. A location
+by IP address, or a central system's own host, does not.
+
 TLS: https:// needs `cadata` (the CA of the OCPP connection, config `ca_cert`: PEM text or DER);
 the server certificate must chain to it and match the host name (server_hostname is set). No CA
 = refused, never an unverified download. The context is built by evse.ocpp.wstls, as for wss://.
@@ -74,7 +78,8 @@ class _Conn:
         self.pos = 0
         self.end = 0
         self.timeout_ms = timeout_ms
-        self.s = None
+        self.s = None  # the stream: MicroPython's reader and writer are one object, typed apart
+        self.w = None
 
     async def open(self, tls, host, port, cadata):
         ctx = None
@@ -88,15 +93,15 @@ class _Conn:
             except ws.WSError as e:
                 raise HttpError(0, str(e)) from None
         try:
-            self.s, _ = await asyncio.wait_for_ms(
+            self.s, self.w = await asyncio.wait_for_ms(
                 asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), self.timeout_ms)
         except (OSError, asyncio.TimeoutError) as e:
             raise HttpError(0, "cannot connect to %s:%d: %r" % (host, port, e)) from None
 
     async def send(self, data):
         try:
-            self.s.write(data)
-            await asyncio.wait_for_ms(self.s.drain(), self.timeout_ms)
+            self.w.write(data)
+            await asyncio.wait_for_ms(self.w.drain(), self.timeout_ms)
         except (OSError, ValueError, asyncio.TimeoutError) as e:
             # mbedtls refuses a certificate on the first write (ValueError or OSError)
             raise HttpError(0, "send failed: %s" % (str(e).strip() or repr(e))) from None
@@ -196,13 +201,13 @@ class _Conn:
         return got
 
     async def close(self):
-        if self.s is not None:
-            self.s.close()
+        if self.w is not None:
+            self.w.close()
             try:
-                await self.s.wait_closed()
+                await self.w.wait_closed()
             except OSError:
                 pass
-            self.s = None
+            self.s = self.w = None
 
 
 def _request(method, host, port, tls, path, extra=""):

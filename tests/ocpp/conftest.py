@@ -250,6 +250,11 @@ class CSMS(ChargePoint):
             raise GenericError("refusing StatusNotification for the test")
         return result.StatusNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **kw):
+        self._note("FirmwareStatusNotification", **kw)
+        return result.FirmwareStatusNotification()
+
     @on(Action.authorize)
     def on_authorize(self, **kw):
         self._note("Authorize", **kw)

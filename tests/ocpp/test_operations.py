@@ -29,7 +29,7 @@ async def test_callerror_codes_use_16_spellings(station):
     await station.booted()
     raw = station.raw
     assert (await raw('[2, "e1", "Frobnicate", {}]'))[:3] == [4, "e1", "NotImplemented"]
-    assert (await raw('[2, "e2", "UpdateFirmware", {}]'))[:3] == [4, "e2", "NotSupported"]
+    assert (await raw('[2, "e2", "GetDiagnostics", {}]'))[:3] == [4, "e2", "NotSupported"]
     assert (await raw('[2, "e3", "Heartbeat"'))[2] == "FormationViolation"
     assert (await raw('[2, "e4", "Reset", []]'))[2] == "FormationViolation"
     long_id = "x" * 37

@@ -23,7 +23,7 @@ import os
 import time
 
 import asyncio
-from evse import Reboot, RelayStuck, drop
+from evse import Reboot, RelayStuck
 from evse.log import log
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.availability import Availability
@@ -36,7 +36,6 @@ _POLL_MS = const(250)
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 _PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
-_FIRMWARE = const("data/fw.json")  # a firmware update under way: ocpp/firmware.py
 _SECQ = const("data/secq.jsonl")  # security_events.py
 _RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
@@ -58,7 +57,6 @@ class ChargePoint:
         self.outbox = []
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
         self.smart = 0  # smart charging (above); set below, read by every connector's change
-        self.firmware = None  # the task of a firmware update while one runs (ocpp/firmware.py)
         self.secq = 0  # security events queued (above); set below
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).
@@ -78,14 +76,6 @@ class ChargePoint:
         try:
             os.stat(_PROFILES)
             self.smart = 1
-        except OSError:
-            pass
-        # A firmware update a reboot or a power cut interrupted: it resumes (or reports its end).
-        try:
-            os.stat(_FIRMWARE)
-            from evse.ocpp import firmware
-            drop("evse.ocpp.firmware")
-            firmware.start(self)
         except OSError:
             pass
         try:

@@ -2,6 +2,7 @@
 # central system accepts it (chargepoint.py sends it), and when a TriggerMessage asks for it.
 # Loaded per use, for each answer: a boot runs once per power-up (a reconnect within the same
 # boot sends none), so its code has no business in the heap for the rest of the session.
+import os
 import time
 
 from evse import ocpp
@@ -32,6 +33,21 @@ def accept(cp, answer):
     return status, interval
 
 
+def _resume(cp):
+    # A firmware update that a reboot or a power cut interrupted (data/fw.json: ocpp/firmware.py)
+    # resumes, or reports its end, once the central system hears us. Here, per use, rather than
+    # in ChargePoint: no byte of it resident in a session.
+    if getattr(cp, "firmware", None) is None:
+        try:
+            os.stat("data/fw.json")
+        except OSError:
+            return
+        from evse import drop
+        from evse.ocpp import firmware
+        drop("evse.ocpp.firmware")
+        firmware.start(cp)
+
+
 async def answered(cp, rpc, answer):
     """The answer to the boot's BootNotification: True when Accepted. Else the wait before the
     next one: Pending, answer the central system and send only what a TriggerMessage asks for
@@ -44,6 +60,7 @@ async def answered(cp, rpc, answer):
         if first:  # this power-up's registration: now on the central system's clock
             from evse.ocpp.security_events import booted
             booted(cp)
+        _resume(cp)
         return True
     cp.reg = status
     log("boot", "status", status, "interval", interval)

@@ -92,7 +92,7 @@ def answer(cp, p):
         return {"status": "Rejected"}
     from evse.ocpp import firmware
     drop("evse.ocpp.firmware")
-    busy = cp.firmware is not None
+    busy = getattr(cp, "firmware", None) is not None  # set only while an update runs
     if busy and firmware.status() == "Installing":
         return {"status": "Rejected"}
     # the key, not the certificate: the check after the download then reads no certificate

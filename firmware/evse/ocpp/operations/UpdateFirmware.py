@@ -27,7 +27,7 @@ def answer(cp, p):
     from evse import drop
     from evse.ocpp import firmware
     drop("evse.ocpp.firmware")
-    if cp.firmware is not None and firmware.status() == "Installing":
+    if getattr(cp, "firmware", None) is not None and firmware.status() == "Installing":
         return {}
     firmware.start(cp, {"loc": p["location"], "at": at, "tries": min(retries, _MAX_TRIES) or 1,
                         "every": min(every, _MAX_EVERY_S),
