@@ -32,7 +32,7 @@ MAGIC = "evse-bundle 1"
 MAX_LINE = 200  # the board's limits (firmware/evse/bundle.py): longer lines, more files,
 MAX_FILES = 200  # more bytes are refused there
 MAX_BYTES = 1 << 20
-_VERSION = re.compile(r"^[!-~]{1,50}$")  # printable ASCII, no space: BootNotification's CiString50
+_VERSION = re.compile(r"[!-~]{1,50}")  # printable ASCII, no space: BootNotification's CiString50
 _VERSION_LINE = re.compile(r'^VERSION = "[^"]*"$', re.M)
 
 
@@ -41,7 +41,7 @@ class BundleInvalid(ValueError):
 
 
 def check_version(version: str) -> str:
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise BuildFailed(f"version {version!r} is not 1..50 printable characters without spaces",
                           "give a version like 0.2.0 (it becomes BootNotification's firmwareVersion)")
     return version
@@ -56,7 +56,11 @@ def safe_path(path: str) -> bool:
 
 def firmware_version(firmware_dir: str | os.PathLike = FIRMWARE_DIR) -> str:
     """The VERSION evse/boot.py reports."""
-    text = (Path(firmware_dir) / "evse" / "boot.py").read_text()
+    try:
+        text = (Path(firmware_dir) / "evse" / "boot.py").read_text()
+    except OSError:
+        raise BuildFailed(f"{firmware_dir} has no evse/boot.py",
+                          "run from the repository, or pass the firmware folder") from None
     m = _VERSION_LINE.search(text)
     if not m:
         raise BuildFailed(f"{firmware_dir}/evse/boot.py has no VERSION = \"...\" line",
@@ -115,7 +119,7 @@ def read_bundle(data: bytes) -> tuple[str, dict[str, bytes]]:
         return text.split(" ")
 
     head = line()
-    if len(head) != 3 or " ".join(head[:2]) != MAGIC or not _VERSION.match(head[2]):
+    if len(head) != 3 or " ".join(head[:2]) != MAGIC or not _VERSION.fullmatch(head[2]):
         raise BundleInvalid("not an evse-bundle 1")
     files: dict[str, bytes] = {}
     while True:

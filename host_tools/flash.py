@@ -80,6 +80,7 @@ __all__ = ["BoardFileInvalid", "BuildFailed", "ConfigInvalid", "DeployError", "E
 BOARD_CODE_DIR = "lib/evse"  # the firmware package on the board
 ENTRY = "main.py"
 DEPLOY_RECORD = "deploy.json"  # path -> sha256 of every file the last complete deploy wrote
+INSTALLED = "app/boot.json"  # an update installed over the air runs instead (evse/install.py)
 
 
 # ================================================================================ the image
@@ -313,6 +314,7 @@ def deploy(port: str, image: Image, board_raw: bytes, config: dict, *,
             result.removed.append(path + "/")
         if on_board.get(DEPLOY_RECORD) != _sha(record):
             link.write_file(DEPLOY_RECORD, record, compress=compress)
+        link.remove(INSTALLED)  # the code deployed runs, not an update installed over the air
         if restart:
             rep.stage(port, "restarting")
             link.reset()

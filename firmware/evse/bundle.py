@@ -14,6 +14,8 @@ import hashlib
 import os
 from binascii import hexlify
 
+from evse.install import clear, free_space
+
 _LINE = const(200)  # longest header line
 _FILES = const(200)  # most files in a bundle
 _TOTAL = const(1048576)  # most bytes of files in all (today's bundle: ~260 KB)
@@ -47,7 +49,7 @@ class Stager:
         self.left = 0  # its bytes still to come
         self.made = ""  # the last folder made, so a folder's files make it once
         try:
-            self.free = free_space(slot_dir) - _SPARE
+            self.free = free_space() - _SPARE
         except (AttributeError, OSError):  # no statvfs on this port: the writes will tell
             self.free = _TOTAL
 
@@ -95,8 +97,7 @@ class Stager:
     def abort(self):
         """Remove the slot's partial files (after a BundleError, or when the download fails)."""
         self._close()
-        from evse import install
-        install.clear(self.slot)
+        clear(self.slot)
 
     def _close(self):
         if self.f is not None:
@@ -111,7 +112,7 @@ class Stager:
         except UnicodeError:
             raise BundleError("bad line") from None
         if self.state == _HEADER:
-            if len(words) != 3 or words[0] != "evse-bundle" or words[1] != "1" or not words[2]:
+            if len(words) != 3 or words[0] != "evse-bundle" or words[1] != "1" or not 0 < len(words[2]) <= 50:
                 raise BundleError("not an evse-bundle 1")
             self.version = words[2]
             self.state = _LINES
@@ -184,8 +185,3 @@ def _safe(path):
             return False
     return True
 
-
-def free_space(path="."):
-    """Bytes free on the filesystem that holds `path` (os.statvfs: blocks free x block size)."""
-    s = os.statvfs(path)
-    return s[1] * s[4]  # f_frsize x f_bavail

@@ -18,7 +18,7 @@ import os
 
 from evse.files import load_json, save_json
 
-BOOT = "app/boot.json"
+BOOT = "app/boot.json"  # also in evse/loader.py (which main.py reads before evse is chosen)
 _SLOTS = ("app/a", "app/b")
 
 
@@ -52,17 +52,21 @@ def stage_dir():
     return slot
 
 
-def switch(version, request_id=None):
+def switch(version, image=False, request_id=None):
     """Run the staged slot from the next boot, on trial. The caller then raises
-    evse.Reboot("firmware"). `request_id`: a signed update's (SignedUpdateFirmware), whose
-    outcome check() reports as SignedFirmwareStatusNotification with it."""
+    evse.Reboot("firmware"). image=True: an ESP32 image was written instead (evse/hal/ota.py,
+    set_boot() done): the same code path runs, on trial, and keep() tells the bootloader.
+    `request_id`: a signed update's (SignedUpdateFirmware), whose outcome check() reports as
+    SignedFirmwareStatusNotification with it."""
     run = running()
-    slot = _other(run)
-    try:
-        os.stat(slot + "/evse")
-    except OSError:
-        raise ValueError("nothing staged") from None
-    b = {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0, "failed": None}
+    slot = run if image else _other(run)
+    if not image:
+        try:
+            os.stat(slot + "/evse")
+        except OSError:
+            raise ValueError("nothing staged") from None
+    b = {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0, "failed": None,
+         "image": image}
     if request_id is not None:
         b["req"] = request_id
     save_json(BOOT, b)
@@ -72,6 +76,9 @@ def keep():
     """The update on trial is good: it stays (no more boot counting, no rollback)."""
     b = status()
     if b and b["state"] == "trial":
+        if b.get("image"):  # else ESP-IDF's bootloader boots the old image at the next reset
+            from evse.hal import ota
+            ota.keep()
         b["state"] = "kept"
         b["boots"] = 0
         save_json(BOOT, b)
@@ -82,11 +89,8 @@ def rollback(why):
     central system (InstallationFailed). The caller then raises evse.Reboot("firmware")."""
     b = status()
     if b and b["state"] == "trial":
-        r = {"run": b["prev"], "prev": b["prev"], "version": None, "state": "kept", "boots": 0,
-             "failed": {"version": b["version"], "why": str(why)[:60]}}
-        if "req" in b:
-            r["req"] = b["req"]
-        save_json(BOOT, r)
+        from evse.loader import back
+        back(b, why)  # keeps the rest of boot.json: a signed update's requestId too
 
 
 def reported():
@@ -113,9 +117,9 @@ def clear(path):
 
 
 def free_space():
-    """Bytes free on the flash filesystem."""
-    from evse.bundle import free_space
-    return free_space(".")
+    """Bytes free on the flash filesystem (os.statvfs: f_frsize x f_bavail)."""
+    s = os.statvfs(".")
+    return s[1] * s[4]
 
 
 def _other(run):

@@ -4,6 +4,7 @@
 # it calls a board up to date. Loaded per question and dropped: none of it stays resident.
 _DEPLOY = "deploy.json"
 _CODE = "lib/evse"
+_INSTALLED = "app/boot.json"
 
 
 def answer(cfg, fields, shown, nonce="", held=None):
@@ -33,13 +34,21 @@ def deploy_digest(record=_DEPLOY, code=_CODE):
     # then of what really is under lib/evse, one line per entry, depth first, names sorted:
     # "lib/evse/ocpp/\n" for a folder, "lib/evse/app.mpy 1234\n" for a file. A stray or a
     # missing file (an app.py copied beside app.mpy shadows it) changes the digest, so flash
-    # compares every file and removes what is not its own. None without a record.
+    # compares every file and removes what is not its own. None without a record. An update
+    # installed over the air (app/boot.json, evse/install.py) runs instead of lib/evse: never
+    # up to date, so flash removes it and the code it deploys is what runs.
     import binascii
     import hashlib
+    import os
     h = hashlib.sha256()
     if not _hash_file(h, record):
         return None
     _hash_tree(h, code)
+    try:
+        os.stat(_INSTALLED)
+        h.update("%s\n" % _INSTALLED)
+    except OSError:
+        pass
     return binascii.hexlify(h.digest()).decode()
 
 

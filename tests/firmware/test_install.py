@@ -125,7 +125,7 @@ def test_bytes_after_the_end():
 
 def test_a_bad_header():
     for head in (b"evse-bundle 2 0.2.0\n", b"evse-bundle 1\n", b"evse-bundle 1 \n", b"zip\n",
-                 b"evse-bundle 1 0.2.0 extra\n", b"evse-bundle\t1 0.2.0\n", b"\xff\xfe 1 0.2.0\n"):
+                 b"evse-bundle 1 0.2.0 extra\n", b"evse-bundle 1 " + b"1" * 51 + b"\n", b"evse-bundle\t1 0.2.0\n", b"\xff\xfe 1 0.2.0\n"):
         refused(head + bundle()[bundle().find(b"\n") + 1:], "", chunk=3)
     refused(b"evse-bundle 1 " + b"9" * 300 + b"\n", "line too long")
 
@@ -191,7 +191,7 @@ def test_stage_dir_empties_the_slot_that_does_not_run():
         install.switch("0.2.0")
         b = install.status()
         assert b == {"run": "app/a", "prev": "lib", "version": "0.2.0", "state": "trial", "boots": 0,
-                     "failed": None}, b
+                     "failed": None, "image": False}, b
         raises(ValueError, install.stage_dir)  # a rollback needs the inactive slot while on trial
         install.keep()
         assert install.status()["state"] == "kept"

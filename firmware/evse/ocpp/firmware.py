@@ -304,7 +304,7 @@ async def run(cp, old=None):
                 raise bad
             version = stager.finish()
             from evse import install
-            install.switch(version, st.get("req"))
+            install.switch(version, request_id=st.get("req"))
             stager = None
         except Exception as e:  # noqa: BLE001 - BundleError, or the flash: nothing switched
             log("firmware", "install", repr(e)[:80])
