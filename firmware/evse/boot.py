@@ -24,6 +24,10 @@ def prepare():
     fields = {"chargePointVendor": "MicroEVSE", "chargePointModel": board_dict.get("name", "evse")[:20],
               "chargePointSerialNumber": cfg["charge_point_id"][:25], "firmwareVersion": VERSION}
     _wifi(cfg)
+    # The start-up's security event (StartupOfTheDevice, or none after a Reset), written now,
+    # while the heap is still in one piece; sent after BootNotification Accepted
+    from evse.ocpp.security_events import booted
+    booted()
     return cfg, board_dict, errors, url, fields
 
 

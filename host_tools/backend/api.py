@@ -35,6 +35,7 @@ from .operator_actions import add_action_routes
 from .pay_page import add_page_routes
 from .payments import LocalPayments, PaymentError, PaymentProvider, StripePayments
 from .ratelimit import RateLimiter, Verdict
+from .security_events import add_security_routes
 from .sessions import Refused, Sessions, Settings
 from .store import Store
 
@@ -387,6 +388,7 @@ def create_app(chargers: Iterable[Charger | dict] | dict | str | Path | None = N
 
     add_operator_routes(app)
     add_action_routes(app)
+    add_security_routes(app)
     add_page_routes(app)
     app.add_api_websocket_route("/ocpp/{identity}", central.endpoint)
     return app

@@ -29,7 +29,7 @@ from ocpp.v16.enums import Action
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import oplog
+from . import oplog, security_events
 from .clock import Clock, ocpp_time
 from .ocpp_log import REDACTED, FrameLog
 from .sessions import ChargerOffline, ChargerTimeout, Sessions
@@ -249,6 +249,12 @@ class CentralChargePoint(ChargePoint):
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, status):
         return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, type, timestamp, tech_info=None):  # noqa: A002 - the field's name
+        security_events.record(self.central.store, self.id, type, timestamp, tech_info,
+                               self.central.clock())
+        return call_result.SecurityEventNotification()
 
 
 class CentralSystem:

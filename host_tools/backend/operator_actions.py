@@ -7,6 +7,7 @@
     POST /api/v3/chargers/{identity}/actions/cancel-reservation  -> CancelReservation
     POST /api/v3/chargers/{identity}/actions/local-list          -> SendLocalList
     POST /api/v3/chargers/{identity}/actions/local-list-version  -> GetLocalListVersion
+    POST /api/v3/chargers/{identity}/actions/certificate-*       -> certificate_actions.py
 
 Plugchoice names a charger by its UUID; this backend has none, so `{identity}` is the charge
 point identity (the board's charge_point_id, the chargers file's `identity`), as everywhere
@@ -176,6 +177,10 @@ def add_action_routes(app: FastAPI) -> None:
             oplog.log("operator.action", identity=identity, action=name,
                       answer=answer.get("status", answer.get("list_version")), client=ip)
             return _json(200, answer, v)
+
+    # the security whitepaper's certificates: their own module, through the same route
+    from .certificate_actions import add_certificate_routes
+    add_certificate_routes(route, central)
 
     def withdraw(identity: str, id_tag: str) -> None:
         """A cancelled reservation vouches for nothing: the idTag stays accepted only as long as

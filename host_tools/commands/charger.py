@@ -304,3 +304,10 @@ def version():
       chargerctl charger local-list version --charger CP-1
     """
     return "local-list-version", {}, lambda a: f"local list version {a.get('list_version')}"
+
+
+# `chargerctl charger certificates ...`: registers itself on the group above
+from host_tools.commands import charger_certificates  # noqa: E402,F401
+
+# `charger security-events` (a read, not an action: no token) lives in its own module
+from host_tools.commands import security_events as _security_events  # noqa: E402,F401

@@ -141,9 +141,10 @@ def test_parse_url():
 
 def test_pem_to_der_reads_the_base64_body():
     pem = "-----BEGIN CERTIFICATE-----\nAAEC\nAwQF\n-----END CERTIFICATE-----\n"
-    assert wstls.pem_to_der(ws, pem) == bytes((0, 1, 2, 3, 4, 5))
-    assert wstls.pem_to_der(ws, b"\x30\x82") == b"\x30\x82"
-    raises(ws.WSError, wstls.pem_to_der, ws, "no certificate here")
+    assert wstls.der(pem) == bytes((0, 1, 2, 3, 4, 5))
+    assert wstls.der(b"\x30\x82") == b"\x30\x82"
+    assert wstls.der("") is None
+    raises(ValueError, wstls.der, "no certificate here")
 
 
 async def test_unmasked_hello_from_rfc_is_received():

@@ -288,7 +288,9 @@ class CSMS(ChargePoint):
 
 
 class Server:
-    csms = CSMS  # the central system's class; a module that needs more handlers subclasses it
+    # a test module's central system may answer more: a CSMS subclass with its @on handlers here
+    # (None: the module's CSMS, which a test may patch too)
+    csms: type[CSMS] | None = None
 
     def __init__(self):
         self.port = free_port()
@@ -321,7 +323,7 @@ class Server:
         self.auth_headers.append(ws.request.headers.get("Authorization"))
         self.frames.append(("open", ws.request.path))
         self._conns.append(ws)
-        cp = self.csms(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
+        cp = (self.csms or CSMS)(ws.request.path.rsplit("/", 1)[-1], Recorder(ws, self.frames), self)
         self.cps.append(cp)
         self.connected.set()
         recorded()

@@ -50,11 +50,13 @@ MAX_TEXT = 8000  # what an ordinary hostile frame may weigh, so it never trips m
 SUPPORTED = ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer", "GetConfiguration",
              "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "TriggerMessage",
              "ReserveNow", "CancelReservation", "SendLocalList", "GetLocalListVersion",
-             "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule")
+             "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule",
+             "InstallCertificate", "GetInstalledCertificateIds", "DeleteCertificate")
 NOT_SUPPORTED = ("GetDiagnostics",)
 # Supported but not drawn: a valid one starts a download and a reboot into another version
-# (tests/ocpp/test_firmware_update.py has its cases, malformed payloads included).
-NOT_DRAWN = ("UpdateFirmware",)
+# (tests/ocpp/test_firmware_update.py and test_signed_update.py have their cases, malformed
+# payloads included).
+NOT_DRAWN = ("UpdateFirmware", "SignedUpdateFirmware")
 # Actions the charge point sends: a central system calling them gets NotImplemented.
 CP_ACTIONS = ("Authorize", "BootNotification", "DiagnosticsStatusNotification",
               "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
@@ -71,7 +73,8 @@ CLASSES = {
     "ClearCache": 3, "DataTransfer": 6, "GetConfiguration": 6, "TriggerMessage": 5, "UnlockConnector": 4,
     "RemoteStopTransaction": 4, "ReserveNow": 4, "CancelReservation": 2, "SendLocalList": 4, "GetLocalListVersion": 1,
     "SetChargingProfile": 5, "ClearChargingProfile": 2, "GetCompositeSchedule": 3, "ChangeAvailability": 5, "RemoteStartTransaction": 9, "Reset": 4,
-    "ChangeConfiguration": 8, "connection-failing": 0,
+    "ChangeConfiguration": 8, "InstallCertificate": 2, "GetInstalledCertificateIds": 1, "DeleteCertificate": 2,
+    "connection-failing": 0,
 }
 FAILING_FRAMES = 6  # binary, oversize, invalid UTF-8 (whole and fragmented): each costs a reconnect
 DEEP_BIG = 2  # values nested 1000 or 3000 deep, per class (see Gen.deep)
@@ -239,6 +242,29 @@ BASES = {
                                                           "FirmwareStatusNotification", "Heartbeat")]
     + [{"requestedMessage": "MeterValues", "connectorId": 1}, {"requestedMessage": "StatusNotification", "connectorId": 1}],
 }
+# A self-signed P-256 root (serial 5eed, valid 2026-2046): installed once as each type, then the
+# store has it (Accepted, nothing more stored); its mutations are Rejected or schema errors.
+HOSTILE_ROOT = (
+    "-----BEGIN CERTIFICATE-----\nMIIBPTCB46ADAgECAgJe7TAKBggqhkjOPQQDAjAdMRswGQYDVQQDDBJIb3N0aWxl\n"
+    "IHN1aXRlIHJvb3QwHhcNMjYwMTAxMDAwMDAwWhcNNDYwMTAxMDAwMDAwWjAdMRsw\n"
+    "GQYDVQQDDBJIb3N0aWxlIHN1aXRlIHJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMB\n"
+    "BwNCAAT6uDg8/aFifrUpHvutbGaBUzs8TIWJSflfX9QUcMoDcUK5uH9942KM/NLG\n"
+    "zOU8Zhfc5c3tHF/WAckRxvbhDNOvoxMwETAPBgNVHRMBAf8EBTADAQH/MAoGCCqG\n"
+    "SM49BAMCA0kAMEYCIQCyX9yE7MEQeqK6OUayfFJ2CsPdCdd1T9E2ZX0BCV4bHAIh\n"
+    "AO9LJVInW7joyggj6gMxcQQSPLem8FwtubVwzubXY9bJ\n-----END CERTIFICATE-----\n")
+HOSTILE_ROOT_HASH = {"hashAlgorithm": "SHA256",
+                     "issuerNameHash": "915d41c0580536d996f93c31a49f4987ede04ec803c84d4cf09a50991bbaa9d4",
+                     "issuerKeyHash": "36586c38f71c9a7a91d590b1b36eddb59781e88efcca83492e27044fa6e1269e",
+                     "serialNumber": "5eed"}
+BASES.update({
+    "InstallCertificate": [{"certificateType": "ManufacturerRootCertificate", "certificate": HOSTILE_ROOT},
+                           {"certificateType": "CentralSystemRootCertificate", "certificate": HOSTILE_ROOT}],
+    "GetInstalledCertificateIds": [{"certificateType": "ManufacturerRootCertificate"},
+                                   {"certificateType": "CentralSystemRootCertificate"}],
+    # an absent certificate (NotFound) and the suite's root: deleted when its install came first
+    "DeleteCertificate": [{"certificateHashData": {**HOSTILE_ROOT_HASH, "serialNumber": "1"}},
+                          {"certificateHashData": HOSTILE_ROOT_HASH}],
+})
 NOT_SUPPORTED_BASES = {
     "GetDiagnostics": {"location": "ftp://example.com/"},
 }
@@ -430,8 +456,9 @@ class Gen:
             lambda: "__init__", lambda: "answer", lambda: "Rését", lambda: "Reset😀", lambda: "😀",
             lambda: "x" * r.randint(50, 3000), lambda: "\u0000", lambda: "Reset\u0000",
             lambda: r.choice(CP_ACTIONS), lambda: "DataTransfer\t",
-            lambda: r.choice(["CertificateSigned", "GetLog", "ExtendedTriggerMessage", "InstallCertificate",
-                              "DeleteCertificate", "GetInstalledCertificateIds"]),
+            # a security whitepaper CALL outside the route table (its other CALLs are rows: `no`
+            # rows answer NotSupported, the built ones are classes of their own)
+            lambda: "CertificateSigned",
         ]
         i = r.randrange(len(options))
         action = options[i]()

@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import os
 import ssl
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from ocpp.routing import on
 from ocpp.v16 import call
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
 
 from tests import builds
-from tests.ocpp.conftest import Server, Station, assert_clean, build_lib
+from tests.ocpp.conftest import CSMS, Server, Station, assert_clean, build_lib
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -52,7 +56,8 @@ def _now():
 def root(cn: str, kind: str = "ec", days: int = 30, ca: bool = True, issuer=None, pad: int = 0,
          ago: int = 1, serial: int | None = None):
     """(key, certificate) of a self-signed root (or one issued by `issuer` = (key, cert))."""
-    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else \
+        rsa.generate_private_key(65537, 1024 if kind == "rsa1024" else 2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     signer, issuer_name = (key, name) if issuer is None else (issuer[0], issuer[1].subject)
     b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name).public_key(key.public_key())
@@ -78,7 +83,7 @@ def host_hash(cert) -> dict:
     else:
         bits = pk.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return {"hash_algorithm": "SHA256", "issuer_name_hash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
-            "issuer_key_hash": hashlib.sha256(bits).hexdigest(), "serial_number": "%x" % cert.serial_number}
+            "issuer_key_hash": hashlib.sha256(bits).hexdigest(), "serial_number": f"{cert.serial_number:x}"}
 
 
 def canon(hash_data: list[dict]) -> list[str]:
@@ -105,9 +110,18 @@ def server_files(folder: Path, ca) -> tuple[Path, Path]:
 
 # -- a central system over TLS --------------------------------------------------------------
 
+class SecurityCSMS(CSMS):
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        self._note("SecurityEventNotification", **kw)
+        return result.SecurityEventNotification()
+
+
 class TlsServer(Server):
     """The conftest central system on wss://; `use()` switches its certificate for the
     connections that follow (OpenSSL takes a new chain into the same context)."""
+
+    csms = SecurityCSMS
 
     def __init__(self, files: tuple[Path, Path]):
         super().__init__()
@@ -191,6 +205,10 @@ async def test_tc075_1_install_manufacturer_root(st):
     assert await install(st, ec_root) == "Accepted"
     assert await install(st, rsa_root) == "Accepted"
     assert await install(st, rsa_root) == "Accepted"  # again: no second copy
+    assert await install(st, rsa_root, CS) == "Accepted"  # the same as the other type: stored as that
+    assert stored(st) == ["C1.der", "M1.der", "M2.der"]
+    assert await delete(st, host_hash(rsa_root)) == "Accepted"  # one of them: the first found
+    assert stored(st) == ["M1.der", "M2.der"]
     status, listed = await ids(st, MF)
     assert status == "Accepted"
     assert canon(listed) == canon([host_hash(ec_root), host_hash(rsa_root)])
@@ -233,15 +251,17 @@ async def test_tc076_delete_certificate(st):
 async def test_malformed_certificates_are_rejected_and_nothing_stored(st):
     """InstallCertificate.conf Rejected: "Certificate was rejected" (the reference: invalid or
     store full): not PEM, PEM of garbage, DER longer than the store takes, expired, not a CA,
-    not self-issued, the type's store full (CertificateStoreMaxLength); nothing is stored."""
+    not self-issued, an RSA key of 1024 bits, the type's store full (CertificateStoreMaxLength);
+    nothing is stored."""
     expired = root("Old root", days=-1, ago=30)[1]
     not_ca = root("Leaf", ca=False)[1]
     issued = root("Intermediate", issuer=root("Some root"))[1]
     too_long = root("Padded root", pad=3000)[1]
+    short_key = root("Weak root", "rsa1024")[1]  # the whitepaper: "RSA ... key length >= 2048"
     assert len(pem(too_long)) < 5500  # within the schema: the charger's own bound refuses it
     garbage = "-----BEGIN CERTIFICATE-----\nMIIBAgMEBQYHCAkKCwwNDg8Q\n-----END CERTIFICATE-----\n"
     for bad in ("not a certificate", "", garbage, pem(expired)[:200] + pem(expired)[260:], expired, not_ca,
-                issued, too_long):
+                issued, too_long, short_key):
         for ctype in (MF, CS):
             assert await install(st, bad, ctype) == "Rejected", bad
     assert stored(st) == []
@@ -368,9 +388,14 @@ async def test_tc078_server_certificate_of_an_unknown_ca_is_refused(tmp_path, fi
         await station.fw.wait_log(r"ocpp invalid central system certificate", n=2, timeout=20)
         assert station.fw.log_matches(r"ocpp ca=P refused=.*not correctly signed")
         assert srv.cps == [] and srv.paths == []  # no WebSocket: the TLS handshake failed first
-        # the right certificate again: it connects
+        # the right certificate again: it connects, and reports the event once (TC_078: "The
+        # Charge Point SHALL send a SecurityEventNotification.req ... InvalidCentralSystemCertificate")
         srv.use(server_files(station.pki, PROVISIONED))
         await station.booted(timeout=20)
+        ev = await srv.wait_msg("SecurityEventNotification", type="InvalidCentralSystemCertificate", timeout=20)
+        assert "not correctly signed" in ev["tech_info"]
+        log = [json.loads(x) for x in (tmp_path / "data" / "security.jsonl").read_text().splitlines()]
+        assert [e["type"] for e in log].count("InvalidCentralSystemCertificate") == 1  # one for the run
     finally:
         await station.close()
     assert_clean(station)
@@ -378,19 +403,31 @@ async def test_tc078_server_certificate_of_an_unknown_ca_is_refused(tmp_path, fi
 
 # -- memory ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("build", "heap"), [("unix32", "80k")])
-async def test_install_certificate_heap_on_unix32(tmp_path, tmp_path_factory, build, heap):
-    """InstallCertificate of an RSA-2048 root and of a long (2.4 KB DER) one, listed and
-    deleted, on the 32-bit .mpy build at test_memory.py's limit heap: no MemoryError, no
-    restart; the heap the operation used is logged for the report."""
+# An ESP32 without PSRAM: 112 KB of GC heap (../shared/reference/micropython-and-esp32.md), as
+# tests/ocpp/test_local_list.py's full list. At test_memory.py's 80k the session's heap cannot
+# even take the 1.2 KB frame of an RSA-2048 root (MemoryError in the WebSocket's receive, the
+# connection closed and opened again), as for any CALL that size. CERT_HEAP=NNk runs another.
+# Measured (RSA-2048 root, 1.2 KB frame; EC P-256 root): the smallest heap that answers Accepted
+# is 92k (RSA) / 88k (EC) on unix32 .mpy, whose session starts at 70.8 KB, and 38k / 34k
+# frozen (23.6 KB at start); below, the CALL is answered InternalError (MemoryError), nothing
+# stored, nothing crashes. The frozen case runs in the ESP32's first heap region, 56 KB.
+@pytest.mark.parametrize(("build", "heap"), [("unix32", os.environ.get("CERT_HEAP", "112k")),
+                                             ("unix32-frozen", os.environ.get("CERT_HEAP_FROZEN", "56k"))])
+async def test_install_certificate_heap_on_32_bits(tmp_path, tmp_path_factory, build, heap):
+    """InstallCertificate of RSA-2048 roots, one long (2.4 KB of DER), of both types, and their
+    listing, on the 32-bit .mpy build in an ESP32's heap (a ws:// session: a wss:// one needs
+    more for mbedtls anyway): Accepted, no MemoryError, no restart."""
     binary = builds.binary(build)
     if binary is None:
         pytest.skip(builds.SKIP_REASON)
-    lib = tmp_path_factory.mktemp("mpy-lib")
-    build_lib(lib)
+    if builds.frozen(build):
+        lib = tmp_path_factory.mktemp("empty-lib")
+    else:
+        lib = tmp_path_factory.mktemp("mpy-lib")
+        build_lib(lib)
     flash = tmp_path / "flash"
     flash.mkdir()
-    station = TlsStation(flash, lib, binary, PROVISIONED)
+    station = Station(flash, lib, binary)  # ws://: test_memory.py's session, whose limits these are
     station.fw.heap = heap
     try:
         await station.start()
@@ -400,8 +437,9 @@ async def test_install_certificate_heap_on_unix32(tmp_path, tmp_path_factory, bu
         for c, ctype in ((root("Maker RSA", "rsa")[1], MF), (big, MF), (root("CS RSA", "rsa")[1], CS)):
             assert await install(station, c, ctype) == "Accepted"
         assert len((await ids(station, MF))[1]) == 2
-        assert len((await ids(station, CS))[1]) == 2
+        assert len((await ids(station, CS))[1]) == 1
         assert station.fw.exits == []
     finally:
+        print("\n".join(station.fw.lines))  # the heap figures, for the report
         await station.close()
     assert_clean(station)

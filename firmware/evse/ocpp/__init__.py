@@ -8,19 +8,19 @@ import time
 
 # Unix port counts from 1970, the ESP32 from 2000: all OCPP times are unix seconds.
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
-# The central system's time minus ours, seconds: one clock per board, so module state.
-_offset = [0]
 # Whether that clock can be trusted this boot. The ESP32's restarts at 2000-01-01 after a power
 # cut and the offset lives in RAM: until a currentTime (set_time) no OCPP time is known, and what
 # depends on one fails safe (the charging limits' most restrictive period, GetCompositeSchedule
 # apply; an idTag with an expiryDate taken for Expired, localauth). The unix port (the virtual
 # board) runs on the host's clock, which is.
 clock_set = _EPOCH == 0
-# Security events noticed where none can be written (here, rpc.py), for the sender to raise
-# (security_events.flush): the clock's last step in seconds (SettingSystemTime), MemoryErrors
-# answered InternalError, invalid CALLs since the last InvalidMessages event, the last one's
-# error code, the ticks_ms before which no InvalidMessages event is written (None: any time).
-noted = [0, 0, 0, "", None]
+# The module's state, one list (each object costs heap on a board): [0] the central system's time
+# minus ours, seconds (one clock per board); then the security events noticed where none can be
+# written (here, rpc.py), which the sender raises (operations/SecurityEventNotification.py):
+# [1] 1 while notifications may be queued on flash (security_events.py), else 0; [2] the clock's step, seconds (SettingSystemTime); [3]
+# MemoryErrors answered InternalError; [4] invalid CALLs since the last InvalidMessages event,
+# [5] the last one's error code, [6] the ticks_ms before which no InvalidMessages is written.
+state = [0, 0, 0, 0, 0, "", time.ticks_ms()]
 
 
 def iso(t):
@@ -53,7 +53,7 @@ def parse_iso(s):
 
 
 def now():
-    return int(time.time()) + _EPOCH + _offset[0]
+    return int(time.time()) + _EPOCH + state[0]
 
 
 def set_time(text):
@@ -62,6 +62,6 @@ def set_time(text):
     t = parse_iso(text) if type(text) is str else None
     if t is not None:
         off = t - int(time.time()) - _EPOCH
-        noted[0] += off - _offset[0]
-        _offset[0] = off
+        state[2] += off - state[0]
+        state[0] = off
         clock_set = True

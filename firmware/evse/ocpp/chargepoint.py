@@ -12,8 +12,8 @@
 #                      local list and the cache, read per use (localauth.py: data/list.jsonl,
 #                      data/cache.jsonl)
 #   settings.py        the configuration keys  (data/ocpp.json)
-#   secq               security events (security_events.py, per use): 1 while notifications
-#                      are queued on flash (data/secq.jsonl), else 0
+#   security events    security_events.py (the log, the queue), sent per use by operations/
+#                      SecurityEventNotification.py; the resident flags in ocpp.state
 #   smart              smart charging's one resident number: 0 without charging profiles, else
 #                      when the limits are due to be recomputed (operations/
 #                      GetCompositeSchedule.py, per use; the profiles: data/profiles.jsonl)
@@ -36,7 +36,6 @@ _POLL_MS = const(250)
 _STABLE_MS = const(10000)  # a connection up this long resets the reconnect back-off
 _CLOSE_MS = const(1000)  # the close handshake of a session that failed
 _PROFILES = const("data/profiles.jsonl")  # operations/SetChargingProfile.py
-_SECQ = const("data/secq.jsonl")  # security_events.py
 _RETRY_S = const(10)  # a recomputation of the limits that failed (heap, flash) is tried again
 
 
@@ -57,7 +56,6 @@ class ChargePoint:
         self.outbox = []
         self.reset = None  # (kind, ticks_ms) of a Reset under way: operations/Reset.py
         self.smart = 0  # smart charging (above); set below, read by every connector's change
-        self.secq = 0  # security events queued (above); set below
         # An operation's module, held as the route table says: how per-use operations reach
         # each other (they cannot import the table, which loads them).
         self.operation = load
@@ -76,11 +74,6 @@ class ChargePoint:
         try:
             os.stat(_PROFILES)
             self.smart = 1
-        except OSError:
-            pass
-        try:
-            os.stat(_SECQ)  # security events a previous boot could not deliver
-            self.secq = 1
         except OSError:
             pass
         # The resident operations (the route table's "keep"), loaded now while the heap is
@@ -290,16 +283,11 @@ class ChargePoint:
             action, payload = self.outbox.pop(0)
             await self.call(rpc, action, payload)
             return True
-        n = ocpp.noted
-        if self.secq or n[0] or n[1] or n[2] and (
-                n[4] is None or time.ticks_diff(time.ticks_ms(), n[4]) >= 0):
-            # Security events: what the clock and the RPC noted, the queued notifications
-            # (critical first), per use.
-            try:
-                from evse.ocpp.security_events import flush
-            except MemoryError:  # tried again at the next pass; the rest goes on meanwhile
-                flush = None
-            if flush is not None and await flush(self, rpc):
+        n = ocpp.state
+        if n[1] or n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
+            # Security events: what the clock and the RPC noted (InvalidMessages at most once
+            # a minute), the queued notifications, critical first
+            if await load("SecurityEventNotification").send(self, rpc):
                 return True
         av = self.availability
         for cid in sorted(av.pending):

@@ -8,7 +8,7 @@ import json
 
 import asyncio
 from evse import drop
-from evse.ocpp import noted
+from evse.ocpp import state
 from evse.ocpp.schema import fault
 
 NOT_IMPLEMENTED = "NotImplemented"
@@ -21,9 +21,6 @@ PROPERTY = "PropertyConstraintViolation"
 OCCURENCE = "OccurenceConstraintViolation"
 TYPE = "TypeConstraintViolation"
 _GENERIC = const("GenericError")
-# The answers to a CALL that is no valid OCPP message: unreadable, or against its schema
-_INVALID = const(("FormationViolation", "PropertyConstraintViolation",
-                  "OccurenceConstraintViolation", "TypeConstraintViolation", "ProtocolError"))
 
 _MAX_ID = const(36)
 _seq = [0]  # messageIds count on across connections, so no id repeats within a boot
@@ -118,7 +115,7 @@ class Rpc:
                     from evse.ocpp.utf16 import surrogates
                     text = surrogates(text)
                 except MemoryError:
-                    noted[1] += 1  # MemoryExhaustion (security_events)
+                    state[3] += 1  # MemoryExhaustion (operations/SecurityEventNotification.py)
                     raise CallError(_INTERNAL, "no memory") from None
                 finally:
                     drop("evse.ocpp.utf16")
@@ -168,7 +165,7 @@ class Rpc:
                     raise
                 except Exception as e:  # noqa: BLE001 - a handler bug becomes a CALLERROR, not a crash
                     if type(e) is MemoryError:
-                        noted[1] += 1  # MemoryExhaustion (security_events)
+                        state[3] += 1  # MemoryExhaustion (operations/SecurityEventNotification.py)
                     raise CallError(_INTERNAL, repr(e)[:60]) from None
                 await self._send([3, mid, result])
             elif kind == 3 or kind == 4:
@@ -183,9 +180,9 @@ class Rpc:
                     w[3] = CallError(_FORMATION, "bad answer frame")
                 w[1].set()
         except CallError as e:
-            if e.code in _INVALID:  # InvalidMessages, written rate-limited (security_events)
-                noted[2] += 1
-                noted[3] = e.code
+            if e.code not in (NOT_IMPLEMENTED, NOT_SUPPORTED, _INTERNAL):
+                state[4] += 1  # no valid OCPP message: InvalidMessages, written rate-limited
+                state[5] = e.code  # (operations/SecurityEventNotification.py)
             await self._answer_error(mid, e.code, e.description)
 
     async def _answer_error(self, mid, code, description):

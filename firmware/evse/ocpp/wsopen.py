@@ -3,14 +3,7 @@
 # the handshake uses (the URL, the accept key), so that none of it sits in the heap between
 # connections; the TLS set-up of a wss:// URL is in wstls.py, loaded only for one. ws.py passes
 # itself in (`ws`), so this module never imports it back.
-# The CAs of a wss:// connection come from the certificate store (certstore.candidates: the
-# provisioned ca_cert and the installed CentralSystemRootCertificates), one per attempt: the
-# port's load_verify_locations would take several (each call adds to mbedtls' chain), but which
-# one verified the server is then unknown, and DeleteCertificate must refuse exactly that one;
-# each CA loaded also costs heap for the whole connection. So the one that worked last is tried
-# first (one handshake, as before), the others only when the server refuses it: after the
-# central system switched to a certificate of a newly installed root (a rotation), the charger
-# finds the new root and remembers it.
+# The CAs of a wss:// connection are tried one per handshake (wstls.cas: why and in which order).
 import asyncio
 import binascii
 import hashlib
@@ -107,38 +100,44 @@ async def _handshake(ws, url, protocol, auth, cadata, timeout_ms, max_frame, pin
 
 
 async def connect(ws, url, protocol, auth, cadata, timeout_ms, max_frame, ping_interval):
-    cas = (None,)
-    if url.startswith("wss://"):
-        from evse.ocpp import certstore
-        drop("evse.ocpp.certstore")
-        cas = certstore.candidates(cadata)
-        if not cas:
-            raise ws.WSError("wss:// needs a CA certificate (ca_cert or an installed "
-                             "CentralSystemRootCertificate) to verify " + url)
-    refused = None
-    for name in cas:
-        ca = name and certstore.read(name, cadata)
-        if name and not ca:  # deleted since
-            continue
-        try:
-            c = await asyncio.wait_for_ms(_handshake(
-                ws, url, protocol, auth, ca, timeout_ms, max_frame, ping_interval), timeout_ms)
-        except asyncio.TimeoutError:
-            raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
-        except ws.WSError as e:
-            if not getattr(e, "untrusted", False):
-                raise
-            refused = e
-            log("ocpp", "ca", name, "refused", str(e))
-            continue
-        if name:
-            certstore.verified_with(name)
-        else:
-            remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
-        return c
-    if refused is None:
-        raise ws.WSError("no CA certificate to verify " + url)
-    # No CA verifies the server's certificate (or every one is unreadable).
-    log("ocpp", "invalid central system certificate", url)
-    # SECURITY EVENT HOOK (helper H's API, branch secev): InvalidCentralSystemCertificate
-    raise refused
+    try:
+        cas = (None,)
+        tls = None
+        if url.startswith("wss://"):
+            from evse.ocpp import wstls as tls  # dropped below, once the connection is open or failed
+            cas = tls.cas(cadata)
+            if not cas:
+                raise ws.WSError("wss:// needs a CA certificate (ca_cert or an installed "
+                                 "CentralSystemRootCertificate) to verify " + url)
+        refused = None
+        for name in cas:
+            ca = name and tls.read(name, cadata)
+            if name and not ca:  # deleted since
+                continue
+            try:
+                c = await asyncio.wait_for_ms(_handshake(
+                    ws, url, protocol, auth, ca, timeout_ms, max_frame, ping_interval), timeout_ms)
+            except asyncio.TimeoutError:
+                raise ws.WSError("no ws.WebSocket handshake with %s within %d ms" % (url, timeout_ms)) from None
+            except ws.WSError as e:
+                if not getattr(e, "untrusted", False):
+                    raise
+                refused = e
+                log("ocpp", "ca", name, "refused", str(e))
+                continue
+            try:
+                if name:
+                    tls.worked(name)
+                else:
+                    remove("data/certs/inuse")  # no CA carries a ws:// connection: any may be deleted
+            except OSError:  # the flash: the connection is good all the same, the note is lost
+                pass
+            return c
+        if refused is None:
+            raise ws.WSError("no CA certificate to verify " + url)
+        # No CA verifies the server's certificate (or every one is unreadable).
+        log("ocpp", "invalid central system certificate", url)
+        tls.refused(str(refused))
+        raise refused
+    finally:
+        drop("evse.ocpp.wstls")  # the one copy (_handshake imports it too): gone with the handshakes

@@ -53,13 +53,9 @@ async def answered(cp, rpc, answer):
     next one: Pending, answer the central system and send only what a TriggerMessage asks for
     (a triggered BootNotification ends the wait); Rejected, say nothing at all. Both until
     `interval` has passed (30 s when none was given)."""
-    first = cp.reg != "Accepted"
     status, interval = accept(cp, answer)
     if status == "Accepted":
         log("boot accepted", "interval", interval)
-        if first:  # this power-up's registration: now on the central system's clock
-            from evse.ocpp.security_events import booted
-            booted(cp)
         _resume(cp)
         return True
     cp.reg = status

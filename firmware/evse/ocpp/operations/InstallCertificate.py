@@ -1,12 +1,14 @@
 # InstallCertificate (security whitepaper): a root certificate (PEM) into the store
 # (certstore.py), answered
-#   Accepted  stored (or already there: installing it again changes nothing)
+#   Accepted  stored (or already there as that type: installing it again changes nothing; the
+#             same root may be installed as both types)
 #   Rejected  not a certificate: not PEM, DER that does not parse, longer than the store takes
-#             (certstore.MAX_DER), expired by the central system's clock, or its type's store
-#             full (CertificateStoreMaxLength): nothing is stored
+#             (certstore.MAX_DER), not a self-issued CA, an RSA key under 2048 bits, expired by
+#             the central system's clock, a CentralSystemRootCertificate mbedtls cannot load,
+#             or its type's store full (CertificateStoreMaxLength): nothing is stored
 #   Failed    the flash would not take it
 # A CentralSystemRootCertificate is trusted from the next wss:// connection on, tried before
-# the older ones (certstore.candidates); none is dropped here: a rotation installs the new
+# the older ones (wstls.cas); none is dropped here: a rotation installs the new
 # root, the central system switches its certificate, and deletes the old root once the charger
 # is connected with the new one.
 from evse import drop
@@ -25,7 +27,7 @@ def answer(cp, p):
             raise ValueError("empty or too long")
         why = _check(t, der)
         if why is None:
-            name = cs.find(cs.hash_data(der))
+            name = cs.find(cs.hash_data(der), None, t)
             why = "already there"
             if name is None:
                 why = name = cs.add(t, der)
@@ -52,6 +54,8 @@ def _check(t, der):
     x509.hash_data(c)
     if not c.ca:
         return "not a CA"
+    if c.key_type == "RSA" and not c.key[0] >> 2047:  # the whitepaper: RSA >= 2048 (no bit_length here)
+        return "RSA key under 2048 bits"
     if ocpp.clock_set and c.not_after < ocpp.now():
         return "expired"
     del c

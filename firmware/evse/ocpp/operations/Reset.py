@@ -25,7 +25,7 @@ def poll(cp, now):
         return
     log("reset", "type", kind)
     # Queued before the reboot, on the clock of this boot; the next boot reads it as the cause
-    # and raises no StartupOfTheDevice (security_events.booted)
+    # and raises no StartupOfTheDevice (operations/SecurityEventNotification.py)
     from evse.ocpp.security_events import event
     event(cp, "ResetOrReboot", kind + " reset by the central system")
     raise Reboot(kind)

@@ -44,6 +44,9 @@ async def send(cp, rpc):
             av.pending[cid] = [av.state(cid), c.error if c else "NoError", c.info if c else None,
                                ocpp.now(), 0]
         await av.send(rpc, cid, True)
+    elif what in ("LogStatusNotification", "SignedFirmwareStatusNotification"):
+        # ExtendedTriggerMessage's own: the status when it goes
+        await cp.call(rpc, what, cp.operation("ExtendedTriggerMessage").status(cp, what))
     else:  # MeterValues now, with the transaction's id when one runs
         port = cp.port(cid)
         tr = cp.transactions

@@ -73,11 +73,12 @@ _ROUTES = const(
     "\nUpdateFirmware rare"
     # Security whitepaper (edition 2): no profile name of its own (the SecurityProfile key)
     "\nDeleteCertificate rare"
-    "\nExtendedTriggerMessage no"
+    "\nExtendedTriggerMessage rare"
     "\nGetInstalledCertificateIds rare"
     "\nGetLog no"
     "\nInstallCertificate rare"
     "\nSignedUpdateFirmware rare"
+    "\nSecurityEventNotification rare cp"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
 
