@@ -333,6 +333,11 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
             assert res.status == "Accepted"
             got = await srv.wait(lambda: srv.actions("FirmwareStatusNotification"), 10, "the triggered status")
             assert got[0]["status"] == "Downloaded"
+            # and ExtendedTriggerMessage the signed one, with the requestId (whitepaper: "the last
+            # status", so InstallScheduled once more)
+            res = await srv.cp.call(call.ExtendedTriggerMessage(requested_message="FirmwareStatusNotification"))
+            assert res.status == "Accepted"
+            await srv.wait(lambda: statuses(st, 80).count("InstallScheduled") == 2, 10, "the extended trigger")
         try:
             await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
         except AssertionError as e:
@@ -340,7 +345,7 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
         await srv.wait_msg("BootNotification", n=2, timeout=30)
         assert srv.actions("BootNotification")[1]["firmware_version"] == VERSION, "\n".join(st.fw.lines[-40:])
         await srv.wait(lambda: "Installed" in statuses(st, 80), 40, "Installed")
-        scheduled = ["InstallScheduled"] if install_in else []
+        scheduled = ["InstallScheduled"] * 2 if install_in else []
         assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", *scheduled, "Installing",
                                     "Installed"]
         # the signed flow's own notification only, but for the one triggered above
