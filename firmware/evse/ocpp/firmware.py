@@ -37,7 +37,8 @@
 # requestId) in the state: its statuses go as SignedFirmwareStatusNotification {status,
 # requestId}, and the file is hashed (SHA-256) as it streams in. After Downloaded the signature
 # (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the key of the signing
-# certificate it checked: no certificate is read then) is verified against that digest:
+# certificate it checked: no certificate is read then) is verified against that digest by
+# SignedUpdateFirmware.verified() (its code held only for that):
 # SignatureVerified, InstallScheduled until installDateTime if there is one, and on to the
 # install; or InvalidSignature (+ security event InvalidFirmwareSignature) and the staged files
 # go. A power cut after Downloaded downloads (and hashes) again, as above.
@@ -223,29 +224,6 @@ async def _installing(cp, st):
         log("firmware", "notify", repr(e)[:60])
 
 
-def _signature_verified(cp, st, digest):
-    """True when the signing certificate's key verifies the file's signature; else the update
-    ends InvalidSignature with the security event InvalidFirmwareSignature."""
-    sig = load_json(_SIG)
-    ok = False
-    try:
-        import binascii
-
-        from evse import signature
-        key = tuple(int(k, 16) for k in sig["key"])
-        ok = signature.verify_firmware(sig["kind"], key, digest, binascii.a2b_base64(sig["sig"]))
-    except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
-        log("firmware", "signature", repr(e)[:60])
-    finally:
-        drop("evse.signature")
-    if ok:
-        return True
-    _done(cp, "InvalidSignature", st)
-    from evse.ocpp.security_events import event
-    event(cp, "InvalidFirmwareSignature", "firmware signature does not verify")
-    return False
-
-
 async def run(cp, old=None):
     stager = None
     changed = False
@@ -287,7 +265,8 @@ async def run(cp, old=None):
         del got
         _set(cp, st, "Downloaded")
         if digest is not None:  # a signed update: the signature before anything installs
-            if not _signature_verified(cp, st, digest):
+            if not cp.operation("SignedUpdateFirmware").verified(cp, digest):
+                _done(cp, "InvalidSignature", st)
                 return
             _set(cp, st, "SignatureVerified")
             if st.get("inst", 0) > ocpp.now():  # its installDateTime

@@ -16,7 +16,7 @@
 #   Accepted            the update starts (at retrieveDateTime)
 # RevokedCertificate is never answered: the charger has no revocation list.
 from evse import drop, ocpp
-from evse.files import save_json
+from evse.files import load_json, save_json
 from evse.log import log
 from evse.ocpp.rpc import PROPERTY, CallError
 
@@ -107,3 +107,25 @@ def answer(cp, p):
         st["inst"] = inst
     firmware.start(cp, st)
     return {"status": "AcceptedCanceled" if busy else "Accepted"}
+
+
+def verified(cp, digest):
+    """After the download (evse/ocpp/firmware.py): True when the signing certificate's key
+    verifies the signature of the file whose SHA-256 is `digest`; else False, with the
+    security event InvalidFirmwareSignature (the job then ends InvalidSignature)."""
+    sig = load_json(_SIG)
+    ok = False
+    try:
+        import binascii
+
+        from evse import signature
+        key = tuple(int(k, 16) for k in sig["key"])
+        ok = signature.verify_firmware(sig["kind"], key, digest, binascii.a2b_base64(sig["sig"]))
+    except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
+        log("firmware", "signature", repr(e)[:60])
+    finally:
+        drop("evse.signature")
+    if not ok:
+        from evse.ocpp.security_events import event
+        event(cp, "InvalidFirmwareSignature", "firmware signature does not verify")
+    return ok
