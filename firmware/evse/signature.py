@@ -52,9 +52,14 @@ def rsa_pkcs1_sha256(key, digest, sig):
     if em is None:
         return False
     pad = len(em) - 3 - len(_SHA256_INFO) - _HLEN
-    if pad < 8:
+    if pad < 8 or em[0] != 0 or em[1] != 1 or em[2 + pad] != 0:
         return False
-    return em == b"\x00\x01" + b"\xff" * pad + b"\x00" + _SHA256_INFO + bytes(digest)
+    # the rest compared in place, part by part: no k-byte expected encoding built (heap)
+    m = memoryview(em)
+    for i in range(2, 2 + pad):
+        if em[i] != 0xFF:
+            return False
+    return m[3 + pad:3 + pad + len(_SHA256_INFO)] == _SHA256_INFO and m[-_HLEN:] == digest
 
 
 def _mgf1_xor(db, seed):

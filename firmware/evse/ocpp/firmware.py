@@ -38,7 +38,7 @@
 # requestId}, and the file is hashed (SHA-256) as it streams in. After Downloaded the signature
 # (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the key of the signing
 # certificate it checked: no certificate is read then) is verified against that digest by
-# SignedUpdateFirmware.verified() (its code held only for that):
+# ocpp/signed_firmware.py (its code held only for that):
 # SignatureVerified, InstallScheduled until installDateTime if there is one, and on to the
 # install; or InvalidSignature (+ security event InvalidFirmwareSignature) and the staged files
 # go. A power cut after Downloaded downloads (and hashes) again, as above.
@@ -265,7 +265,9 @@ async def run(cp, old=None):
         del got
         _set(cp, st, "Downloaded")
         if digest is not None:  # a signed update: the signature before anything installs
-            if not cp.operation("SignedUpdateFirmware").verified(cp, digest):
+            from evse.ocpp import signed_firmware
+            drop("evse.ocpp.signed_firmware")
+            if not signed_firmware.verified(cp, digest):
                 _done(cp, "InvalidSignature", st)
                 return
             _set(cp, st, "SignatureVerified")

@@ -16,29 +16,37 @@
 #   Accepted            the update starts (at retrieveDateTime)
 # RevokedCertificate is never answered: the charger has no revocation list.
 from evse import drop, ocpp
-from evse.files import load_json, save_json
+from evse.files import save_json
 from evse.log import log
 from evse.ocpp.rpc import PROPERTY, CallError
 
 _EVERY_S = const(30)  # retryInterval absent: the charge point decides (as UpdateFirmware.py)
 _MAX_TRIES = const(10)
 _MAX_EVERY_S = const(86400)
-_SIG = const("data/fwsig.json")  # read by evse/ocpp/firmware.py after the download
+_SIG = const("data/fwsig.json")  # read by evse/ocpp/signed_firmware.py after the download
+_CERTS = const("data/certs")  # ocpp/certstore.py's folder
 _MAX_SIG = const(1024)  # bytes: an RSA-4096 signature is 512, a DER ECDSA one at most 72
 
 
 def _roots():
-    # The installed ManufacturerRootCertificates, read from flash one at a time (certstore.py);
-    # one that does not parse any more is skipped.
+    # The installed ManufacturerRootCertificates, read from flash one at a time: the store's
+    # files as ocpp/certstore.py documents them (data/certs/M<n>.der), read here without its
+    # code (~2 KB of heap at the moment this CALL needs the most). One that does not parse any
+    # more is skipped.
+    import os
+
     from evse import x509
-    from evse.ocpp import certstore
-    for name in certstore.names("M"):
-        der = certstore.read(name)
-        if der:
-            try:
-                yield x509.Certificate(der)
-            except ValueError:
-                log("firmware", "root unreadable", name)
+    try:
+        names = [e[0] for e in os.ilistdir(_CERTS) if e[0][:1] == "M" and e[0].endswith(".der")]
+    except OSError:  # no store: no root
+        return
+    for name in names:
+        try:
+            with open(_CERTS + "/" + name, "rb") as f:
+                der = f.read()
+            yield x509.Certificate(der)
+        except (OSError, ValueError):
+            log("firmware", "root unreadable", name)
 
 
 def _signing_key(pem):
@@ -75,7 +83,6 @@ def answer(cp, p):
     finally:
         drop("evse.signature")
         drop("evse.x509")
-        drop("evse.ocpp.certstore")
     req = p["requestId"]
     if why is not None:
         log("firmware", "signing certificate", why, "requestId", req)
@@ -107,25 +114,3 @@ def answer(cp, p):
         st["inst"] = inst
     firmware.start(cp, st)
     return {"status": "AcceptedCanceled" if busy else "Accepted"}
-
-
-def verified(cp, digest):
-    """After the download (evse/ocpp/firmware.py): True when the signing certificate's key
-    verifies the signature of the file whose SHA-256 is `digest`; else False, with the
-    security event InvalidFirmwareSignature (the job then ends InvalidSignature)."""
-    sig = load_json(_SIG)
-    ok = False
-    try:
-        import binascii
-
-        from evse import signature
-        key = tuple(int(k, 16) for k in sig["key"])
-        ok = signature.verify_firmware(sig["kind"], key, digest, binascii.a2b_base64(sig["sig"]))
-    except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
-        log("firmware", "signature", repr(e)[:60])
-    finally:
-        drop("evse.signature")
-    if not ok:
-        from evse.ocpp.security_events import event
-        event(cp, "InvalidFirmwareSignature", "firmware signature does not verify")
-    return ok

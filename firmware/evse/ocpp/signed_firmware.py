@@ -1,0 +1,32 @@
+# A signed update's check after its download (evse/ocpp/firmware.py calls it with the file's
+# SHA-256): the signing key and the signature that operations/SignedUpdateFirmware.py saved at
+# the CALL, in data/fwsig.json {"kind": "RSA"|"EC", "key": [hex, hex], "sig": base64}. A module
+# of its own, loaded for this one moment and dropped: neither the CALL (the heap's tightest
+# moment of a signed update) nor an unsigned update holds its code.
+from evse import drop
+from evse.files import load_json
+from evse.log import log
+
+_SIG = const("data/fwsig.json")
+
+
+def verified(cp, digest):
+    """True when the signing certificate's key verifies the signature of the file whose SHA-256
+    is `digest`; else False, with the security event InvalidFirmwareSignature (the job then
+    ends InvalidSignature)."""
+    sig = load_json(_SIG)
+    ok = False
+    try:
+        import binascii
+
+        from evse import signature
+        key = tuple(int(k, 16) for k in sig["key"])
+        ok = signature.verify_firmware(sig["kind"], key, digest, binascii.a2b_base64(sig["sig"]))
+    except (ValueError, KeyError, TypeError) as e:  # the file gone or damaged: not verified
+        log("firmware", "signature", repr(e)[:60])
+    finally:
+        drop("evse.signature")
+    if not ok:
+        from evse.ocpp.security_events import event
+        event(cp, "InvalidFirmwareSignature", "firmware signature does not verify")
+    return ok
