@@ -247,7 +247,8 @@ def pem_to_der(pem, which=0):
     if j < 0:
         raise ValueError("no certificate end")
     i += len(head)
-    return binascii.a2b_base64(memoryview(pem)[i:j] if b else pem[i:j])  # bad base64: ValueError
+    # bad base64 raises ValueError; a memoryview is a buffer like any (the stub says str|bytes)
+    return binascii.a2b_base64(memoryview(pem)[i:j] if b else pem[i:j])  # pyright: ignore[reportArgumentType]
 
 
 def pem_count(pem):
