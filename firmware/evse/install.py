@@ -68,7 +68,7 @@ def switch(version, image=False, request_id=None):
     b = {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0, "failed": None,
          "image": image}
     if request_id is not None:
-        b["req"] = request_id
+        b["requestId"] = request_id
     save_json(BOOT, b)
 
 
@@ -138,8 +138,8 @@ def watching(cfg):
 
 def _notify(cp, b, status):
     # The outcome of the update in boot.json, signed (its requestId kept there) or not.
-    if "req" in b:
-        cp.notify("SignedFirmwareStatusNotification", {"status": status, "requestId": b["req"]})
+    if "requestId" in b:
+        cp.notify("SignedFirmwareStatusNotification", {"status": status, "requestId": b["requestId"]})
     else:
         cp.notify("FirmwareStatusNotification", {"status": status})
 

@@ -85,7 +85,7 @@ def back(b, why):
     InstallationFailed). -> the new boot.json."""
     r = {"run": b.get("prev"), "prev": b.get("prev"), "version": None, "state": "kept", "boots": 0,
          "failed": {"version": b.get("version"), "why": str(why)[:60]}}
-    if "req" in b:  # a signed update's requestId: its InstallationFailed carries it
-        r["req"] = b["req"]
+    if "requestId" in b:  # a signed update's requestId: its InstallationFailed carries it
+        r["requestId"] = b["requestId"]
     save_json(BOOT, r)
     return r

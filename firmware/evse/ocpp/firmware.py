@@ -33,8 +33,8 @@
 # download the firmware before giving up"), 0 or absent = one try; `retryInterval` absent: see
 # operations/UpdateFirmware.py.
 #
-# A signed update (SignedUpdateFirmware, security whitepaper) is the same job with "req" (its
-# requestId) in the state: its statuses go as SignedFirmwareStatusNotification {status,
+# A signed update (SignedUpdateFirmware, security whitepaper) is the same job with its
+# "requestId" in the state: its statuses go as SignedFirmwareStatusNotification {status,
 # requestId}, and the file is hashed (SHA-256) as it streams in. After Downloaded the signature
 # (data/fwsig.json, written by operations/SignedUpdateFirmware.py with the key of the signing
 # certificate it checked: no certificate is read then) is verified against that digest by
@@ -87,8 +87,8 @@ def start(cp, st=None):
 
 def _message(st, status):
     # (action, payload) of a status: a signed update's carry its requestId
-    if st and "req" in st:
-        return "SignedFirmwareStatusNotification", {"status": status, "requestId": st["req"]}
+    if st and "requestId" in st:
+        return "SignedFirmwareStatusNotification", {"status": status, "requestId": st["requestId"]}
     return "FirmwareStatusNotification", {"status": status}
 
 
@@ -159,7 +159,7 @@ async def _download(cp, st):
         save_json(_FILE, st)  # this try counts even if a power cut ends it
         stager = None
         bad = [None, True, 0]  # the bundle's fault, the next block is the first, the heap's peak
-        if "req" in st:
+        if "requestId" in st:
             import hashlib
             digest = hashlib.sha256()  # this try's: the signature covers the whole file
         else:
@@ -285,7 +285,7 @@ async def run(cp, old=None):
                 raise bad
             version = stager.finish()
             from evse import install
-            install.switch(version, request_id=st.get("req"))
+            install.switch(version, request_id=st.get("requestId"))
             stager = None
         except Exception as e:  # noqa: BLE001 - BundleError, or the flash: nothing switched
             log("firmware", "install", repr(e)[:80])

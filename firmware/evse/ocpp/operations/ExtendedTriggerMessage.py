@@ -47,7 +47,7 @@ def status(cp, what):
     if type(last) is not str or (" " + last + " ") not in _SIGNED:
         return {"status": "Idle"}
     out = {"status": last}
-    rid = st.get("req")  # firmware.py's key for a SignedUpdateFirmware's requestId
+    rid = st.get("requestId")
     if type(rid) is int:
         out["requestId"] = rid
     return out

@@ -109,7 +109,7 @@ def answer(cp, p):
         log("firmware", "signature not stored", repr(e)[:40])
         return {"status": "Rejected"}
     st = {"loc": fw["location"], "at": at, "tries": min(retries, _MAX_TRIES) or 1,
-          "every": min(every, _MAX_EVERY_S), "st": "Idle", "req": req}
+          "every": min(every, _MAX_EVERY_S), "st": "Idle", "requestId": req}
     if inst is not None:
         st["inst"] = inst
     firmware.start(cp, st)
