@@ -50,8 +50,8 @@ def _roots():
 
 
 def _signing_key(pem):
-    """(None, (key type, key)) of a signing certificate that can vouch for a firmware file, else
-    (why not, None)."""
+    """(why the signing certificate cannot vouch for a firmware file or None, its (key type,
+    key) when it could be read)."""
     from evse import signature, x509
     try:
         c = x509.load(pem)
