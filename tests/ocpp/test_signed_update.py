@@ -164,8 +164,8 @@ async def st(tmp_path_factory, firmware_lib, micropython, pki):
 
 
 async def signed_update(st, req: int, location: str, cert: str, signature: str, install_at: str | None = None,
-                        **extra) -> str:
-    fw = {"location": location, "retrieve_date_time": utc_in(-1), "signing_certificate": cert,
+                        retrieve_in: float = -1, **extra) -> str:
+    fw = {"location": location, "retrieve_date_time": utc_in(retrieve_in), "signing_certificate": cert,
           "signature": signature}
     if install_at:
         fw["install_date_time"] = install_at
@@ -269,6 +269,15 @@ async def test_download_failures_carry_the_request_id(st, pki, files):
     assert statuses(st, 85) == ["Downloading", "DownloadFailed"]
     assert "/missing.bundle" in files.requests
     assert not (st.tmp / "data" / "fwsig.json").exists()
+
+
+async def test_retrieve_date_time_ahead_is_download_scheduled(st, pki, files):
+    """Whitepaper, SignedFirmwareStatusNotification: DownloadScheduled while the download waits
+    for retrieveDateTime; then the flow as TC_081 (a signature of another file)."""
+    assert await signed_update(st, 86, files.url("evse.bundle"), pki["signer"].pem, pki["wrong_signature"],
+                               retrieve_in=3) == "Accepted"
+    await st.server.wait(lambda: "InvalidSignature" in statuses(st, 86), 30, "InvalidSignature")
+    assert statuses(st, 86) == ["DownloadScheduled", "Downloading", "Downloaded", "InvalidSignature"]
 
 
 # The heaps a signed update runs in here, ~2 KB over the smallest that passed (bisected with

@@ -253,6 +253,8 @@ async def run(cp, old=None):
                 remove(_FILE)
                 remove(_SIG)
             return
+        if "requestId" in st and st["st"] == "Idle" and ocpp.now() < st["at"]:
+            _set(cp, st, "DownloadScheduled")  # the signed statuses have one for this wait
         while ocpp.now() < st["at"]:
             await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
         if st["tries"] <= 0:  # a power cut ended the last try
