@@ -35,6 +35,7 @@ async def main():
     from evse import boot  # start-up only: dropped right after use, with evse.config
     cfg, board_dict, errors, public_url, fields = boot.prepare()
     watch = boot.watching(cfg)  # an update on trial, or its failure to report: else None
+    fetch = boot.fetching()  # a firmware download boot (evse/ocpp/firmware.py)
     del boot
     drop("evse.boot")
     gc.collect()  # boot and config freed as one region, which the resident code then fills
@@ -42,6 +43,9 @@ async def main():
     board = build(board_dict, cfg)
     del board_dict, build
     drop("evse.hal.board")  # assembly only: the board's parts it imported stay with the board
+    if fetch and not errors:  # the download alone, the relays open, no session; then Reboot into the session
+        from evse.ocpp import download
+        await download.download_boot()
     from evse import console  # host tools' "#evse?": asked before they interrupt the board
     if errors:  # start-up's other ending, in boot.py too (loaded again for it): never returns
         from evse import boot

@@ -44,6 +44,14 @@ def watching(cfg):
     return w
 
 
+def fetching():
+    """True when this boot is a firmware download boot (data/fw.json's "dl", set by
+    evse/ocpp/firmware.py when the session's heap has no room for the download)."""
+    from evse.files import load_json
+    st = load_json("data/fw.json")
+    return type(st) is dict and st.get("dl") == 1
+
+
 def _wifi(cfg):
     # Station mode on boards with a radio; the OCPP connect loop retries until the link is up.
     w = cfg.get("wifi")

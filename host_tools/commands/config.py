@@ -20,7 +20,7 @@ from host_tools.commands.board import (
 )
 from host_tools.exits import Exit, epilog
 
-_JSON_KEYS = ("connectors", "sim", "ocpp", "max_current_a", "phases")
+_JSON_KEYS = ("connectors", "sim", "ocpp", "max_current_a", "phases", "update_trial_s")
 
 
 def _key(name: str) -> str:

@@ -240,3 +240,58 @@ def test_a_bad_boot_json_is_no_update():
 def test_free_space_is_a_number_of_bytes():
     n = install.free_space()
     assert isinstance(n, int) and n > 0
+
+
+def test_after_a_crash_the_guard_undoes_a_trial_or_a_kept_update_that_does_not_import():
+    from evse import guard as loader
+    d = flash("install")
+    try:
+        assert loader.undo(None, "ImportError()") is None  # no update: the factory code crashed
+        stage(bundle(), slot=install.stage_dir())
+        install.switch("0.2.0")
+        assert loader.undo(object(), "RuntimeError('x')") == "0.2.0"  # on trial: any crash
+        b = install.status()
+        assert b["run"] == "lib" and b["failed"] == {"version": "0.2.0", "why": "RuntimeError('x')"}
+        install.reported()
+        stage(bundle(), slot=install.stage_dir())
+        install.switch("0.2.0")
+        install.keep()
+        assert loader.undo(object(), "RuntimeError('y')") is None  # kept, the app ran: a crash only
+        assert install.status()["run"] == "app/a"
+        stage(bundle(version="0.3.0"), slot=install.stage_dir())  # app/b: the new one runs...
+        install.switch("0.3.0")
+        install.keep()
+        assert install.status()["prev"] == "app/a"
+        assert loader.undo(None, "ImportError('evse')") == "0.3.0"  # ...kept, then damaged
+        b = install.status()
+        assert b["run"] == "lib" and b["state"] == "kept" and b["failed"]["version"] == "0.3.0", b
+    finally:
+        done(d)
+
+
+def test_the_loader_counts_boots_of_a_trial_and_ignores_a_bad_boot_json():
+    import sys
+
+    from evse import loader
+    d = flash("install")
+    path = list(sys.path)
+    try:
+        os.mkdir("app")
+        for text in ('{"run": "app/a"', "[]", '{"run": "/etc", "state": "kept"}', "\xff"):
+            with open(install.BOOT, "w") as f:
+                f.write(text)
+            loader.choose()  # never raises: the factory code runs
+            assert sys.path == path, text
+        stage(bundle(), slot=install.stage_dir())
+        install.switch("0.2.0")
+        for n in (1, 2, 3):
+            loader.choose()
+            assert sys.path[0] == "app/a" and install.status()["boots"] == n
+            sys.path[:] = path
+        loader.choose()  # the 4th boot of a trial: a crash loop
+        assert sys.path == path
+        b = install.status()
+        assert b["run"] == "lib" and b["failed"]["why"] == "crash loop", b
+    finally:
+        sys.path[:] = path
+        done(d)

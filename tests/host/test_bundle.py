@@ -139,3 +139,17 @@ def test_todays_bundle_size(todays):
     1 MB limit; the board never holds it whole."""
     assert 50_000 < len(todays) < 400_000
     print("today's bundle:", len(todays), "bytes")
+
+
+def test_update_trial_s_is_checked_on_the_host_before_a_flash():
+    """config.json's update_trial_s (evse.config, run by the host tools in the unix port)."""
+    from host_tools.board_files import check_config, load_board
+    from host_tools.deploy_errors import ConfigInvalid
+
+    board, _ = load_board("unix-sim")
+    good = {"charge_point_id": "CP-1", "csms_url": "ws://127.0.0.1:9/ocpp", "public_code": "ABC1"}
+    assert check_config({**good, "update_trial_s": 600}, board)["update_trial_s"] == 600
+    for bad in (9, 3601, "300", 1.5, True):
+        with pytest.raises(ConfigInvalid) as e:
+            check_config({**good, "update_trial_s": bad}, board)
+        assert e.value.errors[0][0] == "update_trial_s" and "10..3600" in e.value.errors[0][1]

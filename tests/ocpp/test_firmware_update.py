@@ -157,8 +157,28 @@ def old_version_runs(station: Station) -> None:
 
 # -- TC_044_1..3 --------------------------------------------------------------------------
 
+# Where the download runs (evse/ocpp/firmware.py): beside the session when the heap has room,
+# else in a download boot; a 64-bit session in 120k has not the room (it needs 116k alone).
+WHERE = {"session": "256k", "download-boot": "120k"}
 
-async def test_tc044_1_firmware_downloaded_and_installed(station, files, bundle_v2):
+
+@pytest.fixture(params=list(WHERE))
+def where(request, station) -> str:
+    station.fw.heap = WHERE[request.param]
+    return request.param
+
+
+def dedup(seq: list[str]) -> list[str]:
+    """Statuses without repeats in a row: a download boot sends Downloading again after it."""
+    return [x for i, x in enumerate(seq) if i == 0 or seq[i - 1] != x]
+
+
+def ran_where(station: Station, where: str) -> None:
+    booted_for_it = bool(station.fw.log_matches(r"firmware download boot"))
+    assert booted_for_it == (where == "download-boot"), station.fw.lines[-30:]
+
+
+async def test_tc044_1_firmware_downloaded_and_installed(station, where, files, bundle_v2):
     """TC_044_1 Firmware update - download and install. "Central System can notify a Charge
     Point that it needs to update its firmware. [...] The Charge Point SHALL send a
     FirmwareStatusNotification.req PDU for informing the Central System about the progress of
@@ -175,18 +195,22 @@ async def test_tc044_1_firmware_downloaded_and_installed(station, files, bundle_
     b = await srv.wait_msg("BootNotification", n=2, timeout=20)
     installed_in = time.monotonic() - t0
     assert b["firmware_version"] == "0.2.0"
-    await wait_statuses(station, ["Downloading", "Downloaded", "Installing", "Installed"], timeout=3 * TRIAL_S + 10)
-    assert len(station.fw.exits) == 1 and not station.fw.log_matches(r"crash")  # one reboot (main.py: SIGTERM on unix)
+    if where == "session":  # Installed is install.py's, after the trial: the same either way
+        await wait_statuses(station, ["Downloading", "Downloaded", "Installing", "Installed"],
+                            timeout=3 * TRIAL_S + 10)
+    # one reboot (main.py: SIGTERM on unix), two with the download boot
+    assert len(station.fw.exits) == (1 if where == "session" else 2) and not station.fw.log_matches(r"crash")
     assert not (station.tmp / "data" / "fw.json").exists()
-    print(f"\nbundle {len(bundle_v2)} bytes: UpdateFirmware to the new version's BootNotification in "
-          f"{installed_in:.1f} s")
+    ran_where(station, where)
+    print(f"\nbundle {len(bundle_v2)} bytes, download in {where}: UpdateFirmware to the new version's "
+          f"BootNotification in {installed_in:.1f} s")
     # The connectors came back Available in the new version
-    av = [kw for kw in srv.actions("StatusNotification") if kw["connector_id"] == 1]
-    assert av[-1]["status"] == "Available"
+    await srv.wait(lambda: [kw for kw in srv.actions("StatusNotification")
+                            if kw["connector_id"] == 1][-1]["status"] == "Available", 10, "connector 1 Available")
 
 
 @pytest.mark.parametrize("fault", ["404", "500", "cut", "truncated"])
-async def test_tc044_2_download_fails_old_firmware_stays(station, files, bundle_v2, fault):
+async def test_tc044_2_download_fails_old_firmware_stays(station, where, files, bundle_v2, fault):
     """TC_044_2 Firmware update - download failed. "DownloadFailed: Charge point failed to
     download firmware." after `retries` tries (`retryInterval` apart); the old firmware runs on.
     A 404 or 500, a reset mid-body and a body shorter than its Content-Length are all failures
@@ -197,13 +221,15 @@ async def test_tc044_2_download_fails_old_firmware_stays(station, files, bundle_
     files.routes["/fw.bundle"] = served
     await boot(station)
     await update(station, files.url("/fw.bundle"), retries=2, retry_interval=1)
-    await wait_statuses(station, ["Downloading", "DownloadFailed"])
+    await station.server.wait(lambda: "DownloadFailed" in statuses(station), 30, "DownloadFailed")
+    assert dedup(statuses(station)) == ["Downloading", "DownloadFailed"]
     assert files.count("/fw.bundle") == 2
     t = [at for at, p in files.hits]
     assert t[1] - t[0] >= 0.9  # retryInterval 1 s
     await asyncio.sleep(0.5)
-    assert statuses(station) == ["Downloading", "DownloadFailed"]
-    assert station.fw.exits == []
+    assert dedup(statuses(station)) == ["Downloading", "DownloadFailed"]
+    assert len(station.fw.exits) == (0 if where == "session" else 4)  # two download boots, and back
+    ran_where(station, where)
     old_version_runs(station)
     assert not list((station.tmp / "app").glob("*/evse"))  # nothing staged stays
 
@@ -217,7 +243,7 @@ async def test_tc044_2_a_location_that_is_not_http_fails_at_once(station, files)
     old_version_runs(station)
 
 
-async def test_tc044_3_installation_fails_old_firmware_stays(station, files, bundle_v2):
+async def test_tc044_3_installation_fails_old_firmware_stays(station, where, files, bundle_v2):
     """TC_044_3 Firmware update - installation failed. "InstallationFailed: Installation of new
     firmware has failed." A bundle with a file whose sha256 does not match: downloaded whole,
     refused before anything is switched; the old version runs on and the connector stays
@@ -228,10 +254,13 @@ async def test_tc044_3_installation_fails_old_firmware_stays(station, files, bun
     await wait_statuses(station, ["Downloading", "Downloaded", "Installing", "InstallationFailed"])
     assert files.count("/bad.bundle") == 1  # a bad bundle is not fetched again
     await asyncio.sleep(0.5)
-    assert station.fw.exits == []
+    assert len(station.fw.exits) == (0 if where == "session" else 2)
+    ran_where(station, where)
     old_version_runs(station)
     av = [kw["status"] for kw in station.server.actions("StatusNotification") if kw["connector_id"] == 1]
-    assert av[-1] == "Available" and "Unavailable" not in av
+    assert av[-1] == "Available"
+    if where == "session":  # a download boot waits with its connectors Unavailable, as an install
+        assert "Unavailable" not in av
     assert station.fw.log_matches(r"firmware bundle=.*bad file sha256") or \
         station.fw.log_matches(r"firmware install=.*bad file sha256")
 
@@ -314,6 +343,7 @@ async def test_retrieve_date_in_the_future_is_honoured(station, files, bundle_v2
     assert res.status == "Accepted"
     await wait_statuses(station, ["Idle"])
     await wait_statuses(station, ["Idle", "Downloading"], timeout=15)
+    await station.server.wait(lambda: files.hits, 5, "the download's request")
     assert files.hits[0][0] - t0 >= 3.0, files.hits
     # TriggerMessage mid-download: the current status
     res = await station.server.cp.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
@@ -398,19 +428,20 @@ async def kill_during_download(station: Station, files: BundleServer, bundle: by
 
 
 @pytest.mark.parametrize("at_block,retries", [(40, 2)])
-async def test_power_cut_mid_download_resumes(station, files, bundle_v2, at_block, retries):
-    """A power cut mid-download: the board boots the old version (nothing was switched), the
-    update resumes with the tries left and installs."""
+async def test_power_cut_mid_download_resumes(station, where, files, bundle_v2, at_block, retries):
+    """A power cut mid-download (in the session, or in a download boot): the board boots the
+    old version (nothing was switched; a download boot's flag is cleared before it downloads),
+    the update resumes with the tries left and installs."""
     await kill_during_download(station, files, bundle_v2, at_block, retries)
     srv = station.server
     b = await srv.wait_msg("BootNotification", n=2, timeout=20)
     assert b["firmware_version"] == "0.1.0"  # the old version boots first
-    b = await srv.wait_msg("BootNotification", n=3, timeout=60)
-    assert b["firmware_version"] == "0.2.0"
+    await srv.wait_msg("BootNotification", firmware_version="0.2.0", timeout=60)
     assert files.count("/fw.bundle") == 2
+    ran_where(station, where)
 
 
-async def test_power_cut_on_the_last_try_reports_download_failed(station, files, bundle_v2):
+async def test_power_cut_on_the_last_try_reports_download_failed(station, where, files, bundle_v2):
     """The try a power cut ended counts (a bundle that crashes the board mid-download must not
     loop): with one try, the board boots the old version and reports DownloadFailed."""
     await kill_during_download(station, files, bundle_v2, 30, 1)
@@ -422,10 +453,11 @@ async def test_power_cut_on_the_last_try_reports_download_failed(station, files,
 
 @pytest.mark.long
 @pytest.mark.parametrize("at_block", [1, 5, 20, 50, 80, 120, 160, 200, 240, 280])
-async def test_power_cut_sweep(station, files, bundle_v2, at_block):
-    """Kill points across the whole download (KB sent when the board is killed, past the end
-    too): each time the old version boots, then the update resumes and ends Installed (two
-    tries) with the new version running."""
+async def test_power_cut_sweep(station, where, files, bundle_v2, at_block):
+    """Kill points across the whole download (20 ms a KB sent; killed after at_block x 20 ms,
+    past the end too, so the switch and the reboot are hit as well), in the session and in a
+    download boot: each time a version boots (the old, or the new one if the switch was made),
+    and the update ends with the new version running (two tries)."""
     await kill_during_download(station, files, bundle_v2, at_block, 2)
     srv = station.server
     b = await srv.wait(lambda: [x for x in srv.actions("BootNotification") if x["firmware_version"] == "0.2.0"],
@@ -438,11 +470,15 @@ async def test_power_cut_sweep(station, files, bundle_v2, at_block):
 
 
 # The heaps the update runs in here, ~2 KB over the smallest that passed (UPDATE_HEAP=... to
-# search). Measured: .mpy 94k passes, 92k fails: the session alone holds ~78 KB once connected
-# and the update adds its code (firmware.py 2.8 KB, http.py 4.9 KB, bundle.py 2.6 KB of heap;
-# install.py 2.1 KB for a moment) and its buffers and socket (~2 KB), so it does NOT fit the 80k
-# of a session (issue 14's goal); frozen (that code in flash) 36k passes, 34k fails.
-HEAPS = {"unix32": "96k", "unix32-frozen": "38k"}
+# search). In such a heap the download runs in a download boot (evse/ocpp/firmware.py), whose
+# peak is far below the session's (unix32 .mpy ~46 KB, frozen ~23 KB); what limits is the job
+# that waits beside the session (retrieveDate, the transactions' end): firmware.py, ~2.8 KB of
+# heap on a .mpy build. Measured: .mpy 84k passes; 82k fails (a session message short of heap
+# while the job waits: the link drops and comes back, the update still installs); 80k answers
+# the UpdateFirmware InternalError (no block for the job's code). Frozen 32k passes up to the
+# switch, 30k fails; the new version then runs from .mpy files, which 32k cannot hold (the
+# rollback brings the frozen one back: evse/install.py).
+HEAPS = {"unix32": "86k", "unix32-frozen": "34k"}
 
 
 @pytest.mark.parametrize("build", list(HEAPS))
@@ -463,17 +499,21 @@ async def test_download_heap_on_32_bits(tmp_path, tmp_path_factory, files, bundl
         await boot(station)
         await update(station, files.url("/fw.bundle"))
         try:
-            await wait_statuses(station, ["Downloading", "Downloaded", "Installing"], timeout=30)
+            await station.fw.wait_log(r"firmware installed=0.2.0", timeout=30)
             await station.fw.wait_log(r"reboot reason=firmware")
-            if not builds.frozen(build):
-                b = await station.server.wait_msg("BootNotification", n=2, timeout=30)
-                assert b["firmware_version"] == "0.2.0"
+            if not builds.frozen(build):  # a download boot (no BootNotification) may come first
+                await station.server.wait_msg("BootNotification", firmware_version="0.2.0", timeout=30)
         except AssertionError as e:
             raise AssertionError(f"{e}\n" + "\n".join(station.fw.lines[-30:])) from None
         started = station.fw.log_matches(r"app started .*mem_alloc=(\d+)")[0].group(1)
         peak = station.fw.log_matches(r"firmware downloaded=\d+ peak=(\d+)")[0].group(1)
-        print(f"\n{build} heap {station.fw.heap}: app started mem_alloc {started}, peak during the download {peak}")
-        bad = [line for line in station.fw.lines if "MemoryError" in line or "Traceback" in line]
+        where = "a download boot" if station.fw.log_matches(r"firmware download boot") else "the session"
+        print(f"\n{build} heap {station.fw.heap}: app started mem_alloc {started}, peak during the download "
+              f"{peak}, in {where}")
+        lines = station.fw.lines
+        if builds.frozen(build):  # up to the switch: the new version is .mpy files in the slot,
+            lines = lines[:[i for i, x in enumerate(lines) if "firmware installed=" in x][0]]  # not frozen
+        bad = [line for line in lines if "MemoryError" in line or "Traceback" in line]
         assert not bad, "\n".join(station.fw.lines[-40:])
     finally:
         await station.close()

@@ -24,7 +24,10 @@ def answer(cp, p):
         raise CallError(PROPERTY, "retries")
     if every < 0:
         raise CallError(PROPERTY, "retryInterval")
+    import gc
+
     from evse import drop
+    gc.collect()  # the job's code next (~3 KB on a 32-bit .mpy build): into a heap collected
     from evse.ocpp import firmware
     drop("evse.ocpp.firmware")
     if getattr(cp, "firmware", None) is not None and firmware.status() == "Installing":
