@@ -353,8 +353,13 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
             await srv.wait(lambda: "Installing" in statuses(st, 80), 60, "Installing")
         except AssertionError as e:
             raise AssertionError(f"statuses {statuses(st, 80)}; firmware log:\n" + "\n".join(st.fw.lines[-30:])) from e
-        await srv.wait_msg("BootNotification", n=2, timeout=30)
-        assert srv.actions("BootNotification")[1]["firmware_version"] == VERSION, "\n".join(st.fw.lines[-40:])
+        # the new version's boot (a small heap may have had a download boot, and its session's
+        # boot, before: firmware.py)
+        try:
+            await srv.wait(lambda: [b for b in srv.actions("BootNotification") if b["firmware_version"] == VERSION],
+                           30, "the BootNotification of the new version")
+        except AssertionError as e:
+            raise AssertionError("\n".join(x for x in st.fw.lines[-60:] if "reset type" not in x)) from e
         await srv.wait(lambda: "Installed" in statuses(st, 80), 40, "Installed")
         scheduled = ["InstallScheduled"] * 2 if install_in else []
         assert statuses(st, 80) == ["Downloading", "Downloaded", "SignatureVerified", *scheduled, "Installing",
@@ -362,7 +367,7 @@ async def _tc080(tmp_path, lib, binary, pki, files, heap=None, install_in=None):
         # the signed flow's own notification only, but for the one triggered above
         assert len(srv.actions("FirmwareStatusNotification")) == (1 if install_in else 0)
         await srv.wait(lambda: "FirmwareUpdated" in events(st), 10, "the FirmwareUpdated event")
-        assert len(st.fw.exits) == 1  # the update's one reboot
+        assert 1 <= len(st.fw.exits) <= 3  # the switch's reboot (and a download boot's two)
     finally:
         await st.close()
     assert_clean(st)

@@ -49,7 +49,8 @@
 # requestId} (DownloadScheduled while it waits for retrieveDateTime), and the download records
 # the file's SHA-256 ("sha"). After Downloaded the signature (data/fwsig.json, the key of the
 # signing certificate operations/SignedUpdateFirmware.py checked at the CALL) is verified
-# against it by ocpp/signed_firmware.py, loaded for that only: SignatureVerified,
+# against it by ocpp/signed_firmware.py, loaded for that only (its code there, not here: this
+# module is in the heap through every update, signed or not): SignatureVerified,
 # InstallScheduled until installDateTime ("inst") if there is one, and on to the install; or
 # InvalidSignature (+ security event InvalidFirmwareSignature), nothing installed. A download
 # boot verifies before its switch and records the outcome ("sig": 1 or 0).
@@ -219,29 +220,15 @@ async def _get(cp, st):
         await asyncio.sleep(st["every"])
 
 
-async def _signed(cp, st):
-    # After Downloaded, a signed update: the signature (verified now, or by the download boot:
-    # "sig"), then installDateTime. -> False when the update ended InvalidSignature.
-    if "sig" not in st:
-        from evse.ocpp import signed_firmware
-        drop("evse.ocpp.signed_firmware")
-        st["sig"] = int(signed_firmware.verified(cp, st))  # its security event on a failure
-    if not st["sig"]:
-        _done(cp, "InvalidSignature", st)
-        return False
-    _set(cp, st, "SignatureVerified")
-    if st.get("inst", 0) > ocpp.now():
-        _set(cp, st, "InstallScheduled")
-        while ocpp.now() < st["inst"]:
-            await asyncio.sleep(min(st["inst"] - ocpp.now(), _WAIT_S))
-    return True
-
-
 async def _install(cp, st):
     got = st["got"]
     _set(cp, st, "Downloaded")
-    if "requestId" in st and not await _signed(cp, st):
-        return
+    if "requestId" in st:  # a signed update: its signature, then its installDateTime
+        from evse.ocpp import signed_firmware
+        drop("evse.ocpp.signed_firmware")
+        if not await signed_firmware.checked(cp, st, _set):
+            _done(cp, "InvalidSignature", st)
+            return
     if got[0] != "!":  # a bundle already refused installs nothing: no need to wait
         await _until_idle(cp)
     st["st"] = "Installing"

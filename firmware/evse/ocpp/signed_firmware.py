@@ -4,11 +4,31 @@
 # data/fwsig.json {"kind": "RSA"|"EC", "key": [hex, hex], "sig": base64}. A module of its own,
 # loaded for this one moment and dropped: neither the CALL (the heap's tightest moment of a
 # signed update) nor an unsigned update holds its code.
-from evse import drop
+import asyncio
+
+from evse import drop, ocpp
 from evse.files import load_json
 from evse.log import log
 
 _SIG = const("data/fwsig.json")
+_WAIT_S = const(10)  # the longest sleep before installDateTime: the clock may be set meanwhile
+
+
+async def checked(cp, st, set_status):
+    """After Downloaded (firmware.py, which passes its status setter): the signature, verified
+    now or by the download boot ("sig"), then installDateTime ("inst"): SignatureVerified,
+    InstallScheduled until then. False when the signature does not verify (the job then ends
+    InvalidSignature)."""
+    if "sig" not in st:
+        st["sig"] = int(verified(cp, st))  # its security event on a failure
+    if not st["sig"]:
+        return False
+    set_status(cp, st, "SignatureVerified")
+    if st.get("inst", 0) > ocpp.now():
+        set_status(cp, st, "InstallScheduled")
+        while ocpp.now() < st["inst"]:
+            await asyncio.sleep(min(st["inst"] - ocpp.now(), _WAIT_S))
+    return True
 
 
 def verified(cp, st):
