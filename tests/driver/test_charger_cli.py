@@ -233,12 +233,12 @@ def test_the_readme_examples_are_valid_command_lines():
     lines = [line.split("#", 1)[0].split() for line in section.splitlines()
              if line.startswith("chargerctl charger ")]
     assert {argv[2] for argv in lines} == {"start", "stop", "limit", "reserve",
-                                           "cancel-reservation", "local-list"}
+                                           "cancel-reservation", "local-list", "certificates"}
     for argv in lines:
         group = main.get_command(None, "charger")
         command = group.get_command(None, argv[2])
         args = argv[3:]
-        if argv[2] == "local-list":  # a group: its sub-command
+        if argv[2] in ("local-list", "certificates"):  # a group: its sub-command
             command = command.get_command(None, argv[3])
             args = argv[4:]
         with command.make_context(argv[2], args + ["--token", TOKEN]) as ctx:

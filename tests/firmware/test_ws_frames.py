@@ -144,6 +144,10 @@ def test_pem_to_der_reads_the_base64_body():
     assert wstls.der(pem) == bytes((0, 1, 2, 3, 4, 5))
     assert wstls.der(b"\x30\x82") == b"\x30\x82"
     assert wstls.der("") is None
+    assert wstls.der(pem.replace("\n", "\r\n")) == bytes((0, 1, 2, 3, 4, 5))  # CRLF lines
+    assert wstls.der(pem.replace("\n", "")) == bytes((0, 1, 2, 3, 4, 5))  # one line
+    assert wstls.der("junk\n" + pem) == bytes((0, 1, 2, 3, 4, 5))  # text before it
+    raises(ValueError, wstls.der, "-----BEGIN CERTIFICATE-----\nAAEC")  # no end
     raises(ValueError, wstls.der, "no certificate here")
 
 

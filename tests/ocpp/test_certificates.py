@@ -194,12 +194,12 @@ def stored(st) -> list[str]:
 # -- the operations ---------------------------------------------------------------------------
 
 async def test_tc075_1_install_manufacturer_root(st):
-    """TC_075_1. InstallCertificate.req: "certificateType: Indicates the certificate type that is
-    sent", "certificate: An X.509 certificate, first DER encoded into binary, and then hex [PEM]
-    encoded"; InstallCertificate.conf Accepted: "The installation of the certificate succeeded";
-    GetInstalledCertificateIds.conf then lists it by its CertificateHashData, the hashes the
-    host computes (whitepaper ed. 3: issuerNameHash over the DER issuer name, issuerKeyHash over
-    the issuer's public key, serialNumber in hex)."""
+    """TC_075_1. ManufacturerRootCertificate: "Root certificate, used by the CA to sign the
+    Manufacturer certificate"; InstallCertificate.conf Accepted: "The installation of the
+    certificate succeeded." GetInstalledCertificateIds.conf Accepted ("Normal successful
+    completion (no errors).") then lists it by its CertificateHashData, the hashes the host
+    computes (whitepaper ed. 3, RFC 6960: issuerNameHash over the DER issuer name, issuerKeyHash
+    over the issuer's public key bits, serialNumber in hex)."""
     assert await ids(st, MF) == ("NotFound", None)
     ec_root, rsa_root = root("Maker root EC")[1], root("Maker root RSA", "rsa")[1]
     assert await install(st, ec_root) == "Accepted"
@@ -219,10 +219,11 @@ async def test_tc075_1_install_manufacturer_root(st):
 
 
 async def test_installed_central_system_roots_include_the_provisioned_ca(st):
-    """GetInstalledCertificateIds.req certificateType CentralSystemRootCertificate: the CA the
-    charger was provisioned with (config.json ca_cert) is an installed one, with the host's
-    hash; the key CertificateStoreMaxLength ("Maximum number of Root/CA certificates that can
-    be installed in the Charge Point") is reported."""
+    """GetInstalledCertificateIds.req certificateType CentralSystemRootCertificate ("Root
+    certificate, used by the CA to sign the Central System and Charge Point certificate"): the
+    CA the charger was provisioned with (config.json ca_cert) is an installed one, with the
+    host's hash; the key CertificateStoreMaxLength (read-only, reference section 6) reports the
+    store's bound."""
     status, listed = await ids(st, CS)
     assert status == "Accepted" and listed == [host_hash(PROVISIONED[1])]
     cfg = await st.server.cp.call(call.GetConfiguration(key=["CertificateStoreMaxLength"]))
@@ -230,10 +231,10 @@ async def test_installed_central_system_roots_include_the_provisioned_ca(st):
 
 
 async def test_tc076_delete_certificate(st):
-    """TC_076. DeleteCertificate.conf: Accepted ("Normal successful completion"; OCTT expects
-    `Accepted`, not the prose's "Success"), NotFound ("Requested resource not found"), Failed
-    ("Processing failure", here: the CentralSystemRootCertificate the current connection was
-    verified with: the charger must not be left without it)."""
+    """TC_076. DeleteCertificateStatus: Accepted "Normal successful completion (no errors)." (OCTT
+    expects `Accepted`, not the prose's "Success"), NotFound "Requested resource not found.",
+    Failed "Processing failure." (here: the CentralSystemRootCertificate the current connection
+    was verified with; the reference: root in use -> Failed)."""
     c = root("Maker root to delete", serial=0xABC0FF)[1]
     assert await install(st, c) == "Accepted"
     h = host_hash(c)
@@ -249,15 +250,15 @@ async def test_tc076_delete_certificate(st):
 
 
 async def test_malformed_certificates_are_rejected_and_nothing_stored(st):
-    """InstallCertificate.conf Rejected: "Certificate was rejected" (the reference: invalid or
-    store full): not PEM, PEM of garbage, DER longer than the store takes, expired, not a CA,
+    """InstallCertificate.conf Rejected: "The certificate is invalid and/or incorrect OR the CPO
+    tries to install more certificates than allowed.": not PEM, PEM of garbage, DER longer than the store takes, expired, not a CA,
     not self-issued, an RSA key of 1024 bits, the type's store full (CertificateStoreMaxLength);
     nothing is stored."""
     expired = root("Old root", days=-1, ago=30)[1]
     not_ca = root("Leaf", ca=False)[1]
     issued = root("Intermediate", issuer=root("Some root"))[1]
     too_long = root("Padded root", pad=3000)[1]
-    short_key = root("Weak root", "rsa1024")[1]  # the whitepaper: "RSA ... key length >= 2048"
+    short_key = root("Weak root", "rsa1024")[1]  # the reference: "RSA >= 2048"
     assert len(pem(too_long)) < 5500  # within the schema: the charger's own bound refuses it
     garbage = "-----BEGIN CERTIFICATE-----\nMIIBAgMEBQYHCAkKCwwNDg8Q\n-----END CERTIFICATE-----\n"
     for bad in ("not a certificate", "", garbage, pem(expired)[:200] + pem(expired)[260:], expired, not_ca,
@@ -273,6 +274,27 @@ async def test_malformed_certificates_are_rejected_and_nothing_stored(st):
     assert await install(st, made[0]) == "Accepted"  # one already there is no new entry
     for c in made[:PER_TYPE]:
         assert await delete(st, host_hash(c)) == "Accepted"
+    assert stored(st) == []
+
+
+async def test_a_flash_that_will_not_store_it_is_failed(st):
+    """InstallCertificate.conf Failed: "The certificate is valid and correct, but there is
+    another reason the installation did not succeed." Here the store's folder cannot take a
+    file (a plain file where the folder should be, as a flash gone read-only or full does):
+    Failed, nothing half-written, and the next install, the flash fine again, is Accepted."""
+    folder = st.tmp / "data" / "certs"
+    aside = st.tmp / "data" / "certs.aside"
+    folder.rename(aside)
+    folder.write_text("not a folder")
+    c = root("Maker on a bad flash")[1]
+    try:
+        assert await install(st, c) == "Failed"
+        assert await ids(st, MF) == ("NotFound", None)
+    finally:
+        folder.unlink()
+        aside.rename(folder)
+    assert await install(st, c) == "Accepted"
+    assert await delete(st, host_hash(c)) == "Accepted"
     assert stored(st) == []
 
 
@@ -341,12 +363,13 @@ async def test_power_cut_while_storing_keeps_the_store_readable(st):
 # -- the connection -------------------------------------------------------------------------
 
 async def test_ca_rotation_keeps_the_charger_online(tmp_path, firmware_lib, micropython):
-    """A CA rotation (whitepaper: the Central System installs a new CentralSystemRootCertificate
-    with InstallCertificate, then uses a server certificate of it; DeleteCertificate removes the
-    old root): after the switch the charger's next handshake fails with the old root, it tries
-    the installed new root, connects and stays online; the new root is then the one in use
-    (deleting it Failed), the old one may go; after a power cut it connects with the new root
-    alone."""
+    """A CA rotation (issue 15: "A new root CA is tried before the old one is dropped, so a
+    rotation never strands a charger; deleting the CA in use is refused"): the central system
+    installs a new CentralSystemRootCertificate, switches to a server certificate of it, and
+    deletes the old root. After the switch the charger's next handshake fails with the old
+    root, it tries the installed new root, connects and stays online; the new root is then the
+    one in use (deleting it Failed), the old one may go; after a power cut it connects with the
+    new root alone."""
     new_root = root("New CSMS root")
     station = TlsStation(tmp_path, firmware_lib, micropython, PROVISIONED)
     srv = station.server
@@ -377,9 +400,10 @@ async def test_ca_rotation_keeps_the_charger_online(tmp_path, firmware_lib, micr
 
 
 async def test_tc078_server_certificate_of_an_unknown_ca_is_refused(tmp_path, firmware_lib, micropython):
-    """TC_078. Whitepaper 2.1.2 / profile 2: "The Charge Point SHALL verify the certificate of the
-    Central System ... If the Charge Point cannot validate the certificate, it SHALL NOT
-    connect"; the failure is logged (security event InvalidCentralSystemCertificate)."""
+    """TC_078. Security event InvalidCentralSystemCertificate: "The certificate that the Central
+    System uses was not valid or could not be verified." A server certificate no installed CA
+    verifies: no connection (no WebSocket, no credentials sent), the event logged and, once a
+    connection is verified again, sent (reference section 6: sent where a flow says so)."""
     unknown = root("Unknown CA")
     station = TlsStation(tmp_path, firmware_lib, micropython, PROVISIONED, server_ca=unknown)
     srv = station.server
@@ -388,8 +412,7 @@ async def test_tc078_server_certificate_of_an_unknown_ca_is_refused(tmp_path, fi
         await station.fw.wait_log(r"ocpp invalid central system certificate", n=2, timeout=20)
         assert station.fw.log_matches(r"ocpp ca=P refused=.*not correctly signed")
         assert srv.cps == [] and srv.paths == []  # no WebSocket: the TLS handshake failed first
-        # the right certificate again: it connects, and reports the event once (TC_078: "The
-        # Charge Point SHALL send a SecurityEventNotification.req ... InvalidCentralSystemCertificate")
+        # the right certificate again: it connects, and reports the event, once for the run
         srv.use(server_files(station.pki, PROVISIONED))
         await station.booted(timeout=20)
         ev = await srv.wait_msg("SecurityEventNotification", type="InvalidCentralSystemCertificate", timeout=20)

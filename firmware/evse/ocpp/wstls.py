@@ -29,11 +29,11 @@ def der(pem):
         if b"-----BEGIN" not in pem:
             return pem
         pem = pem.decode()
-    i = pem.find("-----BEGIN")
-    j = pem.find("-----END", i + 1)
-    if i < 0 or j < 0:
+    i = pem.find("-----", pem.find("-----BEGIN") + 10) + 5  # after the header's dashes
+    j = pem.find("-----END", i)
+    if i < 15 or j < 0:
         raise ValueError("CA certificate is not PEM text")
-    return binascii.a2b_base64(pem[pem.find("\n", i):j])  # a2b_base64 skips the line breaks
+    return binascii.a2b_base64(pem[i:j])  # a2b_base64 skips line breaks (LF, CRLF) and spaces
 
 
 def text(name):
