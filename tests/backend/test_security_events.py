@@ -69,6 +69,7 @@ async def _cli(*args: str) -> tuple[int, str, str]:
         sys.executable, "-m", "host_tools.cli", "charger", "security-events", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 

@@ -12,6 +12,9 @@ amount_authorized; the rest of the hold is released."
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -183,3 +186,18 @@ def test_session_on_the_same_connector_again(rig):
     assert [t["id"] for t in txs] == sorted({t["id"] for t in txs})
     for earlier, later in zip(txs, txs[1:], strict=False):
         assert later["meter_start"] >= earlier["meter_stop"], (earlier, later)
+
+
+def test_the_boards_startup_security_event_reaches_the_operator(rig):
+    """Security whitepaper: StartupOfTheDevice, critical, pushed once the board is registered;
+    the backend stores it and `chargerctl charger security-events` shows it (the whole chain:
+    firmware queue on flash, SecurityEventNotification, the backend's table, the operator GET)."""
+    def startup():
+        out = subprocess.run([sys.executable, "-m", "host_tools.cli", "charger", "security-events",
+                              "--charger", rig.identity, "--api", rig.api, "--json"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return [e for e in json.loads(out.stdout)["data"] if e["type"] == "StartupOfTheDevice"]
+
+    events = wait_until(startup, 20, "StartupOfTheDevice at the backend")
+    assert events[0]["tech_info"] == "power-up" and events[0]["timestamp"].endswith("Z")

@@ -165,3 +165,75 @@ def test_booted_raises_startup_unless_a_reset_comes_before():
     booted()  # the next power-up
     assert [e["type"] for e in lines("data/security.jsonl")][-1] == "StartupOfTheDevice"
     assert [r[0] for r in lines("data/secq.jsonl")] == ["StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
+
+
+class _Sent:
+    def __init__(self):
+        self.sent = []
+
+    async def send(self, text):
+        self.sent.append(json.loads(text))
+
+
+async def test_rpc_notes_memory_errors_and_invalid_calls_the_sender_raises_them_rate_limited():
+    # MemoryExhaustion (critical: queued) for a CALL answered InternalError for want of heap;
+    # InvalidMessages (logged only) for CALLs that are no valid OCPP message, one line per
+    # minute whatever their number
+    from evse.ocpp.operations.SecurityEventNotification import _noted
+    from evse.ocpp.rpc import Rpc
+    fresh()
+    st = ocpp.state
+    st[3] = st[4] = 0
+
+    async def dispatch(action, payload):
+        if action == "Big":
+            raise MemoryError
+        from evse.ocpp.rpc import CallError
+        raise CallError("NotImplemented", action)
+
+    conn = _Sent()
+    r = Rpc(conn, dispatch)
+    await r.handle('[2, "m1", "Big", {}]')
+    await r.handle('[2, "u1", "Unknown", {}]')  # NotImplemented: no invalid message
+    assert st[3] == 1 and st[4] == 0
+    for i in range(50):
+        await r.handle('[2, "x%d", ' % i)
+    await r.handle('[2, 7, "Reset", {}]')
+    assert st[4] == 51 and st[5] == "FormationViolation"
+    assert [m[2] for m in conn.sent[:2]] == ["InternalError", "NotImplemented"] and len(conn.sent) == 53
+    _noted(st)
+    assert st[3] == 0 and st[4] == 0
+    log = lines("data/security.jsonl")
+    assert [e["type"] for e in log] == ["MemoryExhaustion", "InvalidMessages"]
+    assert log[1]["techInfo"] == "51 invalid CALL(s), the last answered FormationViolation"
+    assert [q[0] for q in lines("data/secq.jsonl")] == ["MemoryExhaustion"]
+    assert "secq2.jsonl" not in os.listdir("data")  # InvalidMessages is logged, not sent
+    for i in range(20):
+        await r.handle('[2, "y%d", ' % i)
+    _noted(st)  # within the minute: counted, not written
+    assert st[4] == 20 and len(lines("data/security.jsonl")) == 2
+
+
+def test_clock_steps_noted_only_for_corrections():
+    # the first setting after a power cut (clock not set yet) is the start-up's, not a
+    # SettingSystemTime; a later correction is noted with its size (s), and the sender writes
+    # it only past a minute
+    from evse.ocpp.operations.SecurityEventNotification import _noted
+    fresh()
+    st = ocpp.state
+    was, st[2] = st[0], 0
+    ocpp.clock_set = False
+    try:
+        ocpp.set_time("2031-01-01T00:00:00Z")
+        assert st[2] == 0 and ocpp.clock_set
+        ocpp.set_time("2031-01-01T02:00:00Z")
+        assert 7199 <= st[2] <= 7201
+        _noted(st)
+        assert st[2] == 0
+        ocpp.set_time("2031-01-01T02:00:30Z")  # 30 s: noted, not an event
+        _noted(st)
+    finally:
+        st[0], st[2] = was, 0
+    log = lines("data/security.jsonl")
+    assert [e["type"] for e in log] == ["SettingSystemTime"]
+    assert log[0]["techInfo"].startswith("from 2031-01-01T00:00:0") and " to 2031-01-01T02:00:0" in log[0]["techInfo"]

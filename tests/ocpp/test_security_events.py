@@ -21,12 +21,14 @@ from ocpp.v16 import call
 from ocpp.v16 import call_result as result
 from ocpp.v16.enums import Action
 
+from tests.ocpp.conftest import CSMS
+
 ONLY64 = pytest.mark.unix64_only("control flow and file formats: pointer-size independent")
 
 
-class SecurityCSMS:
-    """Mixed into the conftest's CSMS: the security whitepaper's notifications recorded (the
-    conftest's own CSMS leaves them to the `ocpp` package, which answers NotImplemented)."""
+class SecurityCSMS(CSMS):
+    """The conftest's CSMS, and the security whitepaper's notifications recorded (its own leaves
+    them to the `ocpp` package, which answers NotImplemented)."""
 
     @on(Action.security_event_notification)
     async def on_security_event(self, **kw):
@@ -47,8 +49,7 @@ class SecurityCSMS:
 @pytest.fixture
 def sec(station, monkeypatch):
     """The station, its central system answering the security notifications."""
-    conftest = sys.modules[type(station.server).__module__]
-    monkeypatch.setattr(conftest, "CSMS", type("CSMS", (SecurityCSMS, conftest.CSMS), {}))
+    monkeypatch.setattr(sys.modules[type(station.server).__module__], "CSMS", SecurityCSMS)
     return station
 
 

@@ -62,6 +62,7 @@ def set_time(text):
     t = parse_iso(text) if type(text) is str else None
     if t is not None:
         off = t - int(time.time()) - _EPOCH
-        state[2] += off - state[0]
+        if clock_set:  # a correction (SettingSystemTime); the first setting after a power cut
+            state[2] += off - state[0]  # belongs to the start-up, reported as that
         state[0] = off
         clock_set = True

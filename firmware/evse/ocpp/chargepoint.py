@@ -275,7 +275,7 @@ class ChargePoint:
     async def _send_one(self, rpc):
         # In this order: what a TriggerMessage asked for, the features' notifications, status
         # changes, Authorize, the journal (transactions), MeterValues outside a transaction,
-        # the heartbeat.
+        # security events, the heartbeat.
         if self.triggers:
             await load("TriggerMessage").send(self, rpc)
             return True
@@ -283,12 +283,6 @@ class ChargePoint:
             action, payload = self.outbox.pop(0)
             await self.call(rpc, action, payload)
             return True
-        n = ocpp.state
-        if n[1] or n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
-            # Security events: what the clock and the RPC noted (InvalidMessages at most once
-            # a minute), the queued notifications, critical first
-            if await load("SecurityEventNotification").send(self, rpc):
-                return True
         av = self.availability
         for cid in sorted(av.pending):
             if await av.send(rpc, cid):
@@ -303,6 +297,13 @@ class ChargePoint:
         if tr.extra:
             await self.call(rpc, "MeterValues", tr.extra.pop(0))
             return True
+        n = ocpp.state
+        if n[1] or n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
+            # Security events: what the clock and the RPC noted (InvalidMessages at most once
+            # a minute), the queued notifications, critical first; after the status changes
+            # and the transactions, whose timing matters to the driver, before the heartbeat
+            if await load("SecurityEventNotification").send(self, rpc):
+                return True
         hb = self.settings["HeartbeatInterval"]
         if hb and time.ticks_diff(time.ticks_ms(), self.last_call) >= hb * 1000:
             await self.heartbeat(rpc)
