@@ -284,8 +284,10 @@ async def test_retrieve_date_time_ahead_is_download_scheduled(st, pki, files):
 # SIGNED_UPDATE_HEAP=... / SIGNED_UPDATE_FROZEN_HEAP=...):
 # - .mpy: the whole TC_080 passes at 100k, 98k fails at the CALL's certificate check (x509 and
 #   signature code, the signing certificate and the root parsed, RSA-2048's pow); this
-#   station's "app started" is ~75 KB. An unsigned update (test_firmware_update.py) needs 96k:
-#   the CALL's check is the signed update's extra;
+#   station's "app started" is ~75 KB. In such a heap the download itself runs in a download
+#   boot (evse/ocpp/firmware.py), which also verifies the signature; an unsigned update
+#   (test_firmware_update.py) passes at 84k: the CALL's check in the session is the signed
+#   update's extra;
 # - frozen: the signed part (the CALL's check, the download hashed, the signature, Installing)
 #   passes at 42k, 40k fails at the CALL. The update itself installs .mpy files, whose code then
 #   runs from the heap: an updated frozen board needs the .mpy heap (at 48k it crashes at the
