@@ -27,6 +27,7 @@ COMMANDS = {
     "ocpp-log": "host_tools.commands.ocpp_log:ocpp_log",
     "charger": "host_tools.commands.charger:charger",
     "bundle": "host_tools.commands.bundle:bundle",
+    "sign": "host_tools.commands.sign:sign",
 }
 
 

@@ -52,10 +52,12 @@ def stage_dir():
     return slot
 
 
-def switch(version, image=False):
+def switch(version, image=False, request_id=None):
     """Run the staged slot from the next boot, on trial. The caller then raises
     evse.Reboot("firmware"). image=True: an ESP32 image was written instead (evse/hal/ota.py,
-    set_boot() done): the same code path runs, on trial, and keep() tells the bootloader."""
+    set_boot() done): the same code path runs, on trial, and keep() tells the bootloader.
+    `request_id`: a signed update's (SignedUpdateFirmware), whose outcome check() reports as
+    SignedFirmwareStatusNotification with it."""
     run = running()
     slot = run if image else _other(run)
     if not image:
@@ -63,8 +65,11 @@ def switch(version, image=False):
             os.stat(slot + "/evse")
         except OSError:
             raise ValueError("nothing staged") from None
-    save_json(BOOT, {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0,
-                     "failed": None, "image": image})
+    b = {"run": slot, "prev": run, "version": version, "state": "trial", "boots": 0, "failed": None,
+         "image": image}
+    if request_id is not None:
+        b["requestId"] = request_id
+    save_json(BOOT, b)
 
 
 def keep():
@@ -85,7 +90,7 @@ def rollback(why):
     b = status()
     if b and b["state"] == "trial":
         from evse.loader import back
-        back(b, why)
+        back(b, why)  # keeps the rest of boot.json: a signed update's requestId too
 
 
 def reported():
@@ -131,6 +136,14 @@ def watching(cfg):
     return [cfg.get("update_trial_s", 300), time.ticks_ms(), None]
 
 
+def _notify(cp, b, status):
+    # The outcome of the update in boot.json, signed (its requestId kept there) or not.
+    if "requestId" in b:
+        cp.notify("SignedFirmwareStatusNotification", {"status": status, "requestId": b["requestId"]})
+    else:
+        cp.notify("FirmwareStatusNotification", {"status": status})
+
+
 def check(cp, w):
     """Every few seconds while watching(): -> w, or None when done. Raises evse.Reboot after
     a rollback."""
@@ -143,7 +156,7 @@ def check(cp, w):
         from evse.log import log
         f = b["failed"]
         log("update failed", "version", f.get("version"), "why", f.get("why"))
-        cp.notify("FirmwareStatusNotification", {"status": "InstallationFailed"})
+        _notify(cp, b, "InstallationFailed")
         reported()
     if b["state"] != "trial":
         return None
@@ -155,7 +168,9 @@ def check(cp, w):
         keep()
         from evse.log import log
         log("update kept", "version", b["version"])
-        cp.notify("FirmwareStatusNotification", {"status": "Installed"})
+        _notify(cp, b, "Installed")
+        from evse.ocpp.security_events import event
+        event(cp, "FirmwareUpdated", b["version"])  # critical (whitepaper): queued till delivered
         return None
     if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
         rollback("no boot accepted")

@@ -37,7 +37,9 @@ def choose():
 def back(b, why):
     """Back to the code that ran before the update on trial, its failure recorded (for
     InstallationFailed). -> the new boot.json."""
-    b = {"run": b.get("prev"), "prev": b.get("prev"), "version": None, "state": "kept", "boots": 0,
+    r = {"run": b.get("prev"), "prev": b.get("prev"), "version": None, "state": "kept", "boots": 0,
          "failed": {"version": b.get("version"), "why": str(why)[:60]}}
-    save_json(BOOT, b)
-    return b
+    if "requestId" in b:  # a signed update's requestId: its InstallationFailed carries it
+        r["requestId"] = b["requestId"]
+    save_json(BOOT, r)
+    return r

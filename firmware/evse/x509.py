@@ -27,7 +27,7 @@ P256 = b"\x2a\x86\x48\xce\x3d\x03\x01\x07"  # prime256v1 / secp256r1
 RSA_SHA256 = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b"  # sha256WithRSAEncryption
 RSA_PSS = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a"  # RSASSA-PSS (hash in its parameters)
 ECDSA_SHA256 = b"\x2a\x86\x48\xce\x3d\x04\x03\x02"  # ecdsa-with-SHA256
-_SHA256 = b"\x60\x86\x48\x01\x65\x03\x04\x02\x01"
+SHA256 = b"\x60\x86\x48\x01\x65\x03\x04\x02\x01"  # id-sha256
 _BASIC_CONSTRAINTS = b"\x55\x1d\x13"  # 2.5.29.19
 
 
@@ -233,20 +233,22 @@ def ecdsa_rs(sig):
 
 
 def pem_to_der(pem, which=0):
-    """The `which`-th certificate of a PEM text (str or bytes) as DER bytes."""
-    if isinstance(pem, str):
-        pem = pem.encode()
-    head = b"-----BEGIN CERTIFICATE-----"
+    """The `which`-th certificate of a PEM text (str or bytes) as DER bytes. The base64 body is
+    decoded where it lies (a memoryview of bytes, one slice of a str): a2b_base64 skips the line
+    breaks, so no copy without them is made."""
+    b = not isinstance(pem, str)
+    head = b"-----BEGIN CERTIFICATE-----" if b else "-----BEGIN CERTIFICATE-----"
     i = -1
     for _ in range(which + 1):
         i = pem.find(head, i + 1)
         if i < 0:
             raise ValueError("no certificate")
-    j = pem.find(b"-----END CERTIFICATE-----", i)
+    j = pem.find(b"-----END CERTIFICATE-----" if b else "-----END CERTIFICATE-----", i)
     if j < 0:
         raise ValueError("no certificate end")
-    body = pem[i + len(head):j].replace(b"\r", b"").replace(b"\n", b"").replace(b" ", b"")
-    return binascii.a2b_base64(body)  # bad base64 raises ValueError itself
+    i += len(head)
+    # bad base64 raises ValueError; a memoryview is a buffer like any (the stub says str|bytes)
+    return binascii.a2b_base64(memoryview(pem)[i:j] if b else pem[i:j])  # pyright: ignore[reportArgumentType]
 
 
 def pem_count(pem):

@@ -43,6 +43,17 @@
 # Retries: `retries` is the number of tries (OCPP: "how many times Charge Point must try to
 # download the firmware before giving up"), 0 or absent = one try; `retryInterval` absent: see
 # operations/UpdateFirmware.py.
+#
+# A signed update (SignedUpdateFirmware, security whitepaper) is the same job with its
+# "requestId" in the state: its statuses go as SignedFirmwareStatusNotification {status,
+# requestId} (DownloadScheduled while it waits for retrieveDateTime), and the download records
+# the file's SHA-256 ("sha"). After Downloaded the signature (data/fwsig.json, the key of the
+# signing certificate operations/SignedUpdateFirmware.py checked at the CALL) is verified
+# against it by ocpp/signed_firmware.py, loaded for that only (its code there, not here: this
+# module is in the heap through every update, signed or not): SignatureVerified,
+# InstallScheduled until installDateTime ("inst") if there is one, and on to the install; or
+# InvalidSignature (+ security event InvalidFirmwareSignature), nothing installed. A download
+# boot verifies before its switch and records the outcome ("sig": 1 or 0).
 import asyncio
 import gc
 import time
@@ -56,6 +67,7 @@ _WAIT_S = const(10)  # the longest sleep before retrieveDate: the clock may be s
 _PACE_MS = const(1000)  # the wait for the end of the transactions: the hardware loop's pace is enough
 _FLUSH_MS = const(10000)  # at most this long for the notifications before Installing to go
 _NEED = const(16384)  # free heap for a download beside the session (measured ~13 KB, .mpy)
+_SIG = const("data/fwsig.json")  # a signed update's signing key and signature (SignedUpdateFirmware.py)
 
 
 def state():
@@ -64,9 +76,13 @@ def state():
 
 
 def status():
-    """The status a triggered FirmwareStatusNotification reports: Idle when nothing runs."""
+    """The status a triggered FirmwareStatusNotification reports: Idle when nothing runs. A
+    signed update's SignatureVerified, InstallScheduled and DownloadScheduled are not in 1.6's
+    enum: Downloaded, or Idle before the download, are."""
     st = state()
-    return st["st"] if st else "Idle"
+    if not st or st["st"] == "DownloadScheduled":
+        return "Idle"
+    return "Downloaded" if st["st"] in ("SignatureVerified", "InstallScheduled") else st["st"]
 
 
 def start(cp, st=None):
@@ -80,18 +96,26 @@ def start(cp, st=None):
     cp.firmware = asyncio.create_task(run(cp, old))
 
 
+def _message(st, status):
+    # (action, payload) of a status: a signed update's carry its requestId
+    if st and "requestId" in st:
+        return "SignedFirmwareStatusNotification", {"status": status, "requestId": st["requestId"]}
+    return "FirmwareStatusNotification", {"status": status}
+
+
 def _set(cp, st, status):
     st["st"] = status
     save_json(_FILE, st)
     log("firmware", "status", status)
-    cp.notify("FirmwareStatusNotification", {"status": status})
+    cp.notify(*_message(st, status))
 
 
-def _done(cp, status):
+def _done(cp, status, st=None):
     # The end of an update that failed: the old version runs on and nothing is pending.
     remove(_FILE)
+    remove(_SIG)
     log("firmware", "status", status)
-    cp.notify("FirmwareStatusNotification", {"status": status})
+    cp.notify(*_message(st, status))
 
 
 def _idle(cp):
@@ -123,7 +147,7 @@ async def _until_idle(cp):
         raise
 
 
-async def _flush(cp, status=None):
+async def _flush(cp, status=None, st=None):
     # Before a reboot: the notifications queued go first (bounded), then `status`, sent here
     # and its answer awaited, so that the central system has it before the board goes.
     t0 = time.ticks_ms()
@@ -133,7 +157,7 @@ async def _flush(cp, status=None):
     if status is None or rpc is None:
         return
     try:
-        await cp.call(rpc, "FirmwareStatusNotification", {"status": status})
+        await cp.call(rpc, *_message(st, status))
     except Exception as e:  # noqa: BLE001 - the update goes on; the boot after it reports
         log("firmware", "notify", repr(e)[:60])
 
@@ -144,13 +168,14 @@ def _switched(cp, st):
     # then, so this job. app/boot.json read here as install.py's status() reads it, without
     # loading install.py into a session's heap.
     if st.get("owe"):
-        cp.notify("FirmwareStatusNotification", {"status": "Downloaded"})
-        cp.notify("FirmwareStatusNotification", {"status": "Installing"})
+        for s in ("Downloaded", "SignatureVerified", "Installing") if "requestId" in st else ("Downloaded", "Installing"):
+            cp.notify(*_message(st, s))
     b = load_json("app/boot.json")
     if type(b) is not dict or (b.get("state") != "trial" and not b.get("failed")):
-        _done(cp, "InstallationFailed")
+        _done(cp, "InstallationFailed", st)
     else:
         remove(_FILE)
+        remove(_SIG)
 
 
 async def _get(cp, st):
@@ -158,7 +183,7 @@ async def _get(cp, st):
     update ended (its status sent) or a download boot comes next."""
     loc = st["loc"]
     if not loc.startswith("http://") and not loc.startswith("https://"):
-        _done(cp, "DownloadFailed")
+        _done(cp, "DownloadFailed", st)
         return False
     cfg = load_json("config.json", {})
     cadata = cfg.get("ca_cert") if type(cfg) is dict else None
@@ -168,7 +193,7 @@ async def _get(cp, st):
     told = False
     while True:
         if st["tries"] <= 0:
-            _done(cp, "DownloadFailed")
+            _done(cp, "DownloadFailed", st)
             return False
         if not told:
             _set(cp, st, "Downloading")
@@ -190,7 +215,7 @@ async def _get(cp, st):
         except OSError as e:  # the download (HttpError) or the flash while staging
             log("firmware", "download", repr(e)[:80], "tries_left", st["tries"])
             if st["tries"] <= 0:
-                _done(cp, "DownloadFailed")
+                _done(cp, "DownloadFailed", st)
                 return False
         await asyncio.sleep(st["every"])
 
@@ -198,22 +223,29 @@ async def _get(cp, st):
 async def _install(cp, st):
     got = st["got"]
     _set(cp, st, "Downloaded")
+    if "requestId" in st:  # a signed update: its signature, then its installDateTime
+        from evse.ocpp import signed_firmware
+        drop("evse.ocpp.signed_firmware")
+        if not await signed_firmware.checked(cp, st, _set):
+            _done(cp, "InvalidSignature", st)
+            return
     if got[0] != "!":  # a bundle already refused installs nothing: no need to wait
         await _until_idle(cp)
     st["st"] = "Installing"
     save_json(_FILE, st)
     log("firmware", "status", "Installing")
-    await _flush(cp, "Installing")
+    await _flush(cp, "Installing", st)
     try:
         if got[0] == "!":
             raise ValueError(got[1:])
         from evse import install
-        install.switch(got)
+        install.switch(got, request_id=st.get("requestId"))
     except Exception as e:  # noqa: BLE001 - a refused bundle, or the flash: nothing switched
         log("firmware", "install", repr(e)[:80])
         _restore(cp)
-        _done(cp, "InstallationFailed")
+        _done(cp, "InstallationFailed", st)
         return
+    remove(_SIG)
     log("firmware", "installed", got)  # the reboot brings the connectors back as avail.json says
     cp.reset = ("firmware", time.ticks_ms())  # Reset.py's poll: Reboot out of the app
 
@@ -233,16 +265,19 @@ async def run(cp, old=None):
         st = state()
         if st is None:
             remove(_FILE)
+            remove(_SIG)
         elif st["st"] == "Installing":
             _switched(cp, st)
         else:
+            if "requestId" in st and st["st"] == "Idle" and ocpp.now() < st["at"]:
+                _set(cp, st, "DownloadScheduled")  # the signed statuses have one for this wait
             while ocpp.now() < st["at"]:
                 await asyncio.sleep(min(st["at"] - ocpp.now(), _WAIT_S))
             if "got" in st or await _get(cp, st):
                 await _install(cp, st)
     except Exception as e:  # noqa: BLE001 - no heap for a module, the flash...: the update ends
         log("firmware", "error", repr(e)[:80])  # reported, the old version runs on
-        _done(cp, "InstallationFailed" if st and "got" in st else "DownloadFailed")
+        _done(cp, "InstallationFailed" if st and "got" in st else "DownloadFailed", st)
     finally:
         if asyncio.current_task() is cp.firmware:
             cp.firmware = None

@@ -77,7 +77,7 @@ _ROUTES = const(
     "\nGetInstalledCertificateIds rare"
     "\nGetLog rare"
     "\nInstallCertificate rare"
-    "\nSignedUpdateFirmware no"
+    "\nSignedUpdateFirmware rare"
     "\nSecurityEventNotification rare cp"
     "\n")
 _PACKAGE = const("evse.ocpp.operations.")
