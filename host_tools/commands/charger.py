@@ -330,11 +330,6 @@ def version():
     return "local-list-version", {}, lambda a: f"local list version {a.get('list_version')}"
 
 
-# `chargerctl charger certificates ...`: registers itself on the group above
-from host_tools.commands import charger_certificates  # noqa: E402,F401
-
-# `charger security-events` (a read, not an action: no token) lives in its own module
-from host_tools.commands import security_events as _security_events  # noqa: E402,F401
 # firmware and diagnostics: several calls each, followed to the charger's last word ------------
 
 _TRANSFER_CODES = (Exit.OK, Exit.USAGE, Exit.BUNDLE, Exit.NOT_FOUND, Exit.REFUSED,
@@ -512,3 +507,10 @@ def diagnostics(identity: str, api: str, token: str | None, as_json: bool, outpu
                         f"written to {target}."
 
     _transfer(identity, api, token, as_json, work)
+
+
+# `chargerctl charger certificates ...`: registers itself on the group above
+from host_tools.commands import charger_certificates  # noqa: E402,F401
+
+# `charger security-events` (a read, not an action: no token) lives in its own module
+from host_tools.commands import security_events as _security_events  # noqa: E402,F401

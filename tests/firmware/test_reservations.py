@@ -222,11 +222,11 @@ def test_expiry_fault_and_unavailability_end_it():
     reserve(cp, 0, 3, tag="Z")
     poll(cp)
     assert states(cp) == ["Reserved", "Reserved"] and cp.authorization.mark == 2
-    ocpp._offset[0] += 3  # the central system's clock moves on
+    ocpp.state[0] += 3  # the central system's clock moves on
     try:
         poll(cp)
     finally:
-        ocpp._offset[0] -= 3
+        ocpp.state[0] -= 3
     assert [r[0] for r in cp.authorization.held] == [3] and states(cp)[0] == "Available"
     poll(cp)  # two free again: connector 0's reservation need not hold one
     assert states(cp) == ["Available", "Available"] and cp.authorization.mark == 0
