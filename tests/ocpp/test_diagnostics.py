@@ -28,9 +28,12 @@ from tests.ocpp.conftest import Station, assert_clean, free_port, recorded, utc_
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CONFIG_KEY = "ConfigAuthKey-7f3a9c21d4"
-OCPP_KEY = "OcppAuthKey-51e8b0c6aa92"
+# The AuthorizationKey arrives hex over OCPP (<= 40 digits, 16-20 bytes); the Basic password is
+# its decoded bytes: neither the hex text nor those bytes may be uploaded.
+OCPP_KEY_TEXT = "OcppAuthKey-51e8b0c6"
+OCPP_KEY = OCPP_KEY_TEXT.encode().hex()
 WIFI_PASSWORD = "WifiSecret-c0ffee42"
-SECRETS = (CONFIG_KEY, OCPP_KEY, WIFI_PASSWORD)
+SECRETS = (CONFIG_KEY, OCPP_KEY, OCPP_KEY.upper(), OCPP_KEY_TEXT, WIFI_PASSWORD)
 
 
 class DiagCSMS(conftest.CSMS):
