@@ -108,6 +108,18 @@ def firmware_lib(tmp_path_factory) -> Path:
     return build_lib(tmp_path_factory.mktemp("lib"))
 
 
+def board_build(build: str, tmp_path_factory) -> tuple[str, Path]:
+    """The interpreter of a 32-bit `build` (the test is skipped when it is not built) and the lib
+    folder its firmware loads from: an empty one for the frozen build (evse is in the binary),
+    else the .mpy firmware as a board gets it (build_lib)."""
+    binary = builds.binary(build)
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    if builds.frozen(build):
+        return binary, tmp_path_factory.mktemp("empty-lib")
+    return binary, build_lib(tmp_path_factory.mktemp("mpy-lib"))
+
+
 _schemas: dict[str, dict] = {}
 
 
