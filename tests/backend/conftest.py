@@ -150,10 +150,12 @@ class Link:
 
 
 async def connect(server: Server, identity: str = "CP-1", boot: bool = True, statuses=("Available", "Available"),
-                  **kwargs) -> Link:
+                  charge_point: type[TestChargePoint] | None = None, **kwargs) -> Link:
+    """A charger connected (and booted, its connectors' statuses sent); `charge_point` is a
+    TestChargePoint subclass that answers the CALLs a test sends it."""
     ws = await websockets.connect(server.ocpp_url(identity), subprotocols=["ocpp1.6"],
                                   open_timeout=5, **kwargs)
-    cp = TestChargePoint(identity, ws)
+    cp = (charge_point or TestChargePoint)(identity, ws)
     task = asyncio.create_task(cp.start())
     if boot:
         await cp.boot()

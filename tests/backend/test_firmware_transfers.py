@@ -101,13 +101,7 @@ async def server(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cp(server):
-    import tests.backend.conftest as conftest
-
-    real, conftest.TestChargePoint = conftest.TestChargePoint, Charger
-    try:
-        link = await connect(server)
-    finally:
-        conftest.TestChargePoint = real
+    link = await connect(server, charge_point=Charger)
     yield link.cp
     await link.close()
 
