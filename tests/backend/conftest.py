@@ -171,6 +171,17 @@ async def charger(server):
     await link.close()
 
 
+async def assert_loopback_only(server: Server, http, url: str) -> None:
+    """An operator endpoint (`url` with `{}` for the identity; host_tools/backend/operator.py's
+    loopback_refusal): 404 naming an unknown charger, 403 to a caller from another machine."""
+    r = await http.get(url.format("CP-NOPE"))
+    assert r.status_code == 404 and "CP-NOPE" in r.json()["message"]
+    transport = httpx.ASGITransport(app=server.app, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://backend") as lan:
+        r = await lan.get(url.format("CP-1"))
+    assert r.status_code == 403 and "loopback" in r.json()["message"]
+
+
 async def start_session(http, code="ABC123", connector_id=1, **extra) -> tuple[str, dict]:
     r = await http.post(API + "/sessions", json={"code": code, "connector_id": connector_id, **extra})
     assert r.status_code == 201, r.text
