@@ -307,6 +307,14 @@ async def test_an_unknown_bundle_is_404(http, name):
     assert r.status_code == 404
 
 
+async def _names_bad_field(http, cp, action: str, body: dict, field: str, said: str) -> None:
+    """422 with `said` in `field`'s errors, and nothing sent to the charger."""
+    r = await act(http, action, body)
+    assert r.status_code == 422, r.text
+    assert said in " ".join(r.json()["errors"][field]), r.json()
+    assert cp.drain() == []
+
+
 # --- update-firmware --------------------------------------------------------------------------
 
 def _bad_update_bodies():
@@ -338,10 +346,7 @@ def _bad_update_bodies():
 
 @pytest.mark.parametrize(("body", "field", "said"), _bad_update_bodies())
 async def test_update_firmware_names_every_bad_field(http, cp, body, field, said):
-    r = await act(http, "update-firmware", body)
-    assert r.status_code == 422, r.text
-    assert said in " ".join(r.json()["errors"][field]), r.json()
-    assert cp.drain() == []
+    await _names_bad_field(http, cp, "update-firmware", body, field, said)
 
 
 async def test_update_firmware_of_an_unknown_or_offline_charger(http, cp):
@@ -433,10 +438,7 @@ def _bad_diagnostics_bodies():
 
 @pytest.mark.parametrize(("body", "field", "said"), _bad_diagnostics_bodies())
 async def test_get_diagnostics_names_every_bad_field(http, cp, body, field, said):
-    r = await act(http, "get-diagnostics", body)
-    assert r.status_code == 422, r.text
-    assert said in " ".join(r.json()["errors"][field]), r.json()
-    assert cp.drain() == []
+    await _names_bad_field(http, cp, "get-diagnostics", body, field, said)
 
 
 async def get_diagnostics(http, cp, body=None) -> dict:
