@@ -267,6 +267,29 @@ class CSMS(ChargePoint):
         self._note("FirmwareStatusNotification", **kw)
         return result.FirmwareStatusNotification()
 
+    # The other notifications of the FirmwareManagement profile and the security whitepaper:
+    # recorded and answered, as a central system does (left to the `ocpp` package they would be
+    # answered NotImplemented, and the charge point would drop them)
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, **kw):
+        self._note("DiagnosticsStatusNotification", **kw)
+        return result.DiagnosticsStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **kw):
+        self._note("LogStatusNotification", **kw)
+        return result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        self._note("SecurityEventNotification", **kw)
+        return result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, **kw):
+        self._note("SignedFirmwareStatusNotification", **kw)
+        return result.SignedFirmwareStatusNotification()
+
     @on(Action.authorize)
     def on_authorize(self, **kw):
         self._note("Authorize", **kw)

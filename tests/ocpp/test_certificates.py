@@ -26,12 +26,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
 
-from tests.ocpp.conftest import CSMS, Server, Station, assert_clean, board_build
+from tests.ocpp.conftest import Server, Station, assert_clean, board_build
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -109,18 +106,10 @@ def server_files(folder: Path, ca) -> tuple[Path, Path]:
 
 # -- a central system over TLS --------------------------------------------------------------
 
-class SecurityCSMS(CSMS):
-    @on(Action.security_event_notification)
-    def on_security_event(self, **kw):
-        self._note("SecurityEventNotification", **kw)
-        return result.SecurityEventNotification()
-
-
 class TlsServer(Server):
     """The conftest central system on wss://; `use()` switches its certificate for the
     connections that follow (OpenSSL takes a new chain into the same context)."""
 
-    csms = SecurityCSMS
 
     def __init__(self, files: tuple[Path, Path]):
         super().__init__()
