@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -89,6 +90,18 @@ class Server:
         self._server.should_exit = True
         await asyncio.wait_for(self._task, 5)
         self.backend.store.close()
+
+
+OPERATOR_TOKEN = "op-token-0123456789abcdef"
+OPERATOR_AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+def operator_server(folder: Path, call_timeout: float) -> Server:
+    """A backend (not started) with the operator actions on (OPERATOR_TOKEN), a CALL to a
+    charger given up after `call_timeout` s, and no rate limit a module of tests would meet."""
+    return Server(str(folder / "backend.db"), FakeClock(),
+                  options={"operator_token": OPERATOR_TOKEN, "call_timeout": call_timeout,
+                           "rate_limits": {"actions": 100_000}})
 
 
 @pytest.fixture

@@ -34,12 +34,22 @@ from ocpp.v16.enums import Action
 
 from host_tools.backend import transfers as transfers_module
 
-from .conftest import T0, FakeClock, Server, TestChargePoint, connect, make_bundle, until
+from .conftest import (
+    OPERATOR_AUTH,
+    OPERATOR_TOKEN,
+    T0,
+    FakeClock,
+    Server,
+    TestChargePoint,
+    connect,
+    make_bundle,
+    operator_server,
+    until,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TOKEN = "op-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN, AUTH = OPERATOR_TOKEN, OPERATOR_AUTH
 ACTIONS = "/api/v3/chargers/{}/actions/"
 
 
@@ -91,9 +101,7 @@ class Charger(TestChargePoint):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory):
-    srv = Server(str(tmp_path_factory.mktemp("fw") / "backend.db"), FakeClock(),
-                 options={"operator_token": TOKEN, "call_timeout": 1.0,
-                          "rate_limits": {"actions": 100_000}})
+    srv = operator_server(tmp_path_factory.mktemp("fw"), 1.0)
     await srv.start()
     yield srv
     await srv.stop()
