@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
 import ssl
-import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +20,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from host_tools.micropython import micropython_binary, micropython_path
+from tests import mp_script
+from tests.mp_script import RUN_TIMEOUT
 from tests.ocpp.conftest import free_port
 from tests.test_ws_client import _ca, _server_ctx
 
-RUN_TIMEOUT = 30.0
 BODY = random.Random(14).randbytes(5000)
 BODY_SHA = hashlib.sha256(BODY).hexdigest()
 
@@ -60,21 +58,8 @@ async def run():
 
 
 async def run_mp(tmp_path: Path, body: str, timeout: float = RUN_TIMEOUT) -> str:
-    script = tmp_path / "client.py"
-    script.write_text(PRELUDE + textwrap.dedent(body) + "\nasyncio.run(run())\n")
-    env = dict(os.environ, MICROPYPATH=micropython_path())
-    proc = await asyncio.create_subprocess_exec(
-        micropython_binary(), str(script), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, _ = await proc.communicate()
-        raise AssertionError(f"MicroPython client timed out:\n{out.decode(errors='replace')}") from None
-    text = out.decode(errors="replace")
-    assert "DONE" in text, f"MicroPython client crashed (exit {proc.returncode}):\n{text}"
-    return text
+    """Run `async def main()` (body) after this file's PRELUDE; its output."""
+    return await mp_script.run_mp(tmp_path, PRELUDE, body, timeout)
 
 
 def get_script(url: str, cadata: str | None = None, timeout_ms: int = 3000) -> str:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,10 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from tests import builds
+from tests import mp_script
 from tests.crypto_material import NOW, ec_key, issue, rsa_key, sign_ecdsa, sign_pkcs1, sign_pss
-
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 
 _CHECKER = """
 import sys, json, binascii, time
@@ -57,16 +53,7 @@ for line in open(sys.argv[1]):
 
 
 def run_checker(tmp_path: Path, build: str, cases: list[dict]) -> list:
-    mp = builds.binary(build)
-    if mp is None:
-        pytest.skip(builds.SKIP_REASON)
-    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
-    (tmp_path / "checker.py").write_text(_CHECKER)
-    out = subprocess.run([mp, str(tmp_path / "checker.py"), str(tmp_path / "cases.jsonl")], capture_output=True,
-                         text=True, timeout=300, env=dict(os.environ, MICROPYPATH=str(FIRMWARE)))
-    got = [json.loads(x) for x in out.stdout.splitlines()]
-    assert len(got) == len(cases), (out.returncode, out.stderr[-3000:])
-    return got
+    return mp_script.run_cases(tmp_path, build, _CHECKER, cases, timeout=300)
 
 
 def _rsa_pub(key: rsa.RSAPrivateKey) -> list[str]:

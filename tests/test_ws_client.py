@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import os
 import ssl
-import textwrap
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,11 +30,12 @@ from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from host_tools.micropython import micropython_binary, micropython_path
+from host_tools.micropython import micropython_binary
+from tests import mp_script
+from tests.mp_script import RUN_TIMEOUT
 
 IDENTITY = "CP-1"
 KEY = "s3cret-Authorization-Key-42"
-RUN_TIMEOUT = 30.0
 
 PRELUDE = """\
 import asyncio
@@ -57,22 +57,8 @@ async def run():
 
 
 async def run_mp(tmp_path: Path, body: str, timeout: float = RUN_TIMEOUT) -> str:
-    """Run `async def main()` (body) in MicroPython with the firmware on the path; its output."""
-    script = tmp_path / "client.py"
-    script.write_text(PRELUDE + textwrap.dedent(body) + "\nasyncio.run(run())\n")
-    env = dict(os.environ, MICROPYPATH=micropython_path())
-    proc = await asyncio.create_subprocess_exec(
-        micropython_binary(), str(script), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, _ = await proc.communicate()
-        raise AssertionError(f"MicroPython client timed out:\n{out.decode(errors='replace')}") from None
-    text = out.decode(errors="replace")
-    assert "DONE" in text, f"MicroPython client crashed (exit {proc.returncode}):\n{text}"
-    return text
+    """Run `async def main()` (body) after this file's PRELUDE; its output."""
+    return await mp_script.run_mp(tmp_path, PRELUDE, body, timeout)
 
 
 # -- certificates -------------------------------------------------------------------------

@@ -13,10 +13,7 @@ ValueError and nothing else: the reader's callers answer Rejected on that one ex
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,10 +22,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 
-from tests import builds
+from tests import mp_script
 from tests.crypto_material import Issued, ec_key, issue, rsa_key
 
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 SEED = 5280
 
 _READER = """
@@ -54,16 +50,7 @@ for line in open(sys.argv[1]):
 
 
 def run_reader(tmp_path: Path, build: str, cases: list[dict]) -> list:
-    mp = builds.binary(build)
-    if mp is None:
-        pytest.skip(builds.SKIP_REASON)
-    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
-    (tmp_path / "reader.py").write_text(_READER)
-    out = subprocess.run([mp, str(tmp_path / "reader.py"), str(tmp_path / "cases.jsonl")], capture_output=True,
-                         text=True, timeout=120, env=dict(os.environ, MICROPYPATH=str(FIRMWARE)))
-    lines = [json.loads(x) for x in out.stdout.splitlines()]
-    assert len(lines) == len(cases), (out.returncode, out.stderr[-3000:], out.stdout[-1000:])
-    return lines
+    return mp_script.run_cases(tmp_path, build, _READER, cases, timeout=120)
 
 
 def _oid_der(dotted: str) -> str:

@@ -22,18 +22,27 @@ MAX_WAIT_S = 25.0
 LOOPBACK = ("127.0.0.1", "::1")
 
 
+def loopback_refusal(request: Request, identity: str, what: str) -> JSONResponse | None:
+    """None when a loopback client asks about a charger in the chargers file; else the 403
+    (another machine) or 404 (unknown identity) answer. `what` begins the 403's sentence
+    ("The OCPP log is")."""
+    client = request.client.host if request.client else None
+    if client not in LOOPBACK:
+        return JSONResponse({"message": f"{what} served to this machine only (loopback); "
+                                        f"{client} is not."}, status_code=403)
+    if request.app.state.backend.store.charger(identity) is None:
+        return JSONResponse({"message": f"No charger with identity {identity!r} in this "
+                                        "backend's chargers file."}, status_code=404)
+    return None
+
+
 def add_operator_routes(app: FastAPI) -> None:
     @app.get(OCPP_LOG, include_in_schema=False)
     async def ocpp_log(identity: str, request: Request, after: int = 0, wait: float = 0.0,
                        limit: int = RING_SIZE):
+        if (no := loopback_refusal(request, identity, "The OCPP log is")) is not None:
+            return no
         backend = request.app.state.backend
-        client = request.client.host if request.client else None
-        if client not in LOOPBACK:
-            return JSONResponse({"message": "The OCPP log is served to this machine only "
-                                            f"(loopback); {client} is not."}, status_code=403)
-        if backend.store.charger(identity) is None:
-            return JSONResponse({"message": f"No charger with identity {identity!r} in this "
-                                            "backend's chargers file."}, status_code=404)
         frames = await backend.central.frames.wait(
             identity, max(0, after), min(max(0.0, wait), MAX_WAIT_S), max(1, min(limit, RING_SIZE)))
         return JSONResponse({"data": frames, "last_seq": frames[-1]["seq"] if frames else after,

@@ -67,6 +67,18 @@ def _connector(data: dict, errors: Errors, charger: dict, lo: int,
     return cid
 
 
+def _one_of(data: dict, errors: Errors, name: str, other: str) -> str | None:
+    """Which of two fields that exclude each other is given; None (and the error under `name`,
+    worded as Plugchoice's API words it) when both are, or neither."""
+    has, has_other = data.get(name) is not None, data.get(other) is not None
+    if has != has_other:
+        return name if has else other
+    label = name.replace("_", " ")
+    errors[name] = [f"The {label} field prohibits {other} from being present." if has else
+                    f"The {label} field is required when {other} is not present."]
+    return None
+
+
 def _id_token(data: dict, errors: Errors) -> str | None:
     v = data.get("id_token")
     if v is None or v == "":
@@ -145,13 +157,9 @@ def reserve(data: object, charger: dict, now: float) -> tuple[dict, Errors]:
                     "reservation_id": _int(data, "reservation_id", errors, 0, INT32_MAX,
                                            required=False),
                     "expiry": None}
-    at, minutes = data.get("expires_at"), data.get("minutes")
-    if at is not None and minutes is not None:
-        errors["expires_at"] = ["The expires at field prohibits minutes from being present."]
-    elif at is None and minutes is None:
-        errors["expires_at"] = ["The expires at field is required when minutes is not present."]
-    elif at is not None:
-        t = _when(at)
+    given = _one_of(data, errors, "expires_at", "minutes")
+    if given == "expires_at":
+        t = _when(data["expires_at"])
         if t is None:
             errors["expires_at"] = ["The expires at field must be a date and time with its "
                                     "offset, e.g. 2026-01-10T14:30:00Z."]
@@ -160,7 +168,7 @@ def reserve(data: object, charger: dict, now: float) -> tuple[dict, Errors]:
                                     "24 hours ahead."]
         else:
             values["expiry"] = t
-    else:
+    elif given == "minutes":
         m = _int(data, "minutes", errors, 1, RESERVE_MAX_MINUTES)
         if m is not None:
             values["expiry"] = now + m * 60
@@ -289,24 +297,22 @@ def update_firmware(data: object, bundle_known: Callable[[str], bool],
     starts at once; at most 30 days ahead); `retries`, `retry_interval` (s)."""
     data, errors = _object(data), {}
     values: dict = {"bundle": None, "location": None, "retrieve": now}
+    given = _one_of(data, errors, "bundle", "location")
     bundle, location = data.get("bundle"), data.get("location")
-    if bundle is not None and location is not None:
-        errors["bundle"] = ["The bundle field prohibits location from being present."]
-    elif bundle is None and location is None:
-        errors["bundle"] = ["The bundle field is required when location is not present."]
-    elif bundle is not None:
+    if given == "bundle":
         if not isinstance(bundle, str) or not bundle_known(bundle):
             errors["bundle"] = ["The selected bundle is invalid: upload it first (POST "
                                 "/api/v3/firmware answers its name)."]
         else:
             values["bundle"] = bundle
-    elif not isinstance(location, str) or not _URL.match(location):
-        errors["location"] = ["The location field must be an http:// or https:// URL."]
-    elif len(location) > LOCATION_MAX:
-        errors["location"] = [f"The location field must not be greater than {LOCATION_MAX} "
-                              "characters."]
-    else:
-        values["location"] = location
+    elif given == "location":
+        if not isinstance(location, str) or not _URL.match(location):
+            errors["location"] = ["The location field must be an http:// or https:// URL."]
+        elif len(location) > LOCATION_MAX:
+            errors["location"] = [f"The location field must not be greater than {LOCATION_MAX} "
+                                  "characters."]
+        else:
+            values["location"] = location
     t = _time(data, "retrieve_date", errors)
     if t is not None:
         if t > now + RETRIEVE_AHEAD_MAX_S:

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from . import oplog
-from .operator import LOOPBACK
+from .operator import loopback_refusal
 
 if TYPE_CHECKING:
     from .store import Store
@@ -66,14 +66,9 @@ def recent(store: Store, identity: str, limit: int = 100) -> list[dict]:
 def add_security_routes(app: FastAPI) -> None:
     @app.get(SECURITY_EVENTS, include_in_schema=False)
     async def security_events(identity: str, request: Request, limit: int = 100):
+        if (no := loopback_refusal(request, identity, "Security events are")) is not None:
+            return no
         backend = request.app.state.backend
-        client = request.client.host if request.client else None
-        if client not in LOOPBACK:
-            return JSONResponse({"message": "Security events are served to this machine only "
-                                            f"(loopback); {client} is not."}, status_code=403)
-        if backend.store.charger(identity) is None:
-            return JSONResponse({"message": f"No charger with identity {identity!r} in this "
-                                            "backend's chargers file."}, status_code=404)
         if not 1 <= limit <= MAX_LIMIT:
             return JSONResponse({"message": f"limit must be 1 to {MAX_LIMIT}, not {limit}."},
                                 status_code=422)

@@ -21,6 +21,8 @@ with X-Forwarded-For from an address in FORWARDED_ALLOW_IPS (README: reverse pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -109,32 +111,27 @@ def add_transfer_routes(app: FastAPI) -> None:
         return JSONResponse(saved, status_code=201)
 
     async def follow(identity: str, topic: str, request: Request, credentials, after: int,
-                     wait: float) -> tuple[JSONResponse | None, list[dict]]:
+                     wait: float, state: Callable[[], dict]) -> JSONResponse:
+        """A long poll of `topic`'s events after sequence number `after`, with the charger's
+        online flag and `state()` (read once the wait is over) beside them."""
         if (no := refused(request, credentials) or unknown(identity)) is not None:
-            return no, []
-        return None, await transfers.wait(identity, topic, max(0, after),
-                                          min(max(0.0, wait), MAX_WAIT_S))
+            return no
+        events = await transfers.wait(identity, topic, max(0, after), min(max(0.0, wait), MAX_WAIT_S))
+        return JSONResponse({"data": {**state(), "online": central.is_online(identity),
+                                      "events": events},
+                             "last_seq": events[-1]["seq"] if events else max(0, after)})
 
     @app.get(OPERATOR_CHARGER + "firmware", include_in_schema=False)
     async def firmware_status(identity: str, request: Request, credentials: _Credentials,
                               after: int = 0, wait: float = 0.0):
-        no, events = await follow(identity, "firmware", request, credentials, after, wait)
-        if no is not None:
-            return no
-        charger = store.charger(identity) or {}
-        return JSONResponse({"data": {"firmware_version": charger.get("firmware_version"),
-                                      "online": central.is_online(identity), "events": events},
-                             "last_seq": events[-1]["seq"] if events else max(0, after)})
+        return await follow(identity, "firmware", request, credentials, after, wait, lambda: {
+            "firmware_version": (store.charger(identity) or {}).get("firmware_version")})
 
     @app.get(OPERATOR_CHARGER + "diagnostics", include_in_schema=False)
     async def diagnostics_status(identity: str, request: Request, credentials: _Credentials,
                                  after: int = 0, wait: float = 0.0):
-        no, events = await follow(identity, "diagnostics", request, credentials, after, wait)
-        if no is not None:
-            return no
-        return JSONResponse({"data": {"online": central.is_online(identity), "events": events,
-                                      "files": transfers.diagnostics_files(identity)},
-                             "last_seq": events[-1]["seq"] if events else max(0, after)})
+        return await follow(identity, "diagnostics", request, credentials, after, wait,
+                            lambda: {"files": transfers.diagnostics_files(identity)})
 
     @app.get(OPERATOR_CHARGER + "diagnostics/{file_name}", include_in_schema=False)
     async def diagnostics_file(identity: str, file_name: str, request: Request,

@@ -16,36 +16,12 @@ import time
 import click
 import httpx
 
-from host_tools.commands import CTX, fail
+from host_tools.commands import CTX, operator_api
 from host_tools.driver import API_ENV, DEFAULT_API
 from host_tools.exits import Exit, epilog
 
 _WAIT_S = 20.0  # one long poll; the backend answers as soon as a frame arrives
-
-
-def _fetch(http: httpx.Client, api: str, identity: str, **params: float) -> dict:
-    try:
-        resp = http.get(f"/operator/chargers/{identity}/ocpp-log", params=params)
-    except httpx.HTTPError as err:
-        fail(f"cannot reach the backend at {api}: {err}", Exit.NETWORK,
-             "start it with `chargerctl backend --chargers FILE`, or give its URL with --api")
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {}
-    message = body.get("message", resp.reason_phrase) if isinstance(body, dict) else ""
-    if resp.status_code == 404 and "identity" in message:
-        fail(message, Exit.NOT_FOUND, "use the charge point identity (charge_point_id, e.g. CP-1), "
-                                      "not the public code; the identities are in the backend's "
-                                      "chargers file")
-    if resp.status_code == 404:
-        fail(f"{api} has no OCPP log endpoint: is it the local backend (chargerctl backend)?",
-             Exit.NOT_FOUND, "the real Plugchoice service shows OCPP traffic in its web app")
-    if resp.status_code == 403:
-        fail(message, Exit.REFUSED, "run this on the machine that runs `chargerctl backend`")
-    if not resp.is_success:
-        fail(f"the backend answered {resp.status_code}: {message}", Exit.ERROR)
-    return body
+_NO_LOG_HINT = "the real Plugchoice service shows OCPP traffic in its web app"
 
 
 def frame_line(frame: dict) -> str:
@@ -93,7 +69,7 @@ def ocpp_log(identity: str, api: str, lines: int, follow: bool, duration: float 
             click.echo(json.dumps(frame, separators=(",", ":")) if as_json else frame_line(frame))
 
     with httpx.Client(base_url=api, timeout=_WAIT_S + 10) as http:
-        body = _fetch(http, api, identity, after=0, limit=max(1, lines))
+        body = operator_api.fetch(http, api, identity, "ocpp-log", "OCPP log", _NO_LOG_HINT, after=0, limit=max(1, lines))
         show(body["data"] if lines else [])
         last = body["last_seq"]
         if not follow:
@@ -104,7 +80,8 @@ def ocpp_log(identity: str, api: str, lines: int, follow: bool, duration: float 
         try:
             while end is None or time.monotonic() < end:
                 wait = _WAIT_S if end is None else max(0.0, min(_WAIT_S, end - time.monotonic()))
-                body = _fetch(http, api, identity, after=last, wait=wait)
+                body = operator_api.fetch(http, api, identity, "ocpp-log", "OCPP log", _NO_LOG_HINT,
+                                          after=last, wait=wait)
                 show(body["data"])
                 last = body["last_seq"]
         except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import click
 import httpx
 
-from host_tools.commands import CTX, fail
+from host_tools.commands import CTX, operator_api
 from host_tools.commands.charger import charger
 from host_tools.driver import API_ENV, DEFAULT_API
 from host_tools.exits import Exit, epilog
@@ -50,28 +50,9 @@ def security_events(identity: str, api: str, limit: int, as_json: bool) -> None:
       chargerctl charger security-events --charger CP-1 --limit 10 --json
     """
     api = api.rstrip("/")
-    try:
-        with httpx.Client(base_url=api, timeout=10) as http:
-            resp = http.get(f"/operator/chargers/{identity}/security-events", params={"limit": limit})
-    except httpx.HTTPError as err:
-        fail(f"cannot reach the backend at {api}: {err}", Exit.NETWORK,
-             "start it with `chargerctl backend --chargers FILE`, or give its URL with --api")
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {}
-    message = body.get("message", resp.reason_phrase) if isinstance(body, dict) else ""
-    if resp.status_code == 404 and "identity" in message:
-        fail(message, Exit.NOT_FOUND, "use the charge point identity (charge_point_id, e.g. CP-1), "
-                                      "not the public code; the identities are in the backend's "
-                                      "chargers file")
-    if resp.status_code == 404:
-        fail(f"{api} has no security events endpoint: is it the local backend (chargerctl backend)?",
-             Exit.NOT_FOUND)
-    if resp.status_code == 403:
-        fail(message, Exit.REFUSED, "run this on the machine that runs `chargerctl backend`")
-    if not resp.is_success or not isinstance(body.get("data"), list):
-        fail(f"the backend answered {resp.status_code}: {message}", Exit.ERROR)
+    with httpx.Client(base_url=api, timeout=10) as http:
+        body = operator_api.fetch(http, api, identity, "security-events", "security events",
+                                  limit=limit)
     if as_json:
         click.echo(json.dumps(body))
         return

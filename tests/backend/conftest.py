@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -91,6 +92,18 @@ class Server:
         self.backend.store.close()
 
 
+OPERATOR_TOKEN = "op-token-0123456789abcdef"
+OPERATOR_AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+def operator_server(folder: Path, call_timeout: float) -> Server:
+    """A backend (not started) with the operator actions on (OPERATOR_TOKEN), a CALL to a
+    charger given up after `call_timeout` s, and no rate limit a module of tests would meet."""
+    return Server(str(folder / "backend.db"), FakeClock(),
+                  options={"operator_token": OPERATOR_TOKEN, "call_timeout": call_timeout,
+                           "rate_limits": {"actions": 100_000}})
+
+
 @pytest.fixture
 async def server(tmp_path):
     srv = Server(str(tmp_path / "backend.db"), FakeClock())
@@ -150,10 +163,12 @@ class Link:
 
 
 async def connect(server: Server, identity: str = "CP-1", boot: bool = True, statuses=("Available", "Available"),
-                  **kwargs) -> Link:
+                  charge_point: type[TestChargePoint] | None = None, **kwargs) -> Link:
+    """A charger connected (and booted, its connectors' statuses sent); `charge_point` is a
+    TestChargePoint subclass that answers the CALLs a test sends it."""
     ws = await websockets.connect(server.ocpp_url(identity), subprotocols=["ocpp1.6"],
                                   open_timeout=5, **kwargs)
-    cp = TestChargePoint(identity, ws)
+    cp = (charge_point or TestChargePoint)(identity, ws)
     task = asyncio.create_task(cp.start())
     if boot:
         await cp.boot()
@@ -167,6 +182,17 @@ async def charger(server):
     link = await connect(server)
     yield link
     await link.close()
+
+
+async def assert_loopback_only(server: Server, http, url: str) -> None:
+    """An operator endpoint (`url` with `{}` for the identity; host_tools/backend/operator.py's
+    loopback_refusal): 404 naming an unknown charger, 403 to a caller from another machine."""
+    r = await http.get(url.format("CP-NOPE"))
+    assert r.status_code == 404 and "CP-NOPE" in r.json()["message"]
+    transport = httpx.ASGITransport(app=server.app, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://backend") as lan:
+        r = await lan.get(url.format("CP-1"))
+    assert r.status_code == 403 and "loopback" in r.json()["message"]
 
 
 async def start_session(http, code="ABC123", connector_id=1, **extra) -> tuple[str, dict]:

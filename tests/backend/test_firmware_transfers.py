@@ -34,12 +34,22 @@ from ocpp.v16.enums import Action
 
 from host_tools.backend import transfers as transfers_module
 
-from .conftest import T0, FakeClock, Server, TestChargePoint, connect, make_bundle, until
+from .conftest import (
+    OPERATOR_AUTH,
+    OPERATOR_TOKEN,
+    T0,
+    FakeClock,
+    Server,
+    TestChargePoint,
+    connect,
+    make_bundle,
+    operator_server,
+    until,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TOKEN = "op-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN, AUTH = OPERATOR_TOKEN, OPERATOR_AUTH
 ACTIONS = "/api/v3/chargers/{}/actions/"
 
 
@@ -91,9 +101,7 @@ class Charger(TestChargePoint):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory):
-    srv = Server(str(tmp_path_factory.mktemp("fw") / "backend.db"), FakeClock(),
-                 options={"operator_token": TOKEN, "call_timeout": 1.0,
-                          "rate_limits": {"actions": 100_000}})
+    srv = operator_server(tmp_path_factory.mktemp("fw"), 1.0)
     await srv.start()
     yield srv
     await srv.stop()
@@ -101,13 +109,7 @@ async def server(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cp(server):
-    import tests.backend.conftest as conftest
-
-    real, conftest.TestChargePoint = conftest.TestChargePoint, Charger
-    try:
-        link = await connect(server)
-    finally:
-        conftest.TestChargePoint = real
+    link = await connect(server, charge_point=Charger)
     yield link.cp
     await link.close()
 
@@ -313,6 +315,14 @@ async def test_an_unknown_bundle_is_404(http, name):
     assert r.status_code == 404
 
 
+async def _names_bad_field(http, cp, action: str, body: dict, field: str, said: str) -> None:
+    """422 with `said` in `field`'s errors, and nothing sent to the charger."""
+    r = await act(http, action, body)
+    assert r.status_code == 422, r.text
+    assert said in " ".join(r.json()["errors"][field]), r.json()
+    assert cp.drain() == []
+
+
 # --- update-firmware --------------------------------------------------------------------------
 
 def _bad_update_bodies():
@@ -344,10 +354,7 @@ def _bad_update_bodies():
 
 @pytest.mark.parametrize(("body", "field", "said"), _bad_update_bodies())
 async def test_update_firmware_names_every_bad_field(http, cp, body, field, said):
-    r = await act(http, "update-firmware", body)
-    assert r.status_code == 422, r.text
-    assert said in " ".join(r.json()["errors"][field]), r.json()
-    assert cp.drain() == []
+    await _names_bad_field(http, cp, "update-firmware", body, field, said)
 
 
 async def test_update_firmware_of_an_unknown_or_offline_charger(http, cp):
@@ -439,10 +446,7 @@ def _bad_diagnostics_bodies():
 
 @pytest.mark.parametrize(("body", "field", "said"), _bad_diagnostics_bodies())
 async def test_get_diagnostics_names_every_bad_field(http, cp, body, field, said):
-    r = await act(http, "get-diagnostics", body)
-    assert r.status_code == 422, r.text
-    assert said in " ".join(r.json()["errors"][field]), r.json()
-    assert cp.drain() == []
+    await _names_bad_field(http, cp, "get-diagnostics", body, field, said)
 
 
 async def get_diagnostics(http, cp, body=None) -> dict:

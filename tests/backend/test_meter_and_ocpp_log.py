@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 
-import httpx
 import pytest
 from ocpp.v16 import call
 
 from host_tools.backend.ocpp_log import redact
 
-from .conftest import API, T0, connect
+from .conftest import API, T0, assert_loopback_only, connect
 from .test_lifecycle import charging
 
 LOG = "/api/v3/operator/chargers/{}/ocpp-log"
@@ -109,12 +108,7 @@ async def test_ocpp_log_redacts_the_authorization_header_and_keys(server, http):
 
 
 async def test_ocpp_log_unknown_charger_is_404_and_only_for_loopback(server, http):
-    r = await http.get(LOG.format("CP-NOPE"))
-    assert r.status_code == 404 and "CP-NOPE" in r.json()["message"]
-    transport = httpx.ASGITransport(app=server.app, client=("192.0.2.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://backend") as lan:
-        r = await lan.get(LOG.format("CP-1"))
-    assert r.status_code == 403 and "loopback" in r.json()["message"]
+    await assert_loopback_only(server, http, LOG)
 
 
 async def _offered(charger, tx: int, offset: float, *values: tuple):

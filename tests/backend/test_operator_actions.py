@@ -26,12 +26,22 @@ from ocpp.v16.enums import Action
 from host_tools.backend import create_app
 from host_tools.backend.config import ChargersFileError, parse_chargers
 
-from .conftest import CHARGERS, T0, FakeClock, Server, TestChargePoint, connect, until
+from .conftest import (
+    CHARGERS,
+    OPERATOR_AUTH,
+    OPERATOR_TOKEN,
+    T0,
+    FakeClock,
+    Server,
+    TestChargePoint,
+    connect,
+    operator_server,
+    until,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TOKEN = "op-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN, AUTH = OPERATOR_TOKEN, OPERATOR_AUTH
 ACTIONS = "/api/v3/chargers/{}/actions/"
 CALL_TIMEOUT = 0.5
 
@@ -92,9 +102,7 @@ class Charger(TestChargePoint):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory):
-    srv = Server(str(tmp_path_factory.mktemp("ops") / "backend.db"), FakeClock(),
-                 options={"operator_token": TOKEN, "call_timeout": CALL_TIMEOUT,
-                          "rate_limits": {"actions": 100_000}})
+    srv = operator_server(tmp_path_factory.mktemp("ops"), CALL_TIMEOUT)
     await srv.start()
     yield srv
     await srv.stop()
@@ -102,13 +110,7 @@ async def server(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cp(server):
-    import tests.backend.conftest as conftest
-
-    real, conftest.TestChargePoint = conftest.TestChargePoint, Charger  # connect() builds ours
-    try:
-        link = await connect(server)
-    finally:
-        conftest.TestChargePoint = real
+    link = await connect(server, charge_point=Charger)
     yield link.cp
     await link.close()
 

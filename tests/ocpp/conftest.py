@@ -108,6 +108,18 @@ def firmware_lib(tmp_path_factory) -> Path:
     return build_lib(tmp_path_factory.mktemp("lib"))
 
 
+def board_build(build: str, tmp_path_factory) -> tuple[str, Path]:
+    """The interpreter of a 32-bit `build` (the test is skipped when it is not built) and the lib
+    folder its firmware loads from: an empty one for the frozen build (evse is in the binary),
+    else the .mpy firmware as a board gets it (build_lib)."""
+    binary = builds.binary(build)
+    if binary is None:
+        pytest.skip(builds.SKIP_REASON)
+    if builds.frozen(build):
+        return binary, tmp_path_factory.mktemp("empty-lib")
+    return binary, build_lib(tmp_path_factory.mktemp("mpy-lib"))
+
+
 _schemas: dict[str, dict] = {}
 
 
@@ -254,6 +266,29 @@ class CSMS(ChargePoint):
     def on_firmware_status(self, **kw):
         self._note("FirmwareStatusNotification", **kw)
         return result.FirmwareStatusNotification()
+
+    # The other notifications of the FirmwareManagement profile and the security whitepaper:
+    # recorded and answered, as a central system does (left to the `ocpp` package they would be
+    # answered NotImplemented, and the charge point would drop them)
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, **kw):
+        self._note("DiagnosticsStatusNotification", **kw)
+        return result.DiagnosticsStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **kw):
+        self._note("LogStatusNotification", **kw)
+        return result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        self._note("SecurityEventNotification", **kw)
+        return result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, **kw):
+        self._note("SignedFirmwareStatusNotification", **kw)
+        return result.SignedFirmwareStatusNotification()
 
     @on(Action.authorize)
     def on_authorize(self, **kw):

@@ -26,13 +26,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
 
-from tests import builds
-from tests.ocpp.conftest import CSMS, Server, Station, assert_clean, build_lib
+from tests.ocpp.conftest import Server, Station, assert_clean, board_build
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -110,18 +106,10 @@ def server_files(folder: Path, ca) -> tuple[Path, Path]:
 
 # -- a central system over TLS --------------------------------------------------------------
 
-class SecurityCSMS(CSMS):
-    @on(Action.security_event_notification)
-    def on_security_event(self, **kw):
-        self._note("SecurityEventNotification", **kw)
-        return result.SecurityEventNotification()
-
-
 class TlsServer(Server):
     """The conftest central system on wss://; `use()` switches its certificate for the
     connections that follow (OpenSSL takes a new chain into the same context)."""
 
-    csms = SecurityCSMS
 
     def __init__(self, files: tuple[Path, Path]):
         super().__init__()
@@ -440,14 +428,7 @@ async def test_install_certificate_heap_on_32_bits(tmp_path, tmp_path_factory, b
     """InstallCertificate of RSA-2048 roots, one long (2.4 KB of DER), of both types, and their
     listing, on the 32-bit .mpy build in an ESP32's heap (a ws:// session: a wss:// one needs
     more for mbedtls anyway): Accepted, no MemoryError, no restart."""
-    binary = builds.binary(build)
-    if binary is None:
-        pytest.skip(builds.SKIP_REASON)
-    if builds.frozen(build):
-        lib = tmp_path_factory.mktemp("empty-lib")
-    else:
-        lib = tmp_path_factory.mktemp("mpy-lib")
-        build_lib(lib)
+    binary, lib = board_build(build, tmp_path_factory)
     flash = tmp_path / "flash"
     flash.mkdir()
     station = Station(flash, lib, binary)  # ws://: test_memory.py's session, whose limits these are

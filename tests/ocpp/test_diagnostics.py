@@ -17,10 +17,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
 
 from tests.ocpp import conftest
 from tests.ocpp.conftest import Station, assert_clean, free_port, recorded, utc_in
@@ -34,25 +31,6 @@ OCPP_KEY_TEXT = "OcppAuthKey-51e8b0c6"
 OCPP_KEY = OCPP_KEY_TEXT.encode().hex()
 WIFI_PASSWORD = "WifiSecret-c0ffee42"
 SECRETS = (CONFIG_KEY, OCPP_KEY, OCPP_KEY.upper(), OCPP_KEY_TEXT, WIFI_PASSWORD)
-
-
-class DiagCSMS(conftest.CSMS):
-    """The module's central system: it also takes the charge point's upload notifications."""
-
-    @on(Action.diagnostics_status_notification)
-    def on_diag_status(self, **kw):
-        self._note("DiagnosticsStatusNotification", **kw)
-        return result.DiagnosticsStatusNotification()
-
-    @on(Action.log_status_notification)
-    def on_log_status(self, **kw):
-        self._note("LogStatusNotification", **kw)
-        return result.LogStatusNotification()
-
-    @on(Action.security_event_notification)
-    def on_security_event(self, **kw):
-        self._note("SecurityEventNotification", **kw)
-        return result.SecurityEventNotification()
 
 
 class Uploads:
@@ -108,8 +86,6 @@ def mp_build(request) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def st(tmp_path_factory, firmware_lib, micropython):
-    saved = conftest.CSMS
-    conftest.CSMS = DiagCSMS
     station = Station(tmp_path_factory.mktemp("diag"), firmware_lib, micropython)
     station.write_config()
     cfg = json.loads((station.tmp / "config.json").read_text())
@@ -125,7 +101,6 @@ async def st(tmp_path_factory, firmware_lib, micropython):
         await station.server.wait_status(1, "Available")
         yield station
     finally:
-        conftest.CSMS = saved
         await station.uploads.stop()
         await station.close()
     assert_clean(station)
@@ -433,8 +408,6 @@ async def test_upload_over_https_is_verified_with_the_ca(tmp_path, firmware_lib,
     other_key, other_cert = _ca("Some other CA")
     good = Uploads(_server_ctx(tmp_path, ca_key, ca_cert, "127.0.0.1", "127.0.0.1"))
     bad = Uploads(_server_ctx(tmp_path, other_key, other_cert, "127.0.0.1", "127.0.0.1"))
-    saved = conftest.CSMS
-    conftest.CSMS = DiagCSMS
     st = Station(tmp_path / "flash", firmware_lib, micropython)
     st.tmp.mkdir()
     st.write_config()
@@ -459,7 +432,6 @@ async def test_upload_over_https_is_verified_with_the_ca(tmp_path, firmware_lib,
         assert await since.statuses("DiagnosticsStatusNotification", 2) == ["Uploading", "UploadFailed"]
         assert not since.uploads()  # the handshake failed: no request reached it
     finally:
-        conftest.CSMS = saved
         await good.stop()
         await bad.stop()
         await st.close()
@@ -487,8 +459,6 @@ _last: list = [None]
 async def upload_mid_session(flash: Path, lib: Path, binary: str, heap: str) -> Station:
     from tests.ocpp.test_core_profile import start_charging
     _fill_log(flash)
-    saved = conftest.CSMS
-    conftest.CSMS = DiagCSMS
     st = Station(flash, lib, binary)
     _last[0] = st
     st.fw.heap = heap
@@ -510,7 +480,6 @@ async def upload_mid_session(flash: Path, lib: Path, binary: str, heap: str) -> 
         await st.server.wait_msg("StopTransaction")
         st.restarts = list(st.fw.exits)  # before close() kills it
     finally:
-        conftest.CSMS = saved
         await uploads.stop()
         await st.close()
     return st

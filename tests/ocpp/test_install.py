@@ -23,9 +23,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ocpp.routing import on
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
 
 from host_tools.bundle import build_bundle
 from tests import builds
@@ -68,18 +65,6 @@ version = s.finish()
 install.switch(version)
 print("switched", version, "points", n[0])
 """
-
-
-class UpdateCSMS(conftest.CSMS):
-    @on(Action.firmware_status_notification)
-    def on_firmware_status(self, **kw):
-        self._note("FirmwareStatusNotification", **kw)
-        return result.FirmwareStatusNotification()
-
-
-@pytest.fixture(autouse=True)
-def _firmware_status(monkeypatch):
-    monkeypatch.setattr(conftest, "CSMS", UpdateCSMS)
 
 
 def _variant(tmp: Path, name: str, edit) -> Path:

@@ -20,7 +20,13 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, assert_clean, build_lib, module_station, utc_in
+from tests.ocpp.conftest import (
+    Station,
+    assert_clean,
+    board_build,
+    module_station,
+    utc_in,
+)
 from tests.ocpp.test_reservation import Since, card, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -298,14 +304,7 @@ async def test_full_list_fits_the_heap(tmp_path, tmp_path_factory, build, heap):
     heap (.mpy: the whole 112 KB; frozen: its first region, 56 KB): Accepted, again and again;
     one entry more: Failed, with the heap intact (no MemoryError, no restart) and the list as it
     was; then an ordinary session still runs."""
-    binary = builds.binary(build)
-    if binary is None:
-        pytest.skip(builds.SKIP_REASON)
-    if builds.frozen(build):
-        lib = tmp_path_factory.mktemp("empty-lib")
-    else:
-        lib = tmp_path_factory.mktemp("mpy-lib")
-        build_lib(lib)
+    binary, lib = board_build(build, tmp_path_factory)
     flash = tmp_path / "flash"
     flash.mkdir()
     station = Station(flash, lib, binary)

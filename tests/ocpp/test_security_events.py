@@ -12,45 +12,12 @@ the reference: critical ones pushed, queued till delivered).
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
-
-from tests.ocpp.conftest import CSMS
 
 ONLY64 = pytest.mark.unix64_only("control flow and file formats: pointer-size independent")
-
-
-class SecurityCSMS(CSMS):
-    """The conftest's CSMS, and the security whitepaper's notifications recorded (its own leaves
-    them to the `ocpp` package, which answers NotImplemented)."""
-
-    @on(Action.security_event_notification)
-    async def on_security_event(self, **kw):
-        self._note("SecurityEventNotification", **kw)
-        return result.SecurityEventNotification()
-
-    @on(Action.log_status_notification)
-    def on_log_status(self, **kw):
-        self._note("LogStatusNotification", **kw)
-        return result.LogStatusNotification()
-
-    @on(Action.signed_firmware_status_notification)
-    def on_signed_firmware_status(self, **kw):
-        self._note("SignedFirmwareStatusNotification", **kw)
-        return result.SignedFirmwareStatusNotification()
-
-
-@pytest.fixture
-def sec(station, monkeypatch):
-    """The station, its central system answering the security notifications."""
-    monkeypatch.setattr(sys.modules[type(station.server).__module__], "CSMS", SecurityCSMS)
-    return station
 
 
 def events(srv, kind=None):
@@ -72,71 +39,71 @@ def near_now(stamp: str, seconds: float = 30) -> bool:
     return abs((t - datetime.now(UTC)).total_seconds()) < seconds
 
 
-async def test_startup_of_the_device_after_boot(sec):
+async def test_startup_of_the_device_after_boot(station):
     """Whitepaper, security events: StartupOfTheDevice, critical: "The Charge Point has booted".
     Sent once BootNotification is Accepted, on the central system's clock, logged on flash, and
     the queue empty once it is answered."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
     ev = await srv.wait_msg("SecurityEventNotification", type="StartupOfTheDevice")
     assert near_now(ev["timestamp"])
-    assert [e["type"] for e in logged(sec)] == ["StartupOfTheDevice"]
-    await srv.wait(lambda: not (sec.tmp / "data" / "secq.jsonl").exists(), what="the queue emptied")
+    assert [e["type"] for e in logged(station)] == ["StartupOfTheDevice"]
+    await srv.wait(lambda: not (station.tmp / "data" / "secq.jsonl").exists(), what="the queue emptied")
     # a reconnect within the same boot raises nothing new
     await srv.stop()
     await srv.start()
-    await sec.fw.wait_log(r"boot accepted resend=0", timeout=15)
+    await station.fw.wait_log(r"boot accepted resend=0", timeout=15)
     assert (await srv.cp.call(call.TriggerMessage(requested_message="Heartbeat"))).status == "Accepted"
     await srv.wait_msg("Heartbeat")  # the sender has had its turns since the reconnect
     assert len(events(srv, "StartupOfTheDevice")) == 1
 
 
 @ONLY64
-async def test_reset_or_reboot_after_reset_offline_then_delivered(sec):
+async def test_reset_or_reboot_after_reset_offline_then_delivered(station):
     """ResetOrReboot, critical: "The Charge Point was rebooted or reset". Queued on flash before
     the Reset's reboot; the central system is offline while the board boots again, so the
     event waits on flash through the reboot and the reconnect; that boot raises no
     StartupOfTheDevice (its cause is the Reset)."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
     await srv.wait_msg("SecurityEventNotification", type="StartupOfTheDevice")
     assert (await srv.cp.call(call.Reset(type="Hard"))).status == "Accepted"
-    await sec.fw.wait_log(r"security event type=ResetOrReboot")
+    await station.fw.wait_log(r"security event type=ResetOrReboot")
     await srv.stop()  # offline for the reboot
-    await srv.wait(lambda: len(sec.fw.exits) == 1, what="the reboot")
-    await sec.fw.wait_log(r"app started", n=2)
-    queued = (sec.tmp / "data" / "secq.jsonl").read_text()
+    await srv.wait(lambda: len(station.fw.exits) == 1, what="the reboot")
+    await station.fw.wait_log(r"app started", n=2)
+    queued = (station.tmp / "data" / "secq.jsonl").read_text()
     assert "ResetOrReboot" in queued
     await srv.start()
     ev = await srv.wait_msg("SecurityEventNotification", type="ResetOrReboot", timeout=20)
     assert ev["tech_info"] == "Hard reset by the central system" and near_now(ev["timestamp"])
     await srv.wait_msg("BootNotification", n=2)
-    await srv.wait(lambda: not (sec.tmp / "data" / "secq.jsonl").exists(), what="the queue emptied")
+    await srv.wait(lambda: not (station.tmp / "data" / "secq.jsonl").exists(), what="the queue emptied")
     assert len(events(srv, "StartupOfTheDevice")) == 1
     # this start is logged; its notification is the ResetOrReboot
-    assert [(e["type"], e.get("techInfo")) for e in logged(sec)] == [
+    assert [(e["type"], e.get("techInfo")) for e in logged(station)] == [
         ("StartupOfTheDevice", "power-up"), ("ResetOrReboot", "Hard reset by the central system"),
         ("StartupOfTheDevice", "after a reset")]
 
 
 @ONLY64
-async def test_queue_survives_power_loss_critical_first(sec):
+async def test_queue_survives_power_loss_critical_first(station):
     """Queued notifications survive a power cut (SIGKILL: nothing runs) and go critical first,
     each group oldest first: an earlier boot left an InvalidFirmwareSignature (sent by its flow,
     TC_081) and a FirmwareUpdated (critical) in the queues (data/secq2.jsonl, data/secq.jsonl)
     and a torn line; this boot adds its StartupOfTheDevice."""
-    data = sec.tmp / "data"
+    data = station.tmp / "data"
     data.mkdir()
     t = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds").replace("+00:00", "Z")
     (data / "secq2.jsonl").write_text(json.dumps(["InvalidFirmwareSignature", t, "signature does not verify"]) + "\n")
     (data / "secq.jsonl").write_text(json.dumps(["FirmwareUpdated", t, None]) + "\n"
                                      + '["Torn", nul')  # a line a power cut tore: passed over, never sent
-    sec.write_config()
-    await sec.server.start()
-    await sec.fw.start()
-    srv = sec.server
+    station.write_config()
+    await station.server.start()
+    await station.fw.start()
+    srv = station.server
     await srv.wait(lambda: len(events(srv)) == 3, what="three security events")
     assert [e["type"] for e in events(srv)] == ["FirmwareUpdated", "StartupOfTheDevice",
                                                "InvalidFirmwareSignature"]
@@ -145,21 +112,21 @@ async def test_queue_survives_power_loss_critical_first(sec):
     await srv.wait(lambda: not (data / "secq.jsonl").exists() and not (data / "secq2.jsonl").exists(),
                    what="the queues emptied")
     # power cut and back: nothing is sent twice, the boot's own event again
-    sec.fw.kill()
-    await sec.fw.wait_log(r"app started", n=2)
+    station.fw.kill()
+    await station.fw.wait_log(r"app started", n=2)
     await srv.wait(lambda: len(events(srv, "StartupOfTheDevice")) == 2, what="the second boot's event")
     assert len(events(srv)) == 4
 
 
 @ONLY64
-async def test_setting_system_time_on_a_clock_step(sec):
+async def test_setting_system_time_on_a_clock_step(station):
     """SettingSystemTime, critical: "The system time on the Charge Point was changed". Raised
     when the central system's currentTime moves the clock by more than a minute (here a
     Heartbeat's, an hour ahead), with the old and the new time; a second's correction is
     none."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
     await srv.wait_msg("SecurityEventNotification", type="StartupOfTheDevice")
     ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
     srv.now = lambda: ahead
@@ -171,18 +138,18 @@ async def test_setting_system_time_on_a_clock_step(sec):
     srv.now = lambda: (datetime.now(UTC) + timedelta(hours=1, seconds=2)).isoformat().replace("+00:00", "Z")
     assert (await srv.cp.call(call.TriggerMessage(requested_message="Heartbeat"))).status == "Accepted"
     await srv.wait_msg("Heartbeat", n=2)
-    await sec.fw.wait_log(r"ocpp connected")  # the board is still serving
+    await station.fw.wait_log(r"ocpp connected")  # the board is still serving
     assert len(events(srv, "SettingSystemTime")) == 1
 
 
-async def test_invalid_messages_rate_limited(sec):
+async def test_invalid_messages_rate_limited(station):
     """InvalidMessages: "The Charge Point has received messages that are not valid OCPP
     messages". Logged (not critical, not sent), at most one line a minute whatever a hostile
     central system sends, with the count and the last error code: 200 invalid CALLs (bad
     JSON, schema violations) leave one line, and every one is still answered."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
     await srv.wait_msg("SecurityEventNotification", type="StartupOfTheDevice")
     ws = srv._conns[-1]
     for i in range(200):
@@ -195,25 +162,25 @@ async def test_invalid_messages_rate_limited(sec):
     await srv.wait(lambda: any(a[1] == "last" for a in answers()), what="the last answer")
     assert answers()[-1][:3] == [4, "last", "TypeConstraintViolation"]
     assert len(answers()) == 201
-    await sec.fw.wait_log(r"security event type=InvalidMessages")
-    invalid = [e for e in logged(sec) if e["type"] == "InvalidMessages"]
+    await station.fw.wait_log(r"security event type=InvalidMessages")
+    invalid = [e for e in logged(station) if e["type"] == "InvalidMessages"]
     assert len(invalid) == 1, invalid
     assert invalid[0]["techInfo"].split()[0].isdigit()
     assert events(srv, "InvalidMessages") == []  # logged only
-    size = (sec.tmp / "data" / "security.jsonl").stat().st_size
+    size = (station.tmp / "data" / "security.jsonl").stat().st_size
     assert size < 400
 
 
-async def test_extended_trigger_message_each_requested_message(sec):
+async def test_extended_trigger_message_each_requested_message(station):
     """ExtendedTriggerMessage: as TriggerMessage ("The Charge Point SHALL first send the
     ExtendedTriggerMessage.conf, before sending the requested message"), with
     LogStatusNotification (Idle: no upload), FirmwareStatusNotification answered by
     SignedFirmwareStatusNotification ("Idle after Installed, else the last status", requestId
     absent only for Idle) and SignChargePointCertificate NotImplemented (no SignCertificate
     here); connectorId out of range Rejected, nothing sent (TC_055's rule)."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
 
     async def trigger(what, **kw):
         return (await srv.cp.call(call.ExtendedTriggerMessage(requested_message=what, **kw))).status
@@ -232,7 +199,7 @@ async def test_extended_trigger_message_each_requested_message(sec):
     assert await srv.wait_msg("LogStatusNotification") == {"status": "Idle"}
     assert await trigger("FirmwareStatusNotification", connector_id=1) == "Accepted"
     assert await srv.wait_msg("SignedFirmwareStatusNotification") == {"status": "Idle"}
-    fw = sec.tmp / "data" / "fw.json"
+    fw = station.tmp / "data" / "fw.json"
     fw.write_text(json.dumps({"st": "Downloading", "requestId": 7}))
     assert await trigger("FirmwareStatusNotification") == "Accepted"
     assert await srv.wait_msg("SignedFirmwareStatusNotification", n=2) == {"status": "Downloading", "request_id": 7}
@@ -263,17 +230,17 @@ MALFORMED = [
 
 
 @ONLY64
-async def test_extended_trigger_message_malformed(sec):
+async def test_extended_trigger_message_malformed(station):
     """A malformed ExtendedTriggerMessage gets the CALLERROR of its schema violation (a
     requestedMessage of TriggerMessage only, DiagnosticsStatusNotification, is not in this
     one's enum) and triggers nothing."""
-    await sec.start()
-    await sec.booted()
-    srv = sec.server
+    await station.start()
+    await station.booted()
+    srv = station.server
     await srv.wait_msg("SecurityEventNotification", type="StartupOfTheDevice")
     before = len(srv.got)
     for i, (payload, code) in enumerate(MALFORMED):
-        answer = await sec.raw(json.dumps([2, f"m{i}", "ExtendedTriggerMessage", payload]))
+        answer = await station.raw(json.dumps([2, f"m{i}", "ExtendedTriggerMessage", payload]))
         assert answer[:3] == [4, f"m{i}", code], payload
     assert (await srv.cp.call(call.ExtendedTriggerMessage(requested_message="Heartbeat"))).status == "Accepted"
     await srv.wait_msg("Heartbeat")

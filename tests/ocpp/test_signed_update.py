@@ -18,17 +18,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
 
 from host_tools.bundle import build_bundle
 from host_tools.bundle_sign import sign_file
 from tests import builds
 from tests.crypto_material import NOW, ec_key, issue, rsa_key
 from tests.ocpp.conftest import (
-    CSMS,
     FIRMWARE,
     Server,
     Station,
@@ -49,29 +45,6 @@ def mp_build(request) -> str:
     """64-bit: the flows are control flow; the heap of the checks is measured on unix32 by
     tests/test_crypto_memory.py."""
     return request.param
-
-
-class SecurityCSMS(CSMS):
-    """The conftest central system, answering the security whitepaper's notifications."""
-
-    @on(Action.signed_firmware_status_notification)
-    def on_signed_status(self, **kw):
-        self._note("SignedFirmwareStatusNotification", **kw)
-        return result.SignedFirmwareStatusNotification()
-
-    @on(Action.security_event_notification)
-    def on_security_event(self, **kw):
-        self._note("SecurityEventNotification", **kw)
-        return result.SecurityEventNotification()
-
-    @on(Action.firmware_status_notification)
-    def on_firmware_status(self, **kw):
-        self._note("FirmwareStatusNotification", **kw)
-        return result.FirmwareStatusNotification()
-
-
-class SecurityServer(Server):
-    csms = SecurityCSMS
 
 
 class Files:
@@ -137,7 +110,7 @@ def files(pki):
 
 async def _station(folder: Path, lib: Path, binary: str, trial_s: int = 10, heap: str | None = None) -> Station:
     st = Station(folder, lib, binary)
-    st.server = SecurityServer()
+    st.server = Server()
     if heap:
         st.fw.heap = heap
     st.write_config()

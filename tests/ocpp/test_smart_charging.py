@@ -23,7 +23,13 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from tests import builds
-from tests.ocpp.conftest import Station, build_lib, frame_problems, module_station, utc_in
+from tests.ocpp.conftest import (
+    Station,
+    board_build,
+    frame_problems,
+    module_station,
+    utc_in,
+)
 from tests.ocpp.test_reservation import Since, end_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -362,12 +368,7 @@ async def test_largest_profile_set_in_the_32_bit_session_heap(tmp_path, tmp_path
     periods each, installed on the 32-bit port (HEAPS), then a session with a RemoteStart's
     TxProfile through to its stop, composites asked throughout: no MemoryError, no restart,
     every CALL answered."""
-    binary = builds.binary(build)
-    if binary is None:
-        pytest.skip(builds.SKIP_REASON)
-    lib = tmp_path_factory.mktemp("lib")
-    if not builds.frozen(build):
-        build_lib(lib)  # as a board gets it (host_tools.flash.build_image), as the memory test
+    binary, lib = board_build(build, tmp_path_factory)  # as a board gets it, as the memory test
     station = Station(tmp_path, lib, binary)
     station.fw.heap = os.environ.get("EVSE_SMART_HEAP") or HEAPS[build]
     try:
