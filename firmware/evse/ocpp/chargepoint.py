@@ -304,7 +304,14 @@ class ChargePoint:
             # Security events: what the clock and the RPC noted (InvalidMessages at most once
             # a minute), the queued notifications, critical first; after the status changes
             # and the transactions, whose timing matters to the driver, before the heartbeat
-            if await load("SecurityEventNotification").send(self, rpc):
+            it = load("SecurityEventNotification").pending()  # the module freed during the CALL
+            if it:
+                e = None
+                try:
+                    await self.call(rpc, "SecurityEventNotification", it[2])
+                except CallError as x:
+                    e = x.code
+                load("SecurityEventNotification").sent(it, e)
                 return True
         hb = self.settings["HeartbeatInterval"]
         if hb and time.ticks_diff(time.ticks_ms(), self.last_call) >= hb * 1000:

@@ -10,8 +10,8 @@
 #   - the oldest queued notification, the critical queue's before the other's, removed once
 #     answered. A CALLERROR answers it too: the central system will not take that one, and it
 #     must not block the queue. No answer raises on (the link is taken for dead, it stays).
-# Only this module is held during the CALL: a turn after the boot, when the heap is at its
-# fullest, holds ~1.3 KB of code (32-bit .mpy).
+# Nothing of this module is held during the CALL (pending(), the CALL, sent(): loaded twice a
+# notification): a turn after the boot comes when the heap is at its fullest.
 import json
 import os
 import time
@@ -19,7 +19,6 @@ import time
 from evse import ocpp
 from evse.files import replace
 from evse.log import log
-from evse.ocpp.rpc import CallError
 
 _STEP_S = const(60)  # a clock moved by more than this is SettingSystemTime
 _INVALID_S = const(60)  # at most one InvalidMessages line per this many seconds
@@ -84,8 +83,12 @@ def remove(path, at):
     return n
 
 
-async def send(cp, rpc):
-    """The sender's turn: True when a notification was sent."""
+def pending():
+    """The sender's turn: (queue, offset, payload) of the notification to send, None when
+    there is none. The CALL itself is the sender's (ChargePoint._send_one), with this module
+    freed meanwhile: a boot's StartupOfTheDevice is in flight when the central system's first
+    CALLs come, and their code and schemas need the ~1.3 KB this module held (an UpdateFirmware
+    then broke the 80k unix32 session)."""
     n = ocpp.state
     if n[2] or n[3] or n[4] and time.ticks_diff(time.ticks_ms(), n[6]) >= 0:
         _noted(n)
@@ -95,14 +98,17 @@ async def send(cp, rpc):
             break
     else:
         n[1] = 0
-        return False
+        return None
     at, rec = found
     payload = {"type": rec[0], "timestamp": rec[1] or ocpp.iso(ocpp.now())}
     if rec[2] is not None:
         payload["techInfo"] = rec[2]
-    try:
-        await cp.call(rpc, "SecurityEventNotification", payload)
-    except CallError as e:
-        log("security event refused", "type", rec[0], "error", e.code)
-    remove(path, at)  # n[1] stays: the next turn looks again, and clears it if nothing is left
-    return True
+    return path, at, payload
+
+
+def sent(item, error):
+    """After the CALL of pending()'s `item`: answered, or refused with CALLERROR `error` (the
+    central system will not take that one; it must not block the queue): removed."""
+    if error:
+        log("security event refused", "type", item[2]["type"], "error", error)
+    remove(item[0], item[1])  # n[1] stays: the next turn looks again, and clears it if nothing is left

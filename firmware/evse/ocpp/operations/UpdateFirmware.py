@@ -15,6 +15,13 @@ from evse.ocpp.rpc import PROPERTY, CallError
 _EVERY_S = const(30)  # retryInterval absent: the charge point decides (OCPP)
 _MAX_TRIES = const(10)  # more is a central system's mistake, not a reason to hammer a server
 _MAX_EVERY_S = const(86400)
+# Free heap (after a collection) the job's load needs, or it is not tried: its code takes ~2.8
+# KB, and the session must keep room for its own CALLs beside it (unix32 .mpy, merged tree: with
+# 5.2 KB free the job loaded and the session then died of MemoryErrors at every connect; 6.2 KB
+# ran). A load that fails is no free try either: ~2.9 KB stayed taken after it and a collection
+# (its names, interned before its code, are never freed), and a TriggerMessage after it found no
+# heap in an 80k-82k session.
+_JOB_FREE = const(6144)
 
 
 def answer(cp, p):
@@ -46,6 +53,8 @@ async def _start(cp, st):
     from evse import drop
     gc.collect()
     try:
+        if gc.mem_free() < _JOB_FREE:
+            raise MemoryError
         from evse.ocpp import firmware
         drop("evse.ocpp.firmware")
         firmware.start(cp, st)
