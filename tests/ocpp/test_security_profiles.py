@@ -290,9 +290,23 @@ async def test_tc073_change_basic_password_with_hex_authorization_key(station, p
     await srv.wait(lambda: len(srv.auth_headers) == 2, what="the reconnect with the new key")
     assert srv.auth_headers[-1] == basic("CP-1", OCTT_PASSWORD)
     await station.booted()
-    assert stored(station) == {"AuthorizationKey": OCTT_HEX}
+    assert stored(station) == {"AuthorizationKey": OCTT_HEX, "AuthorizationKeyHex": True}
     assert security_log(station) == [("ReconfigurationOfSecurityParameters", "AuthorizationKey")]
     assert not [line for line in station.fw.lines if OCTT_HEX in line or "OCA_OCTT" in line]
+
+
+async def test_authorization_key_of_older_firmware_is_the_same_password(station, pki):
+    """A charger updated from the firmware before this one, whose AuthorizationKey set over OCPP
+    data/ocpp.json holds as the password's text (16..40 printable characters, hex-looking or
+    not): it connects with the same password, and the file stays as it was (a rollback finds
+    it: README's security section)."""
+    old = "0123456789abcdef0123456789abcdef"  # text that looks like hex: not reinterpreted
+    configure(station, pki, False)
+    (station.tmp / "data").mkdir(exist_ok=True)
+    (station.tmp / "data" / "ocpp.json").write_text(json.dumps({"AuthorizationKey": old}))
+    await start(station)
+    assert station.server.auth_headers == [basic("CP-1", old.encode())]
+    assert stored(station) == {"AuthorizationKey": old}
 
 
 # -- TC_083: raising the profile ------------------------------------------------------------------
