@@ -38,6 +38,24 @@ def test_get_shows_config_but_never_the_authorization_key(flashed):
     assert SECRET not in proc.stdout + proc.stderr
 
 
+def test_get_never_shows_a_secret_ocpp_key(flashed):
+    """config.json's "ocpp" object may hold the AuthorizationKey (the password's text): masked
+    like authorization_key, in both forms, and so is any OCPP key named like a secret;
+    GetConfigurationMaxKeys and the other keys stay readable."""
+    cfg = _stored(flashed)
+    cfg["ocpp"] = {"AuthorizationKey": "ocpp-SECRET-key-42", "HeartbeatInterval": 120,
+                   "GetConfigurationMaxKeys": 10}
+    (flashed.flash_dir / "config.json").write_text(json.dumps(cfg))
+    proc = chargerctl("config", "get", "--port", flashed.port, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["config"]["ocpp"] == {
+        "AuthorizationKey": "<redacted>", "HeartbeatInterval": 120, "GetConfigurationMaxKeys": 10}
+    for args in ((), ("ocpp",)):
+        proc = chargerctl("config", "get", "--port", flashed.port, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "ocpp-SECRET" not in proc.stdout + proc.stderr and "<redacted>" in proc.stdout
+
+
 def test_get_json_has_real_values_nulls_and_defaults_apart(flashed):
     proc = chargerctl("config", "get", "--port", flashed.port, "--json")
     assert proc.returncode == 0, proc.stderr
