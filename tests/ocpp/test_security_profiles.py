@@ -381,6 +381,42 @@ async def test_raise_prerequisites(station, pki):
     assert len(srv.cps) == 2
 
 
+@ONLY64
+async def test_raise_to_2_counts_the_ca_store(station, pki):
+    """Whitepaper: raising to 2 needs a CentralSystemRootCertificate. One installed over OCPP
+    (InstallCertificate) is one, with no ca_cert in config.json: Accepted, and the raised
+    connection is verified with it."""
+    configure(station, pki, False, authorization_key=CONFIG_KEY)  # profile 1, no ca_cert
+    await start(station)
+    srv = station.server
+    assert await change(srv, "SecurityProfile", "2") == "Rejected"  # no CA at all
+    res = await srv.cp.call(call.InstallCertificate(certificate_type="CentralSystemRootCertificate",
+                                                    certificate=pki.ca_pem))
+    assert res.status == "Accepted"
+    assert await change(srv, "SecurityProfile", "2") == "Accepted"
+    await srv.stop()
+    tls = TlsServer(pki.server, srv.port)
+    station.server = tls
+    await tls.start()
+    await tls.wait(lambda: tls.cps, timeout=15, what="the connection over TLS")
+    await station.fw.wait_log(r"security profile raised=2")
+
+
+@ONLY64
+async def test_raise_to_2_without_a_dropped_provisioned_ca(station, pki):
+    """The provisioned ca_cert, once DeleteCertificate dropped it, is no root certificate: a
+    raise to 2 with it alone is Rejected."""
+    from tests.ocpp.test_certificates import host_hash
+    configure(station, pki, False, authorization_key=CONFIG_KEY, ca_cert=pki.ca_pem)
+    await start(station)
+    srv = station.server
+    ca = x509.load_pem_x509_certificate(pki.ca_pem.encode())
+    res = await srv.cp.call(call.DeleteCertificate(certificate_hash_data=host_hash(ca)))
+    assert res.status == "Accepted"  # not in use: this connection is ws://
+    assert await change(srv, "SecurityProfile", "2") == "Rejected"
+    assert len(srv.cps) == 1  # nothing tried
+
+
 # -- config.json: the firmware's own check, as chargerctl runs it -----------------------------------
 
 def test_malformed_client_certificate_config_is_a_clear_error(pki):
