@@ -28,9 +28,10 @@ from tests.ocpp.conftest import Station, assert_clean, free_port, recorded, utc_
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CONFIG_KEY = "ConfigAuthKey-7f3a9c21d4"
-OCPP_KEY = "OcppAuthKey-51e8b0c6aa92"
+OCPP_PASSWORD = "OcppAuthKey-51e8b0"
+OCPP_KEY = OCPP_PASSWORD.encode().hex()  # AuthorizationKey over OCPP: hex, its bytes the password
 WIFI_PASSWORD = "WifiSecret-c0ffee42"
-SECRETS = (CONFIG_KEY, OCPP_KEY, WIFI_PASSWORD)
+SECRETS = (CONFIG_KEY, OCPP_KEY, OCPP_PASSWORD, WIFI_PASSWORD)
 
 
 class DiagCSMS(conftest.CSMS):
@@ -455,6 +456,20 @@ async def test_upload_over_https_is_verified_with_the_ca(tmp_path, firmware_lib,
         assert await get_diagnostics(st, location=bad.url(), retries=0)
         assert await since.statuses("DiagnosticsStatusNotification", 2) == ["Uploading", "UploadFailed"]
         assert not since.uploads()  # the handshake failed: no request reached it
+        # The CA store decides (wstls.https_ca), not config.json alone: the provisioned CA once
+        # DeleteCertificate dropped it verifies nothing (no https:// location: no file name)...
+        from tests.ocpp.test_certificates import host_hash
+        res = await st.server.cp.call(call.DeleteCertificate(certificate_hash_data=host_hash(ca_cert)))
+        assert res.status == "Accepted"  # not in use: the OCPP connection is ws://
+        assert await get_diagnostics(st, location=good.url(), retries=0) is None
+        # ...and a CentralSystemRootCertificate installed over OCPP does
+        other_pem = other_cert.public_bytes(serialization.Encoding.PEM).decode()
+        res = await st.server.cp.call(call.InstallCertificate(
+            certificate_type="CentralSystemRootCertificate", certificate=other_pem))
+        assert res.status == "Accepted"
+        since = Since(st)
+        name = await get_diagnostics(st, location=bad.url(), retries=0)
+        assert (await uploaded_text(st, since, name)).startswith("# diagnostics ")
     finally:
         conftest.CSMS = saved
         await good.stop()
