@@ -454,6 +454,38 @@ def test_malformed_client_certificate_config_is_a_clear_error(pki):
     assert shown["client_key"] == bf.REDACTED and bf.human("client_key", shown["client_key"]) == "set"
 
 
+def test_security_profile_in_config_needs_its_prerequisites(pki):
+    """config.json's ocpp.SecurityProfile above what the rest of it gives is a raise with no
+    fall back: like ChangeConfiguration's (whitepaper: a key for 1 and 2, a root certificate for
+    2 and 3, a charge point certificate for 3), it needs them, else a clear error naming what
+    is missing (chargerctl and the firmware at boot run the same check)."""
+    base = {"charge_point_id": "CP-1", "csms_url": "ws://127.0.0.1:9/ocpp", "public_code": "ABC123"}
+    cases = {
+        "1 without a key": ({}, 1, "1 needs authorization_key"),
+        "2 without a key nor a CA": ({}, 2, "2 needs authorization_key, ca_cert"),
+        "2 with a key, no CA": ({"authorization_key": CONFIG_KEY}, 2, "2 needs ca_cert"),
+        "3 on ws:// with a CA only": ({"ca_cert": pki.ca_pem}, 3, "3 needs client_cert and client_key"),
+        "not a profile": ({}, 4, "must be an integer 0..3"),
+        "text": ({}, "2", "must be an integer 0..3"),
+        "bool": ({}, True, "must be an integer 0..3"),
+    }
+    for name, (extra, p, words) in cases.items():
+        with pytest.raises(ConfigInvalid) as e:
+            bf.check_config({**base, **extra, "ocpp": {"SecurityProfile": p}}, None)
+        assert "ocpp.SecurityProfile" in str(e.value) and words in str(e.value), (name, str(e.value))
+        assert CONFIG_KEY not in str(e.value)
+    fine = [({"authorization_key": CONFIG_KEY}, 1),
+            ({"ocpp": {"AuthorizationKey": CONFIG_KEY}}, 1),  # config.json's key over OCPP's name
+            ({"authorization_key": CONFIG_KEY, "ca_cert": pki.ca_pem}, 2),  # a raise to wss://
+            ({"csms_url": "wss://127.0.0.1:9/ocpp", "ca_cert": pki.ca_pem}, 2),  # what wss:// gives
+            ({"csms_url": "wss://127.0.0.1:9/ocpp", "ca_cert": pki.ca_pem, "client_cert": pki.client_cert,
+              "client_key": pki.client_key}, 3),
+            ({}, 0)]
+    for extra, p in fine:
+        ocpp = {**extra.pop("ocpp", {}), "SecurityProfile": p}
+        bf.check_config({**base, **extra, "ocpp": ocpp}, None)
+
+
 @ONLY64
 async def test_firmware_halts_on_a_bad_client_key_and_never_shows_it(station, pki):
     """The firmware's own check at boot (evse.config.validate, boot.halt): a config.json whose
