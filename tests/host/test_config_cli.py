@@ -181,6 +181,21 @@ def test_wifi_and_ca_cert(flashed, tmp_path):
     assert "correct horse" not in proc.stdout
 
 
+def test_set_ca_cert_forgets_a_ca_the_central_system_dropped(flashed, tmp_path):
+    """DeleteCertificate of the provisioned CA leaves data/certs/dropped (its hash), and the
+    firmware ignores a ca_cert of that hash; `config set ca_cert` is the operator provisioning
+    it again: the note is removed, so the same CA is used again."""
+    certs = flashed.flash_dir / "data" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    (certs / "dropped").write_text("ab" * 32)
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    proc = chargerctl("config", "set", "--port", flashed.port, "ca_cert", pem)
+    assert proc.returncode == 0, proc.stderr
+    assert not (certs / "dropped").exists()
+    assert _stored(flashed)["ca_cert"] == pem.read_text()
+
+
 def test_unset_optional_key_and_required_key_refused(flashed):
     assert chargerctl("config", "set", "--port", flashed.port, "authorization_key", "--unset").returncode == 0
     assert "authorization_key" not in _stored(flashed)
