@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -179,6 +180,9 @@ def redact(cfg: dict) -> dict:
     wifi = cfg.get("wifi")
     if isinstance(wifi, dict):
         out["wifi"] = dict(wifi, password=REDACTED if wifi.get("password") else None)
+    ocpp = cfg.get("ocpp")
+    if isinstance(ocpp, dict):  # OCPP keys: AuthorizationKey, and any a later feature names so
+        out["ocpp"] = {k: REDACTED if secret_key(k) and v else v for k, v in ocpp.items()}
     return out
 
 
@@ -195,6 +199,11 @@ def shown(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     if cfg.get("connectors") is None and isinstance(board, dict) and board.get("connectors"):
         defaults["connectors"] = len(board["connectors"])
     return redact(cfg), defaults
+
+
+def secret_key(name) -> bool:
+    """An OCPP key named like a secret (AuthorizationKey; not GetConfigurationMaxKeys)."""
+    return isinstance(name, str) and re.search(r"(?i)(key|password|secret|token)(?!s)", name) is not None
 
 
 def human(key: str, value, default=None) -> str:

@@ -186,7 +186,35 @@ def validate(cfg, board=None):
             for k in v:
                 if type(v[k]) not in (str, int, bool):
                     err.append(("ocpp." + k, "must be a string, integer or boolean"))
+            if "SecurityProfile" in v:
+                _profile(cfg, v["SecurityProfile"], err)
     return err
+
+
+def _profile(cfg, p, err):
+    # ocpp.SecurityProfile above the profile the rest of config.json gives is a raise with no
+    # way back (security.py's fall back is for a raise over OCPP only): it needs what the raised
+    # connection uses, as ChangeConfiguration's (security.raise_profile), else the charger
+    # could never connect. A key for 1 and 2, ca_cert for 2 and 3, a client certificate for 3.
+    # (An AuthorizationKey set over OCPP, a root installed over OCPP: not known to config.json.)
+    if type(p) is not int or not 0 <= p <= 3:
+        err.append(("ocpp.SecurityProfile", "must be an integer 0..3"))
+        return
+    url = cfg.get("csms_url")
+    tls = isinstance(url, str) and url.startswith("wss://")
+    key = cfg.get("authorization_key") or cfg["ocpp"].get("AuthorizationKey")
+    if p <= (3 if tls and cfg.get("client_key") else 2 if tls else 1 if key else 0):
+        return  # what config.json gives anyway (boot.py's seed): no raise
+    need = []
+    if p <= 2 and not key:
+        need.append("authorization_key")
+    if p >= 2 and not cfg.get("ca_cert"):
+        need.append("ca_cert")
+    if p == 3 and not cfg.get("client_key"):
+        need.append("client_cert and client_key")
+    if need:
+        err.append(("ocpp.SecurityProfile", "%d needs %s (security profile prerequisites), "
+                    "or leave it out" % (p, ", ".join(need))))
 
 
 def _client(cfg, err):

@@ -30,7 +30,7 @@ Not asynchronous: the host name's lookup (socket.getaddrinfo inside asyncio.open
 MicroPython TODO): a DNS server that does not answer holds the loop for its timeout. A location
 by IP address, or a central system's own host, does not.
 
-TLS: https:// needs `cadata` (the CA of the OCPP connection, config `ca_cert`: PEM text or DER);
+TLS: https:// needs `cadata` (PEM text or DER: the caller's is evse.ocpp.wstls.https_ca's);
 the server certificate must chain to it and match the host name (server_hostname is set). No CA
 = refused, never an unverified download. The context is built by evse.ocpp.wstls, as for wss://.
 """

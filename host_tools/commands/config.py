@@ -186,6 +186,11 @@ def config_set(port, key, value, password, key_file, unset, force, no_restart):
         # claims the old config (the next flash then compares every file's hash again).
         link.remove(DEPLOY_RECORD)
         link.write_file("config.json", bf.config_bytes(checked))
+        if k == "ca_cert" and not unset:
+            # A CA the central system deleted (DeleteCertificate) is remembered by its hash in
+            # data/certs/dropped, and the firmware ignores a ca_cert of that hash: one set here
+            # again is the operator's word, so the note goes.
+            link.remove("data/certs/dropped")
         return checked
 
     _files, checked = _read(port, force, no_restart, change)

@@ -295,7 +295,9 @@ def test_bad_persisted_values_replaced_at_boot_and_file_cleaned():
     assert s.measurands("MeterValuesSampledData") == ["Energy.Active.Import.Register", "Power.Active.Import"]
     assert s["NumberOfConnectors"] == 2 and s["AuthorizationKey"] is None
     assert s["ConnectorPhaseRotation"] == "0.RST"
-    assert stored() == {"HeartbeatInterval": 42, "ClockAlignedDataInterval": 900}
+    # the AuthorizationKey is never removed at boot (setting_rules.HEX): left unused
+    assert stored() == {"HeartbeatInterval": 42, "ClockAlignedDataInterval": 900,
+                        "AuthorizationKey": "leaked\nsecret-value"}
     refused = sorted(line.split(" ")[3] for line in LOG)
     assert refused == sorted(["MeterValueSampleInterval", "WebSocketPingInterval", "MessageTimeout",
                               "HeartbeatInterval?i?W", "LocalPreAuthorize", "MeterValuesSampledData",
@@ -304,12 +306,42 @@ def test_bad_persisted_values_replaced_at_boot_and_file_cleaned():
     assert all("from data/ocpp.json" in line for line in LOG), LOG
     assert not [line for line in LOG if "secret" in line]
     LOG.clear()
-    Settings(None, 2)  # the next boot finds nothing more to say
-    assert LOG == []
+    Settings(None, 2)  # the next boot finds nothing more to say but the unused key
+    assert [line.split(" ")[3] for line in LOG] == ["AuthorizationKey"], LOG
+    LOG.clear()
     # a file that is not an object of keys at all
     save_json("data/ocpp.json", [1, 2])
     s = Settings(None, 2)
     assert s["HeartbeatInterval"] == 300 and stored() == {} and len(LOG) == 1
+    done(d)
+
+
+def test_authorization_key_of_older_firmware_kept_as_its_password():
+    """An older firmware stored the AuthorizationKey set over OCPP as the password's text
+    (16..40 printable characters): after the update it is the same password (hexlified in RAM
+    only), hex-looking or not, and data/ocpp.json keeps it as it was (a rollback finds it). A
+    key set from now on is hex, stored with its format marker; config.json's is text."""
+    from binascii import unhexlify
+    d = flash()
+    for old in ("OCA_OCTT_admin_test1234", "0123456789abcdef0123456789abcdef"):
+        save_json("data/ocpp.json", {"AuthorizationKey": old, "HeartbeatInterval": 42})
+        s = Settings(None, 1)
+        assert unhexlify(s["AuthorizationKey"]) == old.encode(), old
+        assert stored() == {"AuthorizationKey": old, "HeartbeatInterval": 42}
+        assert LOG == [], LOG
+        Settings(None, 1)  # and again at the next boot: nothing migrated twice
+        assert stored() == {"AuthorizationKey": old, "HeartbeatInterval": 42}
+    hexkey = "0123456789abcdef0123456789abcdef"
+    assert change(s, "AuthorizationKey", hexkey) == "Accepted"
+    assert stored()["AuthorizationKeyHex"] is True
+    s = Settings(None, 1)
+    assert s["AuthorizationKey"] == hexkey  # a set one: hex, its bytes the password
+    s = Settings({"AuthorizationKey": "config-password-1"}, 1)
+    assert s["AuthorizationKey"] == hexkey  # the central system's beats config.json's
+    save_json("data/ocpp.json", {})
+    s = Settings({"AuthorizationKey": "0123456789abcdef"}, 1)  # config.json's: the text
+    assert unhexlify(s["AuthorizationKey"]) == b"0123456789abcdef"
+    assert LOG == [], LOG
     done(d)
 
 

@@ -38,6 +38,24 @@ def test_get_shows_config_but_never_the_authorization_key(flashed):
     assert SECRET not in proc.stdout + proc.stderr
 
 
+def test_get_never_shows_a_secret_ocpp_key(flashed):
+    """config.json's "ocpp" object may hold the AuthorizationKey (the password's text): masked
+    like authorization_key, in both forms, and so is any OCPP key named like a secret;
+    GetConfigurationMaxKeys and the other keys stay readable."""
+    cfg = _stored(flashed)
+    cfg["ocpp"] = {"AuthorizationKey": "ocpp-SECRET-key-42", "HeartbeatInterval": 120,
+                   "GetConfigurationMaxKeys": 10}
+    (flashed.flash_dir / "config.json").write_text(json.dumps(cfg))
+    proc = chargerctl("config", "get", "--port", flashed.port, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["config"]["ocpp"] == {
+        "AuthorizationKey": "<redacted>", "HeartbeatInterval": 120, "GetConfigurationMaxKeys": 10}
+    for args in ((), ("ocpp",)):
+        proc = chargerctl("config", "get", "--port", flashed.port, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "ocpp-SECRET" not in proc.stdout + proc.stderr and "<redacted>" in proc.stdout
+
+
 def test_get_json_has_real_values_nulls_and_defaults_apart(flashed):
     proc = chargerctl("config", "get", "--port", flashed.port, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -161,6 +179,21 @@ def test_wifi_and_ca_cert(flashed, tmp_path):
     assert shown["wifi"] == {"ssid": "Depot-WLAN", "password": "<redacted>"}
     assert shown["ca_cert"] == pem.read_text()  # a CA certificate is public
     assert "correct horse" not in proc.stdout
+
+
+def test_set_ca_cert_forgets_a_ca_the_central_system_dropped(flashed, tmp_path):
+    """DeleteCertificate of the provisioned CA leaves data/certs/dropped (its hash), and the
+    firmware ignores a ca_cert of that hash; `config set ca_cert` is the operator provisioning
+    it again: the note is removed, so the same CA is used again."""
+    certs = flashed.flash_dir / "data" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    (certs / "dropped").write_text("ab" * 32)
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    proc = chargerctl("config", "set", "--port", flashed.port, "ca_cert", pem)
+    assert proc.returncode == 0, proc.stderr
+    assert not (certs / "dropped").exists()
+    assert _stored(flashed)["ca_cert"] == pem.read_text()
 
 
 def test_unset_optional_key_and_required_key_refused(flashed):

@@ -195,15 +195,27 @@ async def test_tc075_1_install_manufacturer_root(st):
     assert await install(st, rsa_root) == "Accepted"  # again: no second copy
     assert await install(st, rsa_root, CS) == "Accepted"  # the same as the other type: stored as that
     assert stored(st) == ["C1.der", "M1.der", "M2.der"]
-    assert await delete(st, host_hash(rsa_root)) == "Accepted"  # one of them: the first found
-    assert stored(st) == ["M1.der", "M2.der"]
+    assert await delete(st, host_hash(rsa_root)) == "Accepted"  # every copy it names
+    assert stored(st) == ["M1.der"]
     status, listed = await ids(st, MF)
     assert status == "Accepted"
-    assert canon(listed) == canon([host_hash(ec_root), host_hash(rsa_root)])
-    assert stored(st) == ["M1.der", "M2.der"]
-    for c in (ec_root, rsa_root):
-        assert await delete(st, host_hash(c)) == "Accepted"
+    assert canon(listed) == canon([host_hash(ec_root)])
+    assert await delete(st, host_hash(ec_root)) == "Accepted"
     assert stored(st) == []
+
+
+async def test_delete_a_root_installed_as_both_types_keeps_the_one_in_use(st):
+    """DeleteCertificate of a root the charger has as both types, one copy the
+    CentralSystemRootCertificate its connection was verified with: the other copy is deleted
+    (Accepted), the one in use stays; asked again, only the one in use is left: Failed."""
+    assert await install(st, PROVISIONED[1], MF) == "Accepted"
+    assert stored(st) == ["M1.der"]
+    h = host_hash(PROVISIONED[1])
+    assert await delete(st, h) == "Accepted"
+    assert stored(st) == [] and (await ids(st, MF)) == ("NotFound", None)
+    assert (await ids(st, CS)) == ("Accepted", [h])
+    assert await delete(st, h) == "Failed"
+    assert (st.tmp / "data" / "certs" / "inuse").read_text() == "P"
 
 
 async def test_installed_central_system_roots_include_the_provisioned_ca(st):

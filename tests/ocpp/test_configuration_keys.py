@@ -132,7 +132,8 @@ async def test_bad_persisted_values_replaced_at_boot(station, only64):
         await station.fw.wait_log(rf"setting refused key={key} from=data/ocpp.json")
     await station.fw.wait_log(r"setting refused key=MeterValueSampleInterval from=config.json")
     assert not [line for line in station.fw.lines if "secret" in line]
-    assert json.loads(ocpp_json(station)) == {"HeartbeatInterval": 42}
+    # the AuthorizationKey is never removed at boot (setting_rules.HEX): left unused
+    assert json.loads(ocpp_json(station)) == {"HeartbeatInterval": 42, "AuthorizationKey": "not\nthis-secret-value"}
     res = await srv.cp.call(call.GetConfiguration(key=["MeterValueSampleInterval", "WebSocketPingInterval",
                                                        "MessageTimeout", "HeartbeatInterval"]))
     # HeartbeatInterval: BootNotification's interval (the test CSMS's 30) rules for this boot

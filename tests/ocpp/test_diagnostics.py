@@ -431,6 +431,20 @@ async def test_upload_over_https_is_verified_with_the_ca(tmp_path, firmware_lib,
         assert await get_diagnostics(st, location=bad.url(), retries=0)
         assert await since.statuses("DiagnosticsStatusNotification", 2) == ["Uploading", "UploadFailed"]
         assert not since.uploads()  # the handshake failed: no request reached it
+        # The CA store decides (wstls.https_ca), not config.json alone: the provisioned CA once
+        # DeleteCertificate dropped it verifies nothing (no https:// location: no file name)...
+        from tests.ocpp.test_certificates import host_hash
+        res = await st.server.cp.call(call.DeleteCertificate(certificate_hash_data=host_hash(ca_cert)))
+        assert res.status == "Accepted"  # not in use: the OCPP connection is ws://
+        assert await get_diagnostics(st, location=good.url(), retries=0) is None
+        # ...and a CentralSystemRootCertificate installed over OCPP does
+        other_pem = other_cert.public_bytes(serialization.Encoding.PEM).decode()
+        res = await st.server.cp.call(call.InstallCertificate(
+            certificate_type="CentralSystemRootCertificate", certificate=other_pem))
+        assert res.status == "Accepted"
+        since = Since(st)
+        name = await get_diagnostics(st, location=bad.url(), retries=0)
+        assert (await uploaded_text(st, since, name)).startswith("# diagnostics ")
     finally:
         await good.stop()
         await bad.stop()

@@ -265,22 +265,32 @@ async def test_tc044_3_installation_fails_old_firmware_stays(station, where, fil
         station.fw.log_matches(r"firmware install=.*bad file sha256")
 
 
-@pytest.mark.parametrize("ca", ["right", "other", "none"])
+@pytest.mark.parametrize("ca", ["right", "other", "none", "installed", "dropped"])
 async def test_https_download_is_verified_with_the_ocpp_ca(station, bundle_v2, tmp_path_factory, ca):
-    """An https:// location is verified against config ca_cert, the CA of the OCPP connection
-    (evse/http.py): the right CA installs; another CA, or none configured, is DownloadFailed
-    (never an unverified download)."""
+    """An https:// location is verified against the CA store's CA (wstls.https_ca: config
+    ca_cert, or a CentralSystemRootCertificate installed over OCPP; evse/http.py): the right CA
+    installs, provisioned or installed; another CA, none configured, or the right one once
+    DeleteCertificate dropped it, is DownloadFailed (never an unverified download)."""
+    from tests.ocpp.test_certificates import host_hash
     tmp = tmp_path_factory.mktemp("pki")
     ca_key, ca_cert = _ca("Test download CA")
     _, other = _ca("Some other CA")
-    pem = {"right": ca_cert, "other": other, "none": None}[ca]
+    pem = {"right": ca_cert, "other": other, "dropped": ca_cert}.get(ca)
     files = BundleServer(tls=True)
     await files.start(_server_ctx(tmp, ca_key, ca_cert, "127.0.0.1", "127.0.0.1"))
     files.routes["/fw.bundle"] = Served(bundle_v2)
     try:
         await boot(station, **({"ca_cert": pem.public_bytes(serialization.Encoding.PEM).decode()} if pem else {}))
+        if ca == "installed":
+            res = await station.server.cp.call(call.InstallCertificate(
+                certificate_type="CentralSystemRootCertificate",
+                certificate=ca_cert.public_bytes(serialization.Encoding.PEM).decode()))
+            assert res.status == "Accepted"
+        elif ca == "dropped":  # not in use: the OCPP connection is ws://
+            res = await station.server.cp.call(call.DeleteCertificate(certificate_hash_data=host_hash(ca_cert)))
+            assert res.status == "Accepted"
         await update(station, files.url("/fw.bundle"))
-        if ca == "right":
+        if ca in ("right", "installed"):
             b = await station.server.wait_msg("BootNotification", n=2, timeout=20)
             assert b["firmware_version"] == "0.2.0"
         else:

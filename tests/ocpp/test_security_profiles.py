@@ -290,9 +290,23 @@ async def test_tc073_change_basic_password_with_hex_authorization_key(station, p
     await srv.wait(lambda: len(srv.auth_headers) == 2, what="the reconnect with the new key")
     assert srv.auth_headers[-1] == basic("CP-1", OCTT_PASSWORD)
     await station.booted()
-    assert stored(station) == {"AuthorizationKey": OCTT_HEX}
+    assert stored(station) == {"AuthorizationKey": OCTT_HEX, "AuthorizationKeyHex": True}
     assert security_log(station) == [("ReconfigurationOfSecurityParameters", "AuthorizationKey")]
     assert not [line for line in station.fw.lines if OCTT_HEX in line or "OCA_OCTT" in line]
+
+
+async def test_authorization_key_of_older_firmware_is_the_same_password(station, pki):
+    """A charger updated from the firmware before this one, whose AuthorizationKey set over OCPP
+    data/ocpp.json holds as the password's text (16..40 printable characters, hex-looking or
+    not): it connects with the same password, and the file stays as it was (a rollback finds
+    it: README's security section)."""
+    old = "0123456789abcdef0123456789abcdef"  # text that looks like hex: not reinterpreted
+    configure(station, pki, False)
+    (station.tmp / "data").mkdir(exist_ok=True)
+    (station.tmp / "data" / "ocpp.json").write_text(json.dumps({"AuthorizationKey": old}))
+    await start(station)
+    assert station.server.auth_headers == [basic("CP-1", old.encode())]
+    assert stored(station) == {"AuthorizationKey": old}
 
 
 # -- TC_083: raising the profile ------------------------------------------------------------------
@@ -367,6 +381,42 @@ async def test_raise_prerequisites(station, pki):
     assert len(srv.cps) == 2
 
 
+@ONLY64
+async def test_raise_to_2_counts_the_ca_store(station, pki):
+    """Whitepaper: raising to 2 needs a CentralSystemRootCertificate. One installed over OCPP
+    (InstallCertificate) is one, with no ca_cert in config.json: Accepted, and the raised
+    connection is verified with it."""
+    configure(station, pki, False, authorization_key=CONFIG_KEY)  # profile 1, no ca_cert
+    await start(station)
+    srv = station.server
+    assert await change(srv, "SecurityProfile", "2") == "Rejected"  # no CA at all
+    res = await srv.cp.call(call.InstallCertificate(certificate_type="CentralSystemRootCertificate",
+                                                    certificate=pki.ca_pem))
+    assert res.status == "Accepted"
+    assert await change(srv, "SecurityProfile", "2") == "Accepted"
+    await srv.stop()
+    tls = TlsServer(pki.server, srv.port)
+    station.server = tls
+    await tls.start()
+    await tls.wait(lambda: tls.cps, timeout=15, what="the connection over TLS")
+    await station.fw.wait_log(r"security profile raised=2")
+
+
+@ONLY64
+async def test_raise_to_2_without_a_dropped_provisioned_ca(station, pki):
+    """The provisioned ca_cert, once DeleteCertificate dropped it, is no root certificate: a
+    raise to 2 with it alone is Rejected."""
+    from tests.ocpp.test_certificates import host_hash
+    configure(station, pki, False, authorization_key=CONFIG_KEY, ca_cert=pki.ca_pem)
+    await start(station)
+    srv = station.server
+    ca = x509.load_pem_x509_certificate(pki.ca_pem.encode())
+    res = await srv.cp.call(call.DeleteCertificate(certificate_hash_data=host_hash(ca)))
+    assert res.status == "Accepted"  # not in use: this connection is ws://
+    assert await change(srv, "SecurityProfile", "2") == "Rejected"
+    assert len(srv.cps) == 1  # nothing tried
+
+
 # -- config.json: the firmware's own check, as chargerctl runs it -----------------------------------
 
 def test_malformed_client_certificate_config_is_a_clear_error(pki):
@@ -402,6 +452,38 @@ def test_malformed_client_certificate_config_is_a_clear_error(pki):
     assert ok["client_key"] == pki.client_key
     shown = bf.redact(ok)
     assert shown["client_key"] == bf.REDACTED and bf.human("client_key", shown["client_key"]) == "set"
+
+
+def test_security_profile_in_config_needs_its_prerequisites(pki):
+    """config.json's ocpp.SecurityProfile above what the rest of it gives is a raise with no
+    fall back: like ChangeConfiguration's (whitepaper: a key for 1 and 2, a root certificate for
+    2 and 3, a charge point certificate for 3), it needs them, else a clear error naming what
+    is missing (chargerctl and the firmware at boot run the same check)."""
+    base = {"charge_point_id": "CP-1", "csms_url": "ws://127.0.0.1:9/ocpp", "public_code": "ABC123"}
+    cases = {
+        "1 without a key": ({}, 1, "1 needs authorization_key"),
+        "2 without a key nor a CA": ({}, 2, "2 needs authorization_key, ca_cert"),
+        "2 with a key, no CA": ({"authorization_key": CONFIG_KEY}, 2, "2 needs ca_cert"),
+        "3 on ws:// with a CA only": ({"ca_cert": pki.ca_pem}, 3, "3 needs client_cert and client_key"),
+        "not a profile": ({}, 4, "must be an integer 0..3"),
+        "text": ({}, "2", "must be an integer 0..3"),
+        "bool": ({}, True, "must be an integer 0..3"),
+    }
+    for name, (extra, p, words) in cases.items():
+        with pytest.raises(ConfigInvalid) as e:
+            bf.check_config({**base, **extra, "ocpp": {"SecurityProfile": p}}, None)
+        assert "ocpp.SecurityProfile" in str(e.value) and words in str(e.value), (name, str(e.value))
+        assert CONFIG_KEY not in str(e.value)
+    fine = [({"authorization_key": CONFIG_KEY}, 1),
+            ({"ocpp": {"AuthorizationKey": CONFIG_KEY}}, 1),  # config.json's key over OCPP's name
+            ({"authorization_key": CONFIG_KEY, "ca_cert": pki.ca_pem}, 2),  # a raise to wss://
+            ({"csms_url": "wss://127.0.0.1:9/ocpp", "ca_cert": pki.ca_pem}, 2),  # what wss:// gives
+            ({"csms_url": "wss://127.0.0.1:9/ocpp", "ca_cert": pki.ca_pem, "client_cert": pki.client_cert,
+              "client_key": pki.client_key}, 3),
+            ({}, 0)]
+    for extra, p in fine:
+        ocpp = {**extra.pop("ocpp", {}), "SecurityProfile": p}
+        bf.check_config({**base, **extra, "ocpp": ocpp}, None)
 
 
 @ONLY64

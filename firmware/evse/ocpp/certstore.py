@@ -72,21 +72,25 @@ def same(a, b):
     return a["serialNumber"].lower().lstrip("0") == b["serialNumber"].lower().lstrip("0")
 
 
-def find(h, pem=None, types="CM"):
+def find(h, pem=None, types="CM", every=False):
     """The name of the installed certificate `h` (CertificateHashData) names among `types`, or
     None (also for a hash MicroPython's hashlib does not have: SHA384 and SHA512 on most
-    ports)."""
+    ports). `every`: the list of all of them (one root may be installed as both types, and
+    the provisioned CA installed again), [] for none."""
     import hashlib
+    found = []
     if not hasattr(hashlib, h["hashAlgorithm"].lower()):
-        return None
+        return found if every else None
     for t in types:
         for name, der in listed(t, pem):
             try:
                 if same(hash_data(der, h["hashAlgorithm"]), h):
-                    return name
+                    if not every:
+                        return name
+                    found.append(name)
             except ValueError:  # a stored file that no longer parses names nothing
                 pass
-    return None
+    return found if every else None
 
 
 def add(t, der):

@@ -13,11 +13,6 @@ _TIMEOUT_MS = const(20000)  # connect and each read of the download
 _IMAGE = const(0xE9)  # the first byte of an ESP32 application image
 
 
-def _cadata():
-    cfg = load_json("config.json", {})
-    return cfg.get("ca_cert") if type(cfg) is dict else None
-
-
 def _sink(stager, bad, error, digest):
     # The download's blocks into the stager, until it finds a fault (kept in bad[0]); bad[2]:
     # the heap's peak use seen at a block (the figure issue 14 asks for, logged at the end).
@@ -48,9 +43,11 @@ def _slot():
     return install.stage_dir()
 
 
-def _cadata():
-    cfg = load_json("config.json", {})
-    return cfg.get("ca_cert") if type(cfg) is dict else None
+def cadata():
+    """The CA of the download when it is https:// (wstls.https_ca: the CA store's), else None."""
+    from evse.ocpp import wstls
+    drop("evse.ocpp.wstls")
+    return wstls.https_ca()
 
 
 async def fetch(st, cadata):
@@ -124,7 +121,7 @@ async def download_boot():
         save_json(_FILE, st)  # first: a crash or a cut below boots the session next
         log("firmware", "download boot", st["tries"])
         try:
-            got = await fetch(st, _cadata())
+            got = await fetch(st, cadata() if st["loc"].startswith("https://") else None)
             if got[0] != "!" and _signature(st):
                 from evse import install
                 try:

@@ -185,9 +185,12 @@ async def _get(cp, st):
     if not loc.startswith("http://") and not loc.startswith("https://"):
         _done(cp, "DownloadFailed", st)
         return False
-    cfg = load_json("config.json", {})
-    cadata = cfg.get("ca_cert") if type(cfg) is dict else None
-    del cfg
+    cadata = None
+    if loc.startswith("https://"):  # the CA store's (wstls.https_ca), read once for the tries
+        from evse.ocpp import download
+        drop("evse.ocpp.download")
+        cadata = download.cadata()
+        del download
     if st["st"] == "Downloading" and st["tries"] > 0:
         await asyncio.sleep(st["every"])  # after a try a reboot ended (or a download boot's)
     told = False

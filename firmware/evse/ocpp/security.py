@@ -16,6 +16,7 @@
 # charger's identity).
 import binascii
 
+from evse import drop
 from evse.files import load_json
 from evse.log import log
 
@@ -94,6 +95,14 @@ def _open(ws, cfg, settings, profile):
     return ws.connect(url, "ocpp1.6", auth, ca, ping_interval=settings["WebSocketPingInterval"])
 
 
+def _has_ca(cfg):
+    # A CentralSystemRootCertificate: an installed one counts, the provisioned ca_cert only if
+    # DeleteCertificate did not drop it (wstls.cas: the CAs a wss:// connection would try).
+    from evse.ocpp import wstls
+    drop("evse.ocpp.wstls")
+    return bool(wstls.cas(cfg.get("ca_cert")))
+
+
 def raise_profile(cp, text):
     """ChangeConfiguration SecurityProfile -> Accepted or Rejected. Whitepaper: a value not
     higher than the current one is Rejected; raising needs an AuthorizationKey for 1 and 2, a
@@ -109,7 +118,7 @@ def raise_profile(cp, text):
         return "Rejected"
     if new <= 2 and not password(cfg, s):
         return "Rejected"
-    if new >= 2 and not cfg.get("ca_cert"):
+    if new >= 2 and not _has_ca(cfg):
         return "Rejected"
     if new == _TLS_CLIENT and not (cfg.get("client_cert") and cfg.get("client_key")):
         return "Rejected"

@@ -1,10 +1,20 @@
 # The rules a configuration value must keep, by its key's kind and range in settings.py's
 # table: for ChangeConfiguration and for config.json's "ocpp" dict and data/ocpp.json at boot.
 # Loaded for those uses only and dropped after (the resident part is settings.py).
+from binascii import hexlify
+
 from evse.files import save_json
 from evse.log import log
 
 _AUTH_KEY = const("AuthorizationKey")  # settings.AUTH_KEY: write-only, checked here by its own rule
+# data/ocpp.json's format marker for the AuthorizationKey: present (set by ChangeConfiguration
+# with every key it stores), the key is hex (its bytes are the password); absent, it is a key
+# an older firmware stored, 16..40 printable characters that are the password's text. Such a
+# key stays in the file as it is (a rollback still finds it) and is hexlified in RAM only, so
+# the password's bytes are the same. config.json's ocpp.AuthorizationKey is text too, like its
+# authorization_key. A stored key is never removed at boot: one that neither rule takes is
+# logged and left unused.
+HEX = const("AuthorizationKeyHex")
 _MEASURANDS = const(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage",
                      "Current.Offered", "Power.Offered"))
 _ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
@@ -44,7 +54,7 @@ def boot(settings, spec, initial, changed, path):
     stricter rule now refuses, cannot come back. -> (values to keep, persisted values kept)."""
     keep = {}
     for k in initial:
-        v = _take(settings, spec, k, initial[k], False)
+        v = _take(settings, spec, k, initial[k], False, False)
         if v is None:
             log("setting refused", "key", _shown(k), "from", "config.json")
         else:
@@ -54,9 +64,13 @@ def boot(settings, spec, initial, changed, path):
         log("setting refused", "key", "*", "from", path)
         changed = {}
     for k in list(changed):
-        v = _take(settings, spec, k, changed[k], True)
+        if k == HEX:
+            continue
+        v = _take(settings, spec, k, changed[k], True, changed.get(HEX) is True)
         if v is None:
             log("setting refused", "key", _shown(k), "from", path)
+            if k == _AUTH_KEY:
+                continue  # never removed: see HEX
             del changed[k]
             bad = True
         else:
@@ -66,9 +80,12 @@ def boot(settings, spec, initial, changed, path):
     return keep, changed
 
 
-def _take(settings, spec, key, v, persisted):
+def _take(settings, spec, key, v, persisted, hexed):
     # data/ocpp.json holds only what the central system may write; the board, not a file, says
     # how many connectors there are.
+    if key == _AUTH_KEY and not hexed:  # password text (see HEX), hex in RAM like a set one
+        v = _text_key(v)
+        return v and hexlify(v.encode()).decode()
     sp = spec(key)
     if key == "NumberOfConnectors" or (sp is None and key != _AUTH_KEY):
         return None
@@ -86,6 +103,16 @@ def _auth_key(v):
         return None
     for c in v:
         if c not in "0123456789abcdefABCDEF":
+            return None
+    return v
+
+
+def _text_key(v):
+    # The rule older firmware kept a key by: 16..40 printable ASCII characters, no space.
+    if type(v) is not str or not 16 <= len(v) <= 40:
+        return None
+    for c in v:
+        if not 32 < ord(c) < 127:
             return None
     return v
 

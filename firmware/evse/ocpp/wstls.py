@@ -16,7 +16,7 @@
 import binascii
 import os
 
-from evse.files import remove, replace
+from evse.files import load_json, remove, replace
 
 STORE = const("data/certs/")
 
@@ -108,6 +108,22 @@ def cas(pem):
         order.remove(used)
         order.insert(0, used)
     return order
+
+
+def https_ca():
+    """The CA of an https:// transfer (GetDiagnostics and GetLog uploads, a firmware download):
+    DER, None when there is none. The first of cas() that is still readable: the CA the OCPP
+    connection was verified with, else the newest installed CentralSystemRootCertificate, else
+    config.json's ca_cert unless DeleteCertificate dropped it. One CA: evse.http's TLS context
+    takes one."""
+    cfg = load_json("config.json", {})
+    pem = cfg.get("ca_cert") if type(cfg) is dict else None
+    del cfg
+    for name in cas(pem):
+        d = read(name, pem)
+        if d:
+            return d
+    return None
 
 
 def worked(name):

@@ -32,10 +32,15 @@ def prepare(p, location, kind):
     for k in ("retries", "retryInterval"):
         if p.get(k, 0) < 0:
             raise CallError(PROPERTY, k)
-    cfg = load_json("config.json", {})
-    ca = cfg.get("ca_cert")
-    if not location.startswith("http://") and not (ca and location.startswith("https://")):
+    ca = None
+    if location.startswith("https://"):
+        from evse.ocpp import wstls  # the CA of an https:// transfer: the store's (wstls.https_ca)
+        drop("evse.ocpp.wstls")
+        ca = wstls.https_ca()
+        del wstls
+    if not location.startswith("http://") and not ca:
         return None
+    cfg = load_json("config.json", {})
     # "CP-1-diag-20261205T013121Z.txt": the id, the kind and the time, nothing to escape in a URL
     t = ocpp.iso(ocpp.now()).replace("-", "").replace(":", "")
     safe = "".join(c if c.isalpha() or c.isdigit() or c in "-_." else "_"
