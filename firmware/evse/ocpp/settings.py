@@ -143,7 +143,7 @@ class Settings:
         # names are interned now, at start-up, not at a ChangeConfiguration late in a session.
         from evse.ocpp import setting_rules
         drop("evse.ocpp.setting_rules")
-        keep, self._changed = setting_rules.boot(self, spec, initial or {}, load_json(_FILE, {}), _FILE)
+        keep, self.changed = setting_rules.boot(self, spec, initial or {}, load_json(_FILE, {}), _FILE)
         self._v.update(keep)
 
     def __getitem__(self, key):
@@ -168,7 +168,7 @@ class Settings:
     def store(self, key, value):
         """A checked value from the central system: kept, persisted, and every listener told."""
         self._v[key] = value
-        self._changed[key] = value
-        save_json(_FILE, self._changed)
+        self.changed[key] = value
+        save_json(_FILE, self.changed)
         for fn in self.listeners:
             fn(key)

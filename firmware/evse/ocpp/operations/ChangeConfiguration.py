@@ -74,6 +74,6 @@ def change(settings, key, text):
     if value is None:
         return "Rejected"
     if key == AUTH_KEY:  # stored with its format marker (setting_rules.HEX): hex from now on
-        settings._changed[setting_rules.HEX] = True
+        settings.changed[setting_rules.HEX] = True
     settings.store(key, value)
     return "Accepted"
