@@ -145,8 +145,8 @@ def _notify(cp, b, status):
 
 
 def check(cp, w):
-    """Every few seconds while watching(): -> w, or None when done. Raises evse.Reboot after
-    a rollback."""
+    """Every few seconds while watching(): -> w, or None when done. After a rollback it sets
+    cp.reset: the charge point's poll then stops the transactions and reboots."""
     import time
     b = status()
     if not b:
@@ -174,6 +174,8 @@ def check(cp, w):
         return None
     if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
         rollback("no boot accepted")
-        from evse import Reboot
-        raise Reboot("firmware")
+        # The reboot goes the way of a Reset (operations/Reset.py's poll, as the install's):
+        # a transaction charging offline meanwhile is stopped and journaled, not cut.
+        cp.reset = ("firmware", now)
+        return None
     return w
