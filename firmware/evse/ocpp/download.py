@@ -11,6 +11,7 @@ from evse.log import log
 _FILE = const("data/fw.json")
 _TIMEOUT_MS = const(20000)  # connect and each read of the download
 _IMAGE = const(0xE9)  # the first byte of an ESP32 application image
+_LINK_MS = const(30000)  # a download boot's wait for Wi-Fi before its one try
 
 
 def _cadata():
@@ -110,6 +111,27 @@ def _signature(st):
     return st["sig"] == 1 and "inst" not in st
 
 
+async def link(ms=_LINK_MS):
+    """-> whether the Wi-Fi station is connected, waited for up to `ms`. boot.py's _wifi()
+    only starts the connection; the session's connect loop retries until it is up, but a
+    download boot has one try, which a lookup before the link would waste. No `network`
+    module (the unix port) or no active station (no "wifi" in config.json): True, nothing to
+    wait for."""
+    try:
+        import network
+    except ImportError:
+        return True
+    import asyncio
+    from time import ticks_diff, ticks_ms
+    sta = network.WLAN(network.STA_IF)
+    t = ticks_ms()
+    while sta.active() and not sta.isconnected():
+        if ticks_diff(ticks_ms(), t) >= ms:
+            return False  # the try goes ahead: it fails and counts as any other
+        await asyncio.sleep_ms(200)
+    return True
+
+
 async def download_boot():
     """The download boot (app.py, when boot.fetching()): one try and, for a good bundle, the
     switch to it too: no transaction runs (the session waited for that before this boot) and
@@ -124,6 +146,8 @@ async def download_boot():
         save_json(_FILE, st)  # first: a crash or a cut below boots the session next
         log("firmware", "download boot", st["tries"])
         try:
+            if not await link():
+                log("firmware", "wifi", "not connected")
             got = await fetch(st, _cadata())
             if got[0] != "!" and _signature(st):
                 from evse import install
