@@ -2,8 +2,10 @@
 # certificate is checked here, before anything is downloaded, and the update is then the job of
 # evse/ocpp/firmware.py with its requestId (SignedFirmwareStatusNotification, the file hashed as
 # it downloads, the signature verified after Downloaded). Answered
-#   InvalidCertificate  the signing certificate is not PEM/DER that parses, has a key this
-#                       charger cannot verify with (RSA or P-256), was not issued by an
+#   InvalidCertificate  the signing certificate is not PEM/DER that parses, cannot sign
+#                       firmware (signature.signer: a CA, a key that is not RSA 2048..4096
+#                       with a sane exponent or P-256, keyUsage or extendedKeyUsage that
+#                       exclude code signing, an unknown critical extension), was not issued by an
 #                       installed ManufacturerRootCertificate (its issuer Name is a root's
 #                       subject and the root's key verifies its signature), or is outside its
 #                       validity by a set clock: + security event
@@ -57,8 +59,9 @@ def _signing_key(pem):
         c = x509.load(pem)
     except ValueError as e:
         return "unreadable: " + str(e), None
-    if c.key_type is None:
-        return "key type not supported", None
+    why = signature.signer(c)
+    if why is not None:
+        return why, None
     return signature.verify_chain(c, _roots(), ocpp.now() if ocpp.clock_set else None), (c.key_type, c.key)
 
 
