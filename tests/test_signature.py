@@ -34,7 +34,7 @@ FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 
 _CHECKER = """
 import sys, json, binascii, time
-from evse import signature, x509
+from evse import signature, signer, x509
 ux = binascii.unhexlify
 for line in open(sys.argv[1]):
     c = json.loads(line)
@@ -44,7 +44,7 @@ for line in open(sys.argv[1]):
             roots = (x509.load(p) for p in c["roots"])
             r = signature.verify_chain(x509.load(c["cert"]), roots, c["now"])
         elif op == "signer":
-            r = signature.signer(x509.load(c["cert"]))
+            r = signer.why(x509.load(c["cert"]))
         elif op == "firmware":
             cert = x509.load(c["cert"])
             r = signature.verify_firmware(cert.key_type, cert.key, ux(c["digest"]), ux(c["sig"]))

@@ -3,7 +3,7 @@
 # evse/ocpp/firmware.py with its requestId (SignedFirmwareStatusNotification, the file hashed as
 # it downloads, the signature verified after Downloaded). Answered
 #   InvalidCertificate  the signing certificate is not PEM/DER that parses, cannot sign
-#                       firmware (signature.signer: a CA, a key that is not RSA 2048..4096
+#                       firmware (evse/signer.py: a CA, a key that is not RSA 2048..4096
 #                       with a sane exponent or P-256, keyUsage or extendedKeyUsage that
 #                       exclude code signing, an unknown critical extension), was not issued by an
 #                       installed ManufacturerRootCertificate (its issuer Name is a root's
@@ -54,14 +54,20 @@ def _roots():
 def _signing_key(pem):
     """(why the signing certificate cannot vouch for a firmware file or None, its (key type,
     key) when it could be read)."""
-    from evse import signature, x509
+    from evse import x509
     try:
         c = x509.load(pem)
     except ValueError as e:
         return "unreadable: " + str(e), None
-    why = signature.signer(c)
+    from evse import signer
+    drop("evse.signer")
+    why = signer.why(c)
+    del signer
     if why is not None:
         return why, None
+    import gc
+    gc.collect()  # signer's code freed before the chain's arithmetic
+    from evse import signature
     return signature.verify_chain(c, _roots(), ocpp.now() if ocpp.clock_set else None), (c.key_type, c.key)
 
 
