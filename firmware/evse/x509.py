@@ -29,9 +29,6 @@ RSA_PSS = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a"  # RSASSA-PSS (hash in its par
 ECDSA_SHA256 = b"\x2a\x86\x48\xce\x3d\x04\x03\x02"  # ecdsa-with-SHA256
 SHA256 = b"\x60\x86\x48\x01\x65\x03\x04\x02\x01"  # id-sha256
 _BASIC_CONSTRAINTS = b"\x55\x1d\x13"  # 2.5.29.19
-_KEY_USAGE = b"\x55\x1d\x0f"  # 2.5.29.15
-_EXT_KEY_USAGE = b"\x55\x1d\x25"  # 2.5.29.37
-_CODE_SIGNING = b"\x2b\x06\x01\x05\x05\x07\x03\x03"  # id-kp-codeSigning
 
 
 def tlv(b, i, end):
@@ -156,13 +153,12 @@ class Certificate:
         self.subject = b[i:e]
         self._key(b, e, end)
         self.ca = False
-        self.usage = None  # keyUsage's first byte (0x80: digitalSignature); None: no keyUsage
-        self.code_signing = None  # extendedKeyUsage names codeSigning; None: no such extension
-        self.critical = False  # an extension marked critical that is none of the three above
+        self.exts = None  # (start, end) of the extensions' SEQUENCE: evse/signer.py reads them
         i = self._end
         while i < end:  # [1], [2] unique ids (skipped), [3] extensions
             t, s, e = tlv(b, i, end)
             if t == 0xA3:
+                self.exts = (s, e)
                 self._extensions(b, s, e)
             elif t not in (0x81, 0xA1, 0x82, 0xA2):
                 raise ValueError("tbs field %02x" % t)
@@ -204,31 +200,15 @@ class Certificate:
             xs, xe = _want(b, i, e, _SEQ)
             os_, j = _want(b, xs, xe, _OID)
             t, s, v = tlv(b, j, xe)
-            crit = False
             if t == _BOOL:
-                crit = v == s + 1 and b[s] != 0
                 t, s, v = tlv(b, v, xe)
             if t != _OCTETS or v != xe:
                 raise ValueError("extension")
-            oid = bytes(b[os_:j])
-            if oid == _BASIC_CONSTRAINTS:
+            if bytes(b[os_:j]) == _BASIC_CONSTRAINTS:
                 cs, ce = _want(b, s, v, _SEQ)
                 if cs < ce:
                     t, s, v = tlv(b, cs, ce)
                     self.ca = t == _BOOL and v == s + 1 and b[s] != 0
-            elif oid == _KEY_USAGE:
-                ks, ke = _want(b, s, v, _BITS)
-                self.usage = b[ks + 1] if ke > ks + 1 else 0
-            elif oid == _EXT_KEY_USAGE:
-                ks, ke = _want(b, s, v, _SEQ)
-                self.code_signing = False
-                while ks < ke:
-                    os_, oe = _want(b, ks, ke, _OID)
-                    if bytes(b[os_:oe]) == _CODE_SIGNING:
-                        self.code_signing = True
-                    ks = oe
-            elif crit:  # RFC 5280 4.2: a critical extension not understood -> refuse the cert
-                self.critical = True
             i = xe
 
     def serial_hex(self):

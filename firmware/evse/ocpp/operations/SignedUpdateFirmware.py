@@ -61,7 +61,10 @@ def _signing_key(pem):
         return "unreadable: " + str(e), None
     from evse import signer
     drop("evse.signer")
-    why = signer.why(c)
+    try:
+        why = signer.why(c)
+    except ValueError:
+        why = "extensions unreadable"
     del signer
     if why is not None:
         return why, None
