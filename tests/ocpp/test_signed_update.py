@@ -207,6 +207,7 @@ async def test_tc081_invalid_firmware_signature(st, pki, files):
     await st.server.wait(lambda: "InvalidFirmwareSignature" in events(st), 10, "the security event")
     assert not (st.tmp / "app" / "boot.json").exists()  # nothing switched
     assert not (st.tmp / "data" / "fw.json").exists() and not (st.tmp / "data" / "fwsig.json").exists()
+    assert not (st.tmp / "app" / "a").exists()  # the badly signed bundle staged there is gone
     assert st.fw.exits == []
 
 

@@ -116,6 +116,13 @@ def _done(cp, status, st=None):
     remove(_SIG)
     log("firmware", "status", status)
     cp.notify(*_message(st, status))
+    if status[0] == "I":  # InvalidSignature, InstallationFailed: a bundle may sit in the slot
+        try:
+            from evse import install
+            drop("evse.install")
+            install.discard()
+        except Exception as e:  # noqa: BLE001 - the next update's stage_dir() empties it anyway
+            log("firmware", "discard", repr(e)[:60])
 
 
 def _idle(cp):
