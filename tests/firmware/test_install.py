@@ -159,7 +159,7 @@ def test_clear_removes_a_tree_deeper_than_the_stack_would_take():
     d = flash("install")
     try:
         p = "deep"
-        for i in range(60):  # a recursion per level would need 60 frames
+        for _ in range(60):  # a recursion per level would need 60 frames
             os.mkdir(p)
             with open(p + "/f", "w") as f:
                 f.write("x")
