@@ -21,7 +21,6 @@ _FILES = const(200)  # most files in a bundle
 _TOTAL = const(1048576)  # most bytes of files in all (today's bundle: ~260 KB)
 _SPARE = const(16384)  # free flash left after the bundle (boot.json, the journal, settings)
 _NL = const(10)
-_DEPTH = const(8)  # most parts of a path in a bundle
 
 _HEADER = const(0)  # reading the first line
 _LINES = const(1)  # reading a file's line or the trailer
@@ -179,9 +178,7 @@ class Stager:
 
 def _safe(path):
     # Relative, no "..", no empty or "." part, no backslash: a bundle writes inside its slot only.
-    # At most _DEPTH parts (the firmware's deepest is lib/evse/ocpp/operations/x.mpy): a deep
-    # tree costs a folder per part on flash and a level in every walk of it.
-    if not path or path[0] == "/" or "\\" in path or path.count("/") >= _DEPTH:
+    if not path or path[0] == "/" or "\\" in path:
         return False
     for part in path.split("/"):
         if part in ("", ".", ".."):

@@ -144,49 +144,6 @@ def test_bad_file_lines_and_paths():
     refused(bundle(count=-1), "bad file count")
 
 
-def test_paths_deeper_than_eight_parts_are_refused():
-    refused(bundle([("a/b/c/d/e/f/g/h/i.py", b"abc")]), "bad path")  # 9 parts
-    d = flash("install")
-    try:
-        deep = [("a/b/c/d/e/f/g/h.py", b"abc")]  # 8 parts: taken
-        s, v = stage(bundle(deep), slot=install.stage_dir())
-        assert v == "0.2.0" and read("app/a/a/b/c/d/e/f/g/h.py") == b"abc"
-    finally:
-        done(d)
-
-
-def test_clear_removes_a_tree_deeper_than_the_stack_would_take():
-    d = flash("install")
-    try:
-        p = "deep"
-        for _ in range(60):  # a recursion per level would need 60 frames
-            os.mkdir(p)
-            with open(p + "/f", "w") as f:
-                f.write("x")
-            p += "/d"
-        install.clear("deep")
-        assert "deep" not in os.listdir()
-        install.clear("deep")  # not there: nothing to do
-    finally:
-        done(d)
-
-
-def test_discard_empties_the_inactive_slot_unless_an_update_is_on_trial():
-    d = flash("install")
-    try:
-        stage(bundle(), slot=install.stage_dir())
-        install.discard()  # InvalidSignature / InstallationFailed: the staged bundle goes
-        assert "a" not in os.listdir("app")
-        stage(bundle(), slot=install.stage_dir())
-        install.switch("0.2.0")  # app/a on trial
-        os.mkdir("app/b")  # the inactive slot, standing for what a rollback would go back to
-        stage(bundle(), slot="app/b")
-        install.discard()
-        assert "b" in os.listdir("app") and "a" in os.listdir("app")  # on trial: kept
-    finally:
-        done(d)
-
-
 def test_too_many_files_and_too_many_bytes():
     refused(bundle([("lib/evse/m%d.mpy" % i, b"") for i in range(201)]), "too many files")
     # refused at the file's line, before any of its bytes: 1 MB in all at most
