@@ -116,16 +116,6 @@ def _done(cp, status, st=None):
     remove(_SIG)
     log("firmware", "status", status)
     cp.notify(*_message(st, status))
-    if status[0] == "I":  # InvalidSignature, InstallationFailed: a bundle may sit in the slot
-        try:
-            # stage_dir() empties the inactive slot, and refuses (ValueError) while an update is
-            # on trial, when that slot holds what a rollback goes back to
-            from evse import install
-            drop("evse.install")
-            import os
-            os.rmdir(install.stage_dir())
-        except Exception as e:  # noqa: BLE001 - the next update's stage_dir() empties it anyway
-            log("firmware", "discard", repr(e)[:60])
 
 
 def _idle(cp):
