@@ -46,7 +46,7 @@ class Issued:
 
 def issue(subject: str, key, issuer: Issued | None = None, *, ca: bool = False, serial: int | None = None,
           not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
-          pss: bool = False, generalized: bool = False) -> Issued:
+          pss: bool = False, generalized: bool = False, extensions=()) -> Issued:
     """A certificate for `key` named `subject`, signed by `issuer` (self-signed when None).
     `generalized` puts the validity past 2049, where RFC 5280 wants GeneralizedTime."""
     nb = not_before or NOW - dt.timedelta(days=1)
@@ -59,6 +59,8 @@ def issue(subject: str, key, issuer: Issued | None = None, *, ca: bool = False, 
          .serial_number(serial if serial is not None else x509.random_serial_number())
          .not_valid_before(nb).not_valid_after(na)
          .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    for ext, critical in extensions:  # (an x509 extension value, critical)
+        b = b.add_extension(ext, critical=critical)
     if isinstance(signer, ec.EllipticCurvePrivateKey):
         cert = b.sign(signer, hashes.SHA256())
     elif pss:

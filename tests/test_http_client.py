@@ -62,10 +62,10 @@ async def run_mp(tmp_path: Path, body: str, timeout: float = RUN_TIMEOUT) -> str
     return await mp_script.run_mp(tmp_path, PRELUDE, body, timeout)
 
 
-def get_script(url: str, cadata: str | None = None, timeout_ms: int = 3000) -> str:
+def get_script(url: str, cadata: str | None = None, timeout_ms: int = 3000, limit: int = -1) -> str:
     return f"""
     async def main():
-        n = await http.get({url!r}, sink, cadata={cadata!r}, timeout_ms={timeout_ms})
+        n = await http.get({url!r}, sink, cadata={cadata!r}, timeout_ms={timeout_ms}, limit={limit})
         show(n)
     """
 
@@ -103,6 +103,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, see
                 await writer.drain()
                 i += size
             writer.write(b"0\r\nX-Trailer: yes\r\n\r\n")
+        elif path == "/trailers":  # trailer lines without end
+            writer.write(_head(200, {"Transfer-Encoding": "chunked"}) + b"5\r\nhello\r\n0\r\n")
+            for i in range(200):
+                writer.write(b"X-T%d: y\r\n" % i)
+                await writer.drain()
         elif path == "/close-delimited":
             writer.write(_head(200, {}) + BODY)
         elif path in ("/404", "/500"):
@@ -219,6 +224,27 @@ async def test_get_broken_answers_are_errors_with_status_0(tmp_path, server, pat
         assert why in out, out
     if path == "/loop":
         assert len(seen.requests) == 4, seen.requests  # the first and three redirects
+
+
+@pytest.mark.parametrize("path,why", [
+    ("/ok", "Content-Length over 4000 bytes"),  # refused before the body
+    ("/chunked", "body over the limit"),
+    ("/close-delimited", "body over the limit"),
+])
+async def test_get_limit_ends_a_body_too_large(tmp_path, server, path, why):
+    """limit: a firmware download takes no more than a bundle may hold, whatever the server
+    announces or sends."""
+    port, _ = await server()
+    out = await run_mp(tmp_path, get_script(f"http://127.0.0.1:{port}{path}", limit=4000))
+    assert f"ERR 0 {why}" in out and "GOT" not in out, out
+    out = await run_mp(tmp_path, get_script(f"http://127.0.0.1:{port}{path}", limit=len(BODY)))
+    assert f"GOT {len(BODY)} " in out, out  # exactly the limit is taken
+
+
+async def test_get_trailer_lines_are_bounded(tmp_path, server):
+    port, _ = await server()
+    out = await run_mp(tmp_path, get_script(f"http://127.0.0.1:{port}/trailers", timeout_ms=1000))
+    assert "ERR 0 too many trailer lines" in out, out
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http://", "http://127.0.0.1:abc/x",

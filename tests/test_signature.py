@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -29,7 +30,7 @@ from tests.crypto_material import NOW, ec_key, issue, rsa_key, sign_ecdsa, sign_
 
 _CHECKER = """
 import sys, json, binascii, time
-from evse import signature, x509
+from evse import signature, signer, x509
 ux = binascii.unhexlify
 for line in open(sys.argv[1]):
     c = json.loads(line)
@@ -38,6 +39,8 @@ for line in open(sys.argv[1]):
         if op == "chain":
             roots = (x509.load(p) for p in c["roots"])
             r = signature.verify_chain(x509.load(c["cert"]), roots, c["now"])
+        elif op == "signer":
+            r = signer.why(x509.load(c["cert"]))
         elif op == "firmware":
             cert = x509.load(c["cert"])
             r = signature.verify_firmware(cert.key_type, cert.key, ux(c["digest"]), ux(c["sig"]))
@@ -214,6 +217,73 @@ def test_firmware_signature_with_the_signing_certificate(tmp_path):
         case(ec_signer, sign_ecdsa(ec_signer.key, image), True),  # type: ignore[arg-type]
         case(ec_signer, sign_pss(rsa_signer.key, image), False),  # type: ignore[arg-type]
         case(rsa_signer, sign_ecdsa(ec_signer.key, image), False),  # type: ignore[arg-type]
+    ]
+    got = run_checker(tmp_path, "unix64", [c for c, _ in cases])
+    assert got == [e for _, e in cases]
+
+
+def _usage(digital_signature: bool = True, cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=digital_signature, content_commitment=False,
+                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                         key_cert_sign=cert_sign, crl_sign=False, encipher_only=False,
+                         decipher_only=False)
+
+
+def _rsa_pub_key(n: int, e: int):
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+class _PubOnly:
+    """A public key to certify (the root signs: the signer's private key is never needed)."""
+
+    def __init__(self, pub):
+        self.pub = pub
+
+    def public_key(self):
+        return self.pub
+
+
+def _exponent(cert, e: bytes) -> tuple[dict, str]:
+    # The key's exponent 65537 (INTEGER 01 00 01 after the modulus) replaced in the DER:
+    # `cryptography` makes no such key. The root's signature no longer verifies, which
+    # signer() does not look at.
+    der = cert.der
+    i = der.rindex(b"\x02\x03\x01\x00\x01")
+    der = der[:i + 2] + e + der[i + 5:]
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der).decode() + "-----END CERTIFICATE-----\n"
+    return {"op": "signer", "cert": pem}, "RSA exponent"
+
+
+def test_signing_certificate_must_be_fit_to_sign_firmware(tmp_path):
+    """Whitepaper (Secure firmware update): the signing certificate vouches for the firmware.
+    A CA certificate, a weak or odd RSA key (under 2048 bits, e even, e < 3 or >= 2**32, a
+    modulus far past 4096 bits, which must not raise), keyUsage without digitalSignature,
+    extendedKeyUsage without codeSigning, or a critical extension this reader does not know
+    cannot sign firmware: SignedUpdateFirmware answers InvalidCertificate."""
+    root = issue("Root", rsa_key(2048), ca=True)
+    code = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING])
+    server = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+    p2048 = rsa_key(2048).public_key().public_numbers().n
+    big = (1 << 12000) + 1 + 2 * 12345  # odd, 12001 bits
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
+
+    def case(key, expect, **kw):
+        return {"op": "signer", "cert": issue("Signer", key, root, **kw).pem}, expect
+
+    cases = [
+        case(rsa_key(2048), None),
+        case(rsa_key(3072), None, extensions=[(_usage(), True), (code, False)]),
+        case(ec_key(), None, extensions=[(_usage(), True)]),
+        case(rsa_key(2048), None, extensions=[(unknown, False)]),  # not critical: ignored
+        case(rsa_key(2048), "a CA certificate", ca=True),
+        case(rsa_key(1024), "RSA key size"),
+        case(_PubOnly(_rsa_pub_key(big, 65537)), "RSA key size"),
+        _exponent(issue("Signer", rsa_key(2048), root), b"\x00\x00\x01"),  # e = 1
+        _exponent(issue("Signer", rsa_key(2048), root), b"\x01\x00\x00"),  # e = 65536, even
+        case(_PubOnly(_rsa_pub_key(p2048, (1 << 32) + 1)), "RSA exponent"),
+        case(rsa_key(2048), "keyUsage without digitalSignature", extensions=[(_usage(False, True), True)]),
+        case(rsa_key(2048), "extendedKeyUsage without codeSigning", extensions=[(server, False)]),
+        case(rsa_key(2048), "unknown critical extension", extensions=[(unknown, True)]),
     ]
     got = run_checker(tmp_path, "unix64", [c for c, _ in cases])
     assert got == [e for _, e in cases]

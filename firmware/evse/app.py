@@ -113,7 +113,7 @@ async def main():
             failed = 0
             if watch and n % _WATCH_EVERY == 0:
                 from evse import install
-                watch = install.check(cp, watch)  # keep, or roll back (Reboot)
+                watch = install.check(cp, watch)  # keep, or roll back (then cp.reset reboots)
                 del install
                 drop("evse.install")
         except Reboot:

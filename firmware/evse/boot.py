@@ -91,7 +91,10 @@ def _wifi(cfg):
 
 async def halt(console, display, cfg, fields, errors):
     """A bad config.json: relays stay open, the reason stays on the display and the console,
-    forever. Host tools' "#evse?" gets an answer here too: a silent board would be refused."""
+    forever. Host tools' "#evse?" gets an answer here too: a silent board would be refused.
+    An update on trial that refuses the config it found rolls back and reboots instead."""
+    _trial_refused(errors)
+
     def halted(_cfg, _fields, _shown, nonce, _held):  # relays open, no session can run
         return json.dumps({"q": nonce, "halted": errors})
 
@@ -101,3 +104,20 @@ async def halt(console, display, cfg, fields, errors):
     display.show("", None, [], errors[0][:21])
     while True:
         await asyncio.sleep(60)
+
+
+def _trial_refused(errors):
+    # A new version whose config.validate refuses the config.json the old one ran with would
+    # halt here for good: no crash, so neither main.py's guard nor the trial's check (it runs in
+    # the session) would ever roll it back. The version that accepted the config comes back.
+    try:
+        open("app/boot.json").close()
+    except OSError:
+        return  # no update installed: the config itself is at fault
+    from evse import install
+    b = install.status()
+    if b and b["state"] == "trial":
+        install.rollback("config refused: " + errors[0][:40])
+        log("update", "config_refused", b["version"])
+        from evse import Reboot
+        raise Reboot("firmware")

@@ -10,12 +10,14 @@ preallocated 1 KiB buffer: its heap use does not grow with the file.
 API:
 
     from evse import http
-    n = await http.get(url, sink, cadata=None, timeout_ms=10000)
+    n = await http.get(url, sink, cadata=None, timeout_ms=10000, limit=-1)
         # streams the body into sink(memoryview) in blocks of <= 1024 bytes (the memoryview is
         # only valid during the call: the buffer is reused); returns the bytes received.
         # Content-Length honoured (fewer bytes = HttpError), chunked, or up to the close.
         # 301/302/303/307/308 followed, at most 3 times, with the same rules; an https:// URL
         # never redirects to http:// (the download would lose its verification).
+        # limit >= 0: the most body bytes taken (a Content-Length over it refused before the
+        # body; a chunked or close-delimited body passing it ends the read): HttpError(0).
     status = await http.put(url, source, length, cadata=None,
                             content_type="application/octet-stream", method="PUT")
         # uploads `length` bytes pulled from source(buf) -> n (readinto-like, so a log file
@@ -78,6 +80,7 @@ class _Conn:
         self.pos = 0
         self.end = 0
         self.timeout_ms = timeout_ms
+        self.cap = -1  # body bytes still allowed (get's limit); < 0: no limit
         self.s = None  # the stream: MicroPython's reader and writer are one object, typed apart
         self.w = None
 
@@ -155,7 +158,8 @@ class _Conn:
         raise HttpError(0, "too many header lines")
 
     async def body(self, hs, sink):
-        """Stream the body into sink (None: discard it); the bytes received."""
+        """Stream the body into sink (None: discard it); the bytes received. self.cap >= 0:
+        the most bytes taken."""
         te = hs.get(b"transfer-encoding")
         if te is not None:
             if te.lower() != b"chunked":
@@ -170,9 +174,10 @@ class _Conn:
                 if n < 0:
                     raise HttpError(0, "bad chunk size")
                 if not n:
-                    while await self.line():  # trailers up to the blank line
-                        pass
-                    return total
+                    for _ in range(_MAX_HEADER_LINES):  # trailers up to the blank line
+                        if not await self.line():
+                            return total
+                    raise HttpError(0, "too many trailer lines")
                 total += await self.part(n, sink)
                 if await self.line():
                     raise HttpError(0, "no CRLF after a chunk")
@@ -181,6 +186,8 @@ class _Conn:
             return await self.part(-1, sink)
         if not cl.isdigit():
             raise HttpError(0, "bad Content-Length")
+        if self.cap >= 0 and (len(cl) > 12 or int(cl) > self.cap):
+            raise HttpError(0, "Content-Length over %d bytes" % self.cap)  # refused unread
         return await self.part(int(cl), sink)
 
     async def part(self, n, sink):
@@ -194,6 +201,10 @@ class _Conn:
                 raise HttpError(0, "body cut at %d of %d bytes" % (got, n))
             if n >= 0 and k > n - got:
                 k = n - got
+            if self.cap >= 0:  # the whole body's bytes, chunks or up to the close
+                if k > self.cap:
+                    raise HttpError(0, "body over the limit")
+                self.cap -= k
             if sink is not None:
                 sink(self.mv[self.pos:self.pos + k])
             self.pos += k
@@ -216,10 +227,11 @@ def _request(method, host, port, tls, path, extra=""):
         method, path, host, "" if port == default else ":%d" % port, extra)).encode()
 
 
-async def get(url, sink, cadata=None, timeout_ms=10000):
+async def get(url, sink, cadata=None, timeout_ms=10000, limit=-1):
     c = _Conn(bytearray(_BLOCK), timeout_ms)
     for _ in range(_MAX_REDIRECTS + 1):
         tls, host, port, path = parse_url(url)
+        c.cap = limit
         try:
             await c.open(tls, host, port, cadata)
             await c.send(_request("GET", host, port, tls, path))

@@ -102,7 +102,9 @@ def reported():
 
 
 def clear(path):
-    """Remove the tree at `path` (a slot), if there is one."""
+    """Remove the tree at `path` (a slot), if there is one. Recursive: a slot's depth is bounded
+    by evse/bundle.py's paths (at most 8 parts); a loop over a stack costs the 16 KB staging
+    heap more code than these few frames."""
     try:
         entries = list(os.ilistdir(path))
     except OSError:
@@ -145,8 +147,8 @@ def _notify(cp, b, status):
 
 
 def check(cp, w):
-    """Every few seconds while watching(): -> w, or None when done. Raises evse.Reboot after
-    a rollback."""
+    """Every few seconds while watching(): -> w, or None when done. After a rollback it sets
+    cp.reset: the charge point's poll then stops the transactions and reboots."""
     import time
     b = status()
     if not b:
@@ -174,6 +176,8 @@ def check(cp, w):
         return None
     if w[2] is None and time.ticks_diff(now, w[1]) >= 3 * ms:
         rollback("no boot accepted")
-        from evse import Reboot
-        raise Reboot("firmware")
+        # The reboot goes the way of a Reset (operations/Reset.py's poll, as the install's):
+        # a transaction charging offline meanwhile is stopped and journaled, not cut.
+        cp.reset = ("firmware", now)
+        return None
     return w

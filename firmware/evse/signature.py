@@ -37,6 +37,8 @@ def _bits(n):
 def _rsa_message(key, sig):
     # RSAVP1: the signature representative raised to e, as k bytes; None when it cannot be one
     n, e = key
+    if n >> 8192:  # past what _bits counts: a key no certificate here may have
+        return None
     k = (_bits(n) + 7) // 8
     if len(sig) != k:
         return None

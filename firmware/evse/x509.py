@@ -153,10 +153,12 @@ class Certificate:
         self.subject = b[i:e]
         self._key(b, e, end)
         self.ca = False
+        self.exts = None  # (start, end) of the extensions' SEQUENCE: evse/signer.py reads them
         i = self._end
         while i < end:  # [1], [2] unique ids (skipped), [3] extensions
             t, s, e = tlv(b, i, end)
             if t == 0xA3:
+                self.exts = (s, e)
                 self._extensions(b, s, e)
             elif t not in (0x81, 0xA1, 0x82, 0xA2):
                 raise ValueError("tbs field %02x" % t)

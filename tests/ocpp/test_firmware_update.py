@@ -245,8 +245,8 @@ async def test_tc044_2_a_location_that_is_not_http_fails_at_once(station, files)
 
 async def test_tc044_3_installation_fails_old_firmware_stays(station, where, files, bundle_v2):
     """TC_044_3 Firmware update - installation failed. "InstallationFailed: Installation of new
-    firmware has failed." A bundle with a file whose sha256 does not match: downloaded whole,
-    refused before anything is switched; the old version runs on and the connector stays
+    firmware has failed." A bundle with a file whose sha256 does not match: its read stops
+    there, and it is refused before anything is switched (the status order kept); the old version runs on and the connector stays
     Available."""
     files.routes["/bad.bundle"] = Served(corrupted(bundle_v2))
     await boot(station)
@@ -303,12 +303,14 @@ async def test_https_download_is_verified_with_the_ocpp_ca(station, bundle_v2, t
 
 async def test_an_esp32_image_is_refused_on_this_board(station, files):
     """An ESP32 application image (first byte 0xE9) goes to an OTA writer where the board has
-    one; the virtual board has none: InstallationFailed, the old version runs on."""
-    files.routes["/micropython.bin"] = Served(b"\xe9\x06\x02\x20" + bytes(5000))
+    one; the virtual board has none: InstallationFailed, the old version runs on. The read stops
+    at the first block (downloaded=-1): the rest of a 1 MB image is not waited for."""
+    files.routes["/micropython.bin"] = Served(b"\xe9\x06\x02\x20" + bytes(1000000), block_s=0.05)
     await boot(station)
     await update(station, files.url("/micropython.bin"))
     await wait_statuses(station, ["Downloading", "Downloaded", "Installing", "InstallationFailed"])
     assert station.fw.log_matches(r"firmware install=.*an ESP32 image")
+    assert station.fw.log_matches(r"firmware downloaded=-1 ")
     old_version_runs(station)
 
 

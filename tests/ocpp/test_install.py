@@ -90,6 +90,12 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
         src = FIRMWARE if edit is None else _variant(tmp, name, edit)
         out[name] = tmp / f"{name}.bundle"
         out[name].write_bytes(build_bundle(src, version="0.2.0"))
+    # a version whose config check refuses the config.json that 0.1.0 ran with
+    fw = _variant(tmp, "config", lambda s: s)
+    cfg = fw / "evse" / "config.py"
+    cfg.write_text(cfg.read_text().replace("    err = []\n", '    err = [("config", "refused by 0.2.0")]\n', 1))
+    out["config"] = tmp / "config.bundle"
+    out["config"].write_bytes(build_bundle(fw, version="0.2.0"))
     out["next"] = tmp / "next.bundle"
     out["next"].write_bytes(build_bundle(version="0.3.0"))
     return out
@@ -214,6 +220,23 @@ async def test_broken_bundle_is_rolled_back_and_reported(request, st, bundles, k
     await st.server.wait_msg("StartTransaction")
 
 
+async def test_a_version_refusing_the_config_rolls_back(request, st, bundles):
+    """A new version whose config check refuses the existing config.json would halt (relays
+    open, the reason on the display) for good while on trial: no crash, no rollback. It rolls
+    back instead: "Bad image -> InstallationFailed, old firmware runs, connectors Available"."""
+    _unix64_only(request, "control flow the word size cannot change")
+    p = stage(st, bundles["config"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    await restart(st)
+    await st.fw.wait_log(r"update config_refused=0.2.0", timeout=15)
+    await st.server.wait_msg("BootNotification", n=2, timeout=20)
+    assert versions(st) == ["0.1.0", "0.1.0"]
+    fsn = await st.server.wait_msg("FirmwareStatusNotification", timeout=20)
+    assert fsn["status"] == "InstallationFailed"
+    b = boot_json(st)
+    assert b["run"] == "lib" and b["state"] == "kept", b
+
+
 async def test_power_cut_at_every_boot_of_a_trial_rolls_back(request, st, bundles):
     """A crash loop the crash guard never sees (a power cut, a hard fault): each trial boot is
     counted by main.py before evse is imported, and the 4th goes back to the old code."""
@@ -245,7 +268,9 @@ async def test_no_boot_accepted_within_three_trials_rolls_back(tmp_path, firmwar
         station.server.boot_status = ["Rejected"]
         station.server.boot_interval = 5
         await restart(station)
-        await station.fw.wait_log(r"reboot reason=firmware", timeout=50)
+        # the orderly path of a Reset (transactions stopped and journaled), not a cut
+        await station.fw.wait_log(r"reset type=firmware", timeout=50)
+        await station.fw.wait_log(r"reboot reason=firmware", timeout=10)
         await station.fw.wait_log(r"app started", n=3, timeout=15)
         b = boot_json(station)
         assert b["run"] == "lib" and b["failed"]["why"] == "no boot accepted", b

@@ -154,6 +154,21 @@ def events(st) -> list[str]:
     return [kw["type"] for kw in st.server.actions("SecurityEventNotification")]
 
 
+async def test_update_firmware_is_not_supported_once_a_manufacturer_root_is_installed(st, files):
+    """OCPP 2.0.1 L01.FR.20: with signed firmware updates built, UpdateFirmware is answered
+    NotSupported. Here once a ManufacturerRootCertificate is installed (the module's station
+    has one): an unsigned bundle can no longer be pushed past the signature check. Nothing
+    starts: no FirmwareStatusNotification, no download."""
+    import asyncio
+    import json
+    ans = await st.raw(json.dumps([2, "u6", "UpdateFirmware",
+                                   {"location": files.url("evse.bundle"), "retrieveDate": utc_in(-1)}]))
+    assert ans[0] == 4 and ans[2] == "NotSupported", ans
+    await asyncio.sleep(0.5)
+    assert st.server.actions("FirmwareStatusNotification") == []
+    assert not (st.tmp / "data" / "fw.json").exists()
+
+
 async def test_tc081_invalid_firmware_signature(st, pki, files):
     """Whitepaper, secure firmware update: "If the signature is invalid, the Charge Point SHALL
     send a SignedFirmwareStatusNotification.req with status InvalidSignature and a
@@ -165,6 +180,7 @@ async def test_tc081_invalid_firmware_signature(st, pki, files):
     await st.server.wait(lambda: "InvalidFirmwareSignature" in events(st), 10, "the security event")
     assert not (st.tmp / "app" / "boot.json").exists()  # nothing switched
     assert not (st.tmp / "data" / "fw.json").exists() and not (st.tmp / "data" / "fwsig.json").exists()
+    assert not (st.tmp / "app" / "a").exists()  # the badly signed bundle staged there is gone
     assert st.fw.exits == []
 
 

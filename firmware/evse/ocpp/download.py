@@ -11,6 +11,12 @@ from evse.log import log
 _FILE = const("data/fw.json")
 _TIMEOUT_MS = const(20000)  # connect and each read of the download
 _IMAGE = const(0xE9)  # the first byte of an ESP32 application image
+_LINK_MS = const(30000)  # a download boot's wait for Wi-Fi before its one try
+# The most bytes a bundle file may have: evse.bundle's 1 MiB of files plus its header lines
+# (200 files x 200 bytes) and a margin. A larger Content-Length is refused unread; a body
+# passing it ends the read (evse.http's limit).
+_LIMIT = const(1114112)
+_DEADLINE_MS = const(900000)  # the whole download: a server trickling bytes holds no slot longer
 
 
 def _sink(stager, bad, error, digest):
@@ -32,6 +38,11 @@ def _sink(stager, bad, error, digest):
                 stager.feed(mv)
             except error as e:
                 bad[0] = e
+        if bad[0] is not None and digest is None:
+            # an unsigned bundle found bad: the rest is not read (raised out of evse.http,
+            # caught by fetch). A signed one is read on (to the limit): its signature is
+            # checked first, over the whole file (InvalidSignature before InstallationFailed).
+            raise bad[0]
     return sink
 
 
@@ -52,9 +63,9 @@ def cadata():
 
 async def fetch(st, cadata):
     """One try: the bundle downloaded into the slot -> its version, or "!" and why the bundle was
-    refused. HttpError or OSError (the flash) when the download failed. A bundle found bad is
-    read to its end all the same (and dropped): the download worked, and the fault is the
-    installation's (TC_044_3's order: Downloaded, Installing, InstallationFailed)."""
+    refused. HttpError or OSError (the flash, the overall deadline) when the download failed. A
+    bundle found bad is not read further, but the fault is the installation's all the same
+    (TC_044_3's order: Downloaded, Installing, InstallationFailed)."""
     from evse import bundle, http
     # Held by this call only: http and bundle go with the download (on a 32-bit .mpy build
     # their code is ~7.5 KB of heap, the most of the whole update).
@@ -75,7 +86,14 @@ async def fetch(st, cadata):
         except ValueError as e:  # install.stage_dir(): an update still on trial, no slot free
             return "!" + str(e)[:40]
         gc.collect()  # what the imports and the slot's clearing left: a compact heap to start
-        n = await http.get(st["loc"], _sink(stager, bad, bundle.BundleError, digest), cadata, _TIMEOUT_MS)
+        import asyncio
+        try:
+            n = await asyncio.wait_for_ms(http.get(st["loc"], _sink(stager, bad, bundle.BundleError, digest),
+                                                   cadata, _TIMEOUT_MS, _LIMIT), _DEADLINE_MS)
+        except bundle.BundleError:  # the sink stopped the read at the bundle's fault (bad[0])
+            n = -1
+        except asyncio.TimeoutError:
+            raise OSError("download over %d s" % (_DEADLINE_MS // 1000)) from None
         log("firmware", "downloaded", n, "peak", bad[2], "bad", repr(bad[0]))
         if digest is not None:  # kept with the state: a download boot's session verifies too
             import binascii
@@ -107,6 +125,27 @@ def _signature(st):
     return st["sig"] == 1 and "inst" not in st
 
 
+async def link(ms=_LINK_MS):
+    """-> whether the Wi-Fi station is connected, waited for up to `ms`. boot.py's _wifi()
+    only starts the connection; the session's connect loop retries until it is up, but a
+    download boot has one try, which a lookup before the link would waste. No `network`
+    module (the unix port) or no active station (no "wifi" in config.json): True, nothing to
+    wait for."""
+    try:
+        import network
+    except ImportError:
+        return True
+    import asyncio
+    from time import ticks_diff, ticks_ms
+    sta = network.WLAN(network.STA_IF)
+    t = ticks_ms()
+    while sta.active() and not sta.isconnected():
+        if ticks_diff(ticks_ms(), t) >= ms:
+            return False  # the try goes ahead: it fails and counts as any other
+        await asyncio.sleep_ms(200)
+    return True
+
+
 async def download_boot():
     """The download boot (app.py, when boot.fetching()): one try and, for a good bundle, the
     switch to it too: no transaction runs (the session waited for that before this boot) and
@@ -121,6 +160,8 @@ async def download_boot():
         save_json(_FILE, st)  # first: a crash or a cut below boots the session next
         log("firmware", "download boot", st["tries"])
         try:
+            if not await link():
+                log("firmware", "wifi", "not connected")
             got = await fetch(st, cadata() if st["loc"].startswith("https://") else None)
             if got[0] != "!" and _signature(st):
                 from evse import install

@@ -282,5 +282,14 @@ async def run(cp, old=None):
         log("firmware", "error", repr(e)[:80])  # reported, the old version runs on
         _done(cp, "InstallationFailed" if st and "got" in st else "DownloadFailed", st)
     finally:
+        if cp.reset is None:
+            # No switch (or download boot) with its reboot under way: the update failed, was
+            # replaced or cancelled anywhere (the flash, the catch-all above, a new request
+            # during a flush), so the connectors it made Unavailable come back as the central
+            # system set them. With nothing touched this changes nothing.
+            try:
+                _restore(cp)
+            except Exception as e:  # noqa: BLE001 - a connector's own fault trips it, not the job
+                log("firmware", "restore", repr(e)[:60])
         if asyncio.current_task() is cp.firmware:
             cp.firmware = None

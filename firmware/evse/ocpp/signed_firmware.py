@@ -22,6 +22,17 @@ async def checked(cp, st, set_status):
     if "sig" not in st:
         st["sig"] = int(verified(cp, st))  # its security event on a failure
     if not st["sig"]:
+        # InvalidSignature: the bundle staged (a bad one was removed as it was found) goes.
+        # stage_dir() empties the inactive slot; it refuses (ValueError) while an update is on
+        # trial, when that slot holds what a rollback goes back to. Here, not in firmware.py:
+        # the job's code sits in the session's heap all the update long.
+        try:
+            from evse import install
+            drop("evse.install")
+            import os
+            os.rmdir(install.stage_dir())
+        except Exception as e:  # noqa: BLE001 - the next update's stage_dir() empties it anyway
+            log("firmware", "discard", repr(e)[:60])
         return False
     set_status(cp, st, "SignatureVerified")
     if st.get("inst", 0) > ocpp.now():

@@ -2,8 +2,10 @@
 # certificate is checked here, before anything is downloaded, and the update is then the job of
 # evse/ocpp/firmware.py with its requestId (SignedFirmwareStatusNotification, the file hashed as
 # it downloads, the signature verified after Downloaded). Answered
-#   InvalidCertificate  the signing certificate is not PEM/DER that parses, has a key this
-#                       charger cannot verify with (RSA or P-256), was not issued by an
+#   InvalidCertificate  the signing certificate is not PEM/DER that parses, cannot sign
+#                       firmware (evse/signer.py: a CA, a key that is not RSA 2048..4096
+#                       with a sane exponent or P-256, keyUsage or extendedKeyUsage that
+#                       exclude code signing, an unknown critical extension), was not issued by an
 #                       installed ManufacturerRootCertificate (its issuer Name is a root's
 #                       subject and the root's key verifies its signature), or is outside its
 #                       validity by a set clock: + security event
@@ -52,13 +54,23 @@ def _roots():
 def _signing_key(pem):
     """(why the signing certificate cannot vouch for a firmware file or None, its (key type,
     key) when it could be read)."""
-    from evse import signature, x509
+    from evse import x509
     try:
         c = x509.load(pem)
     except ValueError as e:
         return "unreadable: " + str(e), None
-    if c.key_type is None:
-        return "key type not supported", None
+    from evse import signer
+    drop("evse.signer")
+    try:
+        why = signer.why(c)
+    except ValueError:
+        why = "extensions unreadable"
+    del signer
+    if why is not None:
+        return why, None
+    import gc
+    gc.collect()  # signer's code freed before the chain's arithmetic
+    from evse import signature
     return signature.verify_chain(c, _roots(), ocpp.now() if ocpp.clock_set else None), (c.key_type, c.key)
 
 

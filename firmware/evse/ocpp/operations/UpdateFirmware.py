@@ -6,11 +6,15 @@
 # 1.6, whose answer cannot refuse, leaves open; except once the job is Installing: the switch and
 # the reboot are under way and the request is ignored (the central system sees Installing, then
 # the outcome, and may send it again).
+# Once a ManufacturerRootCertificate is installed the charger is in signed mode: UpdateFirmware
+# is answered CALLERROR NotSupported (as OCPP 2.0.1 L01.FR.20 has it once signed updates are
+# built), so that an unsigned bundle cannot be pushed past the signature check. Without one,
+# UpdateFirmware stays for central systems without signing (OCTT TC_044).
 import asyncio
 
 from evse import ocpp
 from evse.log import log
-from evse.ocpp.rpc import PROPERTY, CallError
+from evse.ocpp.rpc import NOT_SUPPORTED, PROPERTY, CallError
 
 _EVERY_S = const(30)  # retryInterval absent: the charge point decides (OCPP)
 _MAX_TRIES = const(10)  # more is a central system's mistake, not a reason to hammer a server
@@ -24,7 +28,18 @@ _MAX_EVERY_S = const(86400)
 _JOB_FREE = const(6144)
 
 
+def _signed_mode():
+    # A ManufacturerRootCertificate in ocpp/certstore.py's folder (data/certs/M<n>.der)
+    import os
+    try:
+        return any(e[0][:1] == "M" and e[0].endswith(".der") for e in os.ilistdir("data/certs"))
+    except OSError:  # no store: no root
+        return False
+
+
 def answer(cp, p):
+    if _signed_mode():
+        raise CallError(NOT_SUPPORTED, "signed updates only: SignedUpdateFirmware")
     at = ocpp.parse_iso(p["retrieveDate"])
     retries = p.get("retries", 1)
     every = p.get("retryInterval", _EVERY_S)
