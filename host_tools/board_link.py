@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable
 
 import serial
-from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
 from host_tools.board_scripts import (
@@ -56,6 +56,7 @@ from host_tools.board_scripts import (
 # short while knocking for the raw REPL, so that a retry comes soon.
 _READ_TIMEOUT_S = 5.0
 _KNOCK_TIMEOUT_S = 0.2
+_EXEC_TIMEOUT_S = 60.0  # a script's run to its end (exec below)
 _RESET_SETTLE_S = 0.1
 
 
@@ -118,12 +119,16 @@ class BoardLink:
 
     # ----- basics ----------------------------------------------------------------------------
     def exec(self, code: str) -> bytes:
+        # mpremote's exec() waits 10 s for the script's end: listing and hashing the firmware's
+        # ~130 files on a busy board (a virtual board on a loaded host, a slow ESP32 flash) can
+        # take longer, and a timeout there was taken for a lost board.
         try:
-            return self.transport.exec(code)
-        except TransportExecError as e:
-            raise BoardError(e.error_output.strip()) from e
+            out, err = self.transport.exec_raw(code, timeout=_EXEC_TIMEOUT_S)
         except (TransportError, serial.SerialException, OSError) as e:
             raise BoardUnreachable(f"lost {self.port}: {e}") from e
+        if err:
+            raise BoardError(err.decode(errors="replace").strip())
+        return out
 
     def eval(self, expression: str):
         out = self.exec(f"print(repr({expression}))").strip()

@@ -570,8 +570,9 @@ async def test_secrets_never_appear_in_any_output(tmp_path, firmware_lib, microp
 # session: test_memory.py's 80k / 116k. A TLS
 # connection's GC-heap share (the tls module's context and socket objects, which hold mbedTLS
 # structures, ~1.7 KB; the PEM read from config.json and its DER) comes on top; mbedTLS's
-# buffers are the C heap's on the unix port. Here with the same 4k margin as test_memory.py.
-PROFILE3_HEAP = {"unix32": "91k", "unix64": "128k"}
+# buffers are the C heap's on the unix port. Here 9k over (91k failed at start-up in a loaded
+# CI run: the certificates are made per run, their sizes vary): see the issue notes.
+PROFILE3_HEAP = {"unix32": "96k", "unix64": "128k"}
 
 
 def heap_station(tmp: Path, lib: Path, binary: str, heap: str) -> Station:
